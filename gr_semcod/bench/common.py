@@ -1,0 +1,41 @@
+"""Shared helpers for the benchmarks."""
+from __future__ import annotations
+
+import time
+from typing import Callable, Dict
+
+import numpy as np
+
+
+def throughput(fn: Callable[[], object], items_per_call: int, min_seconds: float = 3.0, warmup: int = 2) -> float:
+    """Items per second of ``fn`` (best of three timing windows, each at least ``min_seconds / 3``)."""
+    for _ in range(warmup):
+        fn()
+    best = 0.0
+    for _ in range(3):
+        calls, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            dt = time.perf_counter() - t0
+            if dt >= min_seconds / 3:
+                break
+        best = max(best, calls * items_per_call / dt)
+    return best
+
+
+def ort_session(path: str, threads: int = 0):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def ort_images_per_s(path: str, batch: np.ndarray, threads: int = 0, min_seconds: float = 3.0) -> float:
+    sess = ort_session(path, threads)
+    name = sess.get_inputs()[0].name
+    feed: Dict[str, np.ndarray] = {name: batch}
+    return throughput(lambda: sess.run(None, feed), batch.shape[0], min_seconds)

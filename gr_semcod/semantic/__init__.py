@@ -1,0 +1,12 @@
+"""Semantic coding at the transmitter: tokenization, reorganization (token merging), quantization."""
+from .merge import bipartite_soft_matching, kmeans_matching, merge_source, merge_wavg
+from .quantize import ScalarQuantizer, VectorQuantizer, empirical_rate_bits
+from .schedules import flop_ratio, make_schedule, tokens_per_layer
+from .tokenizer import VIT_CONFIGS, SemanticEncoder, create_vit, load_checkpoint
+
+__all__ = [
+    "bipartite_soft_matching", "kmeans_matching", "merge_source", "merge_wavg",
+    "flop_ratio", "make_schedule", "tokens_per_layer",
+    "ScalarQuantizer", "VectorQuantizer", "empirical_rate_bits",
+    "VIT_CONFIGS", "SemanticEncoder", "create_vit", "load_checkpoint",
+]
