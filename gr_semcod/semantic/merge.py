@@ -86,11 +86,12 @@ def kmeans_matching(metric: torch.Tensor, r: int, class_token: bool = True, iter
     most similar seed; then ``iters`` Lloyd steps re-assign every non-seed token to the nearest
     cluster centre (the size-unweighted mean of the normalised metric of its members). Seeds stay
     in their own cluster, so no cluster is ever empty and the output size is exactly N - r.
-    Output order: clusters in the order of their seed tokens.
+    Output order: clusters in the order of their seed tokens. Exact ties in redundancy (mutual
+    nearest neighbours) go to the earlier token.
 
     Cost: one N x N similarity plus ``iters`` N x (N - r) ones, against ToMe's N/2 x N/2.
     """
-    bsz, n_tokens, _ = metric.shape
+    n_tokens = metric.shape[1]
     r = min(r, (n_tokens - int(class_token)) // 2)
     if r <= 0:
         return lambda x: x
@@ -101,13 +102,16 @@ def kmeans_matching(metric: torch.Tensor, r: int, class_token: bool = True, iter
         sim = m @ m.transpose(-1, -2)  # (B, N, N)
         eye = torch.eye(n_tokens, dtype=sim.dtype, device=sim.device)
         redundancy = (sim - 2.0 * eye).max(dim=-1).values  # best match to another token
+        # mutual nearest neighbours tie exactly; break ties by position, above float noise,
+        # so that PyTorch and ONNX Runtime pick the same seeds
+        redundancy = redundancy + 1e-5 * torch.arange(n_tokens, dtype=sim.dtype, device=sim.device)
         if class_token:
             redundancy = torch.cat([torch.full_like(redundancy[:, :1], -2.0), redundancy[:, 1:]], 1)
         order = redundancy.argsort(dim=-1)  # least redundant first
         seeds = order[:, :k].sort(dim=-1)[0]  # (B, k) in token order, class token first
         # seed_of[token] = cluster index if the token is a seed else -1
-        ar = torch.arange(k, device=m.device).expand(bsz, k)
-        seed_of = torch.full((bsz, n_tokens), -1, dtype=torch.long, device=m.device).scatter(1, seeds, ar)
+        ar = torch.zeros_like(seeds) + torch.arange(k, device=m.device)
+        seed_of = (torch.zeros_like(order) - 1).scatter(1, seeds, ar)
         is_seed = seed_of >= 0
         centres = m.gather(1, seeds[..., None].expand(-1, -1, m.shape[-1]))
         for _ in range(iters + 1):
@@ -119,7 +123,7 @@ def kmeans_matching(metric: torch.Tensor, r: int, class_token: bool = True, iter
             centres = summed / summed.norm(dim=-1, keepdim=True)
 
     def merge(x: torch.Tensor) -> torch.Tensor:
-        out = torch.zeros(x.shape[0], k, x.shape[-1], dtype=x.dtype, device=x.device)
+        out = torch.zeros_like(x[:, :k])
         return out.scatter_add(1, assign[..., None].expand(-1, -1, x.shape[-1]), x)
 
     return merge

@@ -67,20 +67,20 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def init_kmeans(self, x: torch.Tensor, iters: int = 10, seed: int = 0) -> None:
-        """k-means (Lloyd) on the rows of ``x`` (..., dim); random distinct rows as seeds."""
-        data = x.reshape(-1, x.shape[-1]).float()
+        """k-means (Lloyd) on the rows of ``x`` (..., dim), seeded by k-means++."""
+        data = x.reshape(-1, x.shape[-1]).float().cpu()
         g = torch.Generator(device="cpu").manual_seed(seed)
-        if data.shape[0] >= self.codebook_size:
-            perm = torch.randperm(data.shape[0], generator=g)[: self.codebook_size]
-        else:
-            perm = torch.randint(data.shape[0], (self.codebook_size,), generator=g)
-        centres = data[perm].clone()
+        centres = data[torch.randint(data.shape[0], (1,), generator=g)]
+        for _ in range(1, self.codebook_size):  # k-means++: next seed with prob ~ squared distance
+            d2 = torch.cdist(data, centres).min(dim=1).values.pow(2)
+            p = d2 / d2.sum() if d2.sum() > 0 else torch.full_like(d2, 1.0 / len(d2))
+            centres = torch.cat([centres, data[torch.multinomial(p, 1, generator=g)]])
         for _ in range(iters):
             assign = torch.cdist(data, centres).argmin(dim=1)
             sums = torch.zeros_like(centres).index_add_(0, assign, data)
             counts = torch.bincount(assign, minlength=self.codebook_size).float()[:, None]
             centres = torch.where(counts > 0, sums / counts.clamp(min=1), centres)
-        self.codebook.data.copy_(centres)
+        self.codebook.data.copy_(centres.to(self.codebook.device))
         self.initialised.fill_(True)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
