@@ -480,6 +480,17 @@ class Bundle:
                 raise BundleError(
                     f"{f}: model {io} are {names} but the manifest declares {list(declared)}"
                 )
+            for a in args:
+                want = declared[a.name]["shape"]
+                have = list(a.shape)
+                fixed_clash = len(have) != len(want) or any(
+                    isinstance(h, int) and isinstance(w, int) and h != w for h, w in zip(have, want)
+                )
+                if fixed_clash:
+                    raise BundleError(
+                        f"{f}: model {io[:-1]} {a.name!r} has shape {_fmt_shape(have)} but the "
+                        f"manifest declares {_fmt_shape(want)}"
+                    )
         self._sessions[role] = sess
         return sess
 
@@ -499,7 +510,11 @@ class Bundle:
             }
         feeds = check_inputs(f"{self.path(role)} ({role})", specs, inputs)
         names = list(outputs) if outputs is not None else [o.name for o in sess.get_outputs()]
-        results = sess.run(names, feeds)
+        try:
+            results = sess.run(names, feeds)
+        except Exception as e:  # ORT errors are multi-line; keep the first line
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BundleError(f"{self.path(role)} ({role}): onnxruntime failed: {first}") from None
         return dict(zip(names, results))
 
     def __repr__(self) -> str:
