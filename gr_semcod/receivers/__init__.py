@@ -1,0 +1,5 @@
+"""Receivers for humans (detokenizer: tokens -> image) and machines (classifier: tokens -> label)."""
+from .classifier import TokenClassifier
+from .detokenizer import Detokenizer
+
+__all__ = ["Detokenizer", "TokenClassifier"]

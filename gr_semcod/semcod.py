@@ -1,0 +1,101 @@
+"""The semantic codec end to end (training side): image -> tokens -> symbols -> channel -> tokens -> image.
+
+:class:`SemanticCodec` composes the stages, each its own module and its own ONNX file:
+
+============  ==============================================  =====================================
+tokenizer     :class:`~gr_semcod.semantic.SemanticEncoder`    images (B,3,H,W) -> tokens, sizes
+jscc_encoder  :class:`~gr_semcod.jscc.semantic_jscc.JSCCEncoder`  tokens, sizes -> symbols (B,k,2)
+channel       :class:`~gr_semcod.jscc.Channel`                 differentiable AWGN / Rayleigh, owns the SNR policy
+jscc_decoder  :class:`~gr_semcod.jscc.semantic_jscc.JSCCDecoder`  symbols, snr_db -> tokens
+detokenizer   :class:`~gr_semcod.receivers.Detokenizer`        tokens -> images
+classifier    :class:`~gr_semcod.receivers.TokenClassifier`    tokens -> logits (optional)
+============  ==============================================  =====================================
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from .jscc.channels import Channel
+from .jscc.power import num_symbols
+from .jscc.semantic_jscc import JSCCDecoder, JSCCEncoder
+from .receivers import Detokenizer, TokenClassifier
+from .semantic import SemanticEncoder, create_vit
+from .semantic.conv_stem import use_conv_stem
+
+
+@dataclass
+class SemanticCodecConfig:
+    img_size: int = 32
+    patch_size: int = 4
+    dim: int = 128
+    depth: int = 4
+    heads: int = 4
+    num_tokens: int = 16  # tokens after merging (class token included)
+    reorganizer: str = "bipartite"
+    conv_stem: bool = True
+    jscd_depth: int = 2
+    detok_depth: int = 2
+    cbrs: Sequence[str] = ("1/48", "1/24", "1/12", "1/6")
+    num_classes: int = 0
+
+    def symbols(self, cbr: str) -> int:
+        return num_symbols(cbr, self.img_size, self.img_size)
+
+    def symbols_per_token(self) -> list:
+        out = []
+        for cbr in self.cbrs:
+            k = self.symbols(cbr)
+            if k % self.num_tokens:
+                raise ValueError(f"CBR {cbr}: {k} symbols are not a multiple of {self.num_tokens} tokens")
+            out.append(k // self.num_tokens)
+        return out
+
+
+class SemanticCodec(nn.Module):
+    def __init__(self, cfg: SemanticCodecConfig, channel: Optional[Channel] = None):
+        super().__init__()
+        self.cfg = cfg
+        vit = create_vit(
+            "vit_tiny_patch16_224", img_size=cfg.img_size, patch_size=cfg.patch_size,
+            embed_dim=cfg.dim, depth=cfg.depth, num_heads=cfg.heads, num_classes=0,
+        )
+        if cfg.conv_stem:
+            use_conv_stem(vit)
+        self.tokenizer = SemanticEncoder(vit, reorganizer=cfg.reorganizer)
+        self.tokenizer.set_schedule(target=cfg.num_tokens)
+        rates = cfg.symbols_per_token()
+        self.cbr_choices = list(cfg.cbrs)
+        self.jscc_encoder = JSCCEncoder(cfg.dim, cfg.num_tokens, rates, cfg.heads)
+        self.jscc_decoder = JSCCDecoder(cfg.dim, cfg.num_tokens, rates, cfg.heads, cfg.jscd_depth)
+        grid = cfg.img_size // cfg.patch_size
+        self.detokenizer = Detokenizer(cfg.dim, grid, cfg.patch_size, cfg.detok_depth, cfg.heads)
+        self.classifier = TokenClassifier(cfg.dim, cfg.num_classes, cfg.heads) if cfg.num_classes else None
+        self.channel = channel if channel is not None else Channel("awgn")
+
+    def symbols_per_token(self, cbr: str) -> int:
+        return self.cfg.symbols(cbr) // self.cfg.num_tokens
+
+    def encode(self, images: torch.Tensor, cbr: str) -> torch.Tensor:
+        tokens, sizes = self.tokenizer(images)
+        return self.jscc_encoder(tokens, sizes, self.symbols_per_token(cbr))
+
+    def decode(self, symbols: torch.Tensor, snr_db: torch.Tensor) -> dict:
+        tokens = self.jscc_decoder(symbols, snr_db.reshape(-1, 1))
+        out = {"recon": self.detokenizer(tokens), "tokens": tokens}
+        if self.classifier is not None:
+            out["logits"] = self.classifier(tokens)
+        return out
+
+    def forward(self, images: torch.Tensor, snr_db: Optional[torch.Tensor] = None, cbr: Optional[str] = None) -> dict:
+        """Training/eval pass; ``snr_db`` None lets the channel draw it, ``cbr`` None draws a rate."""
+        cbr = cbr or random.choice(self.cbr_choices)
+        symbols = self.encode(images, cbr)
+        received, snr = self.channel(symbols, snr_db)
+        out = self.decode(received, snr)
+        out["cbr"] = cbr
+        return out
