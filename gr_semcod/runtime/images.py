@@ -287,36 +287,53 @@ def load_idx_images(
 # --------------------------------------------------------------------------- CIFAR-10
 
 
-def _numpy_reconstruct():
-    try:
-        from numpy.core.multiarray import _reconstruct  # numpy 1.x
-    except ImportError:  # pragma: no cover - numpy 2
-        from numpy._core.multiarray import _reconstruct
-    return _reconstruct
+def _numpy_private(module: str, name: str):
+    """``numpy.core.<module>.<name>`` on numpy 1.x, ``numpy._core...`` on numpy 2."""
+    import importlib
+
+    for base in ("numpy.core", "numpy._core"):
+        try:
+            return getattr(importlib.import_module(f"{base}.{module}"), name)
+        except (ImportError, AttributeError):
+            continue
+    raise pickle.UnpicklingError(f"numpy has no {module}.{name}")  # pragma: no cover
+
+
+def _latin1_encode(text, encoding="latin1", errors="strict"):
+    """``_codecs.encode`` as Python 3 uses it to pickle bytes at protocol <= 2 (latin1 only)."""
+    if str(encoding).lower().replace("-", "") not in ("latin1", "iso88591"):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+    return str(text).encode("latin1", errors)
 
 
 class SafeUnpickler(pickle.Unpickler):
-    """Unpickler that refuses every global except what rebuilds a plain numpy array.
+    """Unpickler that refuses every global except what rebuilds bytes and plain numpy arrays.
 
-    Plain containers (dict, list, tuple, str, bytes, int, float) need no globals; a numpy array
-    is pickled as ``numpy.core.multiarray._reconstruct(numpy.ndarray, ...)`` with a
-    ``numpy.dtype``.  Anything else (``os.system``, ``builtins.eval``...) raises
-    ``pickle.UnpicklingError``.
+    Plain containers (dict, list, tuple, str, bytes, int, float) need no globals.  Allowed:
+    a numpy array (``numpy.core.multiarray._reconstruct`` + ``numpy.ndarray`` +
+    ``numpy.dtype``; ``numpy.core.numeric._frombuffer`` at protocol 5) and
+    ``_codecs.encode(..., "latin1")`` (bytes pickled by Python 3 at protocol 2).  Anything else
+    (``os.system``, ``builtins.eval``...) raises ``pickle.UnpicklingError``.
     """
 
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("_codecs", "encode"),
     }
 
     def find_class(self, module, name):
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
-        if name == "_reconstruct":
-            return _numpy_reconstruct()
-        return getattr(np, name)
+        if module == "_codecs":
+            return _latin1_encode
+        if module == "numpy":
+            return getattr(np, name)
+        return _numpy_private(module.rsplit(".", 1)[1], name)
 
 
 def safe_unpickle(data: bytes):
