@@ -179,10 +179,13 @@ def validate_manifest(manifest: Mapping[str, Any], where: str = MANIFEST) -> Non
                     isinstance(d, (int, str)) and not isinstance(d, bool) for d in shape
                 ):
                     fail(f"models[{role!r}].{io}[{name!r}].shape must be a list of ints/strings")
+                dtype = spec.get("dtype")
                 try:
-                    np.dtype(spec.get("dtype"))
+                    ok = isinstance(dtype, str) and np.dtype(dtype).kind in "biuf"
                 except TypeError:
-                    fail(f"models[{role!r}].{io}[{name!r}].dtype {spec.get('dtype')!r} is not a dtype")
+                    ok = False
+                if not ok:
+                    fail(f"models[{role!r}].{io}[{name!r}].dtype {dtype!r} is not a numeric dtype name")
     image = manifest.get("image")
     if image is not None:
         if not isinstance(image, Mapping):

@@ -157,8 +157,9 @@ def equalize(
     g = np.abs(h).astype(np.float64) ** 2
     nv = np.asarray(noise_var, np.float64)
     if method == "zf":
-        z_hat = y / h
-        eff = nv / g
+        g_safe = np.maximum(g, 1e-12)  # a deep fade stays finite (same guard as the torch twin)
+        z_hat = y * np.conj(h) / g_safe
+        eff = nv / g_safe
     elif method == "mmse":
         z_hat = np.conj(h) * y / (g + nv)
         eff = nv / (g + nv)

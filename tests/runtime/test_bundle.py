@@ -189,6 +189,22 @@ def test_missing_manifest_and_bad_manifest(tmp_path):
     assert "version" in one_line(e)
 
 
+@pytest.mark.parametrize("spec, fragment", [
+    ({"shape": "batch,3", "dtype": "float32"}, "shape must be a list"),
+    ({"shape": ["batch", 3.5], "dtype": "float32"}, "shape must be a list"),
+    ({"shape": ["batch", 1]}, "dtype None"),
+    ({"shape": ["batch", 1], "dtype": "floaty"}, "dtype 'floaty'"),
+])
+def test_malformed_io_spec(bundle_dir, spec, fragment):
+    man = json.loads((bundle_dir / "manifest.json").read_text())
+    man["models"]["detokenizer"]["inputs"]["s"] = spec
+    (bundle_dir / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(BundleError) as e:
+        Bundle.load(bundle_dir)
+    msg = one_line(e)
+    assert "manifest.json" in msg and "models['detokenizer'].inputs['s']" in msg and fragment in msg
+
+
 def test_manifest_without_sha256_is_refused_when_verifying(bundle_dir):
     man = json.loads((bundle_dir / "manifest.json").read_text())
     del man["models"]["detokenizer"]["sha256"]
