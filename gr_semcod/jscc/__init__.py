@@ -1,0 +1,27 @@
+"""Joint source-channel coding on the torch side: power normalisation, differentiable channels
+and the Deep JSCC baseline.
+
+* :mod:`.power`     CBR parsing, ``k = round(CBR * H * W * 3)``, per-image power normalisation
+* :mod:`.channels`  AWGN and block Rayleigh fading (MMSE / ZF, known CSI) on ``(B, k, 2)`` I/Q
+* :mod:`.deepjscc`  Deep JSCC (Bourtsoulatze et al. 2019) with SNR-adaptive decoder
+
+Symbols are float32 ``(B, k, 2)`` (I, Q) everywhere so every model exports to ONNX.
+"""
+from .channels import CHANNELS, Channel, awgn, equalize, fade, measured_snr_db, rayleigh, rayleigh_gains
+from .deepjscc import AttentionFeature, DeepJSCC, DeepJSCCDecoder, DeepJSCCEncoder, deepjscc_channels
+from .power import (
+    STANDARD_CBRS,
+    PowerNormalize,
+    average_power,
+    cbr_tag,
+    num_symbols,
+    parse_cbr,
+    power_normalize,
+)
+
+__all__ = [
+    "CHANNELS", "Channel", "awgn", "equalize", "fade", "measured_snr_db", "rayleigh", "rayleigh_gains",
+    "AttentionFeature", "DeepJSCC", "DeepJSCCDecoder", "DeepJSCCEncoder", "deepjscc_channels",
+    "STANDARD_CBRS", "PowerNormalize", "average_power", "cbr_tag", "num_symbols", "parse_cbr",
+    "power_normalize",
+]

@@ -1,0 +1,354 @@
+"""The generic training loop.
+
+Model interface::
+
+    model(images, snr_db, [cbr=...]) -> {"recon": (B,3,H,W), ["logits": (B,C)], ["aux_loss": scalar]}
+
+``images`` float in [0, 1], ``snr_db`` float ``(B,)`` drawn per image from ``cfg.snr_range``
+(uniform in dB).  The model owns its channel (``cfg.make_channel()``), so one loop trains AWGN
+and Rayleigh models alike.  Variable-rate models expose ``model.cbr_choices``; when ``forward``
+accepts a ``cbr`` keyword, one CBR per batch is drawn uniformly from it.
+
+Optimisation: AdamW (no weight decay on biases, PReLU slopes and norms), gradient clipping,
+an LR schedule driven by training progress ``p = max(elapsed / budget_time, step / budget_steps)``
+so that wall-clock budgets anneal properly::
+
+    cosine:   lr(p) = lr * p / w                                      p < w   (warmup)
+              lr(p) = lr * (f + (1 - f) * (1 + cos(pi (p - w) / (1 - w))) / 2)   otherwise
+    onecycle: cosine ramp lr/25 -> lr over p < 0.3, then cosine lr -> lr/1e4
+
+Outputs in ``<out>/<name>/``:
+
+* ``ckpt.pt``     ``{"model", "optimizer": state_dicts, "step", "elapsed", "best_psnr", "torch_rng"}``
+  written every ``cfg.ckpt_every_minutes`` and at the end; ``--resume`` continues from it.
+* ``best.pt``     the model ``state_dict`` with the best validation PSNR at ``cfg.eval_snr_db``.
+* ``log.csv``     ``step, time_s, epoch, loss, mse, lr, val_psnr`` (val_psnr on evaluation rows).
+* ``config.json`` and, at the end, ``summary.json`` (val PSNR of ``best.pt`` at ``cfg.report_snrs``).
+
+All files load with ``torch.load(path, weights_only=True)``.
+"""
+from __future__ import annotations
+
+import csv
+import inspect
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .data import make_dataset
+from .losses import ReconstructionLoss, psnr_per_image, ssim
+from .registry import TrainConfig
+
+LOG_FIELDS = ["step", "time_s", "epoch", "loss", "mse", "lr", "val_psnr"]
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def lr_at(p: float, cfg: TrainConfig) -> float:
+    """Learning rate at training progress ``p`` in [0, 1] (see module docstring)."""
+    p = min(max(p, 0.0), 1.0)
+    lr = cfg.lr
+    if cfg.schedule == "constant":
+        return lr
+    if cfg.schedule == "onecycle":
+        if p < 0.3:
+            return lr / 25 + (lr - lr / 25) * (1 - math.cos(math.pi * p / 0.3)) / 2
+        return lr / 1e4 + (lr - lr / 1e4) * (1 + math.cos(math.pi * (p - 0.3) / 0.7)) / 2
+    if cfg.schedule != "cosine":
+        raise ValueError(f"unknown schedule {cfg.schedule!r}")
+    w = cfg.warmup
+    if p < w:
+        return lr * max(p / w, 1e-3)
+    f = cfg.final_lr_frac
+    return lr * (f + (1 - f) * (1 + math.cos(math.pi * (p - w) / max(1 - w, 1e-9))) / 2)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; parameters with ``ndim <= 1`` (biases, PReLU slopes, norms) get no weight decay."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim > 1 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def batches(ds: Dataset, batch_size: int, shuffle: bool, drop_last: bool, workers: int = 0,
+            generator: Optional[torch.Generator] = None) -> Iterable:
+    """One epoch of ``(images, labels)`` batches; in-memory datasets use a vectorised path."""
+    if hasattr(ds, "get_batch") and workers == 0:
+        n = len(ds)
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        stop = n - n % batch_size if drop_last else n
+        for i in range(0, stop, batch_size):
+            yield ds.get_batch(order[i:i + batch_size])
+        return
+    yield from DataLoader(ds, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                          num_workers=workers, generator=generator)
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Union[Dataset, Iterable],
+    snr_db: float,
+    channel: Union[None, str, nn.Module] = None,
+    cbr=None,
+    seed: int = 1234,
+    batch_size: int = 256,
+    device: Union[None, str, torch.device] = None,
+) -> Dict[str, float]:
+    """Mean per-image PSNR (dB, L = 1) and SSIM of ``model`` at a fixed SNR.
+
+    ``loader`` is a dataset or an iterable of ``(images, labels)`` batches; ``channel``
+    overrides the model's own (a name ``"awgn" | "rayleigh"`` or a module) for this call.
+    The channel noise is seeded (``seed``) so repeated evaluations are comparable.
+    Returns ``{"psnr", "ssim", "mse", "n"}`` plus ``"acc"`` when the model returns logits
+    and the data is labelled.
+    """
+    if device is None:
+        device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    saved = getattr(model, "channel", None)
+    if channel is not None:
+        if isinstance(channel, str):
+            from ..jscc.channels import Channel
+
+            kw = {}
+            if saved is not None and hasattr(saved, "block_len"):
+                kw = {"block_len": saved.block_len, "equalizer": saved.equalizer}
+            channel = Channel(channel, None, snr_db, **kw)
+        model.channel = channel.to(device).eval()
+    if isinstance(loader, Dataset):
+        loader = batches(loader, batch_size, shuffle=False, drop_last=False)
+    kw = {"cbr": cbr} if cbr is not None else {}
+    psnrs, ssims, mses, correct, labelled = [], [], [], 0, 0
+    devices = [device] if torch.device(device).type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            for x, y in loader:
+                x = x.to(device)
+                out = model(x, torch.full((x.shape[0],), float(snr_db), device=device), **kw)
+                r = out["recon"].clamp(0, 1)
+                psnrs.append(psnr_per_image(r, x).cpu())
+                ssims.append(ssim(r, x).cpu())
+                mses.append((r - x).pow(2).flatten(1).mean(1).cpu())
+                if out.get("logits") is not None and y is not None:
+                    y = y.to(device)
+                    m = y >= 0
+                    correct += int((out["logits"].argmax(-1)[m] == y[m]).sum())
+                    labelled += int(m.sum())
+    finally:
+        if channel is not None:
+            model.channel = saved
+        model.train(was_training)
+    res = {
+        "psnr": float(torch.cat(psnrs).mean()),
+        "ssim": float(torch.cat(ssims).mean()),
+        "mse": float(torch.cat(mses).mean()),
+        "n": int(sum(len(p) for p in psnrs)),
+    }
+    if labelled:
+        res["acc"] = correct / labelled
+    return res
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, state: Dict) -> None:
+    """Atomic ``torch.save`` of plain state dicts + numbers (loadable with ``weights_only=True``)."""
+    blob = {"model": model.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}
+    blob.update({k: (float(v) if isinstance(v, float) else v) for k, v in state.items()})
+    tmp = Path(str(path) + ".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Union[str, Path], map_location="cpu") -> Dict:
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def load_weights(model: nn.Module, path: Union[str, Path], map_location="cpu") -> nn.Module:
+    """Load ``best.pt`` (a state_dict) or ``ckpt.pt`` (its ``"model"`` entry) into ``model``."""
+    sd = torch.load(path, map_location=map_location, weights_only=True)
+    if "model" in sd and isinstance(sd["model"], dict):
+        sd = sd["model"]
+    model.load_state_dict(sd)
+    return model
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: Union[str, Path] = "runs",
+    resume: bool = False,
+    device: Union[None, str, torch.device] = None,
+    threads: Optional[int] = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> Dict:
+    """Train ``cfg`` within its budget; returns the summary (also written to ``summary.json``)."""
+    if cfg.minutes is None and cfg.steps is None:
+        raise ValueError("a config needs a budget: minutes and/or steps")
+    if threads:
+        torch.set_num_threads(int(threads))
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    _seed_all(cfg.seed)
+    run = Path(out_dir) / cfg.name
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str) + "\n")
+
+    train_ds = make_dataset(cfg.train_data, cfg.image_size, train=True, limit=cfg.train_limit)
+    val_ds = make_dataset(cfg.val_data, cfg.image_size, train=False, limit=cfg.val_limit)
+    model = cfg.build_model(cfg).to(device)
+    opt = make_optimizer(model, cfg)
+    crit = ReconstructionLoss(**cfg.loss)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"[{cfg.name}] {n_params / 1e6:.3f} M parameters, {len(train_ds)} train / {len(val_ds)} val images, "
+        f"device {device}, threads {torch.get_num_threads()}")
+
+    step, elapsed, best, epoch = 0, 0.0, -math.inf, 0
+    ckpt_path, best_path, log_path = run / "ckpt.pt", run / "best.pt", run / "log.csv"
+    if resume and ckpt_path.exists():
+        blob = load_checkpoint(ckpt_path, device)
+        model.load_state_dict(blob["model"])
+        opt.load_state_dict(blob["optimizer"])
+        torch.set_rng_state(blob["torch_rng"].cpu())
+        step, elapsed, best, epoch = int(blob["step"]), float(blob["elapsed"]), float(blob["best_psnr"]), int(blob["epoch"])
+        log(f"[{cfg.name}] resumed at step {step}, {elapsed / 60:.1f} min, best val PSNR {best:.2f} dB")
+    elif resume:
+        log(f"[{cfg.name}] --resume: no {ckpt_path}, starting fresh")
+    new_log = not (resume and log_path.exists())
+    log_file = open(log_path, "w" if new_log else "a", newline="")
+    writer = csv.DictWriter(log_file, LOG_FIELDS, lineterminator="\n")
+    if new_log:
+        writer.writeheader()
+
+    budget_s = None if cfg.minutes is None else 60.0 * cfg.minutes
+    progress_of = lambda s, t: max(  # noqa: E731
+        (t / budget_s) if budget_s else 0.0, (s / cfg.steps) if cfg.steps else 0.0)
+    cbrs = list(getattr(model, "cbr_choices", None) or [])
+    pass_cbr = bool(cbrs) and _accepts(model.forward, "cbr")
+    lo, hi = cfg.snr_range
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=1000, initial=int(1000 * progress_of(step, elapsed)), unit="‰", mininterval=5.0,
+                   desc=cfg.name, dynamic_ncols=True)
+
+    def do_eval() -> float:
+        return evaluate(model, val_ds, cfg.eval_snr_db, seed=cfg.seed + 1234, device=device)["psnr"]
+
+    def state() -> Dict:
+        return {"step": step, "elapsed": elapsed, "best_psnr": best, "epoch": epoch, "config": cfg.name}
+
+    t_start = time.perf_counter() - elapsed
+    last_eval = last_ckpt = elapsed
+    run_loss, run_mse, run_n = 0.0, 0.0, 0
+    val_psnr = float("nan")
+    done = progress_of(step, elapsed) >= 1.0
+    model.train()
+    while not done:
+        for x, y in batches(train_ds, cfg.batch_size, True, True, cfg.workers):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            lr = lr_at(progress_of(step, elapsed), cfg)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            snr = lo + (hi - lo) * torch.rand(x.shape[0], device=device)
+            kw = {"cbr": random.choice(cbrs)} if pass_cbr else {}
+            out = model(x, snr, **kw)
+            loss, parts = crit(out, x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            elapsed = time.perf_counter() - t_start
+            run_loss += float(loss.detach())
+            run_mse += parts["mse"]
+            run_n += 1
+
+            p = progress_of(step, elapsed)
+            done = p >= 1.0
+            evaluate_now = done or (elapsed - last_eval >= 60.0 * cfg.eval_every_minutes) or (
+                cfg.eval_every_steps and step % cfg.eval_every_steps == 0)
+            if evaluate_now:
+                val_psnr = do_eval()
+                last_eval = elapsed
+                if val_psnr > best:
+                    best = val_psnr
+                    torch.save(model.state_dict(), best_path)
+            if evaluate_now or step % cfg.log_every_steps == 0:
+                writer.writerow({
+                    "step": step, "time_s": f"{elapsed:.1f}", "epoch": epoch,
+                    "loss": f"{run_loss / max(run_n, 1):.6f}", "mse": f"{run_mse / max(run_n, 1):.6f}",
+                    "lr": f"{lr:.3e}", "val_psnr": f"{val_psnr:.3f}" if evaluate_now else "",
+                })
+                log_file.flush()
+                if bar is not None:
+                    bar.set_postfix(step=step, loss=f"{run_loss / max(run_n, 1):.4f}", lr=f"{lr:.1e}",
+                                    val=f"{best:.2f}dB", refresh=False)
+                    bar.n = int(1000 * min(p, 1.0))
+                    bar.refresh()
+                run_loss, run_mse, run_n = 0.0, 0.0, 0
+            if done or elapsed - last_ckpt >= 60.0 * cfg.ckpt_every_minutes:
+                save_checkpoint(ckpt_path, model, opt, state())
+                last_ckpt = elapsed
+            if done:
+                break
+        else:
+            epoch += 1
+    if bar is not None:
+        bar.close()
+    log_file.close()
+    if not best_path.exists():  # resumed a finished run without evaluations
+        torch.save(model.state_dict(), best_path)
+
+    load_weights(model, best_path, device)
+    report = {f"{s:g}": evaluate(model, val_ds, s, seed=cfg.seed + 1234, device=device)["psnr"]
+              for s in cfg.report_snrs}
+    summary = {
+        "name": cfg.name, "steps": step, "minutes": elapsed / 60.0, "epochs": epoch,
+        "best_val_psnr": best, "eval_snr_db": cfg.eval_snr_db, "channel": cfg.channel,
+        "val_psnr_by_snr": report, "params": n_params, "device": str(device),
+    }
+    (run / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log(f"[{cfg.name}] done: {step} steps in {elapsed / 60:.1f} min; best.pt val PSNR "
+        + ", ".join(f"{v:.2f} dB @ {k} dB" for k, v in report.items()))
+    return summary
