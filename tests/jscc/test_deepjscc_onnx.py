@@ -43,6 +43,12 @@ def test_decoder_uses_snr():
     torch.manual_seed(0)
     m = DeepJSCC("1/12", (32, 32)).eval()
     z = torch.randn(2, 256, 2)
-    a = m.decoder(z, torch.full((2, 1), 0.0))
-    b = m.decoder(z, torch.full((2, 1), 20.0))
+    with torch.no_grad():
+        a = m.decoder(z, torch.full((2, 1), 0.0))
+        b = m.decoder(z, torch.full((2, 1), 20.0))
+        assert torch.equal(a, b)  # the AF blocks start as the identity: plain Deep JSCC at init
+        for af in m.decoder.af:
+            af.mlp[2].weight.normal_(0, 0.1)
+        a = m.decoder(z, torch.full((2, 1), 0.0))
+        b = m.decoder(z, torch.full((2, 1), 20.0))
     assert float((a - b).abs().max()) > 1e-4
