@@ -41,6 +41,7 @@ class SemanticCodecConfig:
     jscd_depth: int = 2
     detok_depth: int = 2
     cbrs: Sequence[str] = ("1/48", "1/24", "1/12", "1/6")
+    eval_cbr: str = "1/12"  # the rate used in eval mode when none is given
     num_classes: int = 0
 
     def symbols(self, cbr: str) -> int:
@@ -92,8 +93,9 @@ class SemanticCodec(nn.Module):
         return out
 
     def forward(self, images: torch.Tensor, snr_db: Optional[torch.Tensor] = None, cbr: Optional[str] = None) -> dict:
-        """Training/eval pass; ``snr_db`` None lets the channel draw it, ``cbr`` None draws a rate."""
-        cbr = cbr or random.choice(self.cbr_choices)
+        """Training/eval pass; ``snr_db`` None lets the channel draw it; ``cbr`` None draws a rate
+        (training) or uses ``cfg.eval_cbr`` (eval)."""
+        cbr = cbr or (random.choice(self.cbr_choices) if self.training else self.cfg.eval_cbr)
         symbols = self.encode(images, cbr)
         received, snr = self.channel(symbols, snr_db)
         out = self.decode(received, snr)

@@ -1,0 +1,41 @@
+"""Semantic coding configs: ``semcod_<size>[_...]``.
+
+One rate-adaptive model per config serves every CBR in its list (a batch draws one CBR) and
+every SNR in 0–20 dB; checkpoints are chosen on the validation split at CBR 1/12, 10 dB.
+The training budget is wall-clock minutes on this machine's CPU (say so in the model card).
+"""
+from __future__ import annotations
+
+from ...semcod import SemanticCodec, SemanticCodecConfig
+from ..registry import DATA_DIR, TrainConfig, register
+
+
+def build_semcod(cfg: TrainConfig) -> SemanticCodec:
+    codec_cfg = SemanticCodecConfig(img_size=cfg.image_size, **cfg.model_kwargs)
+    return SemanticCodec(codec_cfg, channel=cfg.make_channel())
+
+
+def _semcod32(name: str, channel: str = "awgn", minutes: float = 100.0, **model_kwargs) -> TrainConfig:
+    return TrainConfig(
+        name=name,
+        build_model=build_semcod,
+        train_data=str(DATA_DIR / "crops32_train.npz"),
+        val_data=str(DATA_DIR / "crops32_val.npz"),
+        image_size=32,
+        batch_size=64,
+        lr=8e-4,
+        weight_decay=0.02,
+        warmup=0.03,
+        minutes=minutes,
+        channel=channel,
+        snr_range=(0.0, 20.0),
+        val_limit=1000,
+        model_kwargs=model_kwargs,
+        description=f"semantic coding, 32x32, conv-stem ViT (dim 128, depth 4) + ToMe to 16 tokens, "
+                    f"rate-adaptive JSCC (CBR 1/48..1/6), {channel}, SNR U(0,20) dB",
+    )
+
+
+register(_semcod32("semcod_32"))
+register(_semcod32("semcod_32_kmeans", reorganizer="kmeans"))
+register(_semcod32("semcod_32_rayleigh", channel="rayleigh"))
