@@ -8,7 +8,7 @@ and the Deep JSCC baseline.
 Symbols are float32 ``(B, k, 2)`` (I, Q) everywhere so every model exports to ONNX.
 """
 from .channels import CHANNELS, Channel, awgn, equalize, fade, measured_snr_db, rayleigh, rayleigh_gains
-from .deepjscc import AttentionFeature, DeepJSCC, DeepJSCCDecoder, DeepJSCCEncoder, deepjscc_channels
+from .deepjscc import GDN, AttentionFeature, DeepJSCC, DeepJSCCDecoder, DeepJSCCEncoder, deepjscc_channels
 from .power import (
     STANDARD_CBRS,
     PowerNormalize,
@@ -21,7 +21,7 @@ from .power import (
 
 __all__ = [
     "CHANNELS", "Channel", "awgn", "equalize", "fade", "measured_snr_db", "rayleigh", "rayleigh_gains",
-    "AttentionFeature", "DeepJSCC", "DeepJSCCDecoder", "DeepJSCCEncoder", "deepjscc_channels",
+    "GDN", "AttentionFeature", "DeepJSCC", "DeepJSCCDecoder", "DeepJSCCEncoder", "deepjscc_channels",
     "STANDARD_CBRS", "PowerNormalize", "average_power", "cbr_tag", "num_symbols", "parse_cbr",
     "power_normalize",
 ]

@@ -22,7 +22,9 @@ SNR adaptation (our addition; the 2019 model is trained per SNR): after every de
 (``W2 = 0, b2 = 0`` at initialisation, so each block starts as the identity, ``s = 1``, and
 the network starts as the plain Deep JSCC; the factor 2 lets the scale range over (0, 2).)
 
-so one model trained on SNR ~ U(0, 20) dB serves the whole range.  The encoder stays
+so one model trained on SNR ~ U(0, 20) dB serves the whole range.  Optionally (``gdn=True``,
+off by default and in the shipped configs) GDN/IGDN layers (Ballé et al. 2016) precede each
+PReLU, as in the later Deep JSCC papers.  The encoder stays
 SNR-agnostic by default (``encoder_snr=False``): the transmitter then needs no channel state,
 and :class:`DeepJSCCEncoder` exports to ONNX with the single input ``images``.  The decoder
 takes ``(symbols (B, k, 2), snr_db (B, 1))``.
@@ -72,6 +74,32 @@ class AttentionFeature(nn.Module):
         return f * (2.0 * torch.sigmoid(self.mlp(ctx)))[:, :, None, None]
 
 
+class GDN(nn.Module):
+    """Generalised divisive normalisation (Ballé et al. 2016), and its inverse (``inverse=True``)::
+
+        GDN:  y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2)
+        IGDN: y_i = x_i * sqrt(beta_i + sum_j gamma_ij x_j^2)
+
+    ``beta > 0`` and ``gamma >= 0`` are kept by squaring stored square roots (plus a floor);
+    the sum is a 1x1 convolution of ``x^2``, so the module exports to ONNX as Mul/Conv/Sqrt/Div.
+    Initialised at ``beta = 1, gamma = 0.1 I``.
+    """
+
+    def __init__(self, channels: int, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1):
+        super().__init__()
+        self.inverse = inverse
+        self.beta_min = beta_min
+        self.beta_sqrt = nn.Parameter(torch.ones(channels))
+        self.gamma_sqrt = nn.Parameter(torch.eye(channels) * gamma_init ** 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        beta = self.beta_sqrt.pow(2) + self.beta_min
+        gamma = self.gamma_sqrt.pow(2).reshape(c, c, 1, 1)
+        norm = torch.sqrt(nn.functional.conv2d(x * x, gamma, beta))
+        return x * norm if self.inverse else x / norm
+
+
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 5, stride=stride, padding=2)
 
@@ -90,19 +118,20 @@ class DeepJSCCEncoder(nn.Module):
         snr_aware: add :class:`AttentionFeature` blocks; ``forward`` then needs ``snr_db``.
     """
 
-    def __init__(self, c: int, widths: Sequence[int] = (16, 32), snr_aware: bool = False):
+    def __init__(self, c: int, widths: Sequence[int] = (16, 32), snr_aware: bool = False, gdn: bool = False):
         super().__init__()
         m, n = widths
         self.c = int(c)
         self.snr_aware = snr_aware
         self.convs = nn.ModuleList([_conv(3, m, 2), _conv(m, n, 2), _conv(n, n), _conv(n, n), _conv(n, c)])
+        self.norms = nn.ModuleList([GDN(ch) if gdn else nn.Identity() for ch in (m, n, n, n, c)])
         self.acts = nn.ModuleList([nn.PReLU(ch) for ch in (m, n, n, n, c)])
         self.af = nn.ModuleList([AttentionFeature(ch) for ch in (m, n, n, n)]) if snr_aware else None
 
     def forward(self, images: torch.Tensor, snr_db: Optional[torch.Tensor] = None) -> torch.Tensor:
         x = images * 2.0 - 1.0  # centre the input
-        for i, (conv, act) in enumerate(zip(self.convs, self.acts)):
-            x = act(conv(x))
+        for i, (conv, norm, act) in enumerate(zip(self.convs, self.norms, self.acts)):
+            x = act(norm(conv(x)))
             if self.af is not None and i < len(self.af):
                 if snr_db is None:
                     raise ValueError("an SNR-aware encoder needs snr_db")
@@ -114,7 +143,8 @@ class DeepJSCCEncoder(nn.Module):
 class DeepJSCCDecoder(nn.Module):
     """symbols ``(B, k, 2)`` + ``snr_db (B, 1)`` -> images ``(B, 3, H, W)`` in [0, 1]."""
 
-    def __init__(self, c: int, h: int, w: int, widths: Sequence[int] = (16, 32), snr_aware: bool = True):
+    def __init__(self, c: int, h: int, w: int, widths: Sequence[int] = (16, 32), snr_aware: bool = True,
+                 gdn: bool = False):
         super().__init__()
         m, n = widths
         self.c, self.h4, self.w4 = int(c), h // 4, w // 4
@@ -122,6 +152,7 @@ class DeepJSCCDecoder(nn.Module):
         self.convs = nn.ModuleList(
             [_deconv(c, n), _deconv(n, n), _deconv(n, n), _deconv(n, m, 2), _deconv(m, 3, 2)]
         )
+        self.norms = nn.ModuleList([GDN(ch, inverse=True) if gdn else nn.Identity() for ch in (n, n, n, m)])
         self.acts = nn.ModuleList([nn.PReLU(ch) for ch in (n, n, n, m)])
         self.af = nn.ModuleList([AttentionFeature(ch) for ch in (n, n, n, m)]) if snr_aware else None
 
@@ -135,7 +166,7 @@ class DeepJSCCDecoder(nn.Module):
         for i, conv in enumerate(self.convs):
             x = conv(x)
             if i < len(self.acts):
-                x = self.acts[i](x)
+                x = self.acts[i](self.norms[i](x))
                 if self.af is not None:
                     x = self.af[i](x, snr_db)
         return torch.sigmoid(x)
@@ -156,6 +187,7 @@ class DeepJSCC(nn.Module):
         channel: Optional[Channel] = None,
         encoder_snr: bool = False,
         decoder_snr: bool = True,
+        gdn: bool = False,
     ):
         super().__init__()
         h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
@@ -163,8 +195,8 @@ class DeepJSCC(nn.Module):
         self.image_size = (h, w)
         self.c = deepjscc_channels(self.cbr, h, w)
         self.k = num_symbols(self.cbr, h, w)
-        self.encoder = DeepJSCCEncoder(self.c, widths, snr_aware=encoder_snr)
-        self.decoder = DeepJSCCDecoder(self.c, h, w, widths, snr_aware=decoder_snr)
+        self.encoder = DeepJSCCEncoder(self.c, widths, snr_aware=encoder_snr, gdn=gdn)
+        self.decoder = DeepJSCCDecoder(self.c, h, w, widths, snr_aware=decoder_snr, gdn=gdn)
         self.channel = channel if channel is not None else Channel("awgn")
 
     @property

@@ -120,12 +120,16 @@ def evaluate(
     batch_size: int = 256,
     device: Union[None, str, torch.device] = None,
 ) -> Dict[str, float]:
-    """Mean per-image PSNR (dB, L = 1) and SSIM of ``model`` at a fixed SNR.
+    """PSNR (dB, L = 1) and SSIM of ``model`` at a fixed SNR.
+
+    Two PSNR conventions are reported: ``psnr`` the mean of per-image PSNRs (as
+    :func:`gr_semcod.runtime.metrics.psnr`), and ``psnr_mse = 10 log10(1 / mean MSE)`` the PSNR of
+    the dataset-mean MSE (lower; robust to the rare constant image whose own PSNR is huge).
 
     ``loader`` is a dataset or an iterable of ``(images, labels)`` batches; ``channel``
     overrides the model's own (a name ``"awgn" | "rayleigh"`` or a module) for this call.
     The channel noise is seeded (``seed``) so repeated evaluations are comparable.
-    Returns ``{"psnr", "ssim", "mse", "n"}`` plus ``"acc"`` when the model returns logits
+    Returns ``{"psnr", "psnr_mse", "ssim", "mse", "n"}`` plus ``"acc"`` when the model returns logits
     and the data is labelled.
     """
     if device is None:
@@ -166,10 +170,12 @@ def evaluate(
         if channel is not None:
             model.channel = saved
         model.train(was_training)
+    mse_all = float(torch.cat(mses).double().mean())
     res = {
         "psnr": float(torch.cat(psnrs).mean()),
+        "psnr_mse": float(10.0 * math.log10(1.0 / max(mse_all, 1e-10))),
         "ssim": float(torch.cat(ssims).mean()),
-        "mse": float(torch.cat(mses).mean()),
+        "mse": mse_all,
         "n": int(sum(len(p) for p in psnrs)),
     }
     if labelled:
@@ -341,14 +347,17 @@ def train(
         torch.save(model.state_dict(), best_path)
 
     load_weights(model, best_path, device)
-    report = {f"{s:g}": evaluate(model, val_ds, s, seed=cfg.seed + 1234, device=device)["psnr"]
-              for s in cfg.report_snrs}
+    evals = {f"{s:g}": evaluate(model, val_ds, s, seed=cfg.seed + 1234, device=device) for s in cfg.report_snrs}
+    report = {s: r["psnr"] for s, r in evals.items()}
+    report_mse = {s: r["psnr_mse"] for s, r in evals.items()}
     summary = {
         "name": cfg.name, "steps": step, "minutes": elapsed / 60.0, "epochs": epoch,
         "best_val_psnr": best, "eval_snr_db": cfg.eval_snr_db, "channel": cfg.channel,
-        "val_psnr_by_snr": report, "params": n_params, "device": str(device),
+        "val_psnr_by_snr": report, "val_psnr_of_mean_mse_by_snr": report_mse,
+        "val_ssim_by_snr": {s: r["ssim"] for s, r in evals.items()}, "params": n_params, "device": str(device),
     }
     (run / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log(f"[{cfg.name}] done: {step} steps in {elapsed / 60:.1f} min; best.pt val PSNR "
-        + ", ".join(f"{v:.2f} dB @ {k} dB" for k, v in report.items()))
+        + ", ".join(f"{v:.2f} dB @ {k} dB" for k, v in report.items())
+        + "; PSNR of mean MSE " + ", ".join(f"{v:.2f} dB @ {k} dB" for k, v in report_mse.items()))
     return summary

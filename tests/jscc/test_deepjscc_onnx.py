@@ -14,10 +14,10 @@ def _export(module, args, path, inputs, outputs):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-@pytest.mark.parametrize("cbr,size", [("1/12", 32), ("1/48", 64)])
-def test_encoder_decoder_onnx_parity(tmp_path, cbr, size):
+@pytest.mark.parametrize("cbr,size,gdn", [("1/12", 32, False), ("1/48", 64, False), ("1/24", 32, True)])
+def test_encoder_decoder_onnx_parity(tmp_path, cbr, size, gdn):
     torch.manual_seed(0)
-    m = DeepJSCC(cbr, (size, size)).eval()
+    m = DeepJSCC(cbr, (size, size), gdn=gdn).eval()
     # perturb the PReLU slopes and AF MLPs away from their init so parity is non-trivial
     with torch.no_grad():
         for p in m.parameters():
