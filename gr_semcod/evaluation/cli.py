@@ -1,0 +1,194 @@
+"""``semcod eval``: semantic coding vs Deep JSCC vs the separation bound, on any images.
+
+    semcod eval --bundle models/semcod_32 --data ../shared/data/crops32_val.npz \\
+                --channel awgn rayleigh --snr 0 5 10 15 20
+
+For every channel x CBR x SNR: PSNR and SSIM (MS-SSIM when the images are large enough) of
+the semantic codec and the Deep JSCC baseline (run from the bundle's ONNX files, channel in
+numpy, same noise for both), plus the separation bound (JPEG / WebP at k log2(1 + SNR) bits,
+AWGN only) and classification accuracy when the bundle has a classifier and the data labels.
+Writes ``results.csv``, ``results.json`` and ``psnr_vs_snr.png`` to ``--out``; ``--card``
+also writes a model card. Last line: ``psnr_gain_db=<semcod - deepjscc at CBR 1/12, 10 dB>``
+(first channel given).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+
+def default_data(size: int) -> str:
+    root = Path(os.environ.get("SEMCOD_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+    return str(root / f"crops{size}_val.npz")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", required=True, help="bundle directory (models/<name>)")
+    p.add_argument("--baseline-bundle", help="bundle with the Deep JSCC models (default: --bundle)")
+    p.add_argument("--data", help="images: .npz or a folder/glob (default: crops<size>_val.npz in $SEMCOD_DATA or ../shared/data)")
+    p.add_argument("--channel", nargs="+", default=["awgn"], choices=["awgn", "rayleigh"])
+    p.add_argument("--snr", nargs="+", type=float, default=[0, 5, 10, 15, 20])
+    p.add_argument("--cbr", nargs="+", help="CBRs (default: every CBR in the bundle)")
+    p.add_argument("--limit", type=int, help="use the first N images")
+    p.add_argument("--separation", nargs="*", default=["jpeg", "webp"], choices=["jpeg", "webp"],
+                   help="separation-bound codecs (payload-only accounting); none to skip")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all)")
+    p.add_argument("--out", help="output directory (default out/eval/<bundle name>)")
+    p.add_argument("--card", help="also write a model card (markdown) here")
+
+
+def _fmt(v, nd=2):
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from ..runtime import Bundle
+    from ..runtime.images import load_images
+    from ..runtime.metrics import accuracy, ms_ssim_fits, ms_ssim_per_image, psnr_per_image, ssim_per_image
+    from .pipeline import deepjscc_roundtrip, has_deepjscc, has_semantic, semantic_roundtrip
+
+    t0 = time.time()
+    kw = {"intra_op_threads": args.threads} if args.threads else {}
+    bundle = Bundle.load(args.bundle, **kw)
+    base = Bundle.load(args.baseline_bundle, **kw) if args.baseline_bundle else bundle
+    h, w = bundle.image_size
+    data = args.data or default_data(h)
+    ds = load_images(data, size=(h, w), limit=args.limit)
+    ref_u8 = ds.images  # N, H, W, 3 uint8
+    x = (ref_u8.astype(np.float32) / 255.0).transpose(0, 3, 1, 2).copy()
+    labels = ds.labels
+    cbrs = args.cbr or [str(c) for c in bundle.cbrs]
+    print(f"bundle {bundle.name}: {len(ref_u8)} images {h}x{w} from {data}; CBR {', '.join(cbrs)}; "
+          f"SNR {', '.join(f'{s:g}' for s in args.snr)} dB; channels {', '.join(args.channel)}")
+
+    def score(recon: np.ndarray) -> Dict[str, float]:
+        r = recon.transpose(0, 2, 3, 1)
+        out = {"psnr": float(psnr_per_image(ref_u8, r).mean()), "ssim": float(ssim_per_image(ref_u8, r).mean())}
+        out["ms_ssim"] = float(ms_ssim_per_image(ref_u8, r).mean()) if ms_ssim_fits(r.shape) else float("nan")
+        return out
+
+    rows: List[Dict] = []
+    searches = {}
+    for channel in args.channel:
+        for cbr in cbrs:
+            for snr in args.snr:
+                if has_semantic(bundle, cbr):
+                    res = semantic_roundtrip(bundle, x, cbr, channel, snr, args.seed)
+                    row = {"scheme": "semcod", "channel": channel, "cbr": cbr, "snr_db": snr, **score(res["images"])}
+                    if "logits" in res and labels is not None:
+                        row["acc"] = accuracy(res["logits"], labels)
+                    rows.append(row)
+                if has_deepjscc(base, cbr):
+                    res = deepjscc_roundtrip(base, x, cbr, channel, snr, args.seed)
+                    rows.append({"scheme": "deepjscc", "channel": channel, "cbr": cbr, "snr_db": snr, **score(res["images"])})
+                if channel == "awgn":
+                    from ..baselines.separation import make_searches, separation_bound
+
+                    for codec in args.separation:
+                        if codec not in searches:
+                            searches[codec] = make_searches(ref_u8, codec, header=False)
+                        sep = separation_bound(ref_u8, cbr, snr, codec, header=False, searches=searches[codec])
+                        rows.append({"scheme": f"{codec}_bound", "channel": channel, "cbr": cbr, "snr_db": snr,
+                                     **score(sep.images.transpose(0, 3, 1, 2)),
+                                     "fallback_rate": float((sep.quality < 0).mean())})
+    mean_colour = ref_u8.reshape(len(ref_u8), -1, 3).mean(1) / 255.0
+    mean_floor = float(psnr_per_image(ref_u8, np.broadcast_to(mean_colour[:, None, None, :], ref_u8.shape)).mean())
+
+    out_dir = Path(args.out or Path("out") / "eval" / bundle.name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fields = ["scheme", "channel", "cbr", "snr_db", "psnr", "ssim", "ms_ssim", "acc", "fallback_rate"]
+    with open(out_dir / "results.csv", "w", newline="") as f:
+        wr = csv.DictWriter(f, fields, extrasaction="ignore")
+        wr.writeheader()
+        wr.writerows(rows)
+    command = "semcod eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["eval"] else "semcod eval"
+    summary = {"bundle": bundle.name, "data": data, "images": int(len(ref_u8)), "mean_colour_psnr": mean_floor,
+               "command": command, "rows": rows}
+    (out_dir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    table = format_table(rows, args.channel, cbrs, args.snr)
+    print(table)
+    print(f"mean-colour floor: {mean_floor:.2f} dB")
+    plot(rows, args.channel, cbrs, out_dir / "psnr_vs_snr.png", mean_floor)
+    gain = psnr_gain(rows, args.channel[0])
+    if args.card:
+        from .card import write_card
+
+        write_card(args.card, bundle, summary, table, gain, args.channel[0])
+        print(f"model card: {args.card}")
+    print(f"results: {out_dir} ({time.time() - t0:.0f} s)")
+    print(f"psnr_gain_db={gain:.2f}" if not math.isnan(gain) else "psnr_gain_db=nan")
+    return 0
+
+
+def lookup(rows, scheme, channel, cbr, snr, key="psnr"):
+    for r in rows:
+        if (r["scheme"], r["channel"], r["cbr"], r["snr_db"]) == (scheme, channel, cbr, snr):
+            return r.get(key)
+    return None
+
+
+def psnr_gain(rows, channel: str, cbr: str = "1/12", snr: float = 10.0) -> float:
+    a, b = lookup(rows, "semcod", channel, cbr, snr), lookup(rows, "deepjscc", channel, cbr, snr)
+    return float("nan") if a is None or b is None else a - b
+
+
+def format_table(rows, channels, cbrs, snrs) -> str:
+    """Markdown table: one row per channel/CBR/scheme, PSNR (SSIM) per SNR."""
+    schemes = [s for s in ("semcod", "deepjscc", "jpeg_bound", "webp_bound") if any(r["scheme"] == s for r in rows)]
+    head = "| channel | CBR | scheme | " + " | ".join(f"{s:g} dB" for s in snrs) + " |"
+    lines = [head, "|" + "---|" * (3 + len(snrs))]
+    for ch in channels:
+        for cbr in cbrs:
+            for sc in schemes:
+                cells = []
+                for s in snrs:
+                    p, q = lookup(rows, sc, ch, cbr, s), lookup(rows, sc, ch, cbr, s, "ssim")
+                    if p is None:
+                        cells.append("")
+                        continue
+                    acc = lookup(rows, sc, ch, cbr, s, "acc")
+                    cells.append(f"{_fmt(p)} ({_fmt(q, 3)})" + (f" acc {acc:.3f}" if acc is not None else ""))
+                if any(cells):
+                    lines.append(f"| {ch} | {cbr} | {sc} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows, channels, cbrs, path, floor) -> None:
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    warnings.filterwarnings("ignore", message="Unable to import Axes3D")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(channels), len(cbrs), figsize=(3.2 * len(cbrs), 2.8 * len(channels)), squeeze=False, sharey=True)
+    styles = {"semcod": ("C0", "-o"), "deepjscc": ("C1", "--s"), "jpeg_bound": ("C2", ":"), "webp_bound": ("C3", ":")}
+    for i, ch in enumerate(channels):
+        for j, cbr in enumerate(cbrs):
+            ax = axes[i][j]
+            for sc, (col, st) in styles.items():
+                pts = sorted((r["snr_db"], r["psnr"]) for r in rows if (r["scheme"], r["channel"], r["cbr"]) == (sc, ch, cbr))
+                if pts:
+                    ax.plot(*zip(*pts), st, color=col, label=sc, ms=3)
+            ax.axhline(floor, color="grey", lw=0.8, ls="-.", label="mean colour")
+            ax.set_title(f"{ch}, CBR {cbr}", fontsize=9)
+            ax.set_xlabel("SNR (dB)")
+            ax.grid(alpha=0.3)
+        axes[i][0].set_ylabel("PSNR (dB)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
