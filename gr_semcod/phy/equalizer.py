@@ -1,0 +1,184 @@
+"""Pilot/preamble channel estimation and non-decision-directed equalisation (pure numpy).
+
+Per frame (all arrays vectorised over carriers and symbols, no per-sample Python):
+
+1. **Preamble LS estimate.**  Sync word 2 gives ``H_k = Y_k / X_k`` on every active carrier.
+2. **Header.**  Equalise the header symbols with the (delay-domain smoothed) sync-2 estimate,
+   remove each symbol's common phase from its pilots, hard BPSK decisions, CRC.  Only the
+   header is ever decided; a header that fails its CRC ends the frame.
+3. **Refinement with the CRC-verified header as extra training.**  Sync 2 and the header
+   symbols (data + pilots, all known now) are phase-aligned and averaged (``J = 1 + n_hdr``
+   observations per carrier).  The average is projected onto a delay-domain channel of
+   ``n_taps`` taps (``-pre .. n_taps-pre-1`` samples; a least-squares fit through the active
+   carriers' DFT sub-matrix, i.e. interpolation across all carriers), keeping only taps
+   significantly above the estimation noise.
+4. **Noise variance** ``sigma^2`` per carrier from the residuals: the spread of the ``J``
+   observations around their mean plus the misfit of the mean to the tap model, divided by
+   their degrees of freedom.  ``snr = mean_k |H_k|^2 / sigma^2``.
+5. **Payload tracking from pilots** (never from payload decisions):
+   ``tracking="phase"``: the common phase error of every symbol (pilots, plus the header's
+   measured phases) is unwrapped and fitted with a straight line in time (residual CFO);
+   ``tracking="pilots"``: every symbol's pilot gains ``Y_p / (H_p P_p)`` are interpolated
+   linearly across frequency and smoothed over 3 symbols (time-varying channels/fading).
+6. **Equaliser** ``zf``: ``x = y / H`` (unbiased, noise ``sigma^2 / |H_k|^2``) or ``mmse``:
+   ``x = conj(H) y / (|H|^2 + sigma^2)`` (MSE ``sigma^2 / (|H|^2 + sigma^2)``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .params import OfdmParams
+
+
+@dataclass
+class ChannelEstimate:
+    H: np.ndarray          # (fft_len,) complex, zero off the active bins
+    noise_var: float       # per-carrier complex noise variance (unitary FFT units)
+    snr_db: float
+    taps_kept: int
+
+
+class FrameEqualizer:
+    def __init__(self, params: OfdmParams, n_hdr_syms: int, backoff: int, pre: int = 4, n_taps: Optional[int] = None,
+                 tracking: str = "phase", equalizer: str = "zf", tap_threshold: float = 4.0):
+        if tracking not in ("phase", "pilots"):
+            raise ValueError("tracking must be 'phase' or 'pilots'")
+        if equalizer not in ("zf", "mmse"):
+            raise ValueError("equalizer must be 'zf' or 'mmse'")
+        self.p = p = params
+        self.n_hdr = int(n_hdr_syms)
+        self.backoff = int(backoff)
+        self.tracking, self.equalizer = tracking, equalizer
+        self.tap_threshold = float(tap_threshold)
+        N = p.fft_len
+        n_taps = int(n_taps or min(p.cp_len + 2 * pre + 1, max(2, len(p.active_bins) // 2)))
+        self.delays = (np.arange(n_taps) - pre) % N
+        self.act = p.active_bins
+        self.data, self.pil = p.data_bins, p.pilot_bins
+        self.F = np.exp(-2j * np.pi * np.outer(self.act, self.delays) / N)  # (K, L)
+        # projection onto the well-conditioned part of the tap space (guard bands make the
+        # active-carrier DFT sub-matrix ill-conditioned), used to smooth the sync-2 estimate
+        U, sv, _ = np.linalg.svd(self.F, full_matrices=False)
+        r = int(np.sum(sv > 0.3 * sv[0]))
+        self.P_full = U[:, :r] @ U[:, :r].conj().T
+        self.max_taps = n_taps
+        self.x2 = p.sync_word2[self.act]
+        self.scale = 1.0 / np.sqrt(N)
+        K = len(self.act)
+        # carrier order for the pilots interpolation
+        self.pil_sorted = np.argsort(p.pilot_carriers)
+        self.pil_freq = np.asarray(p.pilot_carriers, float)[self.pil_sorted]
+        self.data_freq = np.asarray(p.occupied_carriers, float)
+        self._K = K
+        eye = np.eye(len(self.pil_freq))
+        self.W_interp = np.stack([np.interp(self.data_freq, self.pil_freq, e) for e in eye], axis=1)
+
+    # ---------------------------------------------------------------------------------------
+    def fft_symbols(self, x: np.ndarray, start: int, n: int) -> np.ndarray:
+        """(n, fft_len) unitary FFTs of ``n`` symbols whose first CP starts at ``x[start]``."""
+        p = self.p
+        if start < 0 or start + n * p.sym_len > len(x):
+            raise IndexError(f"symbols [{start}, {start + n * p.sym_len}) outside the buffer (0..{len(x)})")
+        seg = x[start:start + n * p.sym_len].reshape(n, p.sym_len)
+        off = p.cp_len - self.backoff
+        return np.fft.fft(seg[:, off:off + p.fft_len], axis=1) * self.scale
+
+    def header_matched(self, Y2: np.ndarray, Yh: np.ndarray) -> np.ndarray:
+        """Sync-2 spectrum + header spectra -> matched-filter outputs ``conj(H) Y`` of the header
+        data carriers, common phase removed with the pilots (n_hdr * n_data, for MRC)."""
+        Hls = Y2[self.act] / self.x2
+        H = np.zeros(self.p.fft_len, complex)
+        H[self.act] = self.P_full @ Hls
+        Z = Yh[:, self.data] * np.conj(H[self.data])
+        pil = self.p.pilots_for(np.arange(self.n_hdr))
+        c = np.sum(Yh[:, self.pil] * np.conj(H[self.pil] * pil), axis=1)
+        Z *= np.exp(-1j * np.angle(c))[:, None]
+        return Z.reshape(-1)
+
+    def estimate(self, Y2: np.ndarray, Yh: np.ndarray, hdr_data: np.ndarray) -> Tuple[ChannelEstimate, np.ndarray]:
+        """Refined channel from sync 2 + the known header.  Returns the estimate and the header's
+        common phases relative to sync 2 (radians, one per header symbol)."""
+        p = self.p
+        n = self.n_hdr
+        X = np.empty((1 + n, self._K), complex)
+        X[0] = self.x2
+        nd = p.n_data
+        X[1:, :nd] = hdr_data.reshape(n, nd)
+        X[1:, nd:] = p.pilots_for(np.arange(n))
+        Hj = np.vstack([Y2[None, self.act], Yh[:, self.act]]) / X  # (J, K)
+        # align the phases of the later observations to sync 2
+        c = np.sum(Hj[1:] * np.conj(Hj[0])[None, :], axis=1)
+        ph = np.angle(c)
+        Hj[1:] *= np.exp(-1j * ph)[:, None]
+        J = Hj.shape[0]
+        Hm = Hj.mean(axis=0)
+        within = float(np.sum(np.abs(Hj - Hm) ** 2))
+        dof_w = self._K * (J - 1)
+        s2 = within / dof_w if dof_w else float(np.mean(np.abs(Hm - self.P_full @ Hm) ** 2)) * 2
+        # sparse delay-domain fit (orthogonal matching pursuit): add the tap that explains most of
+        # the residual while its energy is significant against the noise of the mean (s2 / J)
+        floor = self.tap_threshold * s2 / J
+        support, r = [], Hm
+        Hs = np.zeros_like(Hm)
+        for _ in range(self.max_taps):
+            c = self.F.conj().T @ r
+            e = np.abs(c) ** 2 / self._K
+            e[support] = 0.0
+            i = int(np.argmax(e))
+            if e[i] < floor and support:
+                break
+            support.append(i)
+            Fk = self.F[:, support]
+            gk, *_ = np.linalg.lstsq(Fk, Hm, rcond=None)
+            Hs = Fk @ gk
+            r = Hm - Hs
+        keep = np.zeros(len(self.delays), bool)
+        keep[support] = True
+        misfit = float(np.sum(np.abs(Hm - Hs) ** 2)) * J
+        dof = dof_w + self._K - int(keep.sum())
+        s2 = (within + misfit) / max(dof, 1)
+        s2 = max(s2, 1e-12)
+        H = np.zeros(p.fft_len, complex)
+        H[self.act] = Hs
+        snr = float(np.mean(np.abs(Hs) ** 2)) / s2
+        return ChannelEstimate(H, s2, 10 * np.log10(max(snr, 1e-12)), int(keep.sum())), ph
+
+    def equalize(self, Yp: np.ndarray, est: ChannelEstimate, hdr_phase: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Payload spectra (P, fft_len) -> (equalised data symbols (P, n_data), noise variance per symbol)."""
+        p = self.p
+        P = Yp.shape[0]
+        H = est.H
+        t0 = 1 + self.n_hdr  # payload symbol index relative to sync 2
+        pil = p.pilots_for(np.arange(self.n_hdr, self.n_hdr + P))  # (P, n_pil)
+        ref = H[self.pil][None, :] * pil
+        if self.tracking == "phase":
+            c = np.sum(Yp[:, self.pil] * np.conj(ref), axis=1)
+            # header phases (exact, measured on all carriers) + payload pilot phases, unwrapped in time
+            t = np.concatenate([[0.0], 1.0 + np.arange(self.n_hdr), t0 + np.arange(P)])
+            phi = np.unwrap(np.concatenate([[0.0], hdr_phase, np.angle(c)]))
+            w = np.concatenate([np.full(1 + self.n_hdr, float(self._K)), np.full(P, float(len(self.pil)))])
+            A = np.stack([np.ones_like(t), t], axis=1) * np.sqrt(w)[:, None]
+            coef, *_ = np.linalg.lstsq(A, phi * np.sqrt(w), rcond=None)
+            rot = np.exp(1j * (coef[0] + coef[1] * t[-P:]))
+            Heff = H[self.data][None, :] * rot[:, None]  # (P, n_data)
+        else:
+            g = Yp[:, self.pil] / ref  # (P, n_pil) complex gains
+            g = g[:, self.pil_sorted]
+            if P >= 3:
+                gp = np.pad(g, ((1, 1), (0, 0)), mode="edge")
+                g = (gp[:-2] + gp[1:-1] + gp[2:]) / 3.0
+            gi = g @ self.W_interp.T  # linear interpolation across frequency (edges held)
+            Heff = H[self.data][None, :] * gi
+        Y = Yp[:, self.data]
+        a2 = np.abs(Heff) ** 2
+        s2 = est.noise_var
+        if self.equalizer == "zf":
+            X = Y / Heff
+            nv = s2 / np.maximum(a2, 1e-12)
+        else:
+            X = np.conj(Heff) * Y / (a2 + s2)
+            nv = s2 / (a2 + s2)
+        return X, nv

@@ -1,0 +1,95 @@
+"""``ofdm_analog_framer``: image PDU -> one frame PDU per fragment (header + raw JSCC symbols).
+
+Message in ``in``: a PDU ``(metadata, c32vector)``; ``metadata`` is a dict with at least
+``image_id`` (int, used mod 65536); the vector holds the image's complex channel symbols
+(unit average power expected; they are sent as they are, never quantised).
+
+Message out ``frames``: one PDU per fragment, ``(metadata, c32vector)`` with the frame's
+data-carrier values in order: the BPSK header (:mod:`gr_semcod.phy.header`, repeated and
+padded to whole OFDM symbols by :class:`~gr_semcod.phy.header.HeaderLayout`), then the fragment's symbols zero-padded to whole OFDM
+symbols.  The metadata repeats the header fields (``seq``, ``image_id``, ``frag_idx``,
+``n_frags``, ``image_len``, ``payload_len``).  ``ofdm_analog_tx`` feeds this to
+``pdu_to_tagged_stream`` and the OFDM carrier allocator.
+
+Malformed input (not a pair, metadata not a dict, no integer ``image_id``, vector not c32,
+empty, too long or non-finite) is logged, counted in :attr:`n_dropped` and dropped.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from .header import (MAX_FRAGMENTS, MAX_IMAGE_LEN, MAX_PAYLOAD_LEN, Header, HeaderLayout, fragment_bounds,
+                     pack_header, plan_fragments)
+from .params import OfdmParams
+
+KEY_IMAGE_ID = "image_id"
+
+
+class ofdm_analog_framer(gr.basic_block):
+    def __init__(self, params: OfdmParams, max_payload_symbols: int = 20, header_reps: int = 2):
+        gr.basic_block.__init__(self, name="ofdm_analog_framer", in_sig=None, out_sig=None)
+        self.params = params
+        self.max_payload_symbols = int(max_payload_symbols)
+        if self.max_payload_symbols < 1:
+            raise ValueError("max_payload_symbols must be >= 1")
+        self.max_payload = min(self.max_payload_symbols * params.n_data, MAX_PAYLOAD_LEN)
+        self.layout = HeaderLayout(params.n_data, header_reps)
+        self.n_hdr_syms = self.layout.n_syms
+        self.seq = 0
+        self.n_images = 0
+        self.n_frames = 0
+        self.n_dropped = 0
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_out(pmt.intern("frames"))
+        self.set_msg_handler(pmt.intern("in"), self.handle_pdu)
+
+    def _drop(self, why: str):
+        self.n_dropped += 1
+        gr.log.warn(f"ofdm_analog_framer: dropping PDU ({why}); {self.n_dropped} dropped so far")
+
+    def frames_for(self, image_id: int, symbols: np.ndarray):
+        """Yield ``(Header, frame_symbols)`` for one image (pure; used by the block and tests)."""
+        n = int(symbols.size)
+        n_frags = plan_fragments(n, self.max_payload)
+        nd = self.params.n_data
+        for i in range(n_frags):
+            lo, hi = fragment_bounds(n, n_frags, i)
+            h = Header(self.seq & 0xFF, image_id & 0xFFFF, i, n_frags, n, hi - lo)
+            self.seq += 1
+            n_pay = -(-(hi - lo) // nd) * nd
+            frame = np.zeros(self.n_hdr_syms * nd + n_pay, np.complex64)
+            frame[:self.n_hdr_syms * nd] = self.layout.place(pack_header(h))
+            frame[self.n_hdr_syms * nd:self.n_hdr_syms * nd + hi - lo] = symbols[lo:hi]
+            yield h, frame
+
+    def handle_pdu(self, msg):
+        try:
+            if not pmt.is_pair(msg):
+                return self._drop("not a PDU pair")
+            meta, vec = pmt.car(msg), pmt.cdr(msg)
+            if not pmt.is_dict(meta):
+                return self._drop("metadata is not a dict")
+            iid = pmt.dict_ref(meta, pmt.intern(KEY_IMAGE_ID), pmt.PMT_NIL)
+            if not pmt.is_integer(iid):
+                return self._drop("no integer image_id in metadata")
+            if not pmt.is_c32vector(vec):
+                return self._drop("payload is not a c32vector")
+            x = np.asarray(pmt.to_python(vec), np.complex64)
+            if x.size == 0 or x.size > MAX_IMAGE_LEN:
+                return self._drop(f"{x.size} symbols (allowed 1..{MAX_IMAGE_LEN})")
+            if plan_fragments(x.size, self.max_payload) > MAX_FRAGMENTS:
+                return self._drop("too many fragments")
+            if not np.all(np.isfinite(x)):
+                return self._drop("non-finite symbols")
+            image_id = pmt.to_long(iid)
+        except Exception as e:  # never let a bad message kill the flowgraph
+            return self._drop(f"{type(e).__name__}: {e}")
+        self.n_images += 1
+        for h, frame in self.frames_for(image_id, x):
+            d = pmt.make_dict()
+            for k, v in h.__dict__.items():
+                d = pmt.dict_add(d, pmt.intern(k), pmt.from_long(int(v)))
+            self.message_port_pub(pmt.intern("frames"), pmt.cons(d, pmt.init_c32vector(frame.size, frame)))
+            self.n_frames += 1

@@ -1,0 +1,84 @@
+"""``ofdm_analog_rx``: OFDM receiver for analog (JSCC) symbols, a ``gr.hier_block2``.
+
+Input: complex baseband samples (from :class:`gr_semcod.phy.channel.channel`, a file, ZMQ
+or a USRP), the waveform of :class:`gr_semcod.phy.ofdm_analog_tx.ofdm_analog_tx` with the
+same numerology.  Any amount of noise, gaps and garbage in between is fine.
+
+PDU interface
+-------------
+Message output ``images``: one PDU per image, ``pmt.cons(meta, c32vector)``:
+
+============================  ==========================================================
+``image_id``                  int, from the header
+``snr_db``                    float, estimated per-carrier Es/N0 (mean over fragments)
+``noise_var``                 float, mean post-equaliser noise variance of the received
+                              symbols (unit-power symbols: ``10^(-snr_db/10)`` on a flat
+                              channel)
+``symbol_noise_var``          f32vector, post-equaliser noise variance of every symbol
+                              (``1e6`` where erased) — what a JSCC decoder conditions on
+``n_fragments``               int, fragments of the image
+``lost_fragments``            s32vector, indices of the fragments that never arrived
+``erasure_mask``              u8vector, 1 for every erased (zero) symbol
+``n_erased``                  int, number of erased symbols
+============================  ==========================================================
+
+The vector holds the equalised symbols, in transmit order, zeros where erased.  No decision
+is ever taken on them.  An image is released when all its fragments arrived, when too many
+other images are open (``max_pending``), or ``timeout_samples`` after its last fragment; call
+:meth:`flush` at the end of a finite recording.
+
+Message output ``frames`` (if ``emit_frames``): one PDU per decoded frame with the header
+fields, ``snr_db``, ``noise_var``, ``symbol_noise_var`` and ``rx_offset`` (sample index).
+
+Chain: ``ofdm_sync_sc_cfb`` (C++ Schmidl & Cox: timing trigger + fine CFO) ->
+``frequency_modulator_fc`` x ``multiply_cc`` (C++ CFO correction) -> deframer (Python,
+vectorised numpy per frame: FFT, header check, channel estimate, pilot tracking,
+equalisation, reassembly; see :mod:`gr_semcod.phy.equalizer`).
+Counters: :meth:`counters` (triggers, frames, header_errors, images, lost_fragments, errors).
+"""
+from __future__ import annotations
+
+from gnuradio import analog, blocks, digital, gr
+
+from .deframer import ofdm_analog_deframer
+from .params import make_params
+
+
+class ofdm_analog_rx(gr.hier_block2):
+    """Args:
+        fft_len, cp_len, occupied_carriers, pilot_carriers: as the transmitter.
+        threshold: Schmidl & Cox plateau threshold (0..1).
+        tracking: "phase" (linear fit of the pilots' common phase; static channels) or
+            "pilots" (per-symbol pilot gains interpolated across frequency; fading).
+        equalizer: "zf" (unbiased) or "mmse".
+        max_pending, timeout_samples: reassembly (see above).
+        emit_frames: publish per-frame PDUs on ``frames``.
+    """
+
+    def __init__(self, fft_len=64, cp_len=16, occupied_carriers=None, pilot_carriers=None, threshold=0.5,
+                 tracking="phase", equalizer="zf", max_pending=4, timeout_samples=100000, emit_frames=False,
+                 header_reps=2):
+        gr.hier_block2.__init__(self, "ofdm_analog_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
+                                gr.io_signature(0, 0, 0))
+        self.params = p = make_params(fft_len, cp_len, occupied_carriers, pilot_carriers)
+        self.message_port_register_hier_out("images")
+        self.message_port_register_hier_out("frames")
+        self.sync = digital.ofdm_sync_sc_cfb(p.fft_len, p.cp_len, True, float(threshold))
+        self.nco = analog.frequency_modulator_fc(-2.0 / p.fft_len)
+        self.mixer = blocks.multiply_cc()
+        self.deframer = ofdm_analog_deframer(p, header_reps, tracking=tracking,
+                                             equalizer=equalizer, max_pending=max_pending,
+                                             timeout_samples=timeout_samples, emit_frames=emit_frames)
+        self.connect(self, self.sync)
+        self.connect(self, (self.mixer, 0))
+        self.connect((self.sync, 0), self.nco, (self.mixer, 1))
+        self.connect(self.mixer, (self.deframer, 0))
+        self.connect((self.sync, 1), (self.deframer, 1))
+        self.msg_connect(self.deframer, "images", self, "images")
+        self.msg_connect(self.deframer, "frames", self, "frames")
+
+    def counters(self) -> dict:
+        return self.deframer.counters()
+
+    def flush(self):
+        return self.deframer.flush()

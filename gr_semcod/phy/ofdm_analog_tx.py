@@ -1,0 +1,110 @@
+"""``ofdm_analog_tx``: OFDM transmitter for analog (JSCC) symbols, a ``gr.hier_block2``.
+
+PDU interface
+-------------
+Message input ``in``: one PDU per image, ``pmt.cons(meta, c32vector)``.
+
+* ``meta``: a PMT dict with at least ``image_id`` (integer, sent mod 65536); other keys are
+  ignored by the radio.
+* vector: the image's complex channel symbols (``complex64``), nominally unit average power;
+  they go onto the data carriers *as they are* (no quantisation, no constellation).
+  Up to 4194303 symbols and 1023 fragments per image.
+
+A tagged stream of symbols can be turned into such PDUs with ``pdu.tagged_stream_to_pdu``
+(put the ``image_id`` on the first item).  Malformed PDUs are logged, counted
+(:attr:`n_dropped`) and dropped.
+
+Output: complex baseband, one burst per fragment::
+
+    [sync 1][sync 2][header x 4][payload x ceil(payload_len / 48)]   (802.11a numerology)
+
+each OFDM symbol ``fft_len + cp_len`` samples.  Sync 1 has energy on even carriers only (two
+identical halves, for Schmidl & Cox); sync 2 is a full BPSK symbol for channel estimation.
+The header (see :mod:`gr_semcod.phy.header`) is BPSK, 96 bits with CRC-16, sent twice
+(frequency-interleaved) on four symbols.  Pilots (802.11a
+positions and polarity) are on every symbol after the sync words.  The IFFT is scaled by
+``1/sqrt(fft_len)`` (unitary), so a unit-power symbol on a carrier has unit power after the
+receiver's unitary FFT: :class:`gr_semcod.phy.channel.channel` with ``snr_db`` then gives
+exactly that per-carrier Es/N0.
+
+Chain (C++ blocks except the framer): framer (Python, per fragment) ->
+``pdu_to_tagged_stream`` -> ``ofdm_carrier_allocator_cvc`` -> ``fft_vcc`` (inverse, shifted)
+-> ``ofdm_cyclic_prefixer`` -> ``multiply_const_cc``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pmt
+from gnuradio import blocks, digital, fft, gr, pdu
+
+from .framer import ofdm_analog_framer
+from .params import make_params
+
+#: length tag of the tagged stream inside the transmitter
+TX_LEN_TAG = "semcod_tx_len"
+
+
+class ofdm_analog_tx(gr.hier_block2):
+    """Args:
+        fft_len, cp_len: OFDM numerology (64, 16).
+        occupied_carriers, pilot_carriers: signed carrier indices (None = 802.11a sets).
+        max_payload_symbols: OFDM payload symbols per frame at most (fragment size =
+            max_payload_symbols * n_data complex symbols, at most 16383).
+        rolloff: cyclic-prefix raised-cosine rolloff in samples (< cp_len).
+        header_reps: header repetitions (frequency-interleaved, combined at the receiver).
+        max_noutput_items: cap on the carrier allocator's output buffer (its memset cost grows
+            with it); 0 leaves the scheduler's default.
+    """
+
+    def __init__(self, fft_len=64, cp_len=16, occupied_carriers=None, pilot_carriers=None,
+                 max_payload_symbols=20, rolloff=0, max_noutput_items=64, header_reps=2):
+        gr.hier_block2.__init__(self, "ofdm_analog_tx", gr.io_signature(0, 0, 0),
+                                gr.io_signature(1, 1, gr.sizeof_gr_complex))
+        self.params = p = make_params(fft_len, cp_len, occupied_carriers, pilot_carriers)
+        self.message_port_register_hier_in("in")
+        self.framer = ofdm_analog_framer(p, max_payload_symbols, header_reps)
+        self.to_stream = pdu.pdu_to_tagged_stream(gr.types.complex_t, TX_LEN_TAG)
+        self.allocator = digital.ofdm_carrier_allocator_cvc(
+            p.fft_len, p.gr_occupied(), p.gr_pilots(), p.gr_pilot_symbols(), p.gr_sync_words(), TX_LEN_TAG, True)
+        if max_noutput_items:
+            self.allocator.set_max_noutput_items(int(max_noutput_items))
+        self.ifft = fft.fft_vcc(p.fft_len, False, [], True, 1)
+        self.prefixer = digital.ofdm_cyclic_prefixer(p.fft_len, p.sym_len, int(rolloff), TX_LEN_TAG)
+        self.scale = blocks.multiply_const_cc(1.0 / np.sqrt(p.fft_len))
+        self.message_port_register_hier_out("frames")
+        self.msg_connect(self, "in", self.framer, "in")
+        self.msg_connect(self.framer, "frames", self, "frames")
+        self.msg_connect(self.framer, "frames", self.to_stream, "pdus")
+        self.connect(self.to_stream, self.allocator, self.ifft, self.prefixer, self.scale, self)
+
+    def post(self, pdu) -> None:
+        """Hand one image PDU to the transmitter from Python (same as a message on ``in``)."""
+        self.framer.to_basic_block()._post(pmt.intern("in"), pdu)
+
+    # counters (read-only views of the framer's)
+    @property
+    def n_frames(self) -> int:
+        return self.framer.n_frames
+
+    @property
+    def n_images(self) -> int:
+        return self.framer.n_images
+
+    @property
+    def n_dropped(self) -> int:
+        return self.framer.n_dropped
+
+    def frame_samples(self, payload_len: int) -> int:
+        """Samples of one burst carrying ``payload_len`` symbols."""
+        p = self.params
+        return (2 + self.framer.n_hdr_syms + p.n_symbols(payload_len)) * p.sym_len
+
+
+def make_pdu(image_id: int, symbols, **meta) -> "pmt.pmt_t":
+    """Convenience: the tx input PDU for one image."""
+    x = np.ascontiguousarray(symbols, np.complex64).ravel()
+    d = pmt.make_dict()
+    d = pmt.dict_add(d, pmt.intern("image_id"), pmt.from_long(int(image_id)))
+    for k, v in meta.items():
+        d = pmt.dict_add(d, pmt.intern(k), pmt.to_pmt(v))
+    return pmt.cons(d, pmt.init_c32vector(x.size, x))
