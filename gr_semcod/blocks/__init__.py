@@ -1,0 +1,36 @@
+"""GNU Radio blocks of gr-semcod (numpy + onnxruntime + GNU Radio; never torch).
+
+One block per module, named as in GRC (``semcod_<name>``):
+
+=====================  =====================================================================
+``onnx_model``         generic: any bundle role on PDUs (PDU in -> PDU out)
+``semantic_encoder``   image PDU -> tokens PDU (``tokenizer``)
+``jscc_encoder``       tokens PDU -> c32 symbols PDU (``jscc_encoder@<cbr>``)
+``jscc_decoder``       c32 symbols PDU (+ PHY snr_db / noise_var / erasures) -> tokens PDU
+``detokenizer``        tokens PDU -> image PDU
+``classifier``         tokens PDU -> logits PDU with ``label_pred``
+``deepjscc_encoder``   image PDU -> c32 symbols PDU (Deep JSCC baseline)
+``deepjscc_decoder``   c32 symbols PDU -> image PDU (Deep JSCC baseline)
+``image_source``       images from a file / folder / glob / .npz as image PDUs
+``image_sink``         PNGs, PSNR/SSIM against the source by id, metrics messages, CSV
+``semcod_tx``          hier: image PDU -> symbols PDU
+``semcod_rx``          hier: symbols PDU -> image PDU + label PDU
+=====================  =====================================================================
+
+PDU formats and metadata keys: :mod:`gr_semcod.blocks.common`.
+"""
+from .onnx_model import onnx_model
+from .semantic_encoder import semantic_encoder
+from .jscc_encoder import jscc_encoder
+from .jscc_decoder import jscc_decoder
+from .detokenizer import detokenizer
+from .classifier import classifier
+from .deepjscc_encoder import deepjscc_encoder
+from .deepjscc_decoder import deepjscc_decoder
+from .image_source import image_source
+from .image_sink import image_sink
+from .semcod_tx import semcod_tx
+from .semcod_rx import semcod_rx
+
+__all__ = ["onnx_model", "semantic_encoder", "jscc_encoder", "jscc_decoder", "detokenizer", "classifier",
+           "deepjscc_encoder", "deepjscc_decoder", "image_source", "image_sink", "semcod_tx", "semcod_rx"]

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+#
+# Copyright 2026 gr-semcod authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``image_sink``: received image PDUs -> PNG files, PSNR/SSIM, metrics messages and a CSV.
+
+In ``in``: image PDU (``u8vector`` B*H*W*3, HWC, ``height``/``width``/``channels`` metadata;
+without them the reference image's shape is used).  The reference image of every ``image_id``
+comes from the ``ref`` message port (connect the ``image_source`` output to it: the original
+image PDUs) and/or from the ``reference`` parameter (a source path loaded exactly as
+``image_source`` loads it, ids counted from ``start_id``).
+In ``label``: classifier PDUs (``label_pred``; ``label`` when the source knew it) -> accuracy.
+
+Per received image:
+
+* ``<outdir>/<prefix>_<image_id>.png`` when ``outdir`` is set;
+* PSNR (dB) and SSIM against the reference (NaN when there is none, counted in
+  :meth:`n_no_reference`);
+* a metrics message on ``metrics``: a dict with the keys of :data:`CSV_FIELDS`;
+* a row appended to ``csv_path`` (header written when the file is new).
+
+The latest results are also kept in :attr:`results` (a list of dicts) and the received images
+in :attr:`received` (``{image_id: HWC uint8}``, at most ``keep`` of each) for scripts and tests.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from ..runtime.images import save_png
+from ..runtime.metrics import psnr_per_image, ssim_per_image
+from .common import (KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_LABEL, KEY_LABEL_PRED, KEY_SNR_DB,
+                     KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_IN, PORT_LABEL, PORT_METRICS, PORT_REF,
+                     DropMixin, PDUError, image_ids, make_pdu, meta_int, meta_to_python, split_pdu)
+from .image_source import IMAGE_ID_MODULO, load_source
+
+#: columns of the metrics CSV and keys of the metrics messages
+CSV_FIELDS = ("time", "tag", "image_id", "codec", "cbr", "snr_db", "psnr_db", "ssim", "latency_s", "png")
+
+
+class image_sink(gr.basic_block, DropMixin):
+    """Args:
+        outdir: folder for the received PNGs ('' = do not write images).
+        reference: source of the original images ('' = only the ``ref`` port).
+        size: resize of the reference source (as in image_source).
+        start_id: image_id of the first reference image.
+        csv_path: metrics CSV to append to ('' = none).
+        tag: free text copied into every metrics row (e.g. "awgn 10dB").
+        prefix: PNG file name prefix.
+        keep: how many references / received images to keep in memory.
+        linger: end of a finite run -- after upstream is done, wait for every reference image
+            to arrive, but at most ``linger`` seconds without any new image.
+    """
+
+    def __init__(self, outdir="", reference="", size=32, start_id=0, csv_path="", tag="", prefix="rx", keep=4096,
+                 linger=2.0):
+        gr.basic_block.__init__(self, name="semcod_image_sink", in_sig=None, out_sig=None)
+        for port in (PORT_IN, PORT_REF, PORT_LABEL):
+            self.message_port_register_in(pmt.intern(port))
+        self.message_port_register_out(pmt.intern(PORT_METRICS))
+        self._init_drop("semcod_image_sink")
+        self.outdir = Path(outdir) if outdir else None
+        self.csv_path = Path(csv_path) if csv_path else None
+        self.tag = str(tag)
+        self.prefix = str(prefix)
+        self.keep = max(1, int(keep))
+        self.linger = float(linger)
+        self._last_rx = time.monotonic()
+        self.refs: "OrderedDict[int, np.ndarray]" = OrderedDict()
+        self.received: "OrderedDict[int, np.ndarray]" = OrderedDict()
+        self.results = []
+        self._lock = threading.Lock()
+        self._n_noref = 0
+        self._n_labels = 0
+        self._n_correct = 0
+        if reference:
+            images, _, _ = load_source(reference, size, 0, on_bad=self._drop)
+            for i, im in enumerate(images):
+                self._remember(self.refs, (int(start_id) + i) % IMAGE_ID_MODULO, im)
+        self._set_guarded_handler(PORT_IN, self.handle_image)
+        self._set_guarded_handler(PORT_REF, self.handle_ref)
+        self._set_guarded_handler(PORT_LABEL, self.handle_label)
+        self._install_done_handler([PORT_IN, PORT_REF, PORT_LABEL])
+
+    # ------------------------------------------------------------------ info
+    def n_no_reference(self) -> int:
+        return self._n_noref
+
+    def n_images(self) -> int:
+        return len(self.results)
+
+    def accuracy(self) -> float:
+        """Top-1 accuracy of the classifier PDUs that carried the true ``label`` (NaN if none)."""
+        return self._n_correct / self._n_labels if self._n_labels else float("nan")
+
+    def mean_psnr(self) -> float:
+        v = [r["psnr_db"] for r in self.results if np.isfinite(r["psnr_db"])]
+        return float(np.mean(v)) if v else float("nan")
+
+    def mean_ssim(self) -> float:
+        v = [r["ssim"] for r in self.results if np.isfinite(r["ssim"])]
+        return float(np.mean(v)) if v else float("nan")
+
+    def set_tag(self, tag):
+        self.tag = str(tag)
+
+    def reset(self):
+        with self._lock:
+            self.results = []
+            self.received.clear()
+
+    def _ready_to_finish(self) -> bool:
+        """Finite runs: every reference image has arrived, or nothing came for ``linger`` s."""
+        with self._lock:
+            missing = [k for k in self.refs if k not in self.received]
+        idle = time.monotonic() - max(self._last_rx, self._done_seen or 0.0)
+        return not missing or idle >= self.linger
+
+    # ------------------------------------------------------------------ helpers
+    def _remember(self, store, key, value):
+        store[key] = value
+        store.move_to_end(key)
+        while len(store) > self.keep:
+            store.popitem(last=False)
+
+    @staticmethod
+    def _images_of(meta: Dict[str, Any], vec: np.ndarray, ref_shape=None) -> np.ndarray:
+        if ref_shape is not None:
+            h0, w0, c0 = ref_shape
+        else:
+            h0 = w0 = None
+            c0 = 3
+        h = meta_int(meta, KEY_HEIGHT, h0)
+        w = meta_int(meta, KEY_WIDTH, w0)
+        c = meta_int(meta, KEY_CHANNELS, c0)
+        if h is None or w is None:
+            raise PDUError("image PDU without height/width metadata and no reference to infer them")
+        if h <= 0 or w <= 0 or c <= 0 or vec.size == 0 or vec.size % (h * w * c):
+            raise PDUError(f"image PDU has {vec.size} bytes, not a multiple of {h}x{w}x{c}")
+        return vec.reshape(-1, h, w, c)
+
+    # ------------------------------------------------------------------ handlers
+    def handle_ref(self, msg) -> None:
+        meta, vec = split_pdu(msg, np.uint8)
+        imgs = self._images_of(meta, vec)
+        with self._lock:
+            for iid, im in zip(image_ids(meta, len(imgs)), imgs):
+                if iid is None:
+                    raise PDUError("reference PDU without image_id")
+                self._remember(self.refs, iid % IMAGE_ID_MODULO, im.copy())
+
+    def handle_label(self, msg) -> None:
+        if not pmt.is_pair(msg):
+            raise PDUError("label message is not a PDU")
+        meta = meta_to_python(pmt.car(msg))
+        if KEY_LABEL_PRED not in meta:
+            raise PDUError("label PDU without label_pred")
+        if KEY_LABEL in meta:
+            pred = np.atleast_1d(np.asarray(meta[KEY_LABEL_PRED], np.int64))
+            true = np.atleast_1d(np.asarray(meta[KEY_LABEL], np.int64))
+            if pred.shape != true.shape:
+                raise PDUError(f"label_pred {pred.shape} and label {true.shape} differ in shape")
+            self._n_labels += int(pred.size)
+            self._n_correct += int(np.sum(pred == true))
+        self._n_out += 1
+
+    def handle_image(self, msg) -> None:
+        self._last_rx = time.monotonic()
+        meta, vec = split_pdu(msg, np.uint8)
+        ids = image_ids(meta, 1)
+        first = ids[0] % IMAGE_ID_MODULO if ids and ids[0] is not None else None
+        with self._lock:
+            ref0 = self.refs.get(first) if first is not None else None
+        imgs = self._images_of(meta, vec, None if ref0 is None else ref0.shape)
+        ids = image_ids(meta, len(imgs))
+        now = time.time()
+        snr = meta.get(KEY_SNR_USED, meta.get(KEY_SNR_DB, float("nan")))
+        snr = np.broadcast_to(np.atleast_1d(np.asarray(snr, np.float64)), (len(imgs),)) if np.size(snr) in (1, len(imgs)) \
+            else np.full(len(imgs), np.nan)
+        tx_time = meta.get(KEY_TX_TIME)
+        for j, (iid, im) in enumerate(zip(ids, imgs)):
+            key = None if iid is None else iid % IMAGE_ID_MODULO
+            with self._lock:
+                ref = self.refs.get(key) if key is not None else None
+            if ref is not None and ref.shape == im.shape:
+                p = float(psnr_per_image(ref, im)[0])
+                s = float(ssim_per_image(ref, im)[0]) if min(im.shape[:2]) >= 11 else float("nan")
+            else:
+                p = s = float("nan")
+                self._n_noref += 1
+            png = ""
+            if self.outdir is not None:
+                name = f"{self.prefix}_{key if key is not None else self._n_out:05d}.png"
+                png = str(save_png(self.outdir / name, im))
+            row = {
+                "time": now, "tag": self.tag, "image_id": -1 if key is None else int(key),
+                "codec": str(meta.get(KEY_CODEC, "")), "cbr": str(meta.get(KEY_CBR, "")),
+                "snr_db": float(snr[j]), "psnr_db": p, "ssim": s,
+                "latency_s": float(now - float(tx_time)) if isinstance(tx_time, (int, float)) else float("nan"),
+                "png": png,
+            }
+            with self._lock:
+                self.results.append(row)
+                if key is not None:
+                    self._remember(self.received, key, im.copy())
+            self._write_csv(row)
+            self._publish(row)
+            self._n_out += 1
+
+    def _write_csv(self, row) -> None:
+        if self.csv_path is None:
+            return
+        self.csv_path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
+        with open(self.csv_path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+            if new:
+                w.writeheader()
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in row.items()})
+
+    def _publish(self, row) -> None:
+        d = pmt.make_dict()
+        for k in CSV_FIELDS:
+            v = row[k]
+            pv = pmt.from_double(v) if isinstance(v, float) else pmt.from_long(v) if isinstance(v, int) \
+                else pmt.intern(str(v))
+            d = pmt.dict_add(d, pmt.intern(k), pv)
+        self.message_port_pub(pmt.intern(PORT_METRICS), d)

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+#
+# Copyright 2026 gr-semcod authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``jscc_decoder``: received symbols PDU -> semantic tokens PDU (role ``jscc_decoder@<cbr>``).
+
+In: symbols PDU, ``c32vector`` of B*k equalised symbols.  Metadata read (written by the PHY
+receiver): ``snr_db`` or else ``noise_var`` (scalar or one per image) -- the decoder is
+conditioned on that SNR -- and ``erasures`` (mask or indices; erased symbols are set to 0).
+Without SNR metadata the ``snr_db`` parameter is used (counted in :meth:`n_snr_fallback`);
+``snr_source="fixed"`` always uses the parameter.  A ``cbr`` entry, when present, must equal
+the block's rate.
+Out: tokens PDU (``f32vector`` B*N*D) with ``snr_db_used`` and ``n_erased`` metadata.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..runtime.bundle import role_key
+from .common import (KEY_CBR, KEY_N_TOKENS, KEY_SNR_USED, KEY_TOKEN_DIM, PDUError, apply_erasures,
+                     snr_from_meta)
+from .onnx_model import onnx_model
+
+KEY_N_ERASED = "n_erased"
+
+
+class jscc_decoder(onnx_model):
+    """Args: bundle, cbr, snr_db (fallback/fixed SNR in dB), snr_source ("metadata"|"fixed"), threads."""
+
+    ROLE = "jscc_decoder"
+    OUT_TYPE = "f32"
+    NAME = "semcod_jscc_decoder"
+
+    def __init__(self, bundle="models/semcod_32", cbr="1/12", snr_db=10.0, snr_source="metadata", threads=1):
+        self.cbr = str(cbr)
+        self.snr_db = float(snr_db)
+        if snr_source not in ("metadata", "fixed"):
+            raise ValueError(f"snr_source must be 'metadata' or 'fixed', got {snr_source!r}")
+        self.snr_source = snr_source
+        self._n_fallback = 0
+        onnx_model.__init__(self, bundle, role_key(self.ROLE, self.cbr), in_type="c32", out_type=self.OUT_TYPE,
+                            threads=threads, name=self.NAME)
+
+    def set_snr_db(self, snr_db):
+        self.snr_db = float(snr_db)
+
+    def n_snr_fallback(self):
+        return self._n_fallback
+
+    def prepare(self, meta, vec, b):
+        cbr = meta.get(KEY_CBR)
+        if cbr is not None and str(cbr) != self.cbr:
+            raise PDUError(f"metadata cbr={cbr!r} but this decoder is for {self.cbr}")
+        if not np.all(np.isfinite(vec)):
+            raise PDUError("received symbols are not finite")
+        z, n_erased = apply_erasures(meta, vec)
+        snr, where = snr_from_meta(meta, b, self.snr_db, self.snr_source)
+        if where == "fallback":
+            self._n_fallback += 1
+        meta[KEY_SNR_USED] = snr.ravel() if b > 1 else float(snr[0, 0])
+        meta[KEY_N_ERASED] = n_erased
+        return {"symbols": self.vector_to_input(meta, z, b), "snr_db": snr}
+
+    def finish(self, meta, outputs, b):
+        first = self.output_names[0]
+        y = outputs[first]
+        if self.OUT_TYPE == "f32":
+            meta[KEY_N_TOKENS] = int(y.shape[1])
+            meta[KEY_TOKEN_DIM] = int(y.shape[2])
+        return meta, self.output_vector(y)

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+#
+# Copyright 2026 gr-semcod authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``onnx_model``: run one role of a model bundle on every PDU (PDU in -> PDU out).
+
+Generic rules (the named blocks -- ``semantic_encoder``, ``jscc_encoder``, ... -- are this
+block with fixed roles, types and metadata handling):
+
+* The PDU vector is the model's **first input**.  ``in_type`` says how to read it:
+
+  - ``"f32"``: float32, reshaped to ``(B, *dims)`` of the first input;
+  - ``"c32"``: complex64 symbols, ``(B*k,)`` -> I/Q ``(B, k, 2)``;
+  - ``"u8"``:  an image PDU (``B*H*W*C`` bytes, HWC) -> float32 NCHW normalised with the
+    bundle's ``image.mean``/``image.std``.
+
+  ``B`` (the batch) is ``len / item size``; a length that is not a positive multiple of the
+  item size, or that disagrees with a ``batch`` metadata entry, drops the PDU.
+* Every **other input** comes from the metadata entry of the same name (``input_keys`` maps
+  an input to another key), broadcast to ``(B, *dims)``: a scalar ``snr_db`` feeds a whole
+  batch, a vector gives one value per image.
+* The **first output** becomes the output vector (``out_type`` ``f32``, ``c32`` from I/Q, or
+  ``u8`` image via the bundle's de-normalisation); other outputs are added to the metadata
+  under their names (float32 vectors).
+* Metadata not owned by the block (``image_id``, ``label``, ``tx_time`` ...) is passed through.
+
+Message ports: ``in`` -> ``out``; ``drop`` publishes a dict for every dropped PDU (see
+:mod:`gr_semcod.blocks.common`).  A handler never raises into the scheduler: wrong PDUs and
+inference errors are logged, counted (:meth:`n_dropped`) and dropped.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from .common import (
+    KEY_BATCH,
+    PORT_IN,
+    PORT_OUT,
+    DropMixin,
+    PDUError,
+    get_bundle,
+    make_pdu,
+    meta_float,
+    meta_int,
+    split_pdu,
+)
+
+#: PDU vector types: name -> numpy dtype
+VECTOR_TYPES = {"u8": np.uint8, "f32": np.float32, "c32": np.complex64}
+
+
+class onnx_model(gr.basic_block, DropMixin):
+    """Run bundle role ``role`` on each PDU.
+
+    Args:
+        bundle: path of a bundle directory (``manifest.json`` + ONNX files).
+        role: manifest role, e.g. ``"tokenizer"`` or ``"jscc_encoder@1/12"``.
+        in_type, out_type: ``"u8"``, ``"f32"`` or ``"c32"`` (see the module docstring).
+        threads: ONNX Runtime intra-op threads per model (0 = all cores).
+        input_keys: optional ``{model input: metadata key}`` for the non-vector inputs.
+    """
+
+    def __init__(self, bundle: str = "models/semcod_32", role: str = "tokenizer", in_type: str = "f32",
+                 out_type: str = "f32", threads: int = 1, input_keys: Optional[Dict[str, str]] = None,
+                 name: str = "semcod_onnx_model"):
+        gr.basic_block.__init__(self, name=name, in_sig=None, out_sig=None)
+        if in_type not in VECTOR_TYPES or out_type not in VECTOR_TYPES:
+            raise ValueError(f"in_type/out_type must be one of {list(VECTOR_TYPES)}, got {in_type!r}/{out_type!r}")
+        self.bundle_path = str(bundle)
+        self.role = str(role)
+        self.in_type, self.out_type = in_type, out_type
+        self.bundle = get_bundle(bundle, threads)
+        self.bundle.model(self.role)  # unknown role -> BundleError at construction, not per PDU
+        self.bundle.session(self.role)  # load now: the first PDU should not pay for it
+        self.in_specs = self.bundle.input_specs(self.role)
+        self.out_specs = self.bundle.output_specs(self.role)
+        if not self.in_specs or not self.out_specs:
+            raise ValueError(f"{self.role}: the manifest must declare inputs and outputs")
+        self.input_keys = dict(input_keys or {})
+        names = list(self.in_specs)
+        self.vector_input = names[0]
+        self.meta_inputs = names[1:]
+        self.output_names = list(self.out_specs)
+        self.item_dims = tuple(self._fixed_dims(self.in_specs[self.vector_input]["shape"], self.vector_input))
+        self._check_types()
+
+        self.message_port_register_in(pmt.intern(PORT_IN))
+        self.message_port_register_out(pmt.intern(PORT_OUT))
+        self._init_drop(name)
+        self._set_guarded_handler(PORT_IN, self.handle)
+        self._install_done_handler([PORT_IN])
+
+    # ------------------------------------------------------------------ shapes
+    def _fixed_dims(self, shape, name):
+        dims = list(shape[1:])
+        if not all(isinstance(d, int) for d in dims):
+            raise ValueError(f"{self.role}: input {name!r} must have fixed dims after the batch, got {shape}")
+        return dims
+
+    def _check_types(self) -> None:
+        d = self.item_dims
+        if self.in_type == "c32" and (len(d) != 2 or d[1] != 2):
+            raise ValueError(f"{self.role}: in_type c32 needs a (batch, k, 2) input, got {d}")
+        if self.in_type == "u8" and len(d) != 3:
+            raise ValueError(f"{self.role}: in_type u8 needs an image input (batch, C, H, W), got {d}")
+        od = list(self.out_specs[self.output_names[0]]["shape"][1:])
+        if self.out_type == "c32" and (len(od) != 2 or od[1] != 2):
+            raise ValueError(f"{self.role}: out_type c32 needs a (batch, k, 2) output, got {od}")
+        if self.out_type == "u8" and len(od) != 3:
+            raise ValueError(f"{self.role}: out_type u8 needs an image output (batch, C, H, W), got {od}")
+
+    @property
+    def item_size(self) -> int:
+        """Vector elements per batch item (pixels*channels for u8, k for c32, prod(dims) for f32)."""
+        n = int(np.prod(self.item_dims))
+        return n // 2 if self.in_type == "c32" else n
+
+    # ------------------------------------------------------------------ hooks
+    def batch_of(self, meta: Dict[str, Any], vec: np.ndarray) -> int:
+        n, item = vec.size, self.item_size
+        if n == 0 or n % item:
+            raise PDUError(
+                f"{self.role}: PDU has {n} {self.in_type} items, expected a positive multiple of {item} "
+                f"(input {self.vector_input!r} {['batch', *self.item_dims]})"
+            )
+        b = n // item
+        want = meta_int(meta, KEY_BATCH, b)
+        if want != b:
+            raise PDUError(f"{self.role}: metadata batch={want} but the PDU holds {b} items of {item}")
+        return b
+
+    def vector_to_input(self, meta: Dict[str, Any], vec: np.ndarray, b: int) -> np.ndarray:
+        if self.in_type == "u8":
+            c, h, w = self.item_dims
+            return self.bundle.normalize(vec.reshape(b, h, w, c))
+        if self.in_type == "c32":
+            x = np.empty((b, vec.size // b, 2), np.float32)
+            z = vec.reshape(b, -1)
+            x[..., 0], x[..., 1] = z.real, z.imag
+            return x
+        return np.ascontiguousarray(vec.reshape(b, *self.item_dims), np.float32)
+
+    def meta_input(self, name: str, meta: Dict[str, Any], b: int) -> np.ndarray:
+        key = self.input_keys.get(name, name)
+        dims = self._fixed_dims(self.in_specs[name]["shape"], name)
+        v = meta_float(meta, key)
+        if v is None:
+            raise PDUError(f"{self.role}: metadata {key!r} (model input {name!r}) is missing")
+        per = int(np.prod(dims)) if dims else 1
+        if v.size == per:
+            a = np.broadcast_to(v.reshape(dims), (b, *dims))
+        elif v.size == b * per:
+            a = v.reshape(b, *dims)
+        else:
+            raise PDUError(f"{self.role}: metadata {key!r} has {v.size} values, expected {per} or {b * per}")
+        return np.ascontiguousarray(a, np.float32)
+
+    def prepare(self, meta: Dict[str, Any], vec: np.ndarray, b: int) -> Dict[str, np.ndarray]:
+        """Model inputs of one PDU."""
+        inputs = {self.vector_input: self.vector_to_input(meta, vec, b)}
+        for name in self.meta_inputs:
+            inputs[name] = self.meta_input(name, meta, b)
+        return inputs
+
+    def output_vector(self, y: np.ndarray) -> np.ndarray:
+        if self.out_type == "u8":
+            return self.bundle.denormalize(y)  # (B, H, W, C) uint8
+        if self.out_type == "c32":
+            return (y[..., 0] + 1j * y[..., 1]).astype(np.complex64)
+        return np.asarray(y, np.float32)
+
+    def finish(self, meta: Dict[str, Any], outputs: Dict[str, np.ndarray], b: int) -> Tuple[Dict[str, Any], np.ndarray]:
+        """(metadata, vector) of the output PDU."""
+        first = self.output_names[0]
+        for name in self.output_names[1:]:
+            meta[name] = np.asarray(outputs[name], np.float32).ravel()
+        return meta, self.output_vector(outputs[first])
+
+    # ------------------------------------------------------------------ handler
+    def handle(self, msg) -> None:
+        meta, vec = split_pdu(msg, VECTOR_TYPES[self.in_type])
+        b = self.batch_of(meta, vec)
+        inputs = self.prepare(meta, vec, b)
+        outputs = self.bundle.run(self.role, **inputs)
+        for name, y in outputs.items():
+            if not np.all(np.isfinite(y)):
+                raise PDUError(f"{self.role}: model output {name!r} is not finite")
+        meta, out = self.finish(meta, outputs, b)
+        if b > 1 or KEY_BATCH in meta:
+            meta[KEY_BATCH] = b
+        self.message_port_pub(pmt.intern(PORT_OUT), make_pdu(meta, out))
+        self._n_out += 1

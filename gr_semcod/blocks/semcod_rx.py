@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+#
+# Copyright 2026 gr-semcod authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``semcod_rx``: received symbols PDU -> image PDU and label PDU (hier block).
+
+``codec="semantic"``: jscc_decoder@cbr -> detokenizer (``image``) and, when the bundle has a
+classifier and ``classify`` is set, -> classifier (``label``).  ``codec="deepjscc"``: the
+Deep JSCC decoder (``image`` only).  The decoders read ``snr_db`` / ``noise_var`` /
+``erasures`` from the PDU metadata (the PHY receiver's); ``snr_db`` is the fallback (or, with
+``snr_source="fixed"``, the value always used).
+"""
+from __future__ import annotations
+
+from gnuradio import gr
+
+from .classifier import classifier
+from .common import CODEC_DEEPJSCC, CODEC_SEMANTIC, PORT_DROP, PORT_IMAGE, PORT_IN, PORT_LABEL, PORT_OUT, get_bundle
+from .deepjscc_decoder import deepjscc_decoder
+from .detokenizer import detokenizer
+from .jscc_decoder import jscc_decoder
+
+CODECS = (CODEC_SEMANTIC, CODEC_DEEPJSCC)
+
+
+class semcod_rx(gr.hier_block2):
+    """Args: bundle, cbr, codec, snr_db, snr_source, classify, class_names, threads."""
+
+    def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, snr_db=10.0,
+                 snr_source="metadata", classify=True, class_names="", threads=1):
+        gr.hier_block2.__init__(self, "semcod_rx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
+        if codec not in CODECS:
+            raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
+        self.message_port_register_hier_in(PORT_IN)
+        for port in (PORT_IMAGE, PORT_LABEL, PORT_DROP):
+            self.message_port_register_hier_out(port)
+        self.classifier = None
+        if codec == CODEC_SEMANTIC:
+            self.decoder = jscc_decoder(bundle, cbr, snr_db, snr_source, threads)
+            self.detokenizer = detokenizer(bundle, threads)
+            self.msg_connect(self.decoder, PORT_OUT, self.detokenizer, PORT_IN)
+            self.msg_connect(self.detokenizer, PORT_OUT, self, PORT_IMAGE)
+            self.stages = [self.decoder, self.detokenizer]
+            if classify and get_bundle(bundle, threads).has("classifier"):
+                self.classifier = classifier(bundle, class_names, threads)
+                self.msg_connect(self.decoder, PORT_OUT, self.classifier, PORT_IN)
+                self.msg_connect(self.classifier, PORT_OUT, self, PORT_LABEL)
+                self.stages.append(self.classifier)
+        else:
+            self.decoder = deepjscc_decoder(bundle, cbr, snr_db, snr_source, threads)
+            self.msg_connect(self.decoder, PORT_OUT, self, PORT_IMAGE)
+            self.stages = [self.decoder]
+        self.msg_connect(self, PORT_IN, self.decoder, PORT_IN)
+        for s in self.stages:
+            self.msg_connect(s, PORT_DROP, self, PORT_DROP)
+
+    def set_snr_db(self, snr_db):
+        self.decoder.set_snr_db(snr_db)
+
+    def n_dropped(self):
+        return sum(s.n_dropped() for s in self.stages)
+
+    def n_processed(self):
+        return self.stages[1 if len(self.stages) > 1 else 0].n_processed()

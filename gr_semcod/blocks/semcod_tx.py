@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+#
+# Copyright 2026 gr-semcod authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``semcod_tx``: image PDU -> channel symbols PDU (hier block).
+
+``codec="semantic"``: semantic_encoder -> jscc_encoder@cbr;  ``codec="deepjscc"``: the Deep JSCC
+baseline encoder@cbr.  Ports: ``in`` (image PDU), ``out`` (c32 symbols PDU, unit power,
+``image_id``/``cbr``/``n_symbols``/``codec`` metadata), ``drop`` (drops of the inner blocks).
+"""
+from __future__ import annotations
+
+import pmt
+from gnuradio import gr
+
+from .common import CODEC_DEEPJSCC, CODEC_SEMANTIC, PORT_DROP, PORT_IN, PORT_OUT
+from .deepjscc_encoder import deepjscc_encoder
+from .jscc_encoder import jscc_encoder
+from .semantic_encoder import semantic_encoder
+
+CODECS = (CODEC_SEMANTIC, CODEC_DEEPJSCC)
+
+
+class semcod_tx(gr.hier_block2):
+    """Args: bundle, cbr, codec ("semantic" | "deepjscc"), threads (ORT threads per model)."""
+
+    def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, threads=1):
+        gr.hier_block2.__init__(self, "semcod_tx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
+        if codec not in CODECS:
+            raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
+        for port in (PORT_IN,):
+            self.message_port_register_hier_in(port)
+        for port in (PORT_OUT, PORT_DROP):
+            self.message_port_register_hier_out(port)
+        if codec == CODEC_SEMANTIC:
+            self.stages = [semantic_encoder(bundle, threads), jscc_encoder(bundle, cbr, True, threads)]
+        else:
+            self.stages = [deepjscc_encoder(bundle, cbr, True, threads)]
+        self.msg_connect(self, PORT_IN, self.stages[0], PORT_IN)
+        for a, b in zip(self.stages[:-1], self.stages[1:]):
+            self.msg_connect(a, PORT_OUT, b, PORT_IN)
+        self.msg_connect(self.stages[-1], PORT_OUT, self, PORT_OUT)
+        for s in self.stages:
+            self.msg_connect(s, PORT_DROP, self, PORT_DROP)
+        self.n_symbols = self.stages[-1].n_symbols
+
+    def n_dropped(self):
+        return sum(s.n_dropped() for s in self.stages)
+
+    def n_processed(self):
+        return self.stages[-1].n_processed()
