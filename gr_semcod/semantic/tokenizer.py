@@ -65,7 +65,11 @@ def load_checkpoint(model: nn.Module, path: str, strict: bool = True) -> None:
                 state = state[key]
     else:
         raise ValueError(f"unsupported checkpoint format {ext!r} for {path} (use .safetensors, .pth or .npz)")
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        first = str(e).strip().splitlines()[-1].strip()
+        raise ValueError(f"checkpoint {path} does not match the model: {first}") from None
     if strict and (missing or unexpected):
         raise ValueError(f"checkpoint {path} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
 

@@ -102,3 +102,27 @@ def test_flop_ratio_reference_numbers():
     assert 1.3 < bound < 197 / 101 + 0.3
     assert flop_ratio(197, [0] * 12, 768) == pytest.approx(1.0)
     assert flop_ratio(197, [16] * 12, 768) > bound
+
+
+def test_local_checkpoints_safetensors_and_pth(tmp_path, vit):
+    from safetensors.torch import save_file
+
+    from gr_semcod.semantic import load_checkpoint
+
+    state = {k: v.contiguous() for k, v in vit.state_dict().items()}
+    save_file(state, str(tmp_path / "w.safetensors"))
+    torch.save({"state_dict": state}, tmp_path / "w.pth")
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        ref = vit.forward_features(x)
+        for name in ("w.safetensors", "w.pth"):
+            fresh = create_vit("vit_micro_p4_32", checkpoint=str(tmp_path / name)).eval()
+            assert torch.equal(fresh.forward_features(x), ref)
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        load_checkpoint(vit, str(tmp_path / "nope.pth"))
+    (tmp_path / "w.ckpt").write_bytes(b"x")
+    with pytest.raises(ValueError, match="unsupported checkpoint format"):
+        load_checkpoint(vit, str(tmp_path / "w.ckpt"))
+    other = create_vit("vit_nano_p4_32")
+    with pytest.raises(ValueError, match="does not match"):
+        load_checkpoint(other, str(tmp_path / "w.safetensors"))
