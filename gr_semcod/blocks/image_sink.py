@@ -174,8 +174,21 @@ class image_sink(gr.basic_block, DropMixin):
             self._n_correct += int(np.sum(pred == true))
         self._n_out += 1
 
+    def _drain_refs(self) -> None:
+        """Handle queued reference PDUs first (ports are served in no particular order)."""
+        port = pmt.intern(PORT_REF)
+        for _ in range(self.keep):
+            m = self.delete_head_nowait(port)
+            if m is None or (hasattr(m, "__bool__") and pmt.is_null(m) and not pmt.is_pair(m)):
+                return
+            try:
+                self.handle_ref(m)
+            except PDUError as e:
+                self._drop(str(e))
+
     def handle_image(self, msg) -> None:
         self._last_rx = time.monotonic()
+        self._drain_refs()
         meta, vec = split_pdu(msg, np.uint8)
         ids = image_ids(meta, 1)
         first = ids[0] % IMAGE_ID_MODULO if ids and ids[0] is not None else None

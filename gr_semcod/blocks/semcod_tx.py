@@ -23,9 +23,10 @@ CODECS = (CODEC_SEMANTIC, CODEC_DEEPJSCC)
 
 
 class semcod_tx(gr.hier_block2):
-    """Args: bundle, cbr, codec ("semantic" | "deepjscc"), threads (ORT threads per model)."""
+    """Args: bundle, cbr, codec ("semantic" | "deepjscc"), normalize (unit power per image),
+    threads (ORT threads per model)."""
 
-    def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, threads=1):
+    def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, normalize=True, threads=1):
         gr.hier_block2.__init__(self, "semcod_tx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
         if codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
@@ -34,9 +35,9 @@ class semcod_tx(gr.hier_block2):
         for port in (PORT_OUT, PORT_DROP):
             self.message_port_register_hier_out(port)
         if codec == CODEC_SEMANTIC:
-            self.stages = [semantic_encoder(bundle, threads), jscc_encoder(bundle, cbr, True, threads)]
+            self.stages = [semantic_encoder(bundle, threads), jscc_encoder(bundle, cbr, normalize, threads)]
         else:
-            self.stages = [deepjscc_encoder(bundle, cbr, True, threads)]
+            self.stages = [deepjscc_encoder(bundle, cbr, normalize, threads)]
         self.msg_connect(self, PORT_IN, self.stages[0], PORT_IN)
         for a, b in zip(self.stages[:-1], self.stages[1:]):
             self.msg_connect(a, PORT_OUT, b, PORT_IN)

@@ -1,0 +1,43 @@
+"""qa_classifier: tokens PDU -> logits PDU with label_pred / label_name."""
+import numpy as np
+import pytest
+from gnuradio import gr_unittest
+
+from gr_semcod.blocks import classifier
+from gr_semcod.blocks.common import make_pdu
+from gr_semcod.runtime.images import CIFAR10_CLASSES
+
+from .bundles import CLS_W
+from .harness import pdus, run_block
+
+
+class qa_classifier(gr_unittest.TestCase):
+    @pytest.fixture(autouse=True)
+    def _fixtures(self, linear_bundle):
+        self.linear = linear_bundle
+
+    def test_001_labels(self):
+        blk = classifier(self.linear, "cifar10")
+        rng = np.random.default_rng(3)
+        toks = rng.uniform(0, 1, (4, 3072)).astype(np.float32)
+        d = run_block(blk, [make_pdu({"image_id": i, "label": 2}, toks[i]) for i in range(4)])
+        out = sorted(pdus(d["out"]), key=lambda p: p[0]["image_id"])
+        want = np.argmax(toks @ CLS_W, axis=1)
+        self.assertEqual([m["label_pred"] for m, _ in out], want.tolist())
+        self.assertEqual([m["label_name"] for m, _ in out], [CIFAR10_CLASSES[i] for i in want])
+        np.testing.assert_allclose(out[0][1], toks[0] @ CLS_W, rtol=1e-4, atol=1e-5)
+        self.assertEqual(out[0][0]["label"], 2)
+
+    def test_002_batch_and_custom_names(self):
+        blk = classifier(self.linear, ",".join(f"c{i}" for i in range(10)))
+        toks = np.random.default_rng(4).uniform(0, 1, (2, 3072)).astype(np.float32)
+        d = run_block(blk, [make_pdu({"image_id": np.array([5, 6])}, toks)])
+        (meta, logits), = pdus(d["out"])
+        want = np.argmax(toks @ CLS_W, axis=1)
+        np.testing.assert_array_equal(meta["label_pred"], want)
+        self.assertEqual(meta["label_name"], ",".join(f"c{i}" for i in want))
+        self.assertEqual(logits.size, 20)
+
+
+if __name__ == "__main__":
+    gr_unittest.run(qa_classifier)

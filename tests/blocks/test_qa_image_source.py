@@ -1,0 +1,115 @@
+"""qa_image_source: folders with corrupt files, npz with labels, finite mode, rate limit, batches."""
+import time
+
+import numpy as np
+import pytest
+from gnuradio import blocks, gr, gr_unittest
+
+from gr_semcod.blocks import image_source
+from gr_semcod.runtime.images import save_png
+
+from .harness import pdus
+
+
+def run_source(src, timeout=20.0):
+    """Finite source alone in a flowgraph: tb.run() must return on its own."""
+    tb = gr.top_block()
+    dbg = blocks.message_debug()
+    tb.msg_connect(src, "out", dbg, "store")
+    t0 = time.monotonic()
+    tb.start()
+    done = False
+    while time.monotonic() - t0 < timeout:
+        if src.finished() and dbg.num_messages() >= src.n_processed():
+            done = True
+            break
+        time.sleep(0.01)
+    tb.stop()
+    tb.wait()
+    return dbg, time.monotonic() - t0, done
+
+
+class qa_image_source(gr_unittest.TestCase):
+    @pytest.fixture(autouse=True)
+    def _fixtures(self, tmp_path, test_images):
+        self.tmp, self.images = tmp_path, test_images
+
+    def folder(self, n=4, corrupt=True):
+        d = self.tmp / "imgs"
+        for i in range(n):
+            save_png(d / f"im{i}.png", self.images[i])
+        if corrupt:
+            (d / "im9_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+        return d
+
+    def test_001_folder_with_corrupt_file(self):
+        src = image_source(str(self.folder()), 32)
+        self.assertEqual((src.n_images(), src.n_dropped()), (4, 1))
+        self.assertIn("im9_corrupt.png", src.last_drop_reason())
+        dbg, _, done = run_source(src)
+        self.assertTrue(done)
+        out = pdus(dbg)
+        self.assertEqual([m["image_id"] for m, _ in out], [0, 1, 2, 3])
+        for i, (m, v) in enumerate(out):
+            self.assertEqual((m["height"], m["width"], m["channels"]), (32, 32, 3))
+            np.testing.assert_array_equal(v.reshape(32, 32, 3), self.images[i])
+            self.assertIn("tx_time", m)
+
+    def test_002_npz_labels_start_id_limit(self):
+        p = self.tmp / "set.npz"
+        np.savez(p, images=self.images, labels=np.arange(len(self.images)) + 10)
+        src = image_source(str(p), 0, limit=3, start_id=100)
+        dbg, _, _ = run_source(src)
+        out = pdus(dbg)
+        self.assertEqual([(m["image_id"], m["label"]) for m, _ in out], [(100, 10), (101, 11), (102, 12)])
+
+    def test_003_rate_limit(self):
+        src = image_source(str(self.folder(corrupt=False)), 32, rate=20.0)
+        dbg, elapsed, done = run_source(src)
+        self.assertTrue(done)
+        self.assertEqual(dbg.num_messages(), 4)
+        self.assertGreaterEqual(elapsed, 3 / 20.0 - 0.01)  # 4 images at 20/s span >= 150 ms
+
+    def test_004_batch(self):
+        src = image_source(str(self.folder(corrupt=False)), 32, batch=2)
+        dbg, _, _ = run_source(src)
+        out = pdus(dbg)
+        self.assertEqual(len(out), 2)
+        self.assertEqual(out[1][0]["batch"], 2)
+        np.testing.assert_array_equal(out[1][0]["image_id"], [2, 3])
+        self.assertEqual(out[1][1].size, 2 * 32 * 32 * 3)
+
+    def test_005_finite_flowgraph_ends(self):
+        """Finite mode marks the block done: tb.run() returns without stop()."""
+        src = image_source(str(self.folder(corrupt=False)), 32)
+        tb = gr.top_block()
+        dbg = blocks.message_debug()
+        tb.msg_connect(src, "out", dbg, "store")
+        t0 = time.monotonic()
+        tb.run()
+        self.assertLess(time.monotonic() - t0, 10.0)
+        self.assertEqual(dbg.num_messages(), 4)
+
+    def test_006_repeat_loops_with_new_ids(self):
+        src = image_source(str(self.folder(n=2, corrupt=False)), 32, repeat=True, rate=200.0)
+        tb = gr.top_block()
+        dbg = blocks.message_debug()
+        tb.msg_connect(src, "out", dbg, "store")
+        tb.start()
+        time.sleep(0.2)
+        tb.stop()
+        tb.wait()
+        ids = [m["image_id"] for m, _ in pdus(dbg)]
+        self.assertGreater(len(ids), 4)
+        self.assertEqual(ids, list(range(len(ids))))
+
+    def test_007_errors_at_construction(self):
+        (self.tmp / "empty").mkdir()
+        with self.assertRaises(Exception):
+            image_source(str(self.tmp / "empty"))
+        with self.assertRaises(ValueError):
+            image_source(str(self.folder()), repeat=True, rate=0)
+
+
+if __name__ == "__main__":
+    gr_unittest.run(qa_image_source)
