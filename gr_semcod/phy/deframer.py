@@ -67,7 +67,7 @@ class ofdm_analog_deframer(gr.sync_block):
         self.search = params.cp_len if fine_search is None else int(fine_search)
         self.margin = -self.trig_off + S + self.search
         # time-domain sync word 2 (without CP) for fine timing
-        self._w2 = np.conj(np.fft.ifft(params.sync_word2)).astype(np.complex64)
+        self._w2c = np.fft.ifft(params.sync_word2).astype(np.complex64)  # np.correlate conjugates
         self.reasm = Reassembler(max_pending, timeout_samples)
         self.buf = np.zeros(0, np.complex64)
         self.buf_start = 0
@@ -163,7 +163,7 @@ class ofdm_analog_deframer(gr.sync_block):
             return s
         a = s - self.buf_start + p.sym_len + p.cp_len - W
         seg = self.buf[a:a + 2 * W + p.fft_len]
-        c = np.abs(np.lib.stride_tricks.sliding_window_view(seg, p.fft_len) @ self._w2)
+        c = np.abs(np.correlate(seg, self._w2c, "valid"))
         return s + int(np.argmax(c)) - W
 
     # ------------------------------------------------------------------------------------------
@@ -173,9 +173,9 @@ class ofdm_analog_deframer(gr.sync_block):
             d = pmt.dict_add(d, pmt.intern(k), pmt.from_long(int(v)))
         d = pmt.dict_add(d, pmt.intern(KEY_SNR_DB), pmt.from_double(est.snr_db))
         d = pmt.dict_add(d, pmt.intern(KEY_NOISE_VAR), pmt.from_double(float(np.mean(nvs))))
-        d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), pmt.init_f32vector(nvs.size, nvs))
+        d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), pmt.init_f32vector(nvs.size, nvs.tolist()))
         d = pmt.dict_add(d, pmt.intern(KEY_RX_OFFSET), pmt.from_uint64(int(s)))
-        self.message_port_pub(pmt.intern("frames"), pmt.cons(d, pmt.init_c32vector(sym.size, sym)))
+        self.message_port_pub(pmt.intern("frames"), pmt.cons(d, pmt.init_c32vector(sym.size, sym.tolist())))
 
     def _publish(self, img):
         self.n_images += 1
@@ -201,13 +201,13 @@ def image_to_pdu(img) -> "pmt.pmt_t":
     d = pmt.dict_add(d, pmt.intern(KEY_IMAGE_ID), pmt.from_long(int(img.image_id)))
     d = pmt.dict_add(d, pmt.intern(KEY_SNR_DB), pmt.from_double(float(img.snr_db)))
     d = pmt.dict_add(d, pmt.intern(KEY_NOISE_VAR), pmt.from_double(float(img.mean_noise_var)))
-    d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), pmt.init_f32vector(img.noise_var.size, img.noise_var))
+    d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), pmt.init_f32vector(img.noise_var.size, img.noise_var.tolist()))
     d = pmt.dict_add(d, pmt.intern(KEY_N_FRAGMENTS), pmt.from_long(int(img.n_fragments)))
     lost = np.asarray(img.lost, np.int32)
-    d = pmt.dict_add(d, pmt.intern(KEY_LOST_FRAGMENTS), pmt.init_s32vector(lost.size, lost))
-    d = pmt.dict_add(d, pmt.intern(KEY_ERASURE_MASK), pmt.init_u8vector(img.erasure.size, img.erasure))
+    d = pmt.dict_add(d, pmt.intern(KEY_LOST_FRAGMENTS), pmt.init_s32vector(lost.size, lost.tolist()))
+    d = pmt.dict_add(d, pmt.intern(KEY_ERASURE_MASK), pmt.init_u8vector(img.erasure.size, img.erasure.tolist()))
     d = pmt.dict_add(d, pmt.intern(KEY_N_ERASED), pmt.from_long(int(img.erasure.sum())))
-    return pmt.cons(d, pmt.init_c32vector(img.symbols.size, img.symbols))
+    return pmt.cons(d, pmt.init_c32vector(img.symbols.size, img.symbols.tolist()))
 
 
 def pdu_to_image(msg) -> dict:

@@ -65,6 +65,16 @@ class FrameEqualizer:
         r = int(np.sum(sv > 0.3 * sv[0]))
         self.P_full = U[:, :r] @ U[:, :r].conj().T
         self.max_taps = n_taps
+        # known-symbol template for the refinement (sync 2 row, header pilots); data filled per frame
+        if not (np.all(np.isin(p.sync_word2[self.act], (-1, 1))) and np.all(np.isin(p.pilot_symbols, (-1, 1)))):
+            raise ValueError("sync word 2 and pilots must be +-1 (BPSK)")
+        self._Xtmpl = np.zeros((1 + self.n_hdr, len(self.act)))
+        self._Xtmpl[0] = p.sync_word2[self.act].real
+        self._Xtmpl[1:, p.n_data:] = p.pilots_for(np.arange(self.n_hdr)).real
+        self._pil_payload = p.pilots_for(np.arange(self.n_hdr, self.n_hdr + 512))
+        self._t_hdr = 1.0 + np.arange(self.n_hdr)
+        self.FH = self.F.conj().T.copy()
+        self.G = self.FH @ self.F  # Gram matrix of the candidate taps
         self.x2 = p.sync_word2[self.act]
         self.scale = 1.0 / np.sqrt(N)
         K = len(self.act)
@@ -103,12 +113,12 @@ class FrameEqualizer:
         common phases relative to sync 2 (radians, one per header symbol)."""
         p = self.p
         n = self.n_hdr
-        X = np.empty((1 + n, self._K), complex)
-        X[0] = self.x2
-        nd = p.n_data
-        X[1:, :nd] = hdr_data.reshape(n, nd)
-        X[1:, nd:] = p.pilots_for(np.arange(n))
-        Hj = np.vstack([Y2[None, self.act], Yh[:, self.act]]) / X  # (J, K)
+        X = self._Xtmpl.copy()
+        X[1:, :p.n_data] = hdr_data.real.reshape(n, p.n_data)
+        Hj = np.empty((1 + n, self._K), complex)
+        Hj[0] = Y2[self.act]
+        Hj[1:] = Yh[:, self.act]
+        Hj *= X  # known values are +-1 (BPSK, pilots, sync 2): multiplying divides
         # align the phases of the later observations to sync 2
         c = np.sum(Hj[1:] * np.conj(Hj[0])[None, :], axis=1)
         ph = np.angle(c)
@@ -121,20 +131,21 @@ class FrameEqualizer:
         # sparse delay-domain fit (orthogonal matching pursuit): add the tap that explains most of
         # the residual while its energy is significant against the noise of the mean (s2 / J)
         floor = self.tap_threshold * s2 / J
-        support, r = [], Hm
-        Hs = np.zeros_like(Hm)
+        c = self.FH @ Hm  # correlation with every candidate tap
+        support = []
+        r = c
         for _ in range(self.max_taps):
-            c = self.F.conj().T @ r
-            e = np.abs(c) ** 2 / self._K
-            e[support] = 0.0
+            e = np.abs(r) ** 2 / self._K
+            if support:
+                e[support] = 0.0
             i = int(np.argmax(e))
             if e[i] < floor and support:
                 break
             support.append(i)
-            Fk = self.F[:, support]
-            gk, *_ = np.linalg.lstsq(Fk, Hm, rcond=None)
-            Hs = Fk @ gk
-            r = Hm - Hs
+            G = self.G[np.ix_(support, support)]
+            gk = np.linalg.solve(G, c[support])
+            r = c - self.G[:, support] @ gk  # F^H (Hm - F_S g_S)
+        Hs = self.F[:, support] @ gk
         keep = np.zeros(len(self.delays), bool)
         keep[support] = True
         misfit = float(np.sum(np.abs(Hm - Hs) ** 2)) * J
@@ -152,17 +163,21 @@ class FrameEqualizer:
         P = Yp.shape[0]
         H = est.H
         t0 = 1 + self.n_hdr  # payload symbol index relative to sync 2
-        pil = p.pilots_for(np.arange(self.n_hdr, self.n_hdr + P))  # (P, n_pil)
+        pil = self._pil_payload[:P] if P <= len(self._pil_payload) else p.pilots_for(np.arange(self.n_hdr, self.n_hdr + P))
         ref = H[self.pil][None, :] * pil
         if self.tracking == "phase":
             c = np.sum(Yp[:, self.pil] * np.conj(ref), axis=1)
             # header phases (exact, measured on all carriers) + payload pilot phases, unwrapped in time
-            t = np.concatenate([[0.0], 1.0 + np.arange(self.n_hdr), t0 + np.arange(P)])
-            phi = np.unwrap(np.concatenate([[0.0], hdr_phase, np.angle(c)]))
+            t = np.concatenate([[0.0], self._t_hdr, t0 + np.arange(P)])
+            phi = np.concatenate([[0.0], hdr_phase, np.angle(c)])
+            d = np.diff(phi)
+            d -= 2 * np.pi * np.round(d / (2 * np.pi))
+            phi[1:] = np.cumsum(d)  # unwrapped (phi[0] = 0)
             w = np.concatenate([np.full(1 + self.n_hdr, float(self._K)), np.full(P, float(len(self.pil)))])
-            A = np.stack([np.ones_like(t), t], axis=1) * np.sqrt(w)[:, None]
-            coef, *_ = np.linalg.lstsq(A, phi * np.sqrt(w), rcond=None)
-            rot = np.exp(1j * (coef[0] + coef[1] * t[-P:]))
+            sw = w.sum()
+            tm, pm = (w * t).sum() / sw, (w * phi).sum() / sw
+            b = (w * (t - tm) * (phi - pm)).sum() / max((w * (t - tm) ** 2).sum(), 1e-12)
+            rot = np.exp(1j * (pm + b * (t[-P:] - tm)))
             Heff = H[self.data][None, :] * rot[:, None]  # (P, n_data)
         else:
             g = Yp[:, self.pil] / ref  # (P, n_pil) complex gains

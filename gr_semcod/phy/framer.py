@@ -7,8 +7,9 @@ Message in ``in``: a PDU ``(metadata, c32vector)``; ``metadata`` is a dict with 
 Message out ``frames``: one PDU per fragment, ``(metadata, c32vector)`` with the frame's
 data-carrier values in order: the BPSK header (:mod:`gr_semcod.phy.header`, repeated and
 padded to whole OFDM symbols by :class:`~gr_semcod.phy.header.HeaderLayout`), then the fragment's symbols zero-padded to whole OFDM
-symbols.  The metadata repeats the header fields (``seq``, ``image_id``, ``frag_idx``,
-``n_frags``, ``image_len``, ``payload_len``).  ``ofdm_analog_tx`` feeds this to
+symbols, all multiplied by ``scale``.  With ``frame_tags`` the metadata repeats the header
+fields (``seq``, ``image_id``, ``frag_idx``, ``n_frags``, ``image_len``, ``payload_len``),
+which then become stream tags on the frame's first item; otherwise it is empty (faster).  ``ofdm_analog_tx`` feeds this to
 ``pdu_to_tagged_stream`` and the OFDM carrier allocator.
 
 Malformed input (not a pair, metadata not a dict, no integer ``image_id``, vector not c32,
@@ -28,22 +29,33 @@ KEY_IMAGE_ID = "image_id"
 
 
 class ofdm_analog_framer(gr.basic_block):
-    def __init__(self, params: OfdmParams, max_payload_symbols: int = 20, header_reps: int = 2):
+    def __init__(self, params: OfdmParams, max_payload_symbols: int = 20, header_reps: int = 2,
+                 frame_tags: bool = False, scale: float = 1.0):
         gr.basic_block.__init__(self, name="ofdm_analog_framer", in_sig=None, out_sig=None)
         self.params = params
         self.max_payload_symbols = int(max_payload_symbols)
         if self.max_payload_symbols < 1:
             raise ValueError("max_payload_symbols must be >= 1")
         self.max_payload = min(self.max_payload_symbols * params.n_data, MAX_PAYLOAD_LEN)
+        self.scale = float(scale)
         self.layout = HeaderLayout(params.n_data, header_reps)
         self.n_hdr_syms = self.layout.n_syms
         self.seq = 0
         self.n_images = 0
         self.n_frames = 0
         self.n_dropped = 0
+        self.frame_tags = bool(frame_tags)
+        self._empty = pmt.make_dict()
         self.message_port_register_in(pmt.intern("in"))
         self.message_port_register_out(pmt.intern("frames"))
         self.set_msg_handler(pmt.intern("in"), self.handle_pdu)
+
+    @staticmethod
+    def _meta(h):
+        d = pmt.make_dict()
+        for k, v in h.__dict__.items():
+            d = pmt.dict_add(d, pmt.intern(k), pmt.from_long(int(v)))
+        return d
 
     def _drop(self, why: str):
         self.n_dropped += 1
@@ -62,6 +74,8 @@ class ofdm_analog_framer(gr.basic_block):
             frame = np.zeros(self.n_hdr_syms * nd + n_pay, np.complex64)
             frame[:self.n_hdr_syms * nd] = self.layout.place(pack_header(h))
             frame[self.n_hdr_syms * nd:self.n_hdr_syms * nd + hi - lo] = symbols[lo:hi]
+            if self.scale != 1.0:
+                frame *= self.scale
             yield h, frame
 
     def handle_pdu(self, msg):
@@ -88,8 +102,6 @@ class ofdm_analog_framer(gr.basic_block):
             return self._drop(f"{type(e).__name__}: {e}")
         self.n_images += 1
         for h, frame in self.frames_for(image_id, x):
-            d = pmt.make_dict()
-            for k, v in h.__dict__.items():
-                d = pmt.dict_add(d, pmt.intern(k), pmt.from_long(int(v)))
-            self.message_port_pub(pmt.intern("frames"), pmt.cons(d, pmt.init_c32vector(frame.size, frame)))
+            d = self._meta(h) if self.frame_tags else self._empty
+            self.message_port_pub(pmt.intern("frames"), pmt.cons(d, pmt.init_c32vector(frame.size, frame.tolist())))
             self.n_frames += 1

@@ -99,20 +99,19 @@ def plan_fragments(image_len: int, max_payload: int) -> int:
     return n
 
 
-def _to_bits(value: int, width: int) -> np.ndarray:
-    return (int(value) >> np.arange(width - 1, -1, -1)) & 1
-
-
 def pack_header(h: Header) -> np.ndarray:
     """Header -> 96 bits (uint8 0/1)."""
     vals = dict(seq=h.seq & 0xFF, image_id=h.image_id & 0xFFFF, frag_idx=h.frag_idx, n_frags=h.n_frags,
                 image_len=h.image_len, payload_len=h.payload_len)
+    v = 0
     for name, w in HEADER_FIELDS:
-        if not 0 <= vals[name] < (1 << w):
-            raise ValueError(f"header field {name}={vals[name]} does not fit in {w} bits")
-    bits = np.concatenate([_to_bits(vals[n], w) for n, w in HEADER_FIELDS]).astype(np.uint8)
-    crc = crc16(np.packbits(bits).tobytes())
-    return np.concatenate([bits, _to_bits(crc, 16).astype(np.uint8)])
+        x = int(vals[name])
+        if not 0 <= x < (1 << w):
+            raise ValueError(f"header field {name}={x} does not fit in {w} bits")
+        v = (v << w) | x
+    body = v.to_bytes(HEADER_PAYLOAD_BITS // 8, "big")
+    full = body + crc16(body).to_bytes(2, "big")
+    return np.unpackbits(np.frombuffer(full, np.uint8))
 
 
 def unpack_header(bits: np.ndarray) -> Tuple[Optional[Header], str]:
@@ -120,14 +119,15 @@ def unpack_header(bits: np.ndarray) -> Tuple[Optional[Header], str]:
     bits = np.asarray(bits, np.uint8)[:HEADER_BITS]
     if bits.size != HEADER_BITS:
         return None, "short header"
-    crc = int(np.packbits(bits[HEADER_PAYLOAD_BITS:]).view(">u2")[0])
-    if crc16(np.packbits(bits[:HEADER_PAYLOAD_BITS]).tobytes()) != crc:
+    full = np.packbits(bits).tobytes()
+    body = full[:HEADER_PAYLOAD_BITS // 8]
+    if crc16(body) != int.from_bytes(full[HEADER_PAYLOAD_BITS // 8:], "big"):
         return None, "crc"
-    vals, pos = {}, 0
+    v = int.from_bytes(body, "big")
+    vals, pos = {}, HEADER_PAYLOAD_BITS
     for name, w in HEADER_FIELDS:
-        chunk = bits[pos:pos + w].astype(np.int64)
-        vals[name] = int((chunk << np.arange(w - 1, -1, -1)).sum())
-        pos += w
+        pos -= w
+        vals[name] = (v >> pos) & ((1 << w) - 1)
     h = Header(**vals)
     why = h.check()
     return (None, why) if why else (h, "")
@@ -174,14 +174,14 @@ class HeaderLayout:
         n_pad = self.n_items - HEADER_BITS * self.reps
         rng = np.random.RandomState(0x4EAD)
         self.pad = (1 - 2 * rng.randint(0, 2, n_pad)).astype(np.complex64)
+        self._tmpl = np.zeros(self.n_items, np.complex64)
+        self._tmpl[HEADER_BITS * self.reps:] = self.pad
+        self._pos_flat = self.pos.reshape(-1)
 
     def place(self, bits: np.ndarray) -> np.ndarray:
         """96 bits -> the header's data-carrier values (n_syms * n_data, complex64)."""
-        out = np.empty(self.n_items, np.complex64)
-        s = bpsk_map(bits)
-        for r in range(self.reps):
-            out[self.pos[r]] = s
-        out[HEADER_BITS * self.reps:] = self.pad
+        out = self._tmpl.copy()
+        out[self._pos_flat] = np.tile(bpsk_map(bits), self.reps)
         return out
 
     def combine(self, z: np.ndarray) -> np.ndarray:

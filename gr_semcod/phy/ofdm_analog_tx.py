@@ -29,7 +29,8 @@ exactly that per-carrier Es/N0.
 
 Chain (C++ blocks except the framer): framer (Python, per fragment) ->
 ``pdu_to_tagged_stream`` -> ``ofdm_carrier_allocator_cvc`` -> ``fft_vcc`` (inverse, shifted)
--> ``ofdm_cyclic_prefixer`` -> ``multiply_const_cc``.
+-> ``ofdm_cyclic_prefixer``.  The ``1/sqrt(fft_len)`` gain is applied to the carrier values
+(symbols, pilots and sync words) before the IFFT, so no extra multiply block is needed.
 """
 from __future__ import annotations
 
@@ -52,30 +53,33 @@ class ofdm_analog_tx(gr.hier_block2):
             max_payload_symbols * n_data complex symbols, at most 16383).
         rolloff: cyclic-prefix raised-cosine rolloff in samples (< cp_len).
         header_reps: header repetitions (frequency-interleaved, combined at the receiver).
+        frame_tags: put the header fields as stream tags on each frame's first sample.
         max_noutput_items: cap on the carrier allocator's output buffer (its memset cost grows
             with it); 0 leaves the scheduler's default.
     """
 
     def __init__(self, fft_len=64, cp_len=16, occupied_carriers=None, pilot_carriers=None,
-                 max_payload_symbols=20, rolloff=0, max_noutput_items=64, header_reps=2):
+                 max_payload_symbols=20, rolloff=0, max_noutput_items=64, header_reps=2,
+                 frame_tags=False):
         gr.hier_block2.__init__(self, "ofdm_analog_tx", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex))
         self.params = p = make_params(fft_len, cp_len, occupied_carriers, pilot_carriers)
         self.message_port_register_hier_in("in")
-        self.framer = ofdm_analog_framer(p, max_payload_symbols, header_reps)
+        g = 1.0 / np.sqrt(p.fft_len)  # unitary IFFT: the gain goes on every carrier value
+        self.framer = ofdm_analog_framer(p, max_payload_symbols, header_reps, bool(frame_tags), g)
         self.to_stream = pdu.pdu_to_tagged_stream(gr.types.complex_t, TX_LEN_TAG)
         self.allocator = digital.ofdm_carrier_allocator_cvc(
-            p.fft_len, p.gr_occupied(), p.gr_pilots(), p.gr_pilot_symbols(), p.gr_sync_words(), TX_LEN_TAG, True)
+            p.fft_len, p.gr_occupied(), p.gr_pilots(), [[v * g for v in row] for row in p.gr_pilot_symbols()],
+            [[v * g for v in w] for w in p.gr_sync_words()], TX_LEN_TAG, True)
         if max_noutput_items:
             self.allocator.set_max_noutput_items(int(max_noutput_items))
         self.ifft = fft.fft_vcc(p.fft_len, False, [], True, 1)
         self.prefixer = digital.ofdm_cyclic_prefixer(p.fft_len, p.sym_len, int(rolloff), TX_LEN_TAG)
-        self.scale = blocks.multiply_const_cc(1.0 / np.sqrt(p.fft_len))
         self.message_port_register_hier_out("frames")
         self.msg_connect(self, "in", self.framer, "in")
         self.msg_connect(self.framer, "frames", self, "frames")
         self.msg_connect(self.framer, "frames", self.to_stream, "pdus")
-        self.connect(self.to_stream, self.allocator, self.ifft, self.prefixer, self.scale, self)
+        self.connect(self.to_stream, self.allocator, self.ifft, self.prefixer, self)
 
     def post(self, pdu) -> None:
         """Hand one image PDU to the transmitter from Python (same as a message on ``in``)."""
@@ -107,4 +111,4 @@ def make_pdu(image_id: int, symbols, **meta) -> "pmt.pmt_t":
     d = pmt.dict_add(d, pmt.intern("image_id"), pmt.from_long(int(image_id)))
     for k, v in meta.items():
         d = pmt.dict_add(d, pmt.intern(k), pmt.to_pmt(v))
-    return pmt.cons(d, pmt.init_c32vector(x.size, x))
+    return pmt.cons(d, pmt.init_c32vector(x.size, x.tolist()))

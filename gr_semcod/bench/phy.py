@@ -1,0 +1,154 @@
+"""``semcod bench phy``: OFDM loopback throughput, GNU Radio's stock OFDM vs ours.
+
+Both run in this process on the same number of channel samples, one after the other:
+
+* stock: random packets -> ``digital.ofdm_tx`` -> x 1/sqrt(fft_len) -> ``channel`` -> head ->
+  ``digital.ofdm_rx`` (its own length tag key ``rx_len``) -> count of received packets;
+* ours: image PDUs -> :class:`~gr_semcod.phy.ofdm_analog_tx.ofdm_analog_tx` -> ``channel``
+  -> head -> :class:`~gr_semcod.phy.ofdm_analog_rx.ofdm_analog_rx`.
+
+The timer runs from ``start()`` until the head block has passed all samples (that is, until
+the receiver has been offered them; the receiver's backlog at that point is at most a few
+buffers).  Prints Msps and frame recovery (frames decoded / frames that fit in the samples)
+for each, their ratio, and last ``phy_ratio=<ours/stock>``.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import threading
+import time
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def add_arguments(p):
+    p.add_argument("--samples", type=float, default=3e6, help="channel samples per run")
+    p.add_argument("--snr", type=float, default=20.0, help="channel SNR in dB")
+    p.add_argument("--cfo", type=float, default=0.0, help="CFO in subcarrier spacings")
+    p.add_argument("--taps", default="1", help="comma-separated complex multipath taps, e.g. '1,0.3j,0.1'")
+    p.add_argument("--packet-bytes", type=int, default=96, help="stock: bytes per packet")
+    p.add_argument("--image-symbols", type=int, default=3840, help="ours: complex symbols per image")
+    p.add_argument("--max-payload-symbols", type=int, default=20, help="ours: OFDM payload symbols per frame")
+    p.add_argument("--repeat", type=int, default=3, help="interleaved runs of each (best Msps reported)")
+    p.add_argument("--only", choices=["stock", "ours"], default=None)
+
+
+def _stock(args, n, taps):
+    import numpy as np
+    from gnuradio import blocks, digital, gr, pdu
+
+    from gr_semcod.phy.channel import channel
+
+    rng = np.random.default_rng(1)
+    B = args.packet_bytes
+    n_pk = 256
+    data = rng.integers(0, 256, B * n_pk, dtype=np.uint8)
+    tb = gr.top_block()
+    src = blocks.vector_source_b(data.tolist(), True)
+    s2ts = blocks.stream_to_tagged_stream(gr.sizeof_char, 1, B, "packet_len")
+    tx = digital.ofdm_tx(packet_length_tag_key="packet_len")
+    scale = blocks.multiply_const_cc(1.0 / 8.0)
+    ch = channel(args.snr, taps, args.cfo, seed=5)
+    head = blocks.head(gr.sizeof_gr_complex, n)
+    rx = digital.ofdm_rx(packet_length_tag_key="rx_len")
+    to_pdu = pdu.tagged_stream_to_pdu(gr.types.byte_t, "rx_len")
+    dbg = blocks.message_debug()
+    tb.connect(src, s2ts, tx, scale, ch, head, rx, to_pdu)
+    tb.msg_connect(to_pdu, "pdus", dbg, "store")
+    n_syms = 3 + -(-(B + 4) * 8 // 48)
+    frame = n_syms * 80
+    c0, t0 = _cpu(), time.perf_counter()
+    tb.start()
+    while head.nitems_written(0) < n:
+        time.sleep(0.002)
+    dt, cpu = time.perf_counter() - t0, _cpu() - c0
+    time.sleep(0.2)
+    tb.stop()
+    tb.wait()
+    return n / dt / 1e6, dbg.num_messages(), n // frame, frame, cpu / n * 1e6
+
+
+def _ours(args, n, taps):
+    import numpy as np
+    from gnuradio import blocks, gr
+
+    from gr_semcod.phy.channel import channel
+    from gr_semcod.phy.ofdm_analog_rx import ofdm_analog_rx
+    from gr_semcod.phy.ofdm_analog_tx import make_pdu, ofdm_analog_tx
+
+    rng = np.random.default_rng(2)
+    L = args.image_symbols
+    tb = gr.top_block()
+    tx = ofdm_analog_tx(max_payload_symbols=args.max_payload_symbols)
+    ch = channel(args.snr, taps, args.cfo, seed=5)
+    head = blocks.head(gr.sizeof_gr_complex, n)
+    rx = ofdm_analog_rx(timeout_samples=20000)
+    tb.connect(tx, ch, head, rx)
+    imgs = [make_pdu(i, ((rng.standard_normal(L) + 1j * rng.standard_normal(L)) / np.sqrt(2)).astype(np.complex64))
+            for i in range(16)]
+    from gr_semcod.phy.header import fragment_bounds, plan_fragments
+    nf = plan_fragments(L, args.max_payload_symbols * tx.params.n_data)
+    per_image = sum(tx.frame_samples(np.subtract(*fragment_bounds(L, nf, f)[::-1])) for f in range(nf))
+    done = threading.Event()
+
+    def feed():  # keep ~32 images queued ahead of the head block; never unbounded
+        k = 0
+        while not done.is_set():
+            if k * per_image - head.nitems_written(0) < 32 * per_image:
+                for _ in range(8):
+                    tx.post(imgs[k % len(imgs)])
+                    k += 1
+            else:
+                time.sleep(0.005)
+
+    th = threading.Thread(target=feed, daemon=True)
+    c0, t0 = _cpu(), time.perf_counter()
+    tb.start()
+    th.start()
+    while head.nitems_written(0) < n:
+        time.sleep(0.002)
+    dt, cpu = time.perf_counter() - t0, _cpu() - c0
+    time.sleep(0.3)
+    done.set()
+    tb.stop()
+    tb.wait()
+    th.join()
+    c = rx.counters()
+    # frames that fit completely in n samples
+    sent, pos, f = 0, 0, 0
+    lens = [tx.frame_samples(np.subtract(*fragment_bounds(L, nf, i)[::-1])) for i in range(nf)]
+    while pos + lens[f % nf] <= n:
+        pos += lens[f % nf]
+        sent += 1
+        f += 1
+    return n / dt / 1e6, c["frames"], sent, per_image / nf, cpu / n * 1e6, c
+
+
+def run(args) -> int:
+    n = int(args.samples)
+    taps = [complex(t) for t in args.taps.split(",")]
+    print(f"load average     {os.getloadavg()[0]:.2f} before the runs")
+    print(f"loopback         {n} samples per run, SNR {args.snr} dB, CFO {args.cfo}, taps {args.taps}, "
+          f"{os.cpu_count()} cores")
+    res = {}
+    runs = [(name, fn) for name, fn in (("stock", _stock), ("ours", _ours)) if not args.only or args.only == name]
+    for _ in range(max(1, args.repeat)):  # interleaved, best of each: the machine's load varies
+        for name, fn in runs:
+            r = fn(args, n, taps)
+            if name not in res or r[0] > res[name][0]:
+                res[name] = r
+    for name, _ in runs:
+        best = res[name]
+        msps, got, sent, frame, us = best[:5]
+        extra = f"\n       rx counters {best[5]}" if name == "ours" else ""
+        print(f"{name:6s} {msps:7.3f} Msps   frames {got}/{sent} ({100.0 * got / max(sent, 1):.1f}%), "
+              f"{frame:.0f} samples/frame, CPU {us:.3f} us/sample (all threads){extra}")
+    if len(res) == 2:
+        ratio = res["ours"][0] / res["stock"][0]
+        print(f"ratio            {ratio:.3f} (ours/stock Msps)")
+        print(f"phy_ratio={ratio:.3f}")
+    return 0
