@@ -69,14 +69,17 @@ class ofdm_analog_deframer(gr.sync_block):
         # time-domain sync word 2 (without CP) for fine timing
         self._w2c = np.fft.ifft(params.sync_word2).astype(np.complex64)  # np.correlate conjugates
         self.reasm = Reassembler(max_pending, timeout_samples)
-        self.buf = np.zeros(0, np.complex64)
-        self.buf_start = 0
+        # virtual silence before the first sample: a frame may start right at sample 0
+        self.buf = np.zeros(self.margin, np.complex64)
+        self.buf_start = -self.margin
         self.nread = 0
         self.triggers = deque()
         self._cache = None
         self.n_triggers = self.n_frames = self.n_header_errors = self.n_images = 0
         self.n_lost_fragments = self.n_errors = 0
         self.header_error_reasons = {}
+        #: set to a list to also keep every delivered :class:`~gr_semcod.phy.reassembly.Image` (tests, tools)
+        self.image_log = None
         self.message_port_register_out(pmt.intern("images"))
         self.message_port_register_out(pmt.intern("frames"))
 
@@ -180,7 +183,8 @@ class ofdm_analog_deframer(gr.sync_block):
     def _publish(self, img):
         self.n_images += 1
         self.n_lost_fragments += len(img.lost)
-        self.last_image = img
+        if self.image_log is not None:
+            self.image_log.append(img)
         self.message_port_pub(pmt.intern("images"), image_to_pdu(img))
 
     def flush(self):
