@@ -83,10 +83,14 @@ class image_sink(gr.basic_block, DropMixin):
         self._n_noref = 0
         self._n_labels = 0
         self._n_correct = 0
+        self._start_id = int(start_id)
+        self._ref_cycle = 0
         if reference:
             images, _, _ = load_source(reference, size, 0, on_bad=self._drop)
             for i, im in enumerate(images):
-                self._remember(self.refs, (int(start_id) + i) % IMAGE_ID_MODULO, im)
+                self._remember(self.refs, (self._start_id + i) % IMAGE_ID_MODULO, im)
+            # a repeating image_source keeps counting ids: id start+n*N+i is image i again
+            self._ref_cycle = len(images)
         self._set_guarded_handler(PORT_IN, self.handle_image)
         self._set_guarded_handler(PORT_REF, self.handle_ref)
         self._set_guarded_handler(PORT_LABEL, self.handle_label)
@@ -118,6 +122,13 @@ class image_sink(gr.basic_block, DropMixin):
         with self._lock:
             self.results = []
             self.received.clear()
+
+    def _ref(self, key):
+        """Reference image of ``key`` (ids of a looping source wrap onto the reference path's images)."""
+        ref = self.refs.get(key)
+        if ref is None and self._ref_cycle:
+            ref = self.refs.get(self._start_id + (key - self._start_id) % self._ref_cycle)
+        return ref
 
     def _ready_to_finish(self) -> bool:
         """Finite runs: every reference image has arrived, or nothing came for ``linger`` s."""
@@ -193,7 +204,7 @@ class image_sink(gr.basic_block, DropMixin):
         ids = image_ids(meta, 1)
         first = ids[0] % IMAGE_ID_MODULO if ids and ids[0] is not None else None
         with self._lock:
-            ref0 = self.refs.get(first) if first is not None else None
+            ref0 = self._ref(first) if first is not None else None
         imgs = self._images_of(meta, vec, None if ref0 is None else ref0.shape)
         ids = image_ids(meta, len(imgs))
         now = time.time()
@@ -204,7 +215,7 @@ class image_sink(gr.basic_block, DropMixin):
         for j, (iid, im) in enumerate(zip(ids, imgs)):
             key = None if iid is None else iid % IMAGE_ID_MODULO
             with self._lock:
-                ref = self.refs.get(key) if key is not None else None
+                ref = self._ref(key) if key is not None else None
             if ref is not None and ref.shape == im.shape:
                 p = float(psnr_per_image(ref, im)[0])
                 s = float(ssim_per_image(ref, im)[0]) if min(im.shape[:2]) >= 11 else float("nan")

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+#
+# Copyright 2026 gr-semcod authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``image_display``: a Qt widget showing the latest received image PDU (and its metrics).
+
+In ``in``: image PDU (u8 HWC, ``height``/``width``/``channels`` metadata).  The image is
+scaled by an integer ``zoom`` (nearest neighbour, so 32x32 pixels stay visible) and shown with
+a caption ``image_id``, ``snr_db_used`` and, when connected, the PSNR/SSIM of the
+``image_sink``'s ``metrics`` messages (port ``metrics``).
+
+The message handler only converts the PDU and emits a Qt signal; the widget is updated in the
+GUI thread.  Use it in a ``qt_gui`` flowgraph (GRC: Semantic Coding > Image Display).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from .common import (KEY_CHANNELS, KEY_HEIGHT, KEY_IMAGE_ID, KEY_SNR_USED, KEY_WIDTH, PORT_IN, PORT_METRICS,
+                     DropMixin, PDUError, meta_int, meta_to_python, split_pdu)
+
+try:
+    from PyQt5 import Qt, QtCore, QtGui
+except ImportError:  # pragma: no cover - a headless install without PyQt5
+    Qt = QtCore = QtGui = None
+
+
+if QtCore is not None:
+    class _Bridge(QtCore.QObject):
+        image = QtCore.pyqtSignal(object, str)
+        caption = QtCore.pyqtSignal(str)
+
+
+class image_display(gr.basic_block, DropMixin):
+    """Args: zoom (integer pixel scale), title."""
+
+    def __init__(self, zoom=8, title="Received image"):
+        gr.basic_block.__init__(self, name="semcod_image_display", in_sig=None, out_sig=None)
+        if QtCore is None:
+            raise RuntimeError("image_display needs PyQt5")
+        self.message_port_register_in(pmt.intern(PORT_IN))
+        self.message_port_register_in(pmt.intern(PORT_METRICS))
+        self._init_drop("semcod_image_display")
+        self.zoom = max(1, int(zoom))
+        self.widget = Qt.QWidget()
+        layout = Qt.QVBoxLayout(self.widget)
+        self._title = Qt.QLabel(str(title))
+        self._label = Qt.QLabel()
+        self._label.setAlignment(QtCore.Qt.AlignCenter)
+        self._label.setMinimumSize(32 * self.zoom // 2, 32 * self.zoom // 2)
+        self._caption = Qt.QLabel("waiting for images")
+        for w in (self._title, self._label, self._caption):
+            layout.addWidget(w)
+        self._bridge = _Bridge()
+        self._bridge.image.connect(self._show)
+        self._bridge.caption.connect(self._caption.setText)
+        self._metrics = ""
+        self._set_guarded_handler(PORT_IN, self.handle_image)
+        self._set_guarded_handler(PORT_METRICS, self.handle_metrics)
+        self._install_done_handler([PORT_IN, PORT_METRICS])
+
+    def qwidget(self):
+        return self.widget
+
+    def handle_image(self, msg):
+        meta, vec = split_pdu(msg, np.uint8)
+        h, w, c = meta_int(meta, KEY_HEIGHT), meta_int(meta, KEY_WIDTH), meta_int(meta, KEY_CHANNELS, 3)
+        if h is None or w is None or c != 3 or vec.size < h * w * 3:
+            raise PDUError("image_display needs an RGB image PDU with height/width metadata")
+        img = np.ascontiguousarray(vec[: h * w * 3].reshape(h, w, 3))
+        img = np.repeat(np.repeat(img, self.zoom, axis=0), self.zoom, axis=1)
+        snr = meta.get(KEY_SNR_USED)
+        text = f"image {meta.get(KEY_IMAGE_ID)}" + (f", decoder SNR {float(np.mean(snr)):.1f} dB" if snr is not None else "")
+        self._bridge.image.emit(np.ascontiguousarray(img), text)
+        self._n_out += 1
+
+    def handle_metrics(self, msg):
+        m = meta_to_python(msg)
+        if "psnr_db" in m:
+            self._metrics = f"PSNR {m['psnr_db']:.2f} dB, SSIM {m.get('ssim', float('nan')):.3f}"
+            self._bridge.caption.emit(self._metrics)
+
+    def _show(self, img, text):
+        h, w, _ = img.shape
+        qimg = QtGui.QImage(img.data, w, h, 3 * w, QtGui.QImage.Format_RGB888).copy()
+        self._label.setPixmap(QtGui.QPixmap.fromImage(qimg))
+        self._title.setText(text)
