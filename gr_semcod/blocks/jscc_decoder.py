@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..runtime.bundle import role_key
-from .common import (KEY_CBR, KEY_N_TOKENS, KEY_SNR_USED, KEY_TOKEN_DIM, PDUError, apply_erasures,
-                     snr_from_meta)
+from .common import (CODEC_DEEPJSCC, CODEC_SEMANTIC, KEY_CBR, KEY_CODEC, KEY_N_TOKENS, KEY_SNR_USED,
+                     KEY_TOKEN_DIM, PDUError, apply_erasures, snr_from_meta)
 from .onnx_model import onnx_model
 
 KEY_N_ERASED = "n_erased"
@@ -60,6 +60,8 @@ class jscc_decoder(onnx_model):
             self._n_fallback += 1
         meta[KEY_SNR_USED] = snr.ravel() if b > 1 else float(snr[0, 0])
         meta[KEY_N_ERASED] = n_erased
+        meta[KEY_CBR] = self.cbr  # the PHY carries only image_id: say what decoded it
+        meta[KEY_CODEC] = CODEC_DEEPJSCC if self.ROLE.startswith("deepjscc") else CODEC_SEMANTIC
         return {"symbols": self.vector_to_input(meta, z, b), "snr_db": snr}
 
     def finish(self, meta, outputs, b):
