@@ -71,6 +71,7 @@ class ofdm_analog_rx(gr.hier_block2):
                                              timeout_samples=timeout_samples, emit_frames=emit_frames)
         # big chunks into the Python deframer: fewer work() calls, less GIL traffic
         self.mixer.set_min_output_buffer(1 << 15)
+        self.sync.set_min_output_buffer(1, 1 << 15)
         self.connect(self, self.sync)
         self.connect(self, (self.mixer, 0))
         self.connect((self.sync, 0), self.nco, (self.mixer, 1))

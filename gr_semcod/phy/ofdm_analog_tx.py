@@ -68,6 +68,10 @@ class ofdm_analog_tx(gr.hier_block2):
         g = 1.0 / np.sqrt(p.fft_len)  # unitary IFFT: the gain goes on every carrier value
         self.framer = ofdm_analog_framer(p, max_payload_symbols, header_reps, bool(frame_tags), g)
         self.to_stream = pdu.pdu_to_tagged_stream(gr.types.complex_t, TX_LEN_TAG)
+        # a whole frame must fit in this buffer before pdu_to_tagged_stream writes it; with the
+        # default size the block stalls between frames once its message queue is pre-filled
+        frame_items = (self.framer.n_hdr_syms + self.framer.max_payload_symbols) * p.n_data
+        self.to_stream.set_min_output_buffer(int(max(1 << 15, 8 * frame_items)))
         self.allocator = digital.ofdm_carrier_allocator_cvc(
             p.fft_len, p.gr_occupied(), p.gr_pilots(), [[v * g for v in row] for row in p.gr_pilot_symbols()],
             [[v * g for v in w] for w in p.gr_sync_words()], TX_LEN_TAG, True)

@@ -216,7 +216,6 @@ class qa_ofdm_loopback(gr_unittest.TestCase):
         self.assertEqual(tx.n_images, 1)
         self.assertEqual(len(snk.data()), tx.frame_samples(100))
 
-    @pytest.mark.slow
     def test_009_rayleigh_selective_fading(self):
         """Frequency-selective Rayleigh fading (selective_fading_model), 20 dB average SNR, slow
         Doppler, pilot-interpolating tracking: most frames decode and the symbols are usable."""
