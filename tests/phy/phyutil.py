@@ -8,6 +8,7 @@ import pmt
 from gnuradio import blocks, gr
 
 from gr_semcod.phy.channel import channel
+from gr_semcod.phy.header import plan_fragments
 from gr_semcod.phy.ofdm_analog_rx import ofdm_analog_rx
 from gr_semcod.phy.ofdm_analog_tx import make_pdu, ofdm_analog_tx
 
@@ -39,10 +40,11 @@ def tx_waveform(images, timeout=30.0, **tx_kwargs):
     tb.start()
     for iid, x in images:
         tx.post(make_pdu(iid, x))
+    n_expected = sum(plan_fragments(len(x), tx.framer.max_payload) for _, x in images)
     t0 = time.time()
     while time.time() - t0 < timeout:
         starts = [t.offset for t in snk.tags() if pmt.symbol_to_string(t.key) == "semcod_tx_len"]
-        if tx.n_frames == len(starts) and tx.n_frames > 0 and len(snk.data()) >= _expected_len(tx, snk):
+        if len(starts) == n_expected and len(snk.data()) >= _expected_len(tx, snk):
             break
         time.sleep(0.02)
     tb.stop()

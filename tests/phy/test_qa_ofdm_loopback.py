@@ -67,9 +67,9 @@ class qa_ofdm_loopback(gr_unittest.TestCase):
         mse_db, ests, c, n = self._check_10db(list(taps))
         self.assertLess(mse_db - ideal_db, 0.5, (mse_db, ideal_db, c))
 
-    def test_003_back_to_back_long_run_zero_noise_streaming(self):
+    def test_003_back_to_back_long_run_zero_noise_streaming(self, n_images=75):
         """Live tx -> rx in one flowgraph, 300 back-to-back frames, no noise: nothing lost."""
-        imgs = self._images(75, 3840)
+        imgs = self._images(n_images, 3840)
         tb = gr.top_block()
         tx = ofdm_analog_tx()
         rx = ofdm_analog_rx()
@@ -80,12 +80,12 @@ class qa_ofdm_loopback(gr_unittest.TestCase):
         for iid, x in imgs + self._images(1, 100, first_id=999):  # the last one only pushes the rest out
             tx.post(make_pdu(iid, x))
         t0 = time.time()
-        while len(col.msgs) < len(imgs) and time.time() - t0 < 60:
+        while len(col.msgs) < len(imgs) and time.time() - t0 < 60 + n_images / 10:
             time.sleep(0.05)
         tb.stop()
         tb.wait()
         c = rx.counters()
-        self.assertEqual(tx.n_frames, 4 * 75 + 1)
+        self.assertEqual(tx.n_frames, 4 * n_images + 1)
         self.assertGreaterEqual(len(col.msgs), len(imgs), c)
         self.assertEqual(c["header_errors"], 0)
         self.assertEqual(c["errors"], 0)
@@ -101,6 +101,11 @@ class qa_ofdm_loopback(gr_unittest.TestCase):
             self.assertLess(_mse_db(d["symbols"], x), -40.0)
             self.assertGreater(d["snr_db"], 40.0)
             self.assertEqual(d["symbol_noise_var"].shape, x.shape)
+
+    @pytest.mark.slow
+    def test_003b_back_to_back_very_long_run(self):
+        """As test_003 with 4000 back-to-back frames (8.3 M samples)."""
+        self.test_003_back_to_back_long_run_zero_noise_streaming(n_images=1000)
 
     def test_004_gaps_between_frames(self):
         """Frames separated by random gaps of noise (0..5000 samples), 15 dB, CFO, multipath."""
