@@ -160,3 +160,14 @@ def test_demo_end_to_end(linear_bundle, image_dir, tmp_path):
     assert {(r["codec"], float(r["snr_db"])) for r in rows} == {(c, s) for c in ("semantic", "deepjscc") for s in (10.0, 20.0)}
     assert float(next(r for r in rows if r["codec"] == "semantic" and float(r["snr_db"]) == 20.0)["psnr_db"]) > \
         float(next(r for r in rows if r["codec"] == "semantic" and float(r["snr_db"]) == 10.0)["psnr_db"])
+
+
+def test_bench_e2e(linear_bundle, image_dir):
+    r = subprocess.run([PY, "-m", "gr_semcod.cli", "bench", "e2e", "--bundle", linear_bundle, "--data", image_dir,
+                        "--images", "8", "--snr", "20", "--repeats", "1"],
+                       env=grc_env(), capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.strip().splitlines()
+    assert lines[-1].startswith("e2e_images_per_s=")
+    assert float(lines[-1].split("=")[1]) > 0
+    assert any("semcod_semantic_encoder" in line and "%" in line for line in lines)
