@@ -76,7 +76,7 @@ class ofdm_analog_deframer(gr.sync_block):
         self.triggers = deque()
         self._cache = None
         self.n_triggers = self.n_frames = self.n_header_errors = self.n_images = 0
-        self.n_lost_fragments = self.n_errors = 0
+        self.n_lost_fragments = self.n_errors = self.n_bad_payloads = 0
         self.header_error_reasons = {}
         #: set to a list to also keep every delivered :class:`~gr_semcod.phy.reassembly.Image` (tests, tools)
         self.image_log = None
@@ -128,8 +128,11 @@ class ofdm_analog_deframer(gr.sync_block):
                 s = self._fine_timing(s)
                 Y = self.eq.fft_symbols(self.buf, s - self.buf_start + S, 1 + nh)
                 soft = self.layout.combine(self.eq.header_matched(Y[0], Y[1:]))
-                bits = (soft < 0).astype(np.uint8)
-                h, why = unpack_header(bits)
+                if np.isfinite(soft).all():
+                    bits = (soft < 0).astype(np.uint8)
+                    h, why = unpack_header(bits)
+                else:
+                    h, why = None, "non-finite samples"
                 if h is None or p.n_symbols(h.payload_len) > self.max_payload_symbols:
                     why = why or "payload too long"
                     self.n_header_errors += 1
@@ -150,6 +153,10 @@ class ofdm_analog_deframer(gr.sync_block):
             nvs = nv.reshape(-1)[:h.payload_len].astype(np.float32)
             self._cache = None
             self.triggers.popleft()
+            if not (np.isfinite(sym).all() and np.isfinite(nvs).all() and np.isfinite(est.snr_db)):
+                # garbage (NaN/inf) inside the payload: the fragment counts as lost
+                self.n_bad_payloads += 1
+                continue
             while self.triggers and self.triggers[0] + self.trig_off < end - S // 2:
                 self.triggers.popleft()
             self.n_frames += 1
@@ -197,7 +204,7 @@ class ofdm_analog_deframer(gr.sync_block):
     def counters(self) -> dict:
         return dict(triggers=self.n_triggers, frames=self.n_frames, header_errors=self.n_header_errors,
                     images=self.n_images, lost_fragments=self.n_lost_fragments, errors=self.n_errors,
-                    duplicates=self.reasm.n_duplicates)
+                    duplicates=self.reasm.n_duplicates, bad_payloads=self.n_bad_payloads)
 
 
 def image_to_pdu(img) -> "pmt.pmt_t":

@@ -191,7 +191,8 @@ class FrameEqualizer:
         a2 = np.abs(Heff) ** 2
         s2 = est.noise_var
         if self.equalizer == "zf":
-            X = Y / Heff
+            with np.errstate(invalid="ignore", divide="ignore"):
+                X = Y / Heff
             nv = s2 / np.maximum(a2, 1e-12)
         else:
             X = np.conj(Heff) * Y / (a2 + s2)
