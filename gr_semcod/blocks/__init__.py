@@ -18,7 +18,10 @@ One block per module, named as in GRC (``semcod_<name>``):
 ``image_display``      Qt widget showing the received image and its PSNR/SSIM
 ``zmq_sample_sink``    hier: samples -> ZMQ PUSH (fc32 or sc16 on the wire)
 ``zmq_sample_source``  hier: ZMQ PULL -> samples
+``zmq_model_client``   a bundle role run by ``semcod serve`` in another process (ZMQ REQ)
 =====================  =====================================================================
+
+Every model block also takes a ``semcod serve`` address (``tcp://host:port``) as its bundle.
 
 PDU formats and metadata keys: :mod:`gr_semcod.blocks.common`.
 """
@@ -36,7 +39,8 @@ from .semcod_tx import semcod_tx
 from .semcod_rx import semcod_rx
 from .zmq_sample_sink import zmq_sample_sink
 from .zmq_sample_source import zmq_sample_source
+from .zmq_model_client import zmq_model_client
 
 __all__ = ["onnx_model", "semantic_encoder", "jscc_encoder", "jscc_decoder", "detokenizer", "classifier",
            "deepjscc_encoder", "deepjscc_decoder", "image_source", "image_sink", "semcod_tx", "semcod_rx",
-           "zmq_sample_sink", "zmq_sample_source"]
+           "zmq_sample_sink", "zmq_sample_source", "zmq_model_client"]

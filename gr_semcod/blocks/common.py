@@ -245,9 +245,19 @@ def get_bundle(path, threads: int = 1):
     """A process-wide cached :class:`~gr_semcod.runtime.Bundle` (ORT sessions are thread-safe).
 
     ``threads`` is ORT's intra-op thread count per session (0 = ORT default, all cores).
+    An address (``tcp://host:port``, ``ipc://...``) gives a
+    :class:`~gr_semcod.serve.RemoteBundle`: the models run in ``semcod serve``.
     """
     from ..runtime import Bundle
+    from ..serve import RemoteBundle, is_remote
 
+    if is_remote(str(path)):
+        key = (str(path), -1)
+        with _BUNDLES_LOCK:
+            b = _BUNDLES.get(key)
+            if b is None:
+                b = _BUNDLES[key] = RemoteBundle(str(path))
+            return b
     key = (str(Path(path).resolve()), int(threads))
     with _BUNDLES_LOCK:
         b = _BUNDLES.get(key)
