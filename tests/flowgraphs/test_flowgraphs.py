@@ -156,6 +156,10 @@ def test_demo_end_to_end(linear_bundle, image_dir, tmp_path):
     assert float(last.split("=")[1]) > 12.0
     for f in ("grid.png", "grid_snr.png", "psnr_vs_snr.png", "results.csv", "results.md", "metrics.csv"):
         assert (out / f).is_file(), f
+    per_image = read_rows(out / "metrics.csv")
+    # the codec parameter reaches the blocks: the decoders stamp what actually decoded each image
+    assert {r["tag"].split()[0] for r in per_image if r["codec"] == "deepjscc"} == {"deepjscc"}
+    assert {r["tag"].split()[0] for r in per_image if r["codec"] == "semantic"} == {"semantic"}
     rows = read_rows(out / "results.csv")
     assert {(r["codec"], float(r["snr_db"])) for r in rows} == {(c, s) for c in ("semantic", "deepjscc") for s in (10.0, 20.0)}
     assert float(next(r for r in rows if r["codec"] == "semantic" and float(r["snr_db"]) == 20.0)["psnr_db"]) > \
