@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 import pmt
-from gnuradio import blocks, digital, fft, gr, pdu
+from gnuradio import digital, fft, gr, pdu
 
 from .framer import ofdm_analog_framer
 from .params import make_params

@@ -11,7 +11,7 @@ Defaults follow IEEE 802.11a: 64-point FFT, 16-sample cyclic prefix, 48 data car
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
 

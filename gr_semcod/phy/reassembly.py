@@ -16,7 +16,7 @@ already released are delivered as a new image (the transmitter reused the id).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 

@@ -3,7 +3,6 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 import numpy as np

@@ -7,7 +7,6 @@ import pytest
 from gnuradio import blocks, gr, gr_unittest
 
 from gr_semcod.phy import pdu_to_image
-from gr_semcod.phy.channel import channel
 from gr_semcod.phy.header import fragment_bounds
 from gr_semcod.phy.ofdm_analog_rx import ofdm_analog_rx
 from gr_semcod.phy.ofdm_analog_tx import make_pdu, ofdm_analog_tx
