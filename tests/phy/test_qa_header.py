@@ -95,5 +95,17 @@ class qa_header_commpy(gr_unittest.TestCase):
         self.assertLess(abs(errs / n - theory), 4 * np.sqrt(theory / n) + 1e-4)
 
 
+class qa_no_torch(gr_unittest.TestCase):
+    def test_001_radio_side_never_imports_torch(self):
+        import subprocess
+        import sys
+
+        code = ("import sys, gr_semcod.phy.ofdm_analog_tx, gr_semcod.phy.ofdm_analog_rx, gr_semcod.phy.channel, "
+                "gr_semcod.bench.phy; print('torch' in sys.modules)")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "False")
+
+
 if __name__ == "__main__":
     gr_unittest.run(qa_header)
