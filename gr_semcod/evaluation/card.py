@@ -55,7 +55,8 @@ def write_card(path, bundle, summary, table: str, gain: float, channel: str) -> 
         "",
         table,
         "",
-        f"Mean-colour floor: {summary['mean_colour_psnr']:.2f} dB.",
+        f"Mean-colour floor: {summary['mean_colour_psnr']:.2f} dB (PSNR of the mean MSE {summary['mean_colour_psnr_mse']:.2f} dB). "
+        "PSNR is the mean of per-image PSNRs (capped at 100 dB per image); `results.csv` also has the PSNR of the mean MSE.",
         "",
         "## Target check",
         "",
