@@ -138,7 +138,9 @@ def run(args) -> int:
     if args.card:
         from .card import write_card
 
-        write_card(args.card, bundle, summary, table, gain, args.channel[0])
+        table_mse = format_table(rows, args.channel, cbrs, args.snr, key="psnr_mse")
+        gain_mse = psnr_gain(rows, args.channel[0], key="psnr_mse")
+        write_card(args.card, bundle, summary, table, gain, args.channel[0], table_mse, gain_mse)
         print(f"model card: {args.card}")
     print(f"results: {out_dir} ({time.time() - t0:.0f} s)")
     print(f"psnr_gain_db={gain:.2f}" if not math.isnan(gain) else "psnr_gain_db=nan")
@@ -152,13 +154,13 @@ def lookup(rows, scheme, channel, cbr, snr, key="psnr"):
     return None
 
 
-def psnr_gain(rows, channel: str, cbr: str = "1/12", snr: float = 10.0) -> float:
-    a, b = lookup(rows, "semcod", channel, cbr, snr), lookup(rows, "deepjscc", channel, cbr, snr)
+def psnr_gain(rows, channel: str, cbr: str = "1/12", snr: float = 10.0, key: str = "psnr") -> float:
+    a, b = lookup(rows, "semcod", channel, cbr, snr, key), lookup(rows, "deepjscc", channel, cbr, snr, key)
     return float("nan") if a is None or b is None else a - b
 
 
-def format_table(rows, channels, cbrs, snrs) -> str:
-    """Markdown table: one row per channel/CBR/scheme, PSNR (SSIM) per SNR."""
+def format_table(rows, channels, cbrs, snrs, key: str = "psnr") -> str:
+    """Markdown table: one row per channel/CBR/scheme, ``key`` (SSIM) per SNR."""
     schemes = [s for s in ("semcod", "deepjscc", "jpeg_bound", "webp_bound") if any(r["scheme"] == s for r in rows)]
     head = "| channel | CBR | scheme | " + " | ".join(f"{s:g} dB" for s in snrs) + " |"
     lines = [head, "|" + "---|" * (3 + len(snrs))]
@@ -167,7 +169,7 @@ def format_table(rows, channels, cbrs, snrs) -> str:
             for sc in schemes:
                 cells = []
                 for s in snrs:
-                    p, q = lookup(rows, sc, ch, cbr, s), lookup(rows, sc, ch, cbr, s, "ssim")
+                    p, q = lookup(rows, sc, ch, cbr, s, key), lookup(rows, sc, ch, cbr, s, "ssim")
                     if p is None:
                         cells.append("")
                         continue
