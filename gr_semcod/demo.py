@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=8, help="number of images (default %(default)s)")
     p.add_argument("--no-deepjscc", action="store_true", help="skip the Deep JSCC baseline")
     p.add_argument("--seed", type=int, default=1, help="channel noise seed")
+    p.add_argument("--header-reps", type=int, default=8, help="PHY header repetitions (default %(default)s)")
+    p.add_argument("--sync-threshold", type=float, default=0.5,
+                   help="Schmidl & Cox threshold of the OFDM receiver (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -206,7 +209,8 @@ def run(args) -> int:
         tb, sink = run_loopback(
             cls, bundle=str(args.bundle), data=str(args.data), cbr=cbr, codec=codec, snr_db=float(snr),
             multipath=CHANNELS[ch], cfo=0.0, seed=int(args.seed), limit=int(args.limit), outdir=str(rx_dir),
-            csv_path=str(out / "metrics.csv"), tag=tag, linger=1.0)
+            csv_path=str(out / "metrics.csv"), tag=tag, linger=1.0, header_reps=int(args.header_reps),
+            sync_threshold=float(args.sync_threshold))
         res = list(sink.results)
         ps = [r["psnr_db"] for r in res if np.isfinite(r["psnr_db"])]
         ss = [r["ssim"] for r in res if np.isfinite(r["ssim"])]
