@@ -41,7 +41,7 @@ from ..runtime.images import save_png
 from ..runtime.metrics import psnr_per_image, ssim_per_image
 from .common import (KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_LABEL, KEY_LABEL_PRED, KEY_SNR_DB,
                      KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_IN, PORT_LABEL, PORT_METRICS, PORT_REF,
-                     DropMixin, PDUError, image_ids, make_pdu, meta_int, meta_to_python, split_pdu)
+                     DropMixin, PDUError, image_ids, meta_int, meta_to_python, split_pdu)
 from .image_source import IMAGE_ID_MODULO, load_source
 
 #: columns of the metrics CSV and keys of the metrics messages

@@ -11,7 +11,6 @@ baseline encoder@cbr.  Ports: ``in`` (image PDU), ``out`` (c32 symbols PDU, unit
 """
 from __future__ import annotations
 
-import pmt
 from gnuradio import gr
 
 from .common import CODEC_DEEPJSCC, CODEC_SEMANTIC, PORT_DROP, PORT_IN, PORT_OUT
