@@ -15,6 +15,7 @@ One block per module, named as in GRC (``semcod_<name>``):
 ``image_sink``         PNGs, PSNR/SSIM against the source by id, metrics messages, CSV
 ``semcod_tx``          hier: image PDU -> symbols PDU
 ``semcod_rx``          hier: symbols PDU -> image PDU + label PDU
+``burst_guard``        hier: zeros before/after every burst of the OFDM TX (tagged stream mux)
 ``image_display``      Qt widget showing the received image and its PSNR/SSIM
 ``zmq_sample_sink``    hier: samples -> ZMQ PUSH (fc32 or sc16 on the wire)
 ``zmq_sample_source``  hier: ZMQ PULL -> samples
@@ -37,10 +38,11 @@ from .image_source import image_source
 from .image_sink import image_sink
 from .semcod_tx import semcod_tx
 from .semcod_rx import semcod_rx
+from .burst_guard import burst_guard
 from .zmq_sample_sink import zmq_sample_sink
 from .zmq_sample_source import zmq_sample_source
 from .zmq_model_client import zmq_model_client
 
 __all__ = ["onnx_model", "semantic_encoder", "jscc_encoder", "jscc_decoder", "detokenizer", "classifier",
            "deepjscc_encoder", "deepjscc_decoder", "image_source", "image_sink", "semcod_tx", "semcod_rx",
-           "zmq_sample_sink", "zmq_sample_source", "zmq_model_client"]
+           "burst_guard", "zmq_sample_sink", "zmq_sample_source", "zmq_model_client"]

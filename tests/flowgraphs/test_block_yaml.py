@@ -22,8 +22,9 @@ def test_every_block_generates(tmp_path):
         blocks.append({"name": f"{spec['id']}_0", "id": spec["id"], "parameters": {},
                        "states": {"coordinate": [20 + 200 * (i % 5), 100 + 120 * (i // 5)], "rotation": 0,
                                   "state": True}})
-    # the stream ports: ZMQ source -> ZMQ sink
-    conns.append(["semcod_zmq_sample_source_0", "0", "semcod_zmq_sample_sink_0", "0"])
+    # the stream ports: ZMQ source -> burst guard -> ZMQ sink
+    conns.append(["semcod_zmq_sample_source_0", "0", "semcod_burst_guard_0", "0"])
+    conns.append(["semcod_burst_guard_0", "0", "semcod_zmq_sample_sink_0", "0"])
     fg = {"options": {"parameters": {"id": "all_blocks", "generate_options": "qt_gui", "output_language": "python",
                                      "title": "all blocks"}, "states": {"coordinate": [8, 8], "rotation": 0,
                                                                         "state": "enabled"}},
