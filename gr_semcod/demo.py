@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -122,15 +122,25 @@ def upscale(img: np.ndarray, k: int) -> np.ndarray:
     return np.repeat(np.repeat(img, k, axis=0), k, axis=1)
 
 
-def grid_rows(rows: List[List[Optional[np.ndarray]]], shape, k: int = 4) -> np.ndarray:
-    """Rows of images (None = lost: dark grey) -> one uint8 grid image."""
+def grid_rows(rows: List[List[Optional[np.ndarray]]], shape, k: int = 4, labels: Sequence[str] = ()) -> np.ndarray:
+    """Rows of images (None = lost: dark grey) -> one uint8 grid image, column labels on top."""
+    from PIL import Image, ImageDraw
+
     from .runtime.images import image_grid
 
     cells = []
     for row in rows:
         for im in row:
             cells.append(upscale(im if im is not None else np.full(shape, 40, np.uint8), k))
-    return image_grid(cells, ncols=len(rows[0]), pad=2)
+    grid = image_grid(cells, ncols=len(rows[0]), pad=2)
+    if not labels:
+        return grid
+    band = Image.new("RGB", (grid.shape[1], 16), (255, 255, 255))
+    draw = ImageDraw.Draw(band)
+    w = shape[1] * k + 2
+    for j, text in enumerate(labels):
+        draw.text((2 + j * w + 2, 2), str(text), fill=(0, 0, 0))
+    return np.concatenate([np.asarray(band), grid], axis=0)
 
 
 def write_plot(path: Path, table: List[Dict], snrs: List[float]) -> None:
@@ -238,10 +248,11 @@ def run(args) -> int:
     for i, im in enumerate(originals):
         row = [im] + [received.get((c, ch0, ref_snr), {}).get(i) for c in codecs]
         rows.append(row)
-    save_png(out / "grid.png", grid_rows(rows, shape))
+    names = {"semantic": "semantic", "deepjscc": "Deep JSCC"}
+    save_png(out / "grid.png", grid_rows(rows, shape, labels=["original"] + [names[c] for c in codecs]))
     rows = [[im] + [received.get(("semantic", ch0, float(s)), {}).get(i) for s in args.snrs]
             for i, im in enumerate(originals)]
-    save_png(out / "grid_snr.png", grid_rows(rows, shape))
+    save_png(out / "grid_snr.png", grid_rows(rows, shape, labels=["original"] + [f"{s:g} dB" for s in args.snrs]))
 
     print(f"semcod demo: bundle {bundle.name} ({args.bundle}), CBR {cbr}, {len(originals)} images from {args.data}")
     print(text)
