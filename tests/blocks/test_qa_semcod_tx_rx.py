@@ -19,11 +19,11 @@ class qa_semcod_tx_rx(gr_unittest.TestCase):
         for i in range(4):
             save_png(self.folder / f"im{i}.png", test_images[i])
 
-    def chain(self, bundle, cbr, codec, noise_var, normalize, csv=""):
+    def chain(self, bundle, cbr, codec, noise_var, normalize, csv="", corrupt_ids=()):
         tb = gr.top_block()
         src = image_source(str(self.folder), 32)
         tx = semcod_tx(bundle, cbr, codec, normalize=normalize)
-        ch = pdu_awgn(noise_var)
+        ch = pdu_awgn(noise_var, corrupt_ids=corrupt_ids)
         rx = semcod_rx(bundle, cbr, codec, snr_db=10.0)
         sink = image_sink(str(self.tmp / "out"), csv_path=csv)
         tb.msg_connect(src, "out", tx, "in")
@@ -66,7 +66,15 @@ class qa_semcod_tx_rx(gr_unittest.TestCase):
         self.assertTrue(all(np.isfinite(r["psnr_db"]) for r in sink.results))
         self.assertEqual(len((self.tmp / "m.csv").read_text().strip().splitlines()), 5)
 
-    def test_005_bad_codec(self):
+    def test_005_bad_pdu_mid_stream(self):
+        """A damaged PDU in the middle is dropped and counted; the rest arrive, the run ends."""
+        tx, rx, sink, dt = self.chain(self.linear, "1/2", "semantic", 1e-3, normalize=False, corrupt_ids={1})
+        self.assertEqual(sorted(r["image_id"] for r in sink.results), [0, 2, 3])
+        self.assertEqual(rx.n_dropped(), 1)
+        self.assertIn("expected a positive multiple of 1536", rx.decoder.last_drop_reason())
+        self.assertLess(dt, 10.0)
+
+    def test_006_bad_codec(self):
         with self.assertRaises(ValueError):
             semcod_tx(self.linear, "1/2", "jpeg")
 
