@@ -77,6 +77,7 @@ class image_sink(gr.basic_block, DropMixin):
         self.linger = float(linger)
         self._last_rx = time.monotonic()
         self.refs: "OrderedDict[int, np.ndarray]" = OrderedDict()
+        self.ref_times: "OrderedDict[int, float]" = OrderedDict()  # tx_time of the ref PDUs
         self.received: "OrderedDict[int, np.ndarray]" = OrderedDict()
         self.results = []
         self._lock = threading.Lock()
@@ -164,11 +165,14 @@ class image_sink(gr.basic_block, DropMixin):
     def handle_ref(self, msg) -> None:
         meta, vec = split_pdu(msg, np.uint8)
         imgs = self._images_of(meta, vec)
+        tx_time = meta.get(KEY_TX_TIME)
         with self._lock:
             for iid, im in zip(image_ids(meta, len(imgs)), imgs):
                 if iid is None:
                     raise PDUError("reference PDU without image_id")
                 self._remember(self.refs, iid % IMAGE_ID_MODULO, im.copy())
+                if isinstance(tx_time, (int, float)):
+                    self._remember(self.ref_times, iid % IMAGE_ID_MODULO, float(tx_time))
 
     def handle_label(self, msg) -> None:
         if not pmt.is_pair(msg):
@@ -216,6 +220,7 @@ class image_sink(gr.basic_block, DropMixin):
             key = None if iid is None else iid % IMAGE_ID_MODULO
             with self._lock:
                 ref = self._ref(key) if key is not None else None
+                t_sent = tx_time if isinstance(tx_time, (int, float)) else self.ref_times.get(key)
             if ref is not None and ref.shape == im.shape:
                 p = float(psnr_per_image(ref, im)[0])
                 s = float(ssim_per_image(ref, im)[0]) if min(im.shape[:2]) >= 11 else float("nan")
@@ -230,7 +235,8 @@ class image_sink(gr.basic_block, DropMixin):
                 "time": now, "tag": self.tag, "image_id": -1 if key is None else int(key),
                 "codec": str(meta.get(KEY_CODEC, "")), "cbr": str(meta.get(KEY_CBR, "")),
                 "snr_db": float(snr[j]), "psnr_db": p, "ssim": s,
-                "latency_s": float(now - float(tx_time)) if isinstance(tx_time, (int, float)) else float("nan"),
+                # the PHY carries only image_id: the source's tx_time comes from the ref port then
+                "latency_s": float(now - float(t_sent)) if t_sent is not None else float("nan"),
                 "png": png,
             }
             with self._lock:

@@ -1,5 +1,6 @@
 """qa_image_sink: PNGs, PSNR/SSIM against the reference by id, metrics messages, CSV."""
 import csv
+import time
 
 import numpy as np
 import pmt
@@ -85,6 +86,14 @@ class qa_image_sink(gr_unittest.TestCase):
         self.assertTrue(np.isnan(sink.results[0]["psnr_db"]))
         self.assertEqual(sink.n_dropped(), 4)
 
+    def test_005_latency_from_ref_port(self):
+        """Without tx_time on the received PDU (the PHY drops it) the ref PDU's tx_time is used."""
+        sink = image_sink("")
+        t0 = time.time() - 0.5
+        self.run_sink(sink, [("ref", image_pdu(self.images[0], 4, tx_time=t0)), ("in", image_pdu(self.images[0], 4))], 1)
+        self.assertGreaterEqual(sink.results[0]["latency_s"], 0.5)
+        self.assertLess(sink.results[0]["latency_s"], 5.0)
+
     def test_004_labels_accuracy(self):
         sink = image_sink("")
         msgs = [("label", make_pdu({"image_id": i, "label": 3, "label_pred": p}, np.zeros(10, np.float32)))
@@ -95,3 +104,4 @@ class qa_image_sink(gr_unittest.TestCase):
 
 if __name__ == "__main__":
     gr_unittest.run(qa_image_sink)
+
