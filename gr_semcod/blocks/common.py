@@ -414,7 +414,7 @@ def _safe_meta(msg) -> Dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- receiver metadata
-SNR_SOURCES = ("metadata", "fixed")
+SNR_SOURCES = ("metadata", "noise_var", "fixed")
 #: the decoders clip the SNR they are conditioned on to this range (dB)
 SNR_CLIP_DB = (-20.0, 50.0)
 
@@ -423,25 +423,29 @@ def snr_from_meta(meta: Dict[str, Any], b: int, fallback_db: float, source: str 
     """Per-image SNR in dB ``(b, 1)`` float32 and where it came from.
 
     ``source="metadata"``: ``snr_db`` if present, else ``-10 log10(noise_var)`` (unit signal
-    power), else ``fallback_db``; ``"fixed"``: always ``fallback_db``.  A present but malformed
+    power), else ``fallback_db``; ``"noise_var"``: the post-equaliser ``noise_var`` first, then
+    ``snr_db`` (on a frequency-selective channel the equaliser's noise enhancement makes this
+    the SNR the decoder actually sees); ``"fixed"``: always ``fallback_db``.  A present but malformed
     entry (non-numeric, non-finite, wrong length, ``noise_var <= 0``) is a :class:`PDUError`.
     """
     if source not in SNR_SOURCES:
         raise PDUError(f"snr source must be one of {SNR_SOURCES}, got {source!r}")
     where = "fixed"
     snr = None
-    if source == "metadata":
+    if source != "fixed":
         v = meta_float(meta, KEY_SNR_DB)
-        if v is not None:
-            snr, where = v, KEY_SNR_DB
-        else:
-            nv = meta_float(meta, KEY_NOISE_VAR)
-            if nv is not None:
-                if np.any(nv <= 0):
-                    raise PDUError(f"metadata {KEY_NOISE_VAR!r} must be > 0, got {nv}")
-                snr, where = -10.0 * np.log10(nv), KEY_NOISE_VAR
+        nv = meta_float(meta, KEY_NOISE_VAR)
+        if nv is not None and np.any(nv <= 0):
+            raise PDUError(f"metadata {KEY_NOISE_VAR!r} must be > 0, got {nv}")
+        order = [(KEY_SNR_DB, v), (KEY_NOISE_VAR, nv)]
+        if source == "noise_var":
+            order.reverse()
+        for key, val in order:
+            if val is not None:
+                snr, where = (val if key == KEY_SNR_DB else -10.0 * np.log10(val)), key
+                break
     if snr is None:
-        snr, where = np.array([float(fallback_db)]), ("fallback" if source == "metadata" else "fixed")
+        snr, where = np.array([float(fallback_db)]), ("fixed" if source == "fixed" else "fallback")
     if snr.size not in (1, b):
         raise PDUError(f"SNR metadata has {snr.size} values for a batch of {b}")
     snr = np.clip(np.broadcast_to(snr, (b,)), *SNR_CLIP_DB)

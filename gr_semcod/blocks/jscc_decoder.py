@@ -19,14 +19,15 @@ import numpy as np
 
 from ..runtime.bundle import role_key
 from .common import (CODEC_DEEPJSCC, CODEC_SEMANTIC, KEY_CBR, KEY_CODEC, KEY_N_TOKENS, KEY_SNR_USED,
-                     KEY_TOKEN_DIM, PDUError, apply_erasures, snr_from_meta)
+                     KEY_TOKEN_DIM, SNR_SOURCES, PDUError, apply_erasures, snr_from_meta)
 from .onnx_model import onnx_model
 
 KEY_N_ERASED = "n_erased"
 
 
 class jscc_decoder(onnx_model):
-    """Args: bundle, cbr, snr_db (fallback/fixed SNR in dB), snr_source ("metadata"|"fixed"), threads."""
+    """Args: bundle, cbr, snr_db (fallback/fixed SNR in dB), snr_source ("metadata": snr_db then
+    noise_var; "noise_var": noise_var then snr_db; "fixed"), threads."""
 
     ROLE = "jscc_decoder"
     OUT_TYPE = "f32"
@@ -35,8 +36,8 @@ class jscc_decoder(onnx_model):
     def __init__(self, bundle="models/semcod_32", cbr="1/12", snr_db=10.0, snr_source="metadata", threads=1):
         self.cbr = str(cbr)
         self.snr_db = float(snr_db)
-        if snr_source not in ("metadata", "fixed"):
-            raise ValueError(f"snr_source must be 'metadata' or 'fixed', got {snr_source!r}")
+        if snr_source not in SNR_SOURCES:
+            raise ValueError(f"snr_source must be one of {SNR_SOURCES}, got {snr_source!r}")
         self.snr_source = snr_source
         self._n_fallback = 0
         onnx_model.__init__(self, bundle, role_key(self.ROLE, self.cbr), in_type="c32", out_type=self.OUT_TYPE,

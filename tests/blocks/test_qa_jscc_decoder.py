@@ -47,6 +47,15 @@ class qa_jscc_decoder(gr_unittest.TestCase):
         meta, tok = self.decode(fixed, [{"image_id": 0, "snr_db": 20.0}])[0]
         self.assertAlmostEqual(meta["snr_db_used"], -3.0, places=5)
 
+    def test_002b_noise_var_source(self):
+        """snr_source="noise_var" prefers the post-equaliser noise variance over snr_db."""
+        blk = jscc_decoder(self.linear, "1/2", snr_source="noise_var")
+        out = self.decode(blk, [{"image_id": 0, "snr_db": 20.0, "noise_var": 0.1}, {"image_id": 1, "snr_db": 3.0}])
+        self.assertAlmostEqual(out[0][0]["snr_db_used"], 10.0, places=4)
+        self.assertAlmostEqual(out[1][0]["snr_db_used"], 3.0, places=4)
+        with self.assertRaises(ValueError):
+            jscc_decoder(self.linear, "1/2", snr_source="loud")
+
     def test_003_erasures_become_zeros(self):
         blk = jscc_decoder(self.linear, "1/2")
         mask = np.zeros(K_LINEAR, np.uint8)
