@@ -194,7 +194,7 @@ class image_sink(gr.basic_block, DropMixin):
         port = pmt.intern(PORT_REF)
         for _ in range(self.keep):
             m = self.delete_head_nowait(port)
-            if m is None or (hasattr(m, "__bool__") and pmt.is_null(m) and not pmt.is_pair(m)):
+            if m is None:  # queue empty
                 return
             try:
                 self.handle_ref(m)
