@@ -20,9 +20,14 @@ PSNR of the sink is then measured on the same 8-bit pixels a user would save.
 
 Every PDU carries ``image_id`` (an int for one image, an ``s64vector`` of B ids for a batch)
 and ``batch`` (B, default 1 when absent).  Blocks pass through the metadata they do not own,
-so ``image_id``, ``label`` and ``tx_time`` survive the whole chain.  The receiver side reads
-``snr_db`` / ``noise_var`` (per PDU) and ``erasures`` (a u8/bool mask of length ``B*k`` or a
-vector of erased symbol indices) written by the PHY receiver.
+so ``image_id``, ``label`` and ``tx_time`` survive the model chain; the OFDM PHY carries only
+``image_id`` over the air (16 bits, ids wrap at 65536).  The receiver side reads ``snr_db`` /
+``noise_var`` (per PDU) and ``erasure_mask`` (u8, length ``B*k``) written by the PHY
+receiver, or ``erasures`` (a mask or a vector of erased symbol indices) from other sources;
+the decoders stamp ``cbr``, ``codec``, ``snr_db_used`` and ``n_erased`` on their output.
+
+The message blocks end cleanly in finite flowgraphs: GNU Radio's ``done`` message is
+deferred until their input queues are drained (see :meth:`DropMixin._install_done_handler`).
 
 Errors
 ======
