@@ -169,11 +169,12 @@ def write_plot(path: Path, table: List[Dict], snrs: List[float]) -> None:
 
 
 def format_table(table: List[Dict]) -> str:
-    lines = ["| codec | channel | SNR (dB) | received | PSNR (dB) | SSIM | est. SNR (dB) |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| codec | channel | SNR (dB) | received | PSNR (dB) | SSIM | est. SNR (dB) | PHY sync / frames / header err |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in table:
         lines.append(f"| {r['codec']} | {r['channel']} | {r['snr_db']:g} | {r['received']}/{r['sent']} | "
-                     f"{r['psnr_db']:.2f} | {r['ssim']:.3f} | {r['snr_est_db']:.1f} |")
+                     f"{r['psnr_db']:.2f} | {r['ssim']:.3f} | {r['snr_est_db']:.1f} | "
+                     f"{r['phy_triggers']} / {r['phy_frames']} / {r['phy_header_errors']} |")
     return "\n".join(lines)
 
 
@@ -225,10 +226,16 @@ def run(args) -> int:
         ps = [r["psnr_db"] for r in res if np.isfinite(r["psnr_db"])]
         ss = [r["ssim"] for r in res if np.isfinite(r["ssim"])]
         est = [r["snr_db"] for r in res if np.isfinite(r["snr_db"])]
+        try:
+            phy = tb.semcod_ofdm_analog_rx_0.counters()
+        except Exception:  # noqa: BLE001 - counters are informative only
+            phy = {}
         table.append({"codec": codec, "channel": ch, "snr_db": float(snr), "sent": len(originals),
                       "received": len(res), "psnr_db": float(np.mean(ps)) if ps else float("nan"),
                       "ssim": float(np.mean(ss)) if ss else float("nan"),
                       "snr_est_db": float(np.mean(est)) if est else float("nan"),
+                      "phy_triggers": int(phy.get("triggers", -1)), "phy_frames": int(phy.get("frames", -1)),
+                      "phy_header_errors": int(phy.get("header_errors", -1)),
                       "seconds": round(tb.elapsed, 2)})
         received[(codec, ch, float(snr))] = dict(sink.received)
         del tb
