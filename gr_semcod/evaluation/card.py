@@ -14,7 +14,8 @@ def _training_lines(meta) -> list:
         if t:
             budget = (f": {t.get('minutes', float('nan')):.0f} min CPU wall clock, {t.get('steps', 0)} steps, "
                       f"best val PSNR {t.get('best_val_psnr', float('nan')):.2f} dB at {t.get('eval_snr_db', 10):g} dB")
-        lines.append(f"- `{name}` — {info.get('description', '')}{budget}")
+        lines.append(f"- `{name}` — {info.get('description', '')}{budget}"
+                     + (f" (`semcod train --config {name} --minutes {t['minutes']:.0f}`)" if t else ""))
     return lines
 
 
