@@ -325,15 +325,20 @@ class DropMixin:
             self._n_in += 1
             try:
                 handler(msg)
-            except PDUError as e:
-                self._drop(str(e), _safe_meta(msg))
             except Exception as e:  # noqa: BLE001 - a handler must never raise into GNU Radio
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                self._drop(f"{type(e).__name__}: {first}", _safe_meta(msg))
+                self._drop_exception(e, msg)
             finally:
                 self._busy_s += time.perf_counter() - t0
 
         return run
+
+    def _drop_exception(self, e: Exception, msg) -> None:
+        """Drop ``msg`` because of ``e`` (a :class:`PDUError` reason as is, else type + first line)."""
+        if isinstance(e, PDUError):
+            self._drop(str(e), _safe_meta(msg))
+        else:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            self._drop(f"{type(e).__name__}: {first}", _safe_meta(msg))
 
     # ------------------------------------------------------------------ end of stream
     def _install_done_handler(self, in_ports) -> None:

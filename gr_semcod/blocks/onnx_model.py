@@ -24,6 +24,9 @@ block with fixed roles, types and metadata handling):
   ``u8`` image via the bundle's de-normalisation); other outputs are added to the metadata
   under their names (float32 vectors).
 * Metadata not owned by the block (``image_id``, ``label``, ``tx_time`` ...) is passed through.
+* Dynamic batching: when PDUs queue up behind the one being handled (a burst of images, a slow
+  model), up to ``max_batch`` items go through ONNX Runtime in one call; each still gets its
+  own output PDU, in order, and a bad PDU is dropped alone.
 
 Message ports: ``in`` -> ``out``; ``drop`` publishes a dict for every dropped PDU (see
 :mod:`gr_semcod.blocks.common`).  A handler never raises into the scheduler: wrong PDUs and
@@ -63,11 +66,13 @@ class onnx_model(gr.basic_block, DropMixin):
         in_type, out_type: ``"u8"``, ``"f32"`` or ``"c32"`` (see the module docstring).
         threads: ONNX Runtime intra-op threads per model (0 = all cores).
         input_keys: optional ``{model input: metadata key}`` for the non-vector inputs.
+        max_batch: dynamic batching -- PDUs already queued are run together, up to this many
+            items per ONNX Runtime call (1 = one call per PDU).  Outputs stay one PDU per input.
     """
 
     def __init__(self, bundle: str = "models/semcod_32", role: str = "tokenizer", in_type: str = "f32",
                  out_type: str = "f32", threads: int = 1, input_keys: Optional[Dict[str, str]] = None,
-                 name: str = "semcod_onnx_model"):
+                 name: str = "semcod_onnx_model", max_batch: int = 16):
         gr.basic_block.__init__(self, name=name, in_sig=None, out_sig=None)
         if in_type not in VECTOR_TYPES or out_type not in VECTOR_TYPES:
             raise ValueError(f"in_type/out_type must be one of {list(VECTOR_TYPES)}, got {in_type!r}/{out_type!r}")
@@ -82,6 +87,7 @@ class onnx_model(gr.basic_block, DropMixin):
         if not self.in_specs or not self.out_specs:
             raise ValueError(f"{self.role}: the manifest must declare inputs and outputs")
         self.input_keys = dict(input_keys or {})
+        self.max_batch = max(1, int(max_batch))
         names = list(self.in_specs)
         self.vector_input = names[0]
         self.meta_inputs = names[1:]
@@ -182,11 +188,12 @@ class onnx_model(gr.basic_block, DropMixin):
         return meta, self.output_vector(outputs[first])
 
     # ------------------------------------------------------------------ handler
-    def handle(self, msg) -> None:
+    def _prepare_msg(self, msg):
         meta, vec = split_pdu(msg, VECTOR_TYPES[self.in_type])
         b = self.batch_of(meta, vec)
-        inputs = self.prepare(meta, vec, b)
-        outputs = self.bundle.run(self.role, **inputs)
+        return meta, b, self.prepare(meta, vec, b)
+
+    def _publish(self, meta, outputs, b) -> None:
         for name, y in outputs.items():
             if not np.all(np.isfinite(y)):
                 raise PDUError(f"{self.role}: model output {name!r} is not finite")
@@ -195,3 +202,38 @@ class onnx_model(gr.basic_block, DropMixin):
             meta[KEY_BATCH] = b
         self.message_port_pub(pmt.intern(PORT_OUT), make_pdu(meta, out))
         self._n_out += 1
+
+    def handle(self, msg) -> None:
+        """One PDU, plus -- dynamic batching -- the PDUs already queued behind it (up to
+        ``max_batch`` items, never waiting): one ONNX Runtime call for all, one output PDU each."""
+        items = [(msg,) + self._prepare_msg(msg)]
+        port = pmt.intern(PORT_IN)
+        while self.max_batch > 1 and sum(it[2] for it in items) < self.max_batch:
+            m = self.delete_head_nowait(port)
+            if m is None:
+                break
+            self._n_in += 1
+            try:
+                items.append((m,) + self._prepare_msg(m))
+            except Exception as e:  # noqa: BLE001 - a bad PDU in the queue is dropped alone
+                self._drop_exception(e, m)
+        if len(items) == 1:
+            _, meta, b, inputs = items[0]
+            self._publish(meta, self.bundle.run(self.role, **inputs), b)
+            return
+        try:
+            joined = {k: np.concatenate([it[3][k] for it in items], axis=0) for k in items[0][3]}
+            outputs = self.bundle.run(self.role, **joined)
+        except Exception:  # noqa: BLE001 - fall back to one call per PDU, so one bad PDU drops alone
+            outputs = None
+        start = 0
+        for m, meta, b, inputs in items:
+            try:
+                if outputs is None:
+                    out = self.bundle.run(self.role, **inputs)
+                else:
+                    out = {k: v[start:start + b] for k, v in outputs.items()}
+                self._publish(meta, out, b)
+            except Exception as e:  # noqa: BLE001
+                self._drop_exception(e, m)
+            start += b

@@ -32,6 +32,8 @@ class qa_image_sink(gr_unittest.TestCase):
         for port, m in msgs:
             post(sink, port, m)
         wait_for(lambda: sink.n_processed() + sink.n_dropped() >= n_expect)
+        # the metrics messages are handled by message_debug's own thread
+        wait_for(lambda: met.num_messages() >= len(sink.results), timeout=5.0)
         tb.stop()
         tb.wait()
         return met
