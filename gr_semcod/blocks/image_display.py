@@ -50,7 +50,7 @@ class image_display(gr.basic_block, DropMixin):
         self._title = Qt.QLabel(str(title))
         self._label = Qt.QLabel()
         self._label.setAlignment(QtCore.Qt.AlignCenter)
-        self._label.setMinimumSize(32 * self.zoom // 2, 32 * self.zoom // 2)
+        self._label.setMinimumSize(32 * self.zoom, 32 * self.zoom)
         self._caption = Qt.QLabel("waiting for images")
         for w in (self._title, self._label, self._caption):
             layout.addWidget(w)
@@ -80,11 +80,14 @@ class image_display(gr.basic_block, DropMixin):
     def handle_metrics(self, msg):
         m = meta_to_python(msg)
         if "psnr_db" in m:
-            self._metrics = f"PSNR {m['psnr_db']:.2f} dB, SSIM {m.get('ssim', float('nan')):.3f}"
+            self._metrics = (f"image {m.get('image_id')}: PSNR {m['psnr_db']:.2f} dB, "
+                             f"SSIM {m.get('ssim', float('nan')):.3f}")
             self._bridge.caption.emit(self._metrics)
 
     def _show(self, img, text):
         h, w, _ = img.shape
         qimg = QtGui.QImage(img.data, w, h, 3 * w, QtGui.QImage.Format_RGB888).copy()
+        if self._label.minimumWidth() < w or self._label.minimumHeight() < h:
+            self._label.setMinimumSize(w, h)  # show the whole zoomed image, never a crop
         self._label.setPixmap(QtGui.QPixmap.fromImage(qimg))
         self._title.setText(text)
