@@ -54,6 +54,10 @@ def write_card(path, bundle, summary, table: str, gain: float, channel: str,
         "",
         "PSNR in dB (SSIM in parentheses); `*_bound` = JPEG/WebP at the capacity budget k·log2(1+SNR) "
         "(payload bytes only, mean colour when nothing fits) — the separation bound of the Deep JSCC paper.",
+        *([f"`acc` = top-1 accuracy of the machine receiver (semcod: `classifier` on the received tokens; "
+           f"deepjscc: `image_classifier` on the reconstruction) on {summary['classify_images']} labelled images "
+           f"from `{summary['classify_data']}` (Fashion-MNIST: grey replicated to RGB, zero-padded 28→32), "
+           "same channel, CBR and SNR."] if summary.get("classify_data") else []),
         "",
         table,
         "",

@@ -26,6 +26,11 @@ from pathlib import Path
 from typing import Dict, List
 
 
+def default_classify_data():
+    path = Path(os.environ.get("SEMCOD_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
+    return str(path) if path.exists() else None
+
+
 def default_data(size: int) -> str:
     root = Path(os.environ.get("SEMCOD_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
     return str(root / f"crops{size}_val.npz")
@@ -45,6 +50,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all)")
     p.add_argument("--out", help="output directory (default out/eval/<bundle name>)")
     p.add_argument("--card", help="also write a model card (markdown) here")
+    p.add_argument("--classify-data",
+                   help="labelled images for the machine receivers (bundle roles classifier / image_classifier): "
+                        "a Fashion-MNIST directory or idx file (test split, grey -> RGB, zero-padded to the "
+                        "bundle size), or an .npz with labels; default: the Fashion-MNIST test set "
+                        "($SEMCOD_FASHION_MNIST or /usr/share/datasets/fashion-mnist) when installed; 'none' skips")
+    p.add_argument("--classify-limit", type=int, help="use the first N labelled images")
 
 
 #: per-image PSNR cap (dB): a perfectly reconstructed image (e.g. a constant crop sent as its
@@ -62,7 +73,8 @@ def run(args) -> int:
     from ..runtime import Bundle
     from ..runtime.images import load_images
     from ..runtime.metrics import accuracy, ms_ssim_fits, ms_ssim_per_image, mse_per_image, ssim_per_image
-    from .pipeline import deepjscc_roundtrip, has_deepjscc, has_semantic, semantic_roundtrip
+    from .pipeline import (Classification, deepjscc_roundtrip, has_deepjscc, has_image_classifier, has_semantic,
+                           load_labelled, semantic_roundtrip)
 
     t0 = time.time()
     kw = {"intra_op_threads": args.threads} if args.threads else {}
@@ -91,6 +103,20 @@ def run(args) -> int:
         out["ms_ssim"] = float(ms_ssim_per_image(ref_u8, r).mean()) if ms_ssim_fits(r.shape) else float("nan")
         return out
 
+    # machine receivers: accuracy on labelled data (Fashion-MNIST test by default)
+    cls_data = args.classify_data if args.classify_data is not None else default_classify_data()
+    if cls_data is not None and str(cls_data).lower() == "none":
+        cls_data = None
+    img_cls = base if has_image_classifier(base) else (bundle if has_image_classifier(bundle) else None)
+    clf = None
+    if cls_data and (bundle.has("classifier") or img_cls is not None):
+        cx, cy = load_labelled(cls_data, (h, w), args.classify_limit)
+        clf = Classification(cx)
+        roles = [r for r, ok in (("classifier", bundle.has("classifier")), ("image_classifier", img_cls is not None)) if ok]
+        print(f"classification: {len(cy)} labelled images from {cls_data} ({', '.join(roles)})")
+    elif bundle.has("classifier") or img_cls is not None:
+        print("classification: no labelled data (--classify-data; Fashion-MNIST not installed): accuracy from --data labels only")
+
     rows: List[Dict] = []
     searches = {}
     for channel in args.channel:
@@ -101,10 +127,15 @@ def run(args) -> int:
                     row = {"scheme": "semcod", "channel": channel, "cbr": cbr, "snr_db": snr, **score(res["images"])}
                     if "logits" in res and labels is not None:
                         row["acc"] = accuracy(res["logits"], labels)
+                    if clf is not None and bundle.has("classifier"):
+                        row["acc"] = accuracy(clf.semantic_logits(bundle, cbr, channel, snr, args.seed), cy)
                     rows.append(row)
                 if has_deepjscc(base, cbr):
                     res = deepjscc_roundtrip(base, x, cbr, channel, snr, args.seed)
-                    rows.append({"scheme": "deepjscc", "channel": channel, "cbr": cbr, "snr_db": snr, **score(res["images"])})
+                    row = {"scheme": "deepjscc", "channel": channel, "cbr": cbr, "snr_db": snr, **score(res["images"])}
+                    if clf is not None and img_cls is not None:
+                        row["acc"] = accuracy(clf.deepjscc_logits(base, img_cls, cbr, channel, snr, args.seed), cy)
+                    rows.append(row)
                 if channel == "awgn":
                     from ..baselines.separation import make_searches, separation_bound
 
@@ -128,6 +159,8 @@ def run(args) -> int:
     command = "semcod eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["eval"] else "semcod eval"
     summary = {"bundle": bundle.name, "data": data, "images": int(len(ref_u8)), "mean_colour_psnr": mean_floor, "mean_colour_psnr_mse": mean_floor_mse, "psnr_cap_db": PSNR_CAP,
                "command": command, "rows": rows}
+    if clf is not None:
+        summary.update({"classify_data": cls_data, "classify_images": int(len(cy))})
     (out_dir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
 
     table = format_table(rows, args.channel, cbrs, args.snr)

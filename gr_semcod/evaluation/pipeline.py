@@ -67,3 +67,89 @@ def has_semantic(bundle: Bundle, cbr: str) -> bool:
 
 def has_deepjscc(bundle: Bundle, cbr: Optional[str]) -> bool:
     return bundle.has(role_key("deepjscc_encoder", cbr))
+
+
+# --------------------------------------------------------------------------- machine receivers
+
+
+def load_labelled(path: str, size, limit: Optional[int] = None, split: str = "test"):
+    """Labelled images for classification, prepared exactly as the classifiers were trained
+    (:meth:`gr_semcod.training.data.ArrayDataset.from_path`): Fashion-MNIST idx (a directory or an
+    ``*-images-idx3*`` file) grey -> RGB and zero-padded, centred, to ``size`` (28 -> 32, pixels
+    exact); other sources (``.npz`` with ``labels``, CIFAR-10) resized/centre-cropped to ``size``.
+    Returns ``(images float32 (N,3,H,W) in [0,1], labels int64 (N,))``."""
+    from ..runtime.images import detect_format, load_images, resize_images
+
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    if detect_format(path) == "idx":
+        s = load_images(path, None, limit, split=split)
+        x = s.images
+        if x.shape[1] <= h and x.shape[2] <= w:
+            top, left = (h - x.shape[1]) // 2, (w - x.shape[2]) // 2
+            out = np.zeros((len(x), h, w, 3), np.uint8)
+            out[:, top:top + x.shape[1], left:left + x.shape[2]] = x
+            x = out
+        else:
+            x = resize_images(x, (h, w))
+    else:
+        s = load_images(path, (h, w), limit, split=split)
+        x = s.images
+    if s.labels is None:
+        raise ValueError(f"{path}: no labels (need Fashion-MNIST idx files or an .npz with 'labels')")
+    return (x.astype(np.float32) / 255.0).transpose(0, 3, 1, 2).copy(), np.asarray(s.labels, np.int64).reshape(-1)
+
+
+def has_image_classifier(bundle: Bundle) -> bool:
+    return bundle.has("image_classifier")
+
+
+class Classification:
+    """Logits of the machine receivers over the channel, with the channel-independent stages
+    (tokenizer, JSCE, Deep JSCC encoder) computed once per dataset / CBR.
+
+    * semantic:  tokens -> JSCE@cbr -> channel -> JSCD@cbr -> ``classifier`` on the received tokens
+    * deepjscc:  encoder@cbr -> channel -> decoder@cbr -> ``image_classifier`` on the reconstruction
+    """
+
+    def __init__(self, images: np.ndarray, batch: int = 250):
+        self.images, self.batch = images, batch
+        self._tokens = None
+        self._symbols: Dict = {}
+
+    def _tok(self, bundle: Bundle):
+        if self._tokens is None:
+            parts = [bundle.run("tokenizer", images=self.images[sl]) for sl in _batches(len(self.images), self.batch)]
+            self._tokens = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return self._tokens
+
+    def semantic_logits(self, bundle: Bundle, cbr: str, channel: str, snr_db: float, seed: int = 0) -> np.ndarray:
+        key = ("semantic", cbr)
+        if key not in self._symbols:
+            tok = self._tok(bundle)
+            self._symbols[key] = np.concatenate([
+                bundle.run(role_key("jscc_encoder", cbr), **{k: v[sl] for k, v in tok.items()})["symbols"]
+                for sl in _batches(len(self.images), self.batch)])
+        out = []
+        for j, sl in enumerate(_batches(len(self.images), self.batch)):
+            sym = self._symbols[key][sl]
+            rx = through_channel(sym, channel, snr_db, seed + j)
+            snr = np.full((len(sym), 1), snr_db, np.float32)
+            tokens = bundle.run(role_key("jscc_decoder", cbr), symbols=rx, snr_db=snr)["tokens"]
+            out.append(bundle.run("classifier", tokens=tokens)["logits"])
+        return np.concatenate(out)
+
+    def deepjscc_logits(self, base: Bundle, classifier: Bundle, cbr: str, channel: str, snr_db: float,
+                        seed: int = 0) -> np.ndarray:
+        key = ("deepjscc", cbr)
+        if key not in self._symbols:
+            self._symbols[key] = np.concatenate([
+                base.run(role_key("deepjscc_encoder", cbr), images=self.images[sl])["symbols"]
+                for sl in _batches(len(self.images), self.batch)])
+        out = []
+        for j, sl in enumerate(_batches(len(self.images), self.batch)):
+            sym = self._symbols[key][sl]
+            rx = through_channel(sym, channel, snr_db, seed + j)
+            snr = np.full((len(sym), 1), snr_db, np.float32)
+            recon = np.clip(base.run(role_key("deepjscc_decoder", cbr), symbols=rx, snr_db=snr)["images"], 0, 1)
+            out.append(classifier.run("image_classifier", images=recon)["logits"])
+        return np.concatenate(out)

@@ -10,6 +10,7 @@ jscc_encoder@<cbr>       tokens, sizes                           symbols (B,k,2)
 jscc_decoder@<cbr>       symbols (B,k,2), snr_db (B,1)           tokens (B,N,D)
 detokenizer              tokens                                  images (B,3,H,W)
 classifier (optional)    tokens                                  logits (B,C)
+image_classifier (opt.)  images (B,3,H,W) in [0,1]              logits (B,C)  (Deep JSCC's machine receiver)
 deepjscc_encoder@<cbr>   images                                  symbols (B,k,2)
 deepjscc_decoder@<cbr>   symbols, snr_db                         images
 =======================  ======================================  ===========================
@@ -82,8 +83,13 @@ def export_bundle(
     meta: Optional[Dict] = None,
     tol: float = 1e-4,
     seed: int = 0,
+    image_classifier: Optional[nn.Module] = None,
+    classes: Optional[Sequence[str]] = None,
 ) -> Tuple[Path, Dict[str, float]]:
     """Export a :class:`~gr_semcod.semcod.SemanticCodec` and/or Deep JSCC models per CBR.
+
+    ``image_classifier`` (images -> logits, e.g. trained on Deep JSCC reconstructions) is
+    exported as role ``image_classifier``; ``classes`` (class names) goes to ``manifest["classes"]``.
 
     Returns the manifest path and the ONNX-vs-torch parity error of every file.
     """
@@ -140,6 +146,16 @@ def export_bundle(
                                                             [symbols, snr], ["symbols", "snr_db"], ["images"], tol, parity)
         if cbr not in cbrs:
             cbrs.append(cbr)
+
+    if image_classifier is not None:
+        image_classifier = image_classifier.eval()
+        if size is None:
+            raise ValueError("an image classifier needs a codec or Deep JSCC models (for the image size)")
+        images = torch.rand(2, 3, size, size, generator=g)
+        models["image_classifier"] = _export(out, "image_classifier", image_classifier, [images], ["images"],
+                                             ["logits"], tol, parity)
+    if classes:
+        manifest["classes"] = [str(c) for c in classes]
 
     manifest["image"] = {"size": [size, size], "channels": 3, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
     manifest["cbr"] = cbrs

@@ -1,10 +1,17 @@
 """``semcod export``: trained runs -> an ONNX bundle in ``models/<name>/``.
 
     semcod export --semantic semcod_32 --deepjscc deepjscc_32_cbr1-48 deepjscc_32_cbr1-24 \\
-                  deepjscc_32_cbr1-12 deepjscc_32_cbr1-6 --runs runs --out models/semcod_32
+                  deepjscc_32_cbr1-12 deepjscc_32_cbr1-6 --runs runs --out models/semcod_32 \\
+                  --classifier semcod_32_cls --image-classifier deepjscc_32_cls
 
 Each run is rebuilt from its registered config and loaded from ``<runs>/<name>/best.pt``
 (``weights_only``); the training summary of every run goes into the manifest's ``meta``.
+
+``--classifier RUN`` takes the token classifier head of a :class:`~gr_semcod.training.classify.CodecTokenClassifier`
+run (role ``classifier``), ``--image-classifier RUN`` the CNN of a
+:class:`~gr_semcod.training.classify.ReconImageClassifier` run (role ``image_classifier``).  Both
+runs carry a copy of the frozen codec weights they were trained on; the export refuses them
+when those differ from the exported semantic codec / Deep JSCC models.
 """
 from __future__ import annotations
 
@@ -21,6 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="bundle name (default: the out directory's name)")
     p.add_argument("--checkpoint", default="best.pt", help="checkpoint file inside each run")
     p.add_argument("--tol", type=float, default=1e-4, help="max ONNX-vs-torch abs error")
+    p.add_argument("--classifier", help="run name of a token classifier on the frozen semantic codec (e.g. semcod_32_cls)")
+    p.add_argument("--image-classifier", help="run name of an image classifier on Deep JSCC reconstructions (e.g. deepjscc_32_cls)")
+    p.add_argument("--classes", default="fashion_mnist",
+                   help="class names for manifest['classes'] when a classifier is exported: a preset "
+                        "(fashion_mnist, cifar10), comma-separated names, or 'none'")
 
 
 def load_run(runs: Path, name: str, checkpoint: str = "best.pt"):
@@ -41,6 +53,17 @@ def load_run(runs: Path, name: str, checkpoint: str = "best.pt"):
     return model, info
 
 
+def check_frozen(trained_on, exported, what: str, target: str) -> None:
+    """Refuse a classifier whose frozen copy of a codec differs from the codec being exported."""
+    import torch
+
+    a, b = trained_on.state_dict(), exported.state_dict()
+    bad = [k for k in a if k in b and not torch.equal(a[k], b[k])] + [k for k in b if k not in a]
+    if bad:
+        raise SystemExit(f"semcod export: {what} was trained on different weights than {target} "
+                         f"({len(bad)} tensors differ, e.g. {bad[0]}); retrain the classifier on the final weights")
+
+
 def run(args) -> int:
     from gr_semcod.export.bundle import export_bundle
 
@@ -52,8 +75,31 @@ def run(args) -> int:
     for name in args.deepjscc:
         model, meta["runs"][name] = load_run(runs, name, args.checkpoint)
         deepjscc[str(model.cbr)] = model
+    image_classifier, classes = None, None
+    if getattr(args, "classifier", None):
+        if codec is None:
+            raise SystemExit("semcod export: --classifier needs --semantic (the codec it was trained on)")
+        cls, meta["runs"][args.classifier] = load_run(runs, args.classifier, args.checkpoint)
+        check_frozen(cls.codec, codec, f"{args.classifier} (codec)", args.semantic)
+        codec.classifier = cls.head
+    if getattr(args, "image_classifier", None):
+        cls, meta["runs"][args.image_classifier] = load_run(runs, args.image_classifier, args.checkpoint)
+        for cbr, m in deepjscc.items():
+            key = cbr.replace("/", "-")
+            if key in cls.jscc:
+                check_frozen(cls.jscc[key], m, f"{args.image_classifier} (Deep JSCC {cbr})", f"Deep JSCC {cbr}")
+        missing = [c for c in deepjscc if c.replace("/", "-") not in cls.jscc]
+        if missing:
+            print(f"warning: {args.image_classifier} was not trained on Deep JSCC at CBR {', '.join(missing)}")
+        image_classifier = cls.classifier
+    if (image_classifier is not None or getattr(args, "classifier", None)) and str(args.classes).lower() != "none":
+        from gr_semcod.runtime.images import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
+
+        presets = {"fashion_mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}
+        classes = list(presets.get(args.classes) or [c.strip() for c in str(args.classes).split(",")])
     out = Path(args.out)
-    manifest, parity = export_bundle(str(out), codec, deepjscc, name=args.name or out.name, meta=meta, tol=args.tol)
+    manifest, parity = export_bundle(str(out), codec, deepjscc, name=args.name or out.name, meta=meta, tol=args.tol,
+                                     image_classifier=image_classifier, classes=classes)
     for role, err in parity.items():
         print(f"{role:28s} parity {err:.2e}")
     total = sum(f.stat().st_size for f in out.glob("*.onnx"))

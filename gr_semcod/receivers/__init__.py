@@ -1,5 +1,5 @@
 """Receivers for humans (detokenizer: tokens -> image) and machines (classifier: tokens -> label)."""
-from .classifier import TokenClassifier
+from .classifier import ImageClassifier, TokenClassifier
 from .detokenizer import Detokenizer
 
-__all__ = ["Detokenizer", "TokenClassifier"]
+__all__ = ["Detokenizer", "ImageClassifier", "TokenClassifier"]

@@ -1,6 +1,7 @@
-"""Classifier (machine receiver): received tokens -> class logits.
+"""Classifiers (machine receivers): received tokens -> class logits (:class:`TokenClassifier`),
+and, for the Deep JSCC baseline, reconstructed images -> class logits (:class:`ImageClassifier`).
 
-Attention pooling: one learned query cross-attends to the tokens, then LayerNorm + Linear.
+Token classifier: attention pooling, one learned query cross-attends to the tokens, then LayerNorm + Linear.
 Works on any number of tokens, so it serves merged and unmerged token sets alike.
 """
 from __future__ import annotations
@@ -25,3 +26,28 @@ class TokenClassifier(nn.Module):
         q = self.query.expand(tokens.shape[0], -1, -1)
         pooled = self.pool(q, self.norm_in(tokens))[:, 0]
         return self.fc(self.norm(pooled))
+
+
+class ImageClassifier(nn.Module):
+    """Image classifier (machine receiver of an image codec such as Deep JSCC): images -> logits.
+
+    ``images`` (B, 3, H, W) in [0, 1] (centred to [-1, 1] inside).  A small VGG-style CNN: per
+    width ``w`` in ``widths`` two 3x3 conv + BatchNorm + ReLU and a 2x2 max-pool, then global
+    average pooling and a linear layer.  Exports to ONNX as plain Conv/Relu/MaxPool/GlobalAvg/Gemm
+    (BatchNorm folded in eval mode).
+    """
+
+    def __init__(self, num_classes: int, widths=(16, 32, 64), in_chans: int = 3):
+        super().__init__()
+        layers, c = [], in_chans
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                       nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            c = w
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.features(images * 2.0 - 1.0)
+        return self.fc(x.mean(dim=(2, 3)))

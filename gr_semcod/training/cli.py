@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu | cuda (default: cuda when available)")
     parser.add_argument("--out", default="runs", help="output root; the run goes to <out>/<name>/")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="override an entry of the config's model_kwargs (VALUE parsed as JSON, "
+                             "else a string), e.g. --model-arg weights=runs/semcod_32/best.pt; repeatable")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +41,18 @@ def run(args: argparse.Namespace) -> int:
         args.config, minutes=args.minutes, steps=args.steps, train_data=args.data_train,
         val_data=args.data_val, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
     )
+    for item in getattr(args, "model_arg", None) or []:
+        import json
+
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"semcod train: --model-arg needs KEY=VALUE, got {item!r}")
+            return 2
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+        cfg.model_kwargs = {**cfg.model_kwargs, key: value}
     if args.steps is not None and args.minutes is None:
         cfg.minutes = None  # an explicit step budget alone replaces the config's time budget
     from .loop import train

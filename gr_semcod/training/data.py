@@ -9,12 +9,14 @@ label ``-1`` when the source has none.
   a random flip: an unlimited stream of crops (the recipe of ``shared/data/make_crops.py``).
 
 :func:`make_dataset` picks one from a path; the spec may carry a split suffix,
-``"/usr/share/datasets/fashion-mnist:train"``.
+``"/usr/share/datasets/fashion-mnist:train"``, and a slice of it, ``"...:train[55000:]"`` (a held-out
+part of a split: Python slice bounds, no step).
 """
 from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
@@ -149,7 +151,12 @@ def make_dataset(spec: PathLike, image_size=None, train: bool = True, limit: Opt
     spec = str(spec)
     split = "train" if train else "test"
     path = spec
-    if ":" in spec and not Path(spec).exists():
+    part = None
+    m = re.fullmatch(r"(.+):(\w+)\[(-?\d*):(-?\d*)\]", spec)
+    if m and not Path(spec).exists():
+        path, split = m.group(1), m.group(2)
+        part = slice(int(m.group(3)) if m.group(3) else None, int(m.group(4)) if m.group(4) else None)
+    elif ":" in spec and not Path(spec).exists():
         path, split = spec.rsplit(":", 1)
     fmt = detect_format(path)
     if fmt == "files" and Path(path).is_dir() and train:
@@ -157,4 +164,10 @@ def make_dataset(spec: PathLike, image_size=None, train: bool = True, limit: Opt
         if size is None or size[0] != size[1]:
             raise ValueError("random photo crops need a square image_size")
         return PhotoCropDataset(path, size[0], length=limit or 20000)
+    if part is not None:
+        ds = ArrayDataset.from_path(path, image_size, split=split, flip=train)
+        ds.images = ds.images[part][:limit]
+        if ds.labels is not None:
+            ds.labels = ds.labels[part][:limit]
+        return ds
     return ArrayDataset.from_path(path, image_size, split=split, flip=train, limit=limit)

@@ -21,8 +21,10 @@ Outputs in ``<out>/<name>/``:
 
 * ``ckpt.pt``     ``{"model", "optimizer": state_dicts, "step", "elapsed", "best_psnr", "torch_rng"}``
   written every ``cfg.ckpt_every_minutes`` and at the end; ``--resume`` continues from it.
-* ``best.pt``     the model ``state_dict`` with the best validation PSNR at ``cfg.eval_snr_db``.
-* ``log.csv``     ``step, time_s, epoch, loss, mse, lr, val_psnr`` (val_psnr on evaluation rows).
+* ``best.pt``     the model ``state_dict`` with the best validation PSNR at ``cfg.eval_snr_db``
+  (``cfg.select == "acc"``: the best validation accuracy; ``best_psnr`` in ``ckpt.pt`` then holds it).
+* ``log.csv``     ``step, time_s, epoch, loss, mse, lr, val_psnr`` (val_psnr on evaluation rows;
+  plus ``val_acc`` when selecting by accuracy).
 * ``config.json`` and, at the end, ``summary.json`` (val PSNR of ``best.pt`` at ``cfg.report_snrs``).
 
 All files load with ``torch.load(path, weights_only=True)``.
@@ -257,9 +259,12 @@ def train(
         log(f"[{cfg.name}] resumed at step {step}, {elapsed / 60:.1f} min, best val PSNR {best:.2f} dB")
     elif resume:
         log(f"[{cfg.name}] --resume: no {ckpt_path}, starting fresh")
+    if cfg.select not in ("psnr", "acc"):
+        raise ValueError(f"select must be 'psnr' or 'acc', got {cfg.select!r}")
+    by_acc = cfg.select == "acc"
     new_log = not (resume and log_path.exists())
     log_file = open(log_path, "w" if new_log else "a", newline="")
-    writer = csv.DictWriter(log_file, LOG_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(log_file, LOG_FIELDS + (["val_acc"] if by_acc else []), lineterminator="\n")
     if new_log:
         writer.writeheader()
 
@@ -277,8 +282,11 @@ def train(
         bar = tqdm(total=1000, initial=int(1000 * progress_of(step, elapsed)), unit="‰", mininterval=5.0,
                    desc=cfg.name, dynamic_ncols=True)
 
-    def do_eval() -> float:
-        return evaluate(model, val_ds, cfg.eval_snr_db, seed=cfg.seed + 1234, device=device)["psnr"]
+    def do_eval() -> Dict[str, float]:
+        res = evaluate(model, val_ds, cfg.eval_snr_db, seed=cfg.seed + 1234, device=device)
+        if cfg.select not in res:
+            raise ValueError(f"select={cfg.select!r}: the evaluation has no {cfg.select!r} (labelled val data and logits needed)")
+        return res
 
     def state() -> Dict:
         return {"step": step, "elapsed": elapsed, "best_psnr": best, "epoch": epoch, "config": cfg.name}
@@ -286,7 +294,7 @@ def train(
     t_start = time.perf_counter() - elapsed
     last_eval = last_ckpt = elapsed
     run_loss, run_mse, run_n = 0.0, 0.0, 0
-    val_psnr = float("nan")
+    val_psnr = val_acc = float("nan")
     done = progress_of(step, elapsed) >= 1.0
     model.train()
     while not done:
@@ -315,21 +323,23 @@ def train(
             evaluate_now = done or (elapsed - last_eval >= 60.0 * cfg.eval_every_minutes) or (
                 cfg.eval_every_steps and step % cfg.eval_every_steps == 0)
             if evaluate_now:
-                val_psnr = do_eval()
+                res = do_eval()
+                val_psnr, val_acc = res["psnr"], res.get("acc", float("nan"))
                 last_eval = elapsed
-                if val_psnr > best:
-                    best = val_psnr
+                if res[cfg.select] > best:
+                    best = res[cfg.select]
                     torch.save(model.state_dict(), best_path)
             if evaluate_now or step % cfg.log_every_steps == 0:
                 writer.writerow({
                     "step": step, "time_s": f"{elapsed:.1f}", "epoch": epoch,
                     "loss": f"{run_loss / max(run_n, 1):.6f}", "mse": f"{run_mse / max(run_n, 1):.6f}",
                     "lr": f"{lr:.3e}", "val_psnr": f"{val_psnr:.3f}" if evaluate_now else "",
+                    **({"val_acc": f"{val_acc:.4f}" if evaluate_now else ""} if by_acc else {}),
                 })
                 log_file.flush()
                 if bar is not None:
                     bar.set_postfix(step=step, loss=f"{run_loss / max(run_n, 1):.4f}", lr=f"{lr:.1e}",
-                                    val=f"{best:.2f}dB", refresh=False)
+                                    val=f"{best:.4f}" if by_acc else f"{best:.2f}dB", refresh=False)
                     bar.n = int(1000 * min(p, 1.0))
                     bar.refresh()
                 run_loss, run_mse, run_n = 0.0, 0.0, 0
@@ -350,14 +360,22 @@ def train(
     evals = {f"{s:g}": evaluate(model, val_ds, s, seed=cfg.seed + 1234, device=device) for s in cfg.report_snrs}
     report = {s: r["psnr"] for s, r in evals.items()}
     report_mse = {s: r["psnr_mse"] for s, r in evals.items()}
+    best_psnr = best
+    if by_acc:  # PSNR of the selected checkpoint at the selection SNR (when reported)
+        best_psnr = evals[f"{cfg.eval_snr_db:g}"]["psnr"] if f"{cfg.eval_snr_db:g}" in evals else float("nan")
     summary = {
         "name": cfg.name, "steps": step, "minutes": elapsed / 60.0, "epochs": epoch,
-        "best_val_psnr": best, "eval_snr_db": cfg.eval_snr_db, "channel": cfg.channel,
+        "best_val_psnr": best_psnr, "eval_snr_db": cfg.eval_snr_db, "channel": cfg.channel,
         "val_psnr_by_snr": report, "val_psnr_of_mean_mse_by_snr": report_mse,
         "val_ssim_by_snr": {s: r["ssim"] for s, r in evals.items()}, "params": n_params, "device": str(device),
     }
+    if by_acc:
+        summary.update({"select": "acc", "best_val_acc": best,
+                        "val_acc_by_snr": {s: r.get("acc") for s, r in evals.items()}})
     (run / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log(f"[{cfg.name}] done: {step} steps in {elapsed / 60:.1f} min; best.pt val PSNR "
         + ", ".join(f"{v:.2f} dB @ {k} dB" for k, v in report.items())
-        + "; PSNR of mean MSE " + ", ".join(f"{v:.2f} dB @ {k} dB" for k, v in report_mse.items()))
+        + "; PSNR of mean MSE " + ", ".join(f"{v:.2f} dB @ {k} dB" for k, v in report_mse.items())
+        + ("; val accuracy " + ", ".join(f"{r.get('acc', float('nan')):.4f} @ {k} dB" for k, r in evals.items())
+           if by_acc else ""))
     return summary

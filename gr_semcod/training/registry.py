@@ -58,6 +58,7 @@ class TrainConfig:
     channel: str = "awgn"             # "awgn" | "rayleigh"
     snr_range: Tuple[float, float] = (0.0, 20.0)
     eval_snr_db: float = 10.0         # checkpoint selection
+    select: str = "psnr"              # checkpoint selection metric on val: "psnr" | "acc" (needs labels, logits)
     report_snrs: Sequence[float] = (0.0, 10.0, 20.0)
     block_len: int = 16               # Rayleigh coherence block (symbols)
     equalizer: str = "mmse"

@@ -1,0 +1,101 @@
+"""Machine-receiver configs: classifiers trained over the channel on top of frozen codecs.
+
+* ``semcod_32_cls``   :class:`~gr_semcod.receivers.TokenClassifier` on the received tokens of the
+  frozen ``semcod_32`` codec (weights from ``model_kwargs["weights"]``, default
+  ``runs/semcod_32/best.pt``); a CBR from the codec's list per batch.
+* ``deepjscc_32_cls`` :class:`~gr_semcod.receivers.ImageClassifier` (small CNN) on the
+  reconstructions of the frozen Deep JSCC baselines ``deepjscc_32_cbr{1-48,1-24,1-12,1-6}``
+  (``runs/<name>/best.pt``); one of them (a CBR) per batch.
+
+Data: Debian's Fashion-MNIST (``dataset-fashion-mnist``, ``$SEMCOD_FASHION_MNIST`` or
+``/usr/share/datasets/fashion-mnist``), 28x28 grey replicated to RGB and zero-padded (centred)
+to 32x32, pixels exact; random horizontal flips in training.  Train on the first 55,000 images of
+the train split; select checkpoints by accuracy on the held-out last 5,000 train images
+(first 2,000 of them, CBR 1/12, 10 dB); the test split is never used here.
+Channel: AWGN, SNR ~ U(0, 20) dB per image.  Only the classifier trains; CE loss.  Budget: 5 min
+of training on one CPU thread (about 6 min with loading and the final evaluations).
+
+Override the frozen weights with ``semcod train --config semcod_32_cls --model-arg weights=PATH``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..classify import CodecTokenClassifier, ReconImageClassifier
+from ..registry import TrainConfig, get_config, register
+
+FASHION_MNIST = os.environ.get("SEMCOD_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
+TRAIN_SPLIT = f"{FASHION_MNIST}:train[:55000]"
+VAL_SPLIT = f"{FASHION_MNIST}:train[55000:]"
+DEEPJSCC_RUNS = ("deepjscc_32_cbr1-48", "deepjscc_32_cbr1-24", "deepjscc_32_cbr1-12", "deepjscc_32_cbr1-6")
+
+
+def _load_frozen(name: str, weights: str):
+    from ..loop import load_weights
+
+    if not Path(weights).is_file():
+        raise FileNotFoundError(f"frozen weights {weights} not found (train {name} first, or pass "
+                                f"--model-arg weights=PATH / runs_dir=DIR)")
+    cfg = get_config(name)
+    return load_weights(cfg.build_model(cfg), weights)
+
+
+def build_semcod_cls(cfg: TrainConfig) -> CodecTokenClassifier:
+    kw = cfg.model_kwargs
+    codec = _load_frozen(kw.get("codec", "semcod_32"), kw["weights"])
+    return CodecTokenClassifier(codec, int(kw.get("num_classes", 10)), channel=cfg.make_channel(),
+                                train_recon=bool(kw.get("train_recon", False)))
+
+
+def build_deepjscc_cls(cfg: TrainConfig) -> ReconImageClassifier:
+    kw = cfg.model_kwargs
+    runs = Path(kw.get("runs_dir", "runs"))
+    models = {}
+    for name in kw["deepjscc"]:
+        m = _load_frozen(name, str(runs / name / "best.pt"))
+        models[str(m.cbr)] = m
+    return ReconImageClassifier(models, int(kw.get("num_classes", 10)), channel=cfg.make_channel(),
+                                widths=tuple(kw.get("widths", (16, 32, 64))))
+
+
+def _cls(name: str, build, model_kwargs, lr: float, description: str) -> TrainConfig:
+    return TrainConfig(
+        name=name,
+        build_model=build,
+        train_data=TRAIN_SPLIT,
+        val_data=VAL_SPLIT,
+        image_size=32,
+        batch_size=64,
+        lr=lr,
+        weight_decay=1e-4,
+        warmup=0.03,
+        minutes=5.0,
+        channel="awgn",
+        snr_range=(0.0, 20.0),
+        eval_snr_db=10.0,
+        report_snrs=(0.0, 10.0, 20.0),
+        loss={"mse": 0.0, "ssim": 0.0, "ce": 1.0, "aux": 0.0},
+        select="acc",
+        val_limit=2000,
+        eval_every_minutes=1.5,
+        ckpt_every_minutes=2.5,
+        model_kwargs=model_kwargs,
+        description=description,
+    )
+
+
+register(_cls(
+    "semcod_32_cls", build_semcod_cls,
+    {"codec": "semcod_32", "weights": "runs/semcod_32/best.pt", "num_classes": 10},
+    lr=2e-3,
+    description="machine receiver: TokenClassifier on the received tokens of frozen semcod_32 "
+                "(Fashion-MNIST RGB 32x32, CBR 1/48..1/6 per batch, AWGN SNR U(0,20) dB, head only)",
+))
+register(_cls(
+    "deepjscc_32_cls", build_deepjscc_cls,
+    {"deepjscc": list(DEEPJSCC_RUNS), "runs_dir": "runs", "num_classes": 10, "widths": [16, 32, 64]},
+    lr=3e-3,
+    description="machine receiver for Deep JSCC: small CNN on the reconstructions of frozen "
+                "deepjscc_32_cbr1-48..1-6 (Fashion-MNIST RGB 32x32, AWGN SNR U(0,20) dB, classifier only)",
+))
