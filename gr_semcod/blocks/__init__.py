@@ -9,6 +9,7 @@ One block per module, named as in GRC (``semcod_<name>``):
 ``jscc_decoder``       c32 symbols PDU (+ PHY snr_db / noise_var / erasures) -> tokens PDU
 ``detokenizer``        tokens PDU -> image PDU
 ``classifier``         tokens PDU -> logits PDU with ``label_pred``
+``image_classifier``   image PDU -> logits PDU with ``label_pred`` (Deep JSCC's machine receiver)
 ``deepjscc_encoder``   image PDU -> c32 symbols PDU (Deep JSCC baseline)
 ``deepjscc_decoder``   c32 symbols PDU -> image PDU (Deep JSCC baseline)
 ``image_source``       images from a file / folder / glob / .npz as image PDUs
@@ -32,6 +33,7 @@ from .jscc_encoder import jscc_encoder
 from .jscc_decoder import jscc_decoder
 from .detokenizer import detokenizer
 from .classifier import classifier
+from .image_classifier import image_classifier
 from .deepjscc_encoder import deepjscc_encoder
 from .deepjscc_decoder import deepjscc_decoder
 from .image_source import image_source
@@ -43,6 +45,6 @@ from .zmq_sample_sink import zmq_sample_sink
 from .zmq_sample_source import zmq_sample_source
 from .zmq_model_client import zmq_model_client
 
-__all__ = ["onnx_model", "semantic_encoder", "jscc_encoder", "jscc_decoder", "detokenizer", "classifier",
+__all__ = ["onnx_model", "semantic_encoder", "jscc_encoder", "jscc_decoder", "detokenizer", "classifier", "image_classifier",
            "deepjscc_encoder", "deepjscc_decoder", "image_source", "image_sink", "semcod_tx", "semcod_rx",
            "burst_guard", "zmq_sample_sink", "zmq_sample_source", "zmq_model_client"]

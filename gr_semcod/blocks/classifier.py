@@ -6,8 +6,8 @@
 """``classifier``: semantic tokens PDU -> class scores PDU (role ``classifier``, the machine receiver).
 
 In: tokens PDU.  Out: ``f32vector`` of B*C logits with ``label_pred`` (int, or s64 vector for
-a batch) and ``label_name`` (from ``class_names``, comma separated, or the preset
-"cifar10"/"fashion_mnist"; empty = the index as text).
+a batch) and ``label_name`` (from ``class_names``: comma separated, or a preset "cifar10" /
+"fashion_mnist"; empty = the bundle manifest's ``classes``, else the index as text).
 """
 from __future__ import annotations
 
@@ -33,16 +33,22 @@ def parse_class_names(class_names):
 class classifier(onnx_model):
     """Args: bundle, class_names, threads."""
 
+    ROLE = ROLE
+    IN_TYPE = "f32"
+    NAME = "semcod_classifier"
+
     def __init__(self, bundle="models/semcod_32", class_names="", threads=1):
         self.class_names = parse_class_names(class_names)
-        onnx_model.__init__(self, bundle, ROLE, in_type="f32", out_type="f32", threads=threads,
-                            name="semcod_classifier")
+        onnx_model.__init__(self, bundle, self.ROLE, in_type=self.IN_TYPE, out_type="f32", threads=threads,
+                            name=self.NAME)
+        if not self.class_names:
+            self.class_names = tuple(str(c) for c in self.bundle.manifest.get("classes", []) or [])
 
     def finish(self, meta, outputs, b):
         logits = np.asarray(outputs[self.output_names[0]], np.float32)
         pred = np.argmax(logits, axis=1)
         names = [self.class_names[p] if p < len(self.class_names) else str(int(p)) for p in pred]
-        for key in (KEY_N_TOKENS, KEY_TOKEN_DIM):
+        for key in (KEY_N_TOKENS, KEY_TOKEN_DIM, "height", "width", "channels"):
             meta.pop(key, None)
         meta[KEY_LABEL_PRED] = int(pred[0]) if b == 1 else pred.astype(np.int64)
         meta[KEY_LABEL_NAME] = names[0] if b == 1 else ",".join(names)

@@ -10,7 +10,9 @@ without them the reference image's shape is used).  The reference image of every
 comes from the ``ref`` message port (connect the ``image_source`` output to it: the original
 image PDUs) and/or from the ``reference`` parameter (a source path loaded exactly as
 ``image_source`` loads it, ids counted from ``start_id``).
-In ``label``: classifier PDUs (``label_pred``; ``label`` when the source knew it) -> accuracy.
+In ``label``: classifier PDUs (``label_pred``) -> accuracy against the true label (the PDU's
+``label``, else the label of the reference image with the same id: ``.npz`` labels or
+Fashion-MNIST, via the ``ref`` port or the ``reference`` path).
 
 Per received image:
 
@@ -78,6 +80,8 @@ class image_sink(gr.basic_block, DropMixin):
         self._last_rx = time.monotonic()
         self.refs: "OrderedDict[int, np.ndarray]" = OrderedDict()
         self.ref_times: "OrderedDict[int, float]" = OrderedDict()  # tx_time of the ref PDUs
+        self.ref_labels: "OrderedDict[int, int]" = OrderedDict()  # true labels of the references
+        self.labels = []  # (image_id, true label or None, predicted label) per classified image
         self.received: "OrderedDict[int, np.ndarray]" = OrderedDict()
         self.results = []
         self._lock = threading.Lock()
@@ -87,9 +91,11 @@ class image_sink(gr.basic_block, DropMixin):
         self._start_id = int(start_id)
         self._ref_cycle = 0
         if reference:
-            images, _, _ = load_source(reference, size, 0, on_bad=self._drop)
+            images, labels, _ = load_source(reference, size, 0, on_bad=self._drop)
             for i, im in enumerate(images):
                 self._remember(self.refs, (self._start_id + i) % IMAGE_ID_MODULO, im)
+                if labels is not None:
+                    self._remember(self.ref_labels, (self._start_id + i) % IMAGE_ID_MODULO, int(labels[i]))
             # a repeating image_source keeps counting ids: id start+n*N+i is image i again
             self._ref_cycle = len(images)
         self._set_guarded_handler(PORT_IN, self.handle_image)
@@ -166,27 +172,45 @@ class image_sink(gr.basic_block, DropMixin):
         meta, vec = split_pdu(msg, np.uint8)
         imgs = self._images_of(meta, vec)
         tx_time = meta.get(KEY_TX_TIME)
+        true = meta.get(KEY_LABEL)
+        true = None if true is None else np.broadcast_to(np.atleast_1d(np.asarray(true, np.int64)), (len(imgs),))
         with self._lock:
-            for iid, im in zip(image_ids(meta, len(imgs)), imgs):
+            for j, (iid, im) in enumerate(zip(image_ids(meta, len(imgs)), imgs)):
                 if iid is None:
                     raise PDUError("reference PDU without image_id")
                 self._remember(self.refs, iid % IMAGE_ID_MODULO, im.copy())
                 if isinstance(tx_time, (int, float)):
                     self._remember(self.ref_times, iid % IMAGE_ID_MODULO, float(tx_time))
+                if true is not None:
+                    self._remember(self.ref_labels, iid % IMAGE_ID_MODULO, int(true[j]))
+
+    def _ref_label(self, key):
+        lab = self.ref_labels.get(key)
+        if lab is None and self._ref_cycle:
+            lab = self.ref_labels.get(self._start_id + (key - self._start_id) % self._ref_cycle)
+        return lab
 
     def handle_label(self, msg) -> None:
+        """Classifier PDU: compare ``label_pred`` with the true label -- the PDU's ``label`` or,
+        since the PHY carries only image_id, the label of the reference with the same id."""
         if not pmt.is_pair(msg):
             raise PDUError("label message is not a PDU")
+        self._drain_refs()
         meta = meta_to_python(pmt.car(msg))
         if KEY_LABEL_PRED not in meta:
             raise PDUError("label PDU without label_pred")
+        pred = np.atleast_1d(np.asarray(meta[KEY_LABEL_PRED], np.int64))
+        ids = image_ids(meta, pred.size)
         if KEY_LABEL in meta:
-            pred = np.atleast_1d(np.asarray(meta[KEY_LABEL_PRED], np.int64))
-            true = np.atleast_1d(np.asarray(meta[KEY_LABEL], np.int64))
-            if pred.shape != true.shape:
-                raise PDUError(f"label_pred {pred.shape} and label {true.shape} differ in shape")
-            self._n_labels += int(pred.size)
-            self._n_correct += int(np.sum(pred == true))
+            true = [int(v) for v in np.broadcast_to(np.atleast_1d(np.asarray(meta[KEY_LABEL], np.int64)), pred.shape)]
+        else:
+            with self._lock:
+                true = [None if i is None else self._ref_label(i % IMAGE_ID_MODULO) for i in ids]
+        for iid, t, p in zip(ids, true, pred):
+            self.labels.append((iid, t, int(p)))
+            if t is not None:
+                self._n_labels += 1
+                self._n_correct += int(p == t)
         self._n_out += 1
 
     def _drain_refs(self) -> None:

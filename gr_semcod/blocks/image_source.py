@@ -7,7 +7,9 @@
 
 Sources (see :func:`gr_semcod.runtime.images.load_images`): one image file, a folder
 (recursive) or a glob of image files, an ``.npz`` (key ``images``, optional ``labels``), a
-CIFAR-10 or Fashion-MNIST directory.  A file that cannot be decoded is logged, counted
+CIFAR-10 or Fashion-MNIST directory (test split).  Images are resized to ``size`` (cover +
+centre crop), except Fashion-MNIST, which is zero-padded and centred (28 -> 32, pixels exact)
+as the project's classifiers were trained.  A file that cannot be decoded is logged, counted
 (:meth:`n_dropped`) and skipped; a path with no readable image at all raises at construction.
 
 Out (``out``): image PDU ``u8vector`` ``B*H*W*3`` (HWC) with metadata ``image_id`` (running
@@ -31,7 +33,7 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
-from ..runtime.images import detect_format, list_image_files, load_images, read_image
+from ..runtime.images import detect_format, list_image_files, load_images, read_image, resize_images
 from .common import (KEY_BATCH, KEY_CHANNELS, KEY_HEIGHT, KEY_IMAGE_ID, KEY_LABEL, KEY_TX_TIME, KEY_WIDTH,
                      PORT_OUT, DropMixin, make_pdu, post_done)
 
@@ -47,6 +49,20 @@ def load_source(path: str, size: int = 0, limit: int = 0, on_bad=None):
     size_arg = int(size) or None
     lim = int(limit) or None
     fmt = detect_format(path)
+    if fmt == "idx":
+        # Fashion-MNIST: grey -> RGB, zero-padded and centred (28 -> 32, pixels exact), the
+        # preparation the project's classifiers were trained with (no resampling)
+        s = load_images(path, size=None, limit=lim)
+        x = s.images
+        if size_arg and x.shape[1] <= size_arg and x.shape[2] <= size_arg:
+            top, left = (size_arg - x.shape[1]) // 2, (size_arg - x.shape[2]) // 2
+            out = np.zeros((len(x), size_arg, size_arg, x.shape[3]), np.uint8)
+            out[:, top:top + x.shape[1], left:left + x.shape[2]] = x
+            x = out
+        elif size_arg:
+            x = resize_images(x, size_arg)
+        labels = None if s.labels is None else [int(v) for v in s.labels]
+        return [np.ascontiguousarray(v) for v in x], labels, list(s.names)
     if fmt != "files":
         s = load_images(path, size=size_arg, limit=lim)
         labels = None if s.labels is None else [int(x) for x in s.labels]

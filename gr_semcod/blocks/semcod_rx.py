@@ -6,8 +6,9 @@
 """``semcod_rx``: received symbols PDU -> image PDU and label PDU (hier block).
 
 ``codec="semantic"``: jscc_decoder@cbr -> detokenizer (``image``) and, when the bundle has a
-classifier and ``classify`` is set, -> classifier (``label``).  ``codec="deepjscc"``: the
-Deep JSCC decoder (``image`` only).  The decoders read ``snr_db`` / ``noise_var`` /
+``classifier`` and ``classify`` is set, -> token classifier (``label``).  ``codec="deepjscc"``:
+the Deep JSCC decoder (``image``) and, with an ``image_classifier`` in the bundle, -> image
+classifier on the reconstruction (``label``).  The decoders read ``snr_db`` / ``noise_var`` /
 ``erasures`` from the PDU metadata (the PHY receiver's); ``snr_db`` is the fallback (or, with
 ``snr_source="fixed"``, the value always used).
 """
@@ -19,6 +20,7 @@ from .classifier import classifier
 from .common import CODEC_DEEPJSCC, CODEC_SEMANTIC, PORT_DROP, PORT_IMAGE, PORT_IN, PORT_LABEL, PORT_OUT, get_bundle
 from .deepjscc_decoder import deepjscc_decoder
 from .detokenizer import detokenizer
+from .image_classifier import image_classifier
 from .jscc_decoder import jscc_decoder
 
 CODECS = (CODEC_SEMANTIC, CODEC_DEEPJSCC)
@@ -51,6 +53,11 @@ class semcod_rx(gr.hier_block2):
             self.decoder = deepjscc_decoder(bundle, cbr, snr_db, snr_source, threads)
             self.msg_connect(self.decoder, PORT_OUT, self, PORT_IMAGE)
             self.stages = [self.decoder]
+            if classify and get_bundle(bundle, threads).has("image_classifier"):
+                self.classifier = image_classifier(bundle, class_names, threads)
+                self.msg_connect(self.decoder, PORT_OUT, self.classifier, PORT_IN)
+                self.msg_connect(self.classifier, PORT_OUT, self, PORT_LABEL)
+                self.stages.append(self.classifier)
         self.msg_connect(self, PORT_IN, self.decoder, PORT_IN)
         for s in self.stages:
             self.msg_connect(s, PORT_DROP, self, PORT_DROP)

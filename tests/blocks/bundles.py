@@ -10,6 +10,7 @@
                                 w(snr) = s / (1 + s), s = 10^(snr_db / 10)  (MMSE shrinkage)
   detokenizer                   images = reshape(tokens, (B, 3, 32, 32))
   classifier                    logits = flatten(tokens) @ CLS_W   (CLS_W fixed, seed 0)
+  image_classifier              logits = flatten(images) @ CLS_W   (manifest classes: CLASSES)
   deepjscc_encoder@1/2          symbols = reshape(images - 0.5, (B, 1536, 2)) * ENC_GAIN
   deepjscc_decoder@1/2          images = reshape(symbols) / ENC_GAIN + 0.5 + 0 * snr_db
   ============================  ===========================================================
@@ -30,6 +31,7 @@ LINEAR_CBR = "1/2"
 K_LINEAR = 3 * SIZE * SIZE // 2  # 1536 complex symbols carry the 3072 pixels exactly
 ENC_GAIN = 2.0
 N_CLASSES = 10
+CLASSES = [f"class{i}" for i in range(N_CLASSES)]
 CLS_W = np.random.default_rng(0).standard_normal((3 * SIZE * SIZE, N_CLASSES)).astype(np.float32) / 50.0
 
 
@@ -107,6 +109,11 @@ def build_linear_bundle(out: Path) -> Path:
         helper.make_node("MatMul", ["f", "W"], ["logits"]),
     ], [io("tokens", tok)], [io("logits", [N_CLASSES])],
         [const("shape_flat", [-1, 3 * SIZE * SIZE], np.int64), const("W", CLS_W)])
+    files["image_classifier"] = save("image_classifier", [
+        helper.make_node("Reshape", ["images", "shape_flat"], ["f"]),
+        helper.make_node("MatMul", ["f", "W"], ["logits"]),
+    ], [io("images", img)], [io("logits", [N_CLASSES])],
+        [const("shape_flat", [-1, 3 * SIZE * SIZE], np.int64), const("W", CLS_W)])
     files[f"deepjscc_encoder@{LINEAR_CBR}"] = save(f"deepjscc_encoder@{LINEAR_CBR}", [
         helper.make_node("Sub", ["images", "half"], ["c"]),
         helper.make_node("Mul", ["c", "gain"], ["g"]),
@@ -129,6 +136,7 @@ def build_linear_bundle(out: Path) -> Path:
         "image": {"size": [SIZE, SIZE], "channels": 3, "mean": [0.0] * 3, "std": [1.0] * 3},
         "tokens": {"count": N_TOKENS, "dim": TOKEN_DIM},
         "cbr": [LINEAR_CBR],
+        "classes": CLASSES,
         "models": {role: {"file": f} for role, f in files.items()},
     }
     return write_manifest(out, manifest).parent

@@ -90,18 +90,21 @@ def image_pdu(img: np.ndarray, image_id: int = 0, **meta):
 class pdu_awgn(gr.basic_block):
     """Test helper: complex AWGN of variance ``noise_var`` on c32 PDUs, writes ``snr_db`` metadata."""
 
-    def __init__(self, noise_var: float, snr_db_meta: float = None, seed: int = 0, corrupt_ids=()):
+    def __init__(self, noise_var: float, snr_db_meta: float = None, seed: int = 0, corrupt_ids=(), drop_keys=()):
         gr.basic_block.__init__(self, name="pdu_awgn", in_sig=None, out_sig=None)
         self.noise_var = float(noise_var)
         self.snr_db_meta = snr_db_meta
         self.rng = np.random.default_rng(seed)
         self.corrupt_ids = set(corrupt_ids)
+        self.drop_keys = tuple(drop_keys)
         self.message_port_register_in(pmt.intern("in"))
         self.message_port_register_out(pmt.intern("out"))
         self.set_msg_handler(pmt.intern("in"), self.handle)
 
     def handle(self, msg):
         meta = meta_to_python(pmt.car(msg))
+        for k in self.drop_keys:  # like the PHY, which carries only image_id
+            meta.pop(k, None)
         z = np.asarray(pmt.c32vector_elements(pmt.cdr(msg)), np.complex64)
         n = np.sqrt(self.noise_var / 2) * (self.rng.standard_normal(z.size) + 1j * self.rng.standard_normal(z.size))
         meta["snr_db"] = float(-10 * np.log10(self.noise_var)) if self.snr_db_meta is None else self.snr_db_meta

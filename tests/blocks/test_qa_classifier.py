@@ -41,3 +41,30 @@ class qa_classifier(gr_unittest.TestCase):
 
 if __name__ == "__main__":
     gr_unittest.run(qa_classifier)
+
+
+class qa_image_classifier(gr_unittest.TestCase):
+    @pytest.fixture(autouse=True)
+    def _fixtures(self, linear_bundle, test_images):
+        self.linear, self.images = linear_bundle, test_images
+
+    def test_001_labels_from_images_and_manifest_names(self):
+        from gr_semcod.blocks import image_classifier
+
+        from .bundles import CLASSES
+        from .harness import image_pdu
+
+        blk = image_classifier(self.linear)  # no class names: the manifest's
+        d = run_block(blk, [image_pdu(self.images[i], i) for i in range(3)])
+        out = sorted(pdus(d["out"]), key=lambda p: p[0]["image_id"])
+        flat = self.images[:3].transpose(0, 3, 1, 2).reshape(3, -1).astype(np.float32) / 255.0
+        want = np.argmax(flat @ CLS_W, axis=1)
+        self.assertEqual([m["label_pred"] for m, _ in out], want.tolist())
+        self.assertEqual([m["label_name"] for m, _ in out], [CLASSES[i] for i in want])
+        self.assertNotIn("height", out[0][0])
+
+    def test_002_token_classifier_manifest_names(self):
+        from .bundles import CLASSES
+
+        blk = classifier(self.linear, "")
+        self.assertEqual(list(blk.class_names), CLASSES)

@@ -113,3 +113,20 @@ class qa_image_source(gr_unittest.TestCase):
 
 if __name__ == "__main__":
     gr_unittest.run(qa_image_source)
+
+
+def test_fashion_mnist_is_zero_padded():
+    """Fashion-MNIST 28x28 grey -> RGB, zero-padded and centred to 32x32, pixels exact."""
+    import os
+
+    from gr_semcod.runtime.images import FASHION_MNIST_DIR, load_images
+
+    if not os.path.isdir(FASHION_MNIST_DIR):
+        pytest.skip("dataset-fashion-mnist not installed")
+    src = image_source(FASHION_MNIST_DIR, 32, limit=3)
+    raw = load_images(FASHION_MNIST_DIR, limit=3)
+    assert src.labels == [int(v) for v in raw.labels]
+    for im, r in zip(src.images, raw.images):
+        assert im.shape == (32, 32, 3)
+        np.testing.assert_array_equal(im[2:30, 2:30], r)
+        assert im[:2].max() == 0 and im[:, :2].max() == 0

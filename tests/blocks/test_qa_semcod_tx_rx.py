@@ -55,7 +55,7 @@ class qa_semcod_tx_rx(gr_unittest.TestCase):
     def test_003_deepjscc_codec(self):
         _, rx, sink, _ = self.chain(self.linear, "1/2", "deepjscc", 1e-3, normalize=False)
         self.assertEqual(sink.n_images(), 4)
-        self.assertIsNone(rx.classifier)
+        self.assertEqual(type(rx.classifier).__name__, "image_classifier")  # Deep JSCC's machine receiver
         self.assertGreater(sink.mean_psnr(), 35.0)
 
     def test_004_real_models_with_classifier(self):
@@ -76,7 +76,37 @@ class qa_semcod_tx_rx(gr_unittest.TestCase):
         self.assertIn("expected a positive multiple of 1536", rx.decoder.last_drop_reason())
         self.assertLess(dt, 10.0)
 
-    def test_006_bad_codec(self):
+    def test_006_machine_receivers_accuracy(self):
+        """Labels ride in the source .npz; the PHY-like channel drops them (only image_id passes);
+        the sink finds the true label by id and scores both receivers: the token classifier
+        (semantic) and the image classifier on the reconstruction (Deep JSCC)."""
+        from .bundles import CLS_W
+
+        imgs = self.images[:4]
+        flat = imgs.transpose(0, 3, 1, 2).reshape(4, -1).astype(np.float32) / 255.0
+        labels = np.argmax(flat @ CLS_W, axis=1)
+        labels[3] = (labels[3] + 1) % 10  # one wrong on purpose: accuracy 3/4
+        npz = self.tmp / "labelled.npz"
+        np.savez(npz, images=imgs, labels=labels)
+        for codec in ("semantic", "deepjscc"):
+            tb = gr.top_block()
+            src = image_source(str(npz), 32)
+            tx = semcod_tx(self.linear, "1/2", codec, normalize=False)
+            ch = pdu_awgn(1e-6, drop_keys=("label",))
+            rx = semcod_rx(self.linear, "1/2", codec, snr_db=10.0)
+            sink = image_sink("", linger=30.0)
+            tb.msg_connect(src, "out", tx, "in")
+            tb.msg_connect(src, "out", sink, "ref")
+            tb.msg_connect(tx, "out", ch, "in")
+            tb.msg_connect(ch, "out", rx, "in")
+            tb.msg_connect(rx, "image", sink, "in")
+            tb.msg_connect(rx, "label", sink, "label")
+            tb.run()
+            self.assertIsNotNone(rx.classifier, codec)
+            self.assertEqual(len(sink.labels), 4, codec)
+            self.assertAlmostEqual(sink.accuracy(), 0.75, msg=codec)
+
+    def test_007_bad_codec(self):
         with self.assertRaises(ValueError):
             semcod_tx(self.linear, "1/2", "jpeg")
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+#
+# Copyright 2026 gr-semcod authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``image_classifier``: image PDU -> class scores PDU (role ``image_classifier``).
+
+The machine receiver of the Deep JSCC baseline: it classifies the *reconstructed* image (the
+semantic codec's ``classifier`` works on the received tokens instead).  In: image PDU (u8 HWC).
+Out: ``f32vector`` of B*C logits with ``label_pred`` / ``label_name`` as the token
+:class:`~gr_semcod.blocks.classifier.classifier`.
+"""
+from __future__ import annotations
+
+from .classifier import classifier
+from .semantic_encoder import check_image_meta
+
+
+class image_classifier(classifier):
+    """Args: bundle, class_names ('' = the manifest's classes), threads."""
+
+    ROLE = "image_classifier"
+    IN_TYPE = "u8"
+    NAME = "semcod_image_classifier"
+
+    def prepare(self, meta, vec, b):
+        check_image_meta(meta, self.item_dims)
+        return classifier.prepare(self, meta, vec, b)
