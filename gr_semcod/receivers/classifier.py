@@ -13,18 +13,25 @@ from gr_semcod.jscc.layers import Attention
 
 
 class TokenClassifier(nn.Module):
-    def __init__(self, dim: int, num_classes: int, heads: int = 4):
+    """``mlp_ratio > 0`` adds a residual MLP (LayerNorm, Linear dim -> mlp_ratio*dim, GELU, Linear)
+    on the pooled vector before the final LayerNorm + Linear (default 0: attention pooling + linear)."""
+
+    def __init__(self, dim: int, num_classes: int, heads: int = 4, mlp_ratio: float = 0.0):
         super().__init__()
         self.query = nn.Parameter(torch.zeros(1, 1, dim))
         nn.init.trunc_normal_(self.query, std=0.02)
         self.norm_in = nn.LayerNorm(dim)
         self.pool = Attention(dim, heads)
+        hidden = int(round(dim * mlp_ratio))
+        self.mlp = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim)) if hidden else None
         self.norm = nn.LayerNorm(dim)
         self.fc = nn.Linear(dim, num_classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         q = self.query.expand(tokens.shape[0], -1, -1)
         pooled = self.pool(q, self.norm_in(tokens))[:, 0]
+        if self.mlp is not None:
+            pooled = pooled + self.mlp(pooled)
         return self.fc(self.norm(pooled))
 
 

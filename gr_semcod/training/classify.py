@@ -49,11 +49,11 @@ class CodecTokenClassifier(_FrozenBase):
     frozen = ("codec",)
 
     def __init__(self, codec: nn.Module, num_classes: int, channel: Optional[nn.Module] = None,
-                 train_recon: bool = False):
+                 train_recon: bool = False, mlp_ratio: float = 0.0):
         super().__init__()
         self.codec = freeze(codec)
         cfg = codec.cfg
-        self.head = TokenClassifier(cfg.dim, num_classes, cfg.heads)
+        self.head = TokenClassifier(cfg.dim, num_classes, cfg.heads, mlp_ratio)
         self.channel = channel if channel is not None else codec.channel
         self.cbr_choices = list(codec.cbr_choices)
         self.train_recon = bool(train_recon)

@@ -38,7 +38,7 @@ def _randomise_bn(module):
 
 def test_bundle_with_both_classifiers_parity(tmp_path):
     torch.manual_seed(0)
-    sem = CodecTokenClassifier(_codec(), 10)
+    sem = CodecTokenClassifier(_codec(), 10, mlp_ratio=2.0)
     rec = ReconImageClassifier({"1/12": _deep("1/12")}, 10, widths=(8, 16))
     _randomise_bn(rec.classifier)
     codec = sem.codec

@@ -153,6 +153,7 @@ def test_registered_configs():
         assert cfg.snr_range == (0.0, 20.0) and cfg.minutes <= 6
         json.dumps(cfg.to_dict())
     assert get_config("semcod_32_cls").model_kwargs["weights"] == "runs/semcod_32/best.pt"
+    assert get_config("semcod_32_cls").model_kwargs["mlp_ratio"] == 2.0
 
 
 def test_model_arg_override(monkeypatch):

