@@ -11,7 +11,10 @@ def _training_lines(meta) -> list:
     for name, info in (meta.get("runs") or {}).items():
         t = info.get("training") or {}
         budget = ""
-        if t:
+        if t and t.get("select") == "acc":
+            budget = (f": {t.get('minutes', float('nan')):.0f} min CPU wall clock, {t.get('steps', 0)} steps, "
+                      f"best val accuracy {t.get('best_val_acc', float('nan')):.4f} at {t.get('eval_snr_db', 10):g} dB")
+        elif t:
             budget = (f": {t.get('minutes', float('nan')):.0f} min CPU wall clock, {t.get('steps', 0)} steps, "
                       f"best val PSNR {t.get('best_val_psnr', float('nan')):.2f} dB at {t.get('eval_snr_db', 10):g} dB")
         lines.append(f"- `{name}` — {info.get('description', '')}{budget}"
