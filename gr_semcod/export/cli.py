@@ -35,8 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(fashion_mnist, cifar10), comma-separated names, or 'none'")
 
 
-def load_run(runs: Path, name: str, checkpoint: str = "best.pt"):
-    """Rebuild a run's model from its config and load its weights; returns (model, info)."""
+def load_run(runs: Path, name: str, checkpoint: str = "best.pt", model_kwargs=None):
+    """Rebuild a run's model from its config and load its weights; returns (model, info).
+    ``model_kwargs`` overrides entries of the config's ``model_kwargs``."""
     from gr_semcod.training.loop import load_weights
     from gr_semcod.training.registry import get_config
 
@@ -45,6 +46,8 @@ def load_run(runs: Path, name: str, checkpoint: str = "best.pt"):
     if not ckpt.is_file():
         raise SystemExit(f"semcod export: {ckpt} not found (train it with: semcod train --config {name})")
     cfg = get_config(name)
+    if model_kwargs:
+        cfg.model_kwargs = {**cfg.model_kwargs, **model_kwargs}
     model = load_weights(cfg.build_model(cfg), ckpt).eval()
     info = {"config": name, "description": cfg.description}
     summary = run / "summary.json"
@@ -79,11 +82,13 @@ def run(args) -> int:
     if getattr(args, "classifier", None):
         if codec is None:
             raise SystemExit("semcod export: --classifier needs --semantic (the codec it was trained on)")
-        cls, meta["runs"][args.classifier] = load_run(runs, args.classifier, args.checkpoint)
+        # the run's best.pt holds its frozen codec copy: build untrained, then load it
+        cls, meta["runs"][args.classifier] = load_run(runs, args.classifier, args.checkpoint, {"weights": None})
         check_frozen(cls.codec, codec, f"{args.classifier} (codec)", args.semantic)
         codec.classifier = cls.head
     if getattr(args, "image_classifier", None):
-        cls, meta["runs"][args.image_classifier] = load_run(runs, args.image_classifier, args.checkpoint)
+        cls, meta["runs"][args.image_classifier] = load_run(runs, args.image_classifier, args.checkpoint,
+                                                            {"runs_dir": None})
         for cbr, m in deepjscc.items():
             key = cbr.replace("/", "-")
             if key in cls.jscc:

@@ -169,3 +169,16 @@ def test_model_arg_override(monkeypatch):
     assert cli.run(args) == 0
     assert seen["cfg"].model_kwargs["weights"] == "/x/best.pt" and seen["cfg"].model_kwargs["num_classes"] == 7
     assert get_config("semcod_32_cls").model_kwargs["weights"] == "runs/semcod_32/best.pt"  # registry untouched
+
+
+def test_builders_without_frozen_weights_and_missing_weights(tmp_path):
+    from gr_semcod.training.configs.classify import build_deepjscc_cls, build_semcod_cls
+
+    cfg = get_config("deepjscc_32_cls")
+    cfg.model_kwargs = {**cfg.model_kwargs, "runs_dir": None}  # untrained frozen parts (export loads best.pt next)
+    m = build_deepjscc_cls(cfg)
+    assert sorted(m.cbr_choices) == ["1/12", "1/24", "1/48", "1/6"]
+    cfg = get_config("semcod_32_cls")
+    cfg.model_kwargs = {**cfg.model_kwargs, "weights": str(tmp_path / "absent.pt")}
+    with pytest.raises(FileNotFoundError, match="absent.pt"):
+        build_semcod_cls(cfg)

@@ -32,9 +32,14 @@ VAL_SPLIT = f"{FASHION_MNIST}:train[55000:]"
 DEEPJSCC_RUNS = ("deepjscc_32_cbr1-48", "deepjscc_32_cbr1-24", "deepjscc_32_cbr1-12", "deepjscc_32_cbr1-6")
 
 
-def _load_frozen(name: str, weights: str):
+def _load_frozen(name: str, weights):
+    """Model of config ``name`` with ``weights`` loaded; ``weights=None`` builds it untrained (for
+    loading a classifier run's ``best.pt``, which holds the frozen copy too, as ``semcod export`` does)."""
     from ..loop import load_weights
 
+    if weights is None:
+        cfg = get_config(name)
+        return cfg.build_model(cfg)
     if not Path(weights).is_file():
         raise FileNotFoundError(f"frozen weights {weights} not found (train {name} first, or pass "
                                 f"--model-arg weights=PATH / runs_dir=DIR)")
@@ -44,7 +49,7 @@ def _load_frozen(name: str, weights: str):
 
 def build_semcod_cls(cfg: TrainConfig) -> CodecTokenClassifier:
     kw = cfg.model_kwargs
-    codec = _load_frozen(kw.get("codec", "semcod_32"), kw["weights"])
+    codec = _load_frozen(kw.get("codec", "semcod_32"), kw.get("weights"))
     return CodecTokenClassifier(codec, int(kw.get("num_classes", 10)), channel=cfg.make_channel(),
                                 train_recon=bool(kw.get("train_recon", False)),
                                 mlp_ratio=float(kw.get("mlp_ratio", 0.0)))
@@ -52,10 +57,10 @@ def build_semcod_cls(cfg: TrainConfig) -> CodecTokenClassifier:
 
 def build_deepjscc_cls(cfg: TrainConfig) -> ReconImageClassifier:
     kw = cfg.model_kwargs
-    runs = Path(kw.get("runs_dir", "runs"))
+    runs = kw.get("runs_dir", "runs")
     models = {}
     for name in kw["deepjscc"]:
-        m = _load_frozen(name, str(runs / name / "best.pt"))
+        m = _load_frozen(name, None if runs is None else str(Path(runs) / name / "best.pt"))
         models[str(m.cbr)] = m
     return ReconImageClassifier(models, int(kw.get("num_classes", 10)), channel=cfg.make_channel(),
                                 widths=tuple(kw.get("widths", (16, 32, 64))))
