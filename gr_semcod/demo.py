@@ -12,7 +12,9 @@ Writes ``<out>/``:
 * ``grid.png``           original | semantic | Deep JSCC, one row per image (AWGN, 10 dB)
 * ``grid_snr.png``       original, then semantic at every SNR (AWGN)
 * ``metrics.csv``        one row per received image (the image sink's CSV)
-* ``results.csv`` / ``results.md``  mean PSNR / SSIM per codec, channel and SNR (also printed)
+* ``results.csv`` / ``results.md``  mean PSNR / SSIM per codec, channel and SNR (also printed),
+  and, when the bundle has machine receivers (``classifier`` / ``image_classifier``) and
+  Fashion-MNIST is installed, their accuracy through the same loopback at 10 dB
 * ``psnr_vs_snr.png``    PSNR against SNR (matplotlib, Agg)
 
 The last line printed is ``demo_psnr_10db=<mean PSNR of semantic coding at 10 dB AWGN>``.
@@ -55,6 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sync-threshold", type=float, default=0.5,
                    help="Schmidl & Cox threshold of the OFDM receiver (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--classify-data", default=None,
+                   help="labelled images for the machine receivers (default: Fashion-MNIST test split if installed)")
+    p.add_argument("--classify-images", type=int, default=64,
+                   help="images for the machine-receiver accuracy at 10 dB (0 = skip; default %(default)s)")
 
 
 # --------------------------------------------------------------------------- flowgraph
@@ -168,6 +174,11 @@ def write_plot(path: Path, table: List[Dict], snrs: List[float]) -> None:
     plt.close(fig)
 
 
+def ref_snr_default(args) -> float:
+    snrs = [float(s) for s in args.snrs]
+    return 10.0 if 10.0 in snrs else snrs[len(snrs) // 2]
+
+
 def format_table(table: List[Dict]) -> str:
     lines = ["| codec | channel | SNR (dB) | received | PSNR (dB) | SSIM | est. SNR (dB) | PHY sync / frames / header err |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -181,7 +192,7 @@ def format_table(table: List[Dict]) -> str:
 # --------------------------------------------------------------------------- main
 def run(args) -> int:
     from .runtime import Bundle, BundleError
-    from .runtime.images import load_images, save_png
+    from .runtime.images import FASHION_MNIST_DIR, load_images, save_png
 
     out = Path(args.out)
     try:
@@ -240,12 +251,33 @@ def run(args) -> int:
         received[(codec, ch, float(snr))] = dict(sink.received)
         del tb
 
+    # ---------------------------------------------------------------- machine receivers
+    acc_rows = []
+    cls_codecs = [c for c, role in (("semantic", "classifier"), ("deepjscc", "image_classifier"))
+                  if c in codecs and bundle.has(role)]
+    cls_data = args.classify_data or (FASHION_MNIST_DIR if Path(FASHION_MNIST_DIR).is_dir() else None)
+    if cls_codecs and cls_data and args.classify_images > 0:
+        for codec in cls_codecs:
+            tb, sink = run_loopback(
+                cls, bundle=str(args.bundle), data=str(cls_data), cbr=cbr, codec=codec, snr_db=ref_snr_default(args),
+                multipath=0, cfo=0.0, seed=int(args.seed), limit=int(args.classify_images), outdir="", csv_path="",
+                tag=f"{codec} classify", linger=1.0, header_reps=int(args.header_reps),
+                sync_threshold=float(args.sync_threshold))
+            acc_rows.append({"codec": codec, "snr_db": ref_snr_default(args), "images": int(args.classify_images),
+                             "classified": len(sink.labels), "accuracy": sink.accuracy()})
+            del tb
+
     # ---------------------------------------------------------------- outputs
     with open(out / "results.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(table[0]))
         w.writeheader()
         w.writerows(table)
     text = format_table(table)
+    if acc_rows:
+        text += (f"\n\nMachine receivers on {cls_data} (AWGN {acc_rows[0]['snr_db']:g} dB):\n\n"
+                 "| codec | receiver | classified | accuracy |\n|---|---|---:|---:|\n")
+        text += "\n".join(f"| {r['codec']} | {'token classifier' if r['codec'] == 'semantic' else 'image classifier'} | "
+                          f"{r['classified']}/{r['images']} | {r['accuracy']:.3f} |" for r in acc_rows)
     (out / "results.md").write_text(f"# semcod demo ({bundle.name}, CBR {cbr}, {len(originals)} images)\n\n{text}\n")
     write_plot(out / "psnr_vs_snr.png", table, args.snrs)
     shape = originals[0].shape

@@ -138,11 +138,16 @@ class image_sink(gr.basic_block, DropMixin):
         return ref
 
     def _ready_to_finish(self) -> bool:
-        """Finite runs: every reference image has arrived, or nothing came for ``linger`` s."""
+        """Finite runs: every reference image has arrived and, once classifier PDUs are flowing,
+        every received image has its label too -- or nothing came for ``linger`` seconds.
+
+        The sink has several upstreams (images, labels, references) that finish at different
+        times, so the first ``done`` does not mean the last message has arrived."""
         with self._lock:
             missing = [k for k in self.refs if k not in self.received]
+            unlabelled = bool(self.labels) and len(self.labels) < len(self.results)
         idle = time.monotonic() - max(self._last_rx, self._done_seen or 0.0)
-        return not missing or idle >= self.linger
+        return (not missing and not unlabelled) or idle >= self.linger
 
     # ------------------------------------------------------------------ helpers
     def _remember(self, store, key, value):
@@ -193,6 +198,7 @@ class image_sink(gr.basic_block, DropMixin):
     def handle_label(self, msg) -> None:
         """Classifier PDU: compare ``label_pred`` with the true label -- the PDU's ``label`` or,
         since the PHY carries only image_id, the label of the reference with the same id."""
+        self._last_rx = time.monotonic()
         if not pmt.is_pair(msg):
             raise PDUError("label message is not a PDU")
         self._drain_refs()

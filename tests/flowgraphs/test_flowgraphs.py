@@ -161,8 +161,15 @@ def test_qt_loopback_offscreen(compiled, linear_bundle, image_dir, tmp_path):
 
 def test_demo_end_to_end(linear_bundle, image_dir, tmp_path):
     out = tmp_path / "demo"
+    import numpy as np
+
+    from gr_semcod.runtime.images import load_images
+
+    labelled = tmp_path / "labelled.npz"
+    np.savez(labelled, images=load_images(image_dir).images, labels=np.arange(4))
     r = subprocess.run([PY, "-m", "gr_semcod.cli", "demo", "--bundle", linear_bundle, "--data", image_dir,
-                        "--out", str(out), "--snrs", "10", "20", "--channels", "awgn", "--quiet"],
+                        "--out", str(out), "--snrs", "10", "20", "--channels", "awgn", "--quiet",
+                        "--classify-data", str(labelled), "--classify-images", "4"],
                        env=grc_env(), capture_output=True, text=True, timeout=300, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
     last = r.stdout.strip().splitlines()[-1]
@@ -178,6 +185,9 @@ def test_demo_end_to_end(linear_bundle, image_dir, tmp_path):
     assert {(r["codec"], float(r["snr_db"])) for r in rows} == {(c, s) for c in ("semantic", "deepjscc") for s in (10.0, 20.0)}
     assert float(next(r for r in rows if r["codec"] == "semantic" and float(r["snr_db"]) == 20.0)["psnr_db"]) > \
         float(next(r for r in rows if r["codec"] == "semantic" and float(r["snr_db"]) == 10.0)["psnr_db"])
+    # machine receivers of the test bundle (token + image classifier), labelled .npz through the loopback
+    md = (out / "results.md").read_text()
+    assert "| semantic | token classifier | 4/4 |" in md and "| deepjscc | image classifier | 4/4 |" in md, md
 
 
 def test_bench_e2e(linear_bundle, image_dir):
