@@ -82,7 +82,11 @@ def compile_flowgraph(grc: Path, build: Path):
 
 
 def run_loopback(cls, timeout: float = 120.0, **params):
-    """One finite run of the loopback top block; returns its image sink."""
+    """One finite run of the loopback top block; returns its image sink.
+
+    Long finite runs are paced (``rate``): when frames queue up inside the OFDM transmitter,
+    GNU Radio ends ``pdu_to_tagged_stream`` at the end of the run with PDUs still queued.
+    """
     tb = cls(**params)
     tb.start()
     sink = tb.semcod_image_sink_0
@@ -262,7 +266,7 @@ def run(args) -> int:
                 cls, bundle=str(args.bundle), data=str(cls_data), cbr=cbr, codec=codec, snr_db=ref_snr_default(args),
                 multipath=0, cfo=0.0, seed=int(args.seed), limit=int(args.classify_images), outdir="", csv_path="",
                 tag=f"{codec} classify", linger=1.0, header_reps=int(args.header_reps),
-                sync_threshold=float(args.sync_threshold))
+                sync_threshold=float(args.sync_threshold), rate=100.0)  # paced: see run_loopback
             acc_rows.append({"codec": codec, "snr_db": ref_snr_default(args), "images": int(args.classify_images),
                              "classified": len(sink.labels), "accuracy": sink.accuracy()})
             del tb
