@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .jscc.channels import Channel
 from .jscc.power import num_symbols
 from .jscc.semantic_jscc import JSCCDecoder, JSCCEncoder
 from .receivers import Detokenizer, TokenClassifier
-from .semantic import SemanticEncoder, create_vit
+from .semantic import SemanticEncoder, ShapeCodedEncoder, assignment_targets, create_vit
 from .semantic.conv_stem import use_conv_stem
 
 
@@ -43,6 +44,8 @@ class SemanticCodecConfig:
     cbrs: Sequence[str] = ("1/48", "1/24", "1/12", "1/6")
     eval_cbr: str = "1/12"  # the rate used in eval mode when none is given
     num_classes: int = 0
+    shape_code: bool = True  # tokens carry a code of their source mask; the detokenizer unmerges
+    assign_loss: float = 2e-3  # weight of the source-map cross-entropy (shape_code only)
 
     def symbols(self, cbr: str) -> int:
         return num_symbols(cbr, self.img_size, self.img_size)
@@ -67,14 +70,16 @@ class SemanticCodec(nn.Module):
         )
         if cfg.conv_stem:
             use_conv_stem(vit)
-        self.tokenizer = SemanticEncoder(vit, reorganizer=cfg.reorganizer)
+        encoder_cls = ShapeCodedEncoder if cfg.shape_code else SemanticEncoder
+        self.tokenizer = encoder_cls(vit, reorganizer=cfg.reorganizer)
         self.tokenizer.set_schedule(target=cfg.num_tokens)
         rates = cfg.symbols_per_token()
         self.cbr_choices = list(cfg.cbrs)
         self.jscc_encoder = JSCCEncoder(cfg.dim, cfg.num_tokens, rates, cfg.heads)
         self.jscc_decoder = JSCCDecoder(cfg.dim, cfg.num_tokens, rates, cfg.heads, cfg.jscd_depth)
         grid = cfg.img_size // cfg.patch_size
-        self.detokenizer = Detokenizer(cfg.dim, grid, cfg.patch_size, cfg.detok_depth, cfg.heads)
+        self.detokenizer = Detokenizer(cfg.dim, grid, cfg.patch_size, cfg.detok_depth, cfg.heads,
+                                       unmerge=cfg.shape_code)
         self.classifier = TokenClassifier(cfg.dim, cfg.num_classes, cfg.heads) if cfg.num_classes else None
         self.channel = channel if channel is not None else Channel("awgn")
 
@@ -94,10 +99,23 @@ class SemanticCodec(nn.Module):
 
     def forward(self, images: torch.Tensor, snr_db: Optional[torch.Tensor] = None, cbr: Optional[str] = None) -> dict:
         """Training/eval pass; ``snr_db`` None lets the channel draw it; ``cbr`` None draws a rate
-        (training) or uses ``cfg.eval_cbr`` (eval)."""
+        (training) or uses ``cfg.eval_cbr`` (eval). With ``shape_code`` in training, ``aux_loss`` is
+        ``assign_loss`` times the cross-entropy of the detokenizer's patch-to-token assignment
+        against ToMe's true source map."""
         cbr = cbr or (random.choice(self.cbr_choices) if self.training else self.cfg.eval_cbr)
-        symbols = self.encode(images, cbr)
+        if not (self.cfg.shape_code and self.training):
+            symbols = self.encode(images, cbr)
+            received, snr = self.channel(symbols, snr_db)
+            out = self.decode(received, snr)
+            out["cbr"] = cbr
+            return out
+        tokens, sizes, source = self.tokenizer.forward_with_source(images)
+        symbols = self.jscc_encoder(tokens, sizes, self.symbols_per_token(cbr))
         received, snr = self.channel(symbols, snr_db)
-        out = self.decode(received, snr)
-        out["cbr"] = cbr
+        rx_tokens = self.jscc_decoder(received, snr.reshape(-1, 1))
+        recon, logits = self.detokenizer(rx_tokens, return_logits=True)
+        out = {"recon": recon, "tokens": rx_tokens, "cbr": cbr,
+               "aux_loss": self.cfg.assign_loss * F.cross_entropy(logits, assignment_targets(source))}
+        if self.classifier is not None:
+            out["logits"] = self.classifier(rx_tokens)
         return out

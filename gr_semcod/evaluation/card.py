@@ -17,8 +17,12 @@ def _training_lines(meta) -> list:
         elif t:
             budget = (f": {t.get('minutes', float('nan')):.0f} min CPU wall clock, {t.get('steps', 0)} steps, "
                       f"best val PSNR {t.get('best_val_psnr', float('nan')):.2f} dB at {t.get('eval_snr_db', 10):g} dB")
-        lines.append(f"- `{name}` — {info.get('description', '')}{budget}"
-                     + (f" (`semcod train --config {name} --minutes {t['minutes']:.0f}`)" if t else ""))
+        stages = t.get("stages") or ([{"args": f"--config {name} --minutes {t['minutes']:.0f}"}] if t else [])
+        parent = t.get("init_from_run")
+        warm = (f"; warm-started from `{parent['name']}` ({parent['minutes']:.0f} min, {parent['steps']} steps"
+                f" before this run)" if parent else "")
+        cmd = "; then ".join(f"`semcod train {s['args']}`" for s in stages)
+        lines.append(f"- `{name}` — {info.get('description', '')}{budget}{warm}" + (f" ({cmd})" if cmd else ""))
     return lines
 
 
@@ -47,7 +51,12 @@ def write_card(path, bundle, summary, table: str, gain: float, channel: str,
             + (" with a conv stem" if vit.get("conv_stem") else "")
             + f"; {tok['reorganizer']} token merging, schedule r = {tok['schedule']}, "
             f"tokens per layer {tok['tokens_per_layer']} → {m['tokens']['count']} tokens of dim {m['tokens']['dim']} are sent.",
-            "No side information (no source map) is sent: the detokenizer's learned patch queries find the content by cross-attention.",
+            ("No side information is sent outside the CBR: each token carries a learned code of its own "
+             "source mask inside its channel symbols (shape code), and the detokenizer reads it back to "
+             "unmerge the tokens onto the patch grid before its learned patch queries cross-attend to them."
+             if tok.get("shape_code") else
+             "No side information (no source map) is sent: the detokenizer's learned patch queries find the "
+             "content by cross-attention."),
         ]
     lines += ["", "Files and checksums are in `manifest.json` (verified on load).", "", "## Training budget", ""]
     lines += _training_lines(m.get("meta", {})) or ["- (no training summary in the manifest)"]

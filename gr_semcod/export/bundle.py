@@ -129,6 +129,7 @@ def export_bundle(
             "vit": {"dim": cfg.dim, "depth": cfg.depth, "heads": cfg.heads, "patch": cfg.patch_size, "conv_stem": cfg.conv_stem},
             "reorganizer": cfg.reorganizer, "schedule": codec.tokenizer.schedule,
             "tokens_per_layer": codec.tokenizer.token_counts(),
+            "shape_code": bool(getattr(cfg, "shape_code", False)),
         }
 
     for cbr, model in (deepjscc or {}).items():

@@ -52,8 +52,28 @@ def load_run(runs: Path, name: str, checkpoint: str = "best.pt", model_kwargs=No
     info = {"config": name, "description": cfg.description}
     summary = run / "summary.json"
     if summary.is_file():
-        info["training"] = json.loads(summary.read_text())
+        info["training"] = training_record(runs, run, json.loads(summary.read_text()))
     return model, info
+
+
+def training_record(runs: Path, run: Path, summary: dict) -> dict:
+    """The run's summary with its ``stages`` (reconstructed from ``config.json`` for runs that
+    predate ``stages.json``) and, for a warm start from another run, that run's budget."""
+    from gr_semcod.training.loop import _stage_args
+
+    summary = dict(summary)
+    if not summary.get("stages") and (run / "config.json").is_file():
+        cfg = json.loads((run / "config.json").read_text())
+        summary["stages"] = [{"args": _stage_args(cfg, False), "start_step": 0, "start_minutes": 0.0,
+                              "end_step": summary.get("steps"), "end_minutes": summary.get("minutes")}]
+    for stage in summary.get("stages") or []:
+        init_from = stage["args"].partition("init_from=")[2].split(" ")[0]
+        parent = Path(init_from).parent if init_from else None
+        if parent is not None and (parent / "summary.json").is_file():
+            p = json.loads((parent / "summary.json").read_text())
+            summary["init_from_run"] = {"name": p.get("name", parent.name), "minutes": p.get("minutes"),
+                                        "steps": p.get("steps")}
+    return summary
 
 
 def check_frozen(trained_on, exported, what: str, target: str) -> None:

@@ -26,6 +26,8 @@ Outputs in ``<out>/<name>/``:
 * ``log.csv``     ``step, time_s, epoch, loss, mse, lr, val_psnr`` (val_psnr on evaluation rows;
   plus ``val_acc`` when selecting by accuracy).
 * ``config.json`` and, at the end, ``summary.json`` (val PSNR of ``best.pt`` at ``cfg.report_snrs``).
+* ``stages.json`` one entry per invocation (budget, ``--resume``, warm start, steps and minutes at
+  start and end), so that a run trained in several stages can be reproduced; copied into the summary.
 
 All files load with ``torch.load(path, weights_only=True)``.
 """
@@ -219,6 +221,44 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _stage_args(cfg_dict: Dict, resume: bool) -> str:
+    """The ``semcod train`` arguments of one stage (budget, resume, warm start)."""
+    args = f"--config {cfg_dict['name']}"
+    if cfg_dict.get("minutes") is not None:
+        args += f" --minutes {cfg_dict['minutes']:g}"
+    if cfg_dict.get("steps") is not None:
+        args += f" --steps {cfg_dict['steps']}"
+    try:  # overrides of the registered config's hyper-parameters
+        from .registry import get_config
+
+        ref = get_config(cfg_dict["name"]).to_dict()
+        for key, flag in (("lr", "--lr"), ("batch_size", "--batch-size"), ("seed", "--seed"),
+                          ("train_data", "--data-train"), ("val_data", "--data-val")):
+            if key in cfg_dict and cfg_dict[key] != ref.get(key):
+                args += f" {flag} {cfg_dict[key]}"
+    except KeyError:  # not a registered config (tests)
+        pass
+    if resume:
+        args += " --resume"
+    init_from = (cfg_dict.get("model_kwargs") or {}).get("init_from")
+    if init_from:
+        args += f" --model-arg init_from={init_from}"
+    return args
+
+
+def _start_stages(run: Path, cfg: TrainConfig, resume: bool) -> list:
+    """Stage list of ``run`` with this invocation appended (a resumed run without ``stages.json``
+    gets its first stage reconstructed from the previous ``config.json``)."""
+    path, stages = run / "stages.json", []
+    if resume and path.is_file():
+        stages = json.loads(path.read_text())
+    elif resume and (run / "ckpt.pt").is_file() and (run / "config.json").is_file():
+        prev = json.loads((run / "config.json").read_text())
+        stages = [{"args": _stage_args(prev, False), "reconstructed": True, "start_step": 0, "start_minutes": 0.0}]
+    return stages + [{"args": _stage_args(cfg.to_dict(), resume and bool(stages)), "start_step": 0,
+                      "start_minutes": 0.0}]
+
+
 def train(
     cfg: TrainConfig,
     out_dir: Union[str, Path] = "runs",
@@ -237,6 +277,7 @@ def train(
     _seed_all(cfg.seed)
     run = Path(out_dir) / cfg.name
     run.mkdir(parents=True, exist_ok=True)
+    stages = _start_stages(run, cfg, resume)
     (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str) + "\n")
 
     train_ds = make_dataset(cfg.train_data, cfg.image_size, train=True, limit=cfg.train_limit)
@@ -257,6 +298,9 @@ def train(
         torch.set_rng_state(blob["torch_rng"].cpu())
         step, elapsed, best, epoch = int(blob["step"]), float(blob["elapsed"]), float(blob["best_psnr"]), int(blob["epoch"])
         log(f"[{cfg.name}] resumed at step {step}, {elapsed / 60:.1f} min, best val PSNR {best:.2f} dB")
+        if len(stages) == 2 and stages[0].get("reconstructed"):
+            stages[0].update(end_step=step, end_minutes=round(elapsed / 60.0, 2))
+        stages[-1].update(start_step=step, start_minutes=round(elapsed / 60.0, 2))
     elif resume:
         log(f"[{cfg.name}] --resume: no {ckpt_path}, starting fresh")
     if cfg.select not in ("psnr", "acc"):
@@ -353,6 +397,8 @@ def train(
     if bar is not None:
         bar.close()
     log_file.close()
+    stages[-1].update(end_step=step, end_minutes=round(elapsed / 60.0, 2))
+    (run / "stages.json").write_text(json.dumps(stages, indent=2) + "\n")
     if not best_path.exists():  # resumed a finished run without evaluations
         torch.save(model.state_dict(), best_path)
 
@@ -368,6 +414,7 @@ def train(
         "best_val_psnr": best_psnr, "eval_snr_db": cfg.eval_snr_db, "channel": cfg.channel,
         "val_psnr_by_snr": report, "val_psnr_of_mean_mse_by_snr": report_mse,
         "val_ssim_by_snr": {s: r["ssim"] for s, r in evals.items()}, "params": n_params, "device": str(device),
+        "stages": stages,
     }
     if by_acc:
         summary.update({"select": "acc", "best_val_acc": best,

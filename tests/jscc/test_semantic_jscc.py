@@ -43,20 +43,23 @@ def test_decoder_depends_on_snr():
     assert (a - b).abs().max() > 1e-3
 
 
-def test_short_training_lowers_the_loss():
+@pytest.mark.parametrize("shape_code", [True, False])
+def test_short_training_lowers_the_loss(shape_code):
     torch.manual_seed(0)
-    codec = SemanticCodec(SemanticCodecConfig(dim=32, depth=3, heads=2, cbrs=("1/12",)))
+    codec = SemanticCodec(SemanticCodecConfig(dim=32, depth=3, heads=2, cbrs=("1/12",), shape_code=shape_code))
     # smooth images (low-frequency colour fields) are learnable in a few dozen steps
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
     coef = torch.rand(64, 3, 3)
     data = (coef[..., 0, None, None] + coef[..., 1, None, None] * xx + coef[..., 2, None, None] * yy) / 3
     opt = torch.optim.AdamW(codec.parameters(), 2e-3)
     losses = []
-    for step in range(60):
+    for step in range(80):
         x = data[torch.randint(64, (16,))]
-        loss = (codec(x, torch.full((16,), 20.0))["recon"] - x).pow(2).mean()
+        out = codec(x, torch.full((16,), 20.0))
+        loss = (out["recon"] - x).pow(2).mean()
+        assert ("aux_loss" in out) == shape_code
         opt.zero_grad()
-        loss.backward()
+        (loss + out.get("aux_loss", 0.0)).backward()
         opt.step()
         losses.append(loss.item())
     assert sum(losses[-10:]) / 10 < 0.5 * sum(losses[:5]) / 5

@@ -66,11 +66,20 @@ def test_checkpoint_resume_round_trip(tmp_path, npz_pair):
     assert any(not torch.equal(first[k], blob2["model"][k]) for k in first)
     steps = [int(r["step"]) for r in _rows(tmp_path / "tiny" / "log.csv")]
     assert steps == sorted(steps) and steps[-1] == 30 and 20 in steps
+    # both stages are recorded with their arguments and step ranges
+    st = summary["stages"]
+    assert [(s["start_step"], s["end_step"]) for s in st] == [(0, 20), (20, 30)]
+    assert "--steps 20" in st[0]["args"] and "--resume" not in st[0]["args"]
+    assert "--steps 30 --resume" in st[1]["args"]
 
-    # resuming a finished run trains no further
+    # resuming a finished run trains no further; a run without stages.json (older code) gets its
+    # first stage reconstructed from the previous config.json
+    (tmp_path / "tiny" / "stages.json").unlink()
     summary = train(cfg.replace(steps=30), out_dir=tmp_path, resume=True, threads=1, progress=False,
                     log=lambda s: None)
     assert summary["steps"] == 30
+    st = summary["stages"]
+    assert st[0]["reconstructed"] and (st[0]["end_step"], st[1]["start_step"], st[1]["end_step"]) == (30, 30, 30)
     m = cfg.build_model(cfg)
     m.load_state_dict(blob2["model"])
     torch.testing.assert_close(m.state_dict(), blob2["model"])
@@ -117,3 +126,20 @@ def test_variable_rate_model_gets_cbr(tmp_path, npz_pair):
     cfg = _cfg(npz_pair, build_model=TwoRate, steps=12, eval_every_steps=None)
     train(cfg, out_dir=tmp_path, threads=1, progress=False, log=lambda s: None)
     assert set(seen) == {"1/24", "1/12"}
+
+
+@pytest.mark.parametrize("name", [n for n in list_configs() if n.startswith(("semcod_", "deepjscc_")) and not n.endswith("_cls")])
+def test_every_codec_config_builds_and_trains_one_step(name):
+    """Each registered codec config (32x32 and 64x64, AWGN and Rayleigh) builds, runs forward at
+    its image size and back-propagates; ``semcod_*`` configs pass a CBR from their list."""
+    torch.manual_seed(0)
+    cfg = get_config(name)
+    model = cfg.build_model(cfg).train()
+    size = cfg.image_size if isinstance(cfg.image_size, int) else cfg.image_size[0]
+    x = torch.rand(2, 3, size, size)
+    kw = {"cbr": model.cbr_choices[0]} if getattr(model, "cbr_choices", None) else {}
+    out = model(x, torch.tensor([0.0, 20.0]), **kw)
+    assert out["recon"].shape == x.shape
+    loss = (out["recon"] - x).pow(2).mean() + out.get("aux_loss", 0.0)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

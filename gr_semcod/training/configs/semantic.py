@@ -2,6 +2,8 @@
 
 One rate-adaptive model per config serves every CBR in its list (a batch draws one CBR) and
 every SNR in 0–20 dB; checkpoints are chosen on the validation split at CBR 1/12, 10 dB.
+``semcod_32`` uses shape-coded tokens and an unmerging detokenizer
+(:mod:`gr_semcod.semantic.shape_code`); ``semcod_32_plain`` is the same codec without them.
 The default budget is 45 wall-clock minutes; the shipped ``models/semcod_32`` bundle was
 trained longer (its model card gives the exact command, minutes and steps).
 """
@@ -12,8 +14,23 @@ from ..registry import DATA_DIR, TrainConfig, register
 
 
 def build_semcod(cfg: TrainConfig) -> SemanticCodec:
-    codec_cfg = SemanticCodecConfig(img_size=cfg.image_size, **cfg.model_kwargs)
-    return SemanticCodec(codec_cfg, channel=cfg.make_channel())
+    """``model_kwargs`` are :class:`SemanticCodecConfig` fields plus ``init_from``: a ``best.pt`` /
+    ``ckpt.pt`` to warm-start from (matching tensors are loaded, new layers keep their init; e.g.
+    a ``shape_code`` codec from a plain one, whose new layers start as identities)."""
+    kw = dict(cfg.model_kwargs)
+    init_from = kw.pop("init_from", None)
+    codec = SemanticCodec(SemanticCodecConfig(img_size=cfg.image_size, **kw), channel=cfg.make_channel())
+    if init_from:
+        import torch
+
+        sd = torch.load(init_from, map_location="cpu", weights_only=True)
+        sd = sd["model"] if isinstance(sd.get("model"), dict) else sd
+        own = codec.state_dict()
+        loadable = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+        if not loadable:
+            raise ValueError(f"init_from {init_from}: no tensor matches the {cfg.name} model")
+        codec.load_state_dict(loadable, strict=False)
+    return codec
 
 
 def _semcod32(name: str, channel: str = "awgn", minutes: float = 45.0, **model_kwargs) -> TrainConfig:
@@ -33,7 +50,8 @@ def _semcod32(name: str, channel: str = "awgn", minutes: float = 45.0, **model_k
         val_limit=1000,
         model_kwargs=model_kwargs,
         description=f"semantic coding, 32x32, conv-stem ViT (dim 128, depth 4) + "
-                    f"{'k-means consolidation' if model_kwargs.get('reorganizer') == 'kmeans' else 'ToMe bipartite merging'} to 16 tokens, "
+                    f"{'k-means consolidation' if model_kwargs.get('reorganizer') == 'kmeans' else 'ToMe bipartite merging'} to {model_kwargs.get('num_tokens', 16)} "
+                    f"{'plain' if model_kwargs.get('shape_code') is False else 'shape-coded'} tokens, "
                     f"rate-adaptive JSCC (CBR 1/48..1/6), {channel}, SNR U(0,20) dB",
     )
 
@@ -50,6 +68,8 @@ def _semcod64(name: str, channel: str = "awgn", minutes: float = 45.0, **model_k
 
 
 register(_semcod32("semcod_32"))
+register(_semcod32("semcod_32_plain", shape_code=False))  # ablation: no shape code, no unmerge
+register(_semcod32("semcod_32_t32", num_tokens=32))  # ablation: 32 tokens (half the merging), 2..16 symbols each
 register(_semcod64("semcod_64"))
 register(_semcod32("semcod_32_kmeans", reorganizer="kmeans"))
 register(_semcod32("semcod_32_rayleigh", channel="rayleigh"))
