@@ -20,7 +20,8 @@ def _training_lines(meta) -> list:
         stages = t.get("stages") or ([{"args": f"--config {name} --minutes {t['minutes']:.0f}"}] if t else [])
         parent = t.get("init_from_run")
         warm = (f"; warm-started from `{parent['name']}` ({parent['minutes']:.0f} min, {parent['steps']} steps"
-                f" before this run)" if parent else "")
+                f" before this run" + (f", `semcod train {parent['args']}`" if parent.get("args") else "") + ")"
+                if parent else "")
         cmd = "; then ".join(f"`semcod train {s['args']}`" for s in stages)
         lines.append(f"- `{name}` — {info.get('description', '')}{budget}{warm}" + (f" ({cmd})" if cmd else ""))
     return lines

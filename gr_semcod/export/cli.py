@@ -71,8 +71,10 @@ def training_record(runs: Path, run: Path, summary: dict) -> dict:
         parent = Path(init_from).parent if init_from else None
         if parent is not None and (parent / "summary.json").is_file():
             p = json.loads((parent / "summary.json").read_text())
-            summary["init_from_run"] = {"name": p.get("name", parent.name), "minutes": p.get("minutes"),
-                                        "steps": p.get("steps")}
+            summary["init_from_run"] = {"name": parent.name, "minutes": p.get("minutes"), "steps": p.get("steps")}
+            if (parent / "config.json").is_file():  # the parent's own command, under its run name
+                pcfg = {**json.loads((parent / "config.json").read_text()), "name": parent.name}
+                summary["init_from_run"]["args"] = _stage_args(pcfg, False)
     return summary
 
 

@@ -1,0 +1,43 @@
+"""Training provenance in the manifest and the model card: stages, warm starts, commands."""
+import json
+
+from gr_semcod.evaluation.card import _training_lines
+from gr_semcod.export.cli import training_record
+
+
+def _write(d, **files):
+    d.mkdir(parents=True)
+    for name, obj in files.items():
+        (d / f"{name}.json").write_text(json.dumps(obj))
+
+
+def test_stages_and_warm_start_reach_the_card(tmp_path):
+    runs = tmp_path / "runs"
+    _write(runs / "semcod_32_plain", summary={"name": "semcod_32", "minutes": 100.0, "steps": 7745},
+           config={"name": "semcod_32", "minutes": 100.0, "steps": None, "lr": 8e-4, "model_kwargs": {}})
+    child = {"name": "semcod_32", "minutes": 90.0, "steps": 9694, "best_val_psnr": 26.66, "eval_snr_db": 10.0,
+             "stages": [{"args": "--config semcod_32 --minutes 90 --lr 0.0003 "
+                                 f"--model-arg init_from={runs}/semcod_32_plain/best.pt",
+                         "start_step": 0, "end_step": 9694}]}
+    _write(runs / "semcod_32", summary=child)
+    rec = training_record(runs, runs / "semcod_32", child)
+    parent = rec["init_from_run"]
+    assert (parent["name"], parent["steps"], parent["args"]) == ("semcod_32_plain", 7745,
+                                                                 "--config semcod_32_plain --minutes 100")
+    line, = _training_lines({"runs": {"semcod_32": {"description": "codec", "training": rec}}})
+    assert "90 min CPU wall clock, 9694 steps, best val PSNR 26.66 dB" in line
+    assert "warm-started from `semcod_32_plain` (100 min, 7745 steps" in line
+    assert "`semcod train --config semcod_32_plain --minutes 100`" in line
+    assert "`semcod train --config semcod_32 --minutes 90 --lr 0.0003 --model-arg init_from=" in line
+
+
+def test_runs_without_stages_get_one_from_config_json(tmp_path):
+    runs = tmp_path / "runs"
+    summary = {"name": "deepjscc_32_cbr1-48", "minutes": 20.0, "steps": 7812, "best_val_psnr": 27.3}
+    _write(runs / "deepjscc_32_cbr1-48", summary=summary,
+           config={"name": "deepjscc_32_cbr1-48", "minutes": 20.0, "steps": None, "model_kwargs": {}})
+    rec = training_record(runs, runs / "deepjscc_32_cbr1-48", summary)
+    assert rec["stages"] == [{"args": "--config deepjscc_32_cbr1-48 --minutes 20", "start_step": 0,
+                              "start_minutes": 0.0, "end_step": 7812, "end_minutes": 20.0}]
+    line, = _training_lines({"runs": {"d": {"description": "dj", "training": rec}}})
+    assert line.endswith("(`semcod train --config deepjscc_32_cbr1-48 --minutes 20`)")
