@@ -90,9 +90,12 @@ class SemanticCodec(nn.Module):
         tokens, sizes = self.tokenizer(images)
         return self.jscc_encoder(tokens, sizes, self.symbols_per_token(cbr))
 
-    def decode(self, symbols: torch.Tensor, snr_db: torch.Tensor) -> dict:
+    def decode(self, symbols: torch.Tensor, snr_db: torch.Tensor, assign_logits: bool = False) -> dict:
         tokens = self.jscc_decoder(symbols, snr_db.reshape(-1, 1))
-        out = {"recon": self.detokenizer(tokens), "tokens": tokens}
+        recon, logits = self.detokenizer(tokens, return_logits=True)
+        out = {"recon": recon, "tokens": tokens}
+        if assign_logits:
+            out["assign_logits"] = logits
         if self.classifier is not None:
             out["logits"] = self.classifier(tokens)
         return out
@@ -103,19 +106,15 @@ class SemanticCodec(nn.Module):
         ``assign_loss`` times the cross-entropy of the detokenizer's patch-to-token assignment
         against ToMe's true source map."""
         cbr = cbr or (random.choice(self.cbr_choices) if self.training else self.cfg.eval_cbr)
-        if not (self.cfg.shape_code and self.training):
-            symbols = self.encode(images, cbr)
-            received, snr = self.channel(symbols, snr_db)
-            out = self.decode(received, snr)
-            out["cbr"] = cbr
-            return out
-        tokens, sizes, source = self.tokenizer.forward_with_source(images)
+        supervise = self.cfg.shape_code and self.training
+        if supervise:
+            tokens, sizes, source = self.tokenizer.forward_with_source(images)
+        else:
+            tokens, sizes = self.tokenizer(images)
         symbols = self.jscc_encoder(tokens, sizes, self.symbols_per_token(cbr))
         received, snr = self.channel(symbols, snr_db)
-        rx_tokens = self.jscc_decoder(received, snr.reshape(-1, 1))
-        recon, logits = self.detokenizer(rx_tokens, return_logits=True)
-        out = {"recon": recon, "tokens": rx_tokens, "cbr": cbr,
-               "aux_loss": self.cfg.assign_loss * F.cross_entropy(logits, assignment_targets(source))}
-        if self.classifier is not None:
-            out["logits"] = self.classifier(rx_tokens)
+        out = self.decode(received, snr, assign_logits=supervise)
+        out["cbr"] = cbr
+        if supervise:
+            out["aux_loss"] = self.cfg.assign_loss * F.cross_entropy(out.pop("assign_logits"), assignment_targets(source))
         return out
