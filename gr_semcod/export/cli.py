@@ -52,19 +52,19 @@ def load_run(runs: Path, name: str, checkpoint: str = "best.pt", model_kwargs=No
     info = {"config": name, "description": cfg.description}
     summary = run / "summary.json"
     if summary.is_file():
-        info["training"] = training_record(runs, run, json.loads(summary.read_text()))
+        info["training"] = training_record(run, json.loads(summary.read_text()))
     return model, info
 
 
-def training_record(runs: Path, run: Path, summary: dict) -> dict:
+def training_record(run: Path, summary: dict) -> dict:
     """The run's summary with its ``stages`` (reconstructed from ``config.json`` for runs that
     predate ``stages.json``) and, for a warm start from another run, that run's budget."""
-    from gr_semcod.training.loop import _stage_args
+    from gr_semcod.training.loop import stage_args
 
     summary = dict(summary)
     if not summary.get("stages") and (run / "config.json").is_file():
         cfg = json.loads((run / "config.json").read_text())
-        summary["stages"] = [{"args": _stage_args(cfg, False), "start_step": 0, "start_minutes": 0.0,
+        summary["stages"] = [{"args": stage_args(cfg, False), "start_step": 0, "start_minutes": 0.0,
                               "end_step": summary.get("steps"), "end_minutes": summary.get("minutes")}]
     for stage in summary.get("stages") or []:
         init_from = stage["args"].partition("init_from=")[2].split(" ")[0]
@@ -74,7 +74,7 @@ def training_record(runs: Path, run: Path, summary: dict) -> dict:
             summary["init_from_run"] = {"name": parent.name, "minutes": p.get("minutes"), "steps": p.get("steps")}
             if (parent / "config.json").is_file():  # the parent's own command, under its run name
                 pcfg = {**json.loads((parent / "config.json").read_text()), "name": parent.name}
-                summary["init_from_run"]["args"] = _stage_args(pcfg, False)
+                summary["init_from_run"]["args"] = stage_args(pcfg, False)
     return summary
 
 

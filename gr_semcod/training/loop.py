@@ -221,7 +221,7 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _stage_args(cfg_dict: Dict, resume: bool) -> str:
+def stage_args(cfg_dict: Dict, resume: bool) -> str:
     """The ``semcod train`` arguments of one stage (budget, resume, warm start)."""
     args = f"--config {cfg_dict['name']}"
     if cfg_dict.get("minutes") is not None:
@@ -254,8 +254,8 @@ def _start_stages(run: Path, cfg: TrainConfig, resume: bool) -> list:
         stages = json.loads(path.read_text())
     elif resume and (run / "ckpt.pt").is_file() and (run / "config.json").is_file():
         prev = json.loads((run / "config.json").read_text())
-        stages = [{"args": _stage_args(prev, False), "reconstructed": True, "start_step": 0, "start_minutes": 0.0}]
-    return stages + [{"args": _stage_args(cfg.to_dict(), resume and bool(stages)), "start_step": 0,
+        stages = [{"args": stage_args(prev, False), "reconstructed": True, "start_step": 0, "start_minutes": 0.0}]
+    return stages + [{"args": stage_args(cfg.to_dict(), resume and bool(stages)), "start_step": 0,
                       "start_minutes": 0.0}]
 
 

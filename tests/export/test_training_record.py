@@ -20,7 +20,7 @@ def test_stages_and_warm_start_reach_the_card(tmp_path):
                                  f"--model-arg init_from={runs}/semcod_32_plain/best.pt",
                          "start_step": 0, "end_step": 9694}]}
     _write(runs / "semcod_32", summary=child)
-    rec = training_record(runs, runs / "semcod_32", child)
+    rec = training_record(runs / "semcod_32", child)
     parent = rec["init_from_run"]
     assert (parent["name"], parent["steps"], parent["args"]) == ("semcod_32_plain", 7745,
                                                                  "--config semcod_32_plain --minutes 100")
@@ -36,7 +36,7 @@ def test_runs_without_stages_get_one_from_config_json(tmp_path):
     summary = {"name": "deepjscc_32_cbr1-48", "minutes": 20.0, "steps": 7812, "best_val_psnr": 27.3}
     _write(runs / "deepjscc_32_cbr1-48", summary=summary,
            config={"name": "deepjscc_32_cbr1-48", "minutes": 20.0, "steps": None, "model_kwargs": {}})
-    rec = training_record(runs, runs / "deepjscc_32_cbr1-48", summary)
+    rec = training_record(runs / "deepjscc_32_cbr1-48", summary)
     assert rec["stages"] == [{"args": "--config deepjscc_32_cbr1-48 --minutes 20", "start_step": 0,
                               "start_minutes": 0.0, "end_step": 7812, "end_minutes": 20.0}]
     line, = _training_lines({"runs": {"d": {"description": "dj", "training": rec}}})
