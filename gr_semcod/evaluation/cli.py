@@ -56,6 +56,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "bundle size), or an .npz with labels; default: the Fashion-MNIST test set "
                         "($SEMCOD_FASHION_MNIST or /usr/share/datasets/fashion-mnist) when installed; 'none' skips")
     p.add_argument("--classify-limit", type=int, help="use the first N labelled images")
+    p.add_argument("--full-size", action="store_true",
+                   help="code each photo of --data at its own size (tiles of the bundle size, equal total "
+                        "symbols per photo; see gr_semcod.evaluation.fullsize)")
+    p.add_argument("--modes", nargs="+", default=["photo"], choices=["photo", "tile", "uniform", "none"],
+                   help="--full-size: semantic v2 rate modes (photo = budget shared by the tiles of a photo)")
+    p.add_argument("--v1", action="store_true", help="--full-size: also run the first semantic codec per tile")
+    p.add_argument("--save-images", action="store_true", help="--full-size: write every reconstruction as PNG")
 
 
 #: per-image PSNR cap (dB): a perfectly reconstructed image (e.g. a constant crop sent as its
@@ -68,6 +75,10 @@ def _fmt(v, nd=2):
 
 
 def run(args) -> int:
+    if args.full_size:
+        from .fullsize import run_full_size
+
+        return run_full_size(args)
     import numpy as np
 
     from ..runtime import Bundle
