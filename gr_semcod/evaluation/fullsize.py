@@ -311,3 +311,40 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
     if summary.get("skipped"):
         lines += ["", "Skipped (unreadable): " + "; ".join(summary["skipped"])]
     Path(path).write_text("\n".join(lines) + "\n")
+
+
+def semantic2_images(bundle: Bundle, images: np.ndarray, cbr: str, channel: str, snr_db: float, seed: int = 0,
+                     batch: int = 250) -> Dict[str, np.ndarray]:
+    """Crops of the bundle's size, each its own budget (mode a with one tile): ``{"images", "cbr_spent"}``.
+
+    Every image pays its own side information (flags and power gain) out of ``k``.
+    """
+    meta = bundle.manifest["semantic2"]
+    c, depth, beta, gbits = meta["c"], meta["depth"], meta["beta"], meta["gain_bits"]
+    level_amp = np.asarray(meta["level_amp"], np.float32)
+    n, _, h, w = images.shape
+    k = float(num_symbols(cbr, h, w))
+    recon, spent = [], []
+    for j, sl in enumerate(_batches(n, batch)):
+        feats = bundle.run("semantic2_encoder", images=images[sl])["features"]
+        lev, info = quadtree.allocate(feats[:, :c], depth, c / 2.0, k, beta, gbits)
+        levels = lev[:, None].astype(np.float32)
+        latent = bundle.run("semantic2_merger", features=feats, levels=levels)["latent"]
+        latent = latent * level_amp[lev][:, None]
+        toks = quadtree.extract_tokens(latent, lev)
+        t_max = max(len(t) for t in toks)
+        # one row per image, zero-padded to the longest: padding is neither sent nor counted
+        sym = np.zeros((len(toks), t_max * c // 2, 2), np.float32)
+        p = np.array([float((t.astype(np.float64) ** 2).sum() / (len(t) * c / 2)) for t in toks])
+        q = np.clip(np.round((10 * np.log10(np.maximum(p, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"]),
+                    0, (1 << gbits) - 1)
+        g_db = meta["gain_min_db"] + meta["gain_step_db"] * q
+        for i, t in enumerate(toks):
+            sym[i, :len(t) * c // 2] = (t / np.sqrt(p[i])).reshape(-1, 2)
+        rx = through_channel(sym, channel, snr_db, seed + j)
+        parts = [rx[i, :len(t) * c // 2].reshape(-1, c) * np.float32(10 ** (g_db[i] / 20)) for i, t in enumerate(toks)]
+        latent_hat = quadtree.insert_tokens(parts, lev) / level_amp[lev][:, None]
+        snr = (snr_db - g_db).astype(np.float32)[:, None]
+        recon.append(bundle.run("semantic2_decoder", latent=latent_hat, levels=levels, snr_db=snr)["images"])
+        spent.append(info["symbols"])
+    return {"images": np.clip(np.concatenate(recon), 0, 1), "cbr_spent": float(np.concatenate(spent).mean() / (h * w * 3))}
