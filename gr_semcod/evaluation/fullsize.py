@@ -7,7 +7,8 @@ symbols (the *unpadded* size):
 * **Deep JSCC** codes every tile at the CBR, ``k_tile = CBR * S^2 * 3``; with padding it spends a
   little more than ``k`` (the ``cbr_spent`` column says how much) — in the baseline's favour.
 * **semantic v2** (:mod:`gr_semcod.semantic.hybrid`) spends at most ``k``, side information
-  included (quadtree flags + power gain, ``beta`` symbols per bit).  Modes:
+  included (quadtree flags + power gain, at ``beta`` symbols per bit of the convolutionally coded
+  scheme :func:`gr_semcod.runtime.side_info.side_beta` picks for the SNR).  Modes:
 
   ``photo``    one budget for the whole photo, shared among its tiles by content (mode b)
   ``tile``     the same budget for every tile, adapted within the tile (mode a)
@@ -26,6 +27,7 @@ import numpy as np
 from ..runtime import quadtree
 from ..runtime.bundle import Bundle, role_key
 from ..runtime.channels import num_symbols
+from ..runtime.side_info import side_beta
 from .pipeline import _batches, through_channel
 
 MODES = ("photo", "tile", "uniform", "none")
@@ -71,9 +73,10 @@ def deepjscc_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr_
     return {"image": np.clip(stitch(rec, grid, (h, w)), 0, 1), "symbols": t * k, "cbr_spent": t * k / (h * w * 3)}
 
 
-def semantic2_levels(y: np.ndarray, meta: Dict, budget: float, mode: str) -> Tuple[np.ndarray, float]:
-    """Level maps of the photo's tiles and the symbols they cost (flags and gain included)."""
-    c, depth, beta, gbits = meta["c"], meta["depth"], meta["beta"], meta["gain_bits"]
+def semantic2_levels(y: np.ndarray, meta: Dict, budget: float, mode: str, beta: float) -> Tuple[np.ndarray, float]:
+    """Level maps of the photo's tiles and the symbols they cost (flags and gain at ``beta``
+    symbols per bit included)."""
+    c, depth, gbits = meta["c"], meta["depth"], meta["gain_bits"]
     t = len(y)
     r = c / 2.0
     if mode == "photo":
@@ -106,7 +109,7 @@ def semantic2_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr
     tiles, grid = tile_photo(img, s)
     feats = _run(bundle, "semantic2_encoder", batch, images=tiles)
     budget = float(num_symbols(cbr, h, w))
-    lev, spent = semantic2_levels(feats[:, :c], meta, budget, mode)
+    lev, spent = semantic2_levels(feats[:, :c], meta, budget, mode, side_beta(snr_db))
     levels = lev[:, None].astype(np.float32)
     latent = _run(bundle, "semantic2_merger", batch, features=feats, levels=levels)
     tokens = quadtree.extract_tokens(latent, lev)
@@ -290,8 +293,9 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         f"its own size as {bundle.image_size[0]}x{bundle.image_size[0]} tiles (edge-padded, cropped back). "
         "Equal total symbols per photo: `k = round(CBR * H * W * 3)`; Deep JSCC codes every tile at the CBR "
         "(with padding it spends a little more, see CBR spent); the semantic codec v2 spends at most `k`, "
-        f"side information included (quadtree flags and a {s2.get('gain_bits', '?')}-bit power gain at "
-        f"{s2.get('beta', '?')} channel symbols per bit). PSNR is per photo, then averaged; "
+        f"side information included (quadtree flags and a {s2.get('gain_bits', '?')}-bit power gain, sent "
+        "with a K=7 convolutional code at 2 channel symbols per bit below 5 dB (BPSK, rate 1/2) and 1 from 5 dB "
+        "(QPSK, rate 1/2), `gr_semcod.runtime.side_info`; their bit error rates: `semcod bench sideinfo`). PSNR is per photo, then averaged; "
         "MS-SSIM where the photo is large enough.",
         "",
         "Schemes: `deepjscc` (the bundle's Deep JSCC at the CBR, per tile); `semantic2_photo` (one budget per "
@@ -320,7 +324,8 @@ def semantic2_images(bundle: Bundle, images: np.ndarray, cbr: str, channel: str,
     Every image pays its own side information (flags and power gain) out of ``k``.
     """
     meta = bundle.manifest["semantic2"]
-    c, depth, beta, gbits = meta["c"], meta["depth"], meta["beta"], meta["gain_bits"]
+    c, depth, gbits = meta["c"], meta["depth"], meta["gain_bits"]
+    beta = side_beta(snr_db)
     level_amp = np.asarray(meta["level_amp"], np.float32)
     n, _, h, w = images.shape
     k = float(num_symbols(cbr, h, w))

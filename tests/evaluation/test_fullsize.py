@@ -17,6 +17,7 @@ from gr_semcod.export.from_onnx import deepjscc_from_bundle
 from gr_semcod.export.hybrid import export_semantic2
 from gr_semcod.runtime import load_bundle, quadtree
 from gr_semcod.runtime.channels import num_symbols
+from gr_semcod.runtime.side_info import side_beta
 from gr_semcod.semantic.hybrid import HybridSemanticCodec
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
@@ -90,7 +91,7 @@ def test_photo_mode_gives_the_busy_tiles_more_tokens(bundle_dir):
     tiles, _ = tile_photo(img, 32)
     feats = b.run("semantic2_encoder", images=tiles)["features"]
     lev, _ = semantic2_levels(feats[:, :b.manifest["semantic2"]["c"]], b.manifest["semantic2"],
-                              float(num_symbols("1/48", 128, 128)), "photo")
+                              float(num_symbols("1/48", 128, 128)), "photo", side_beta(10.0))
     tokens = (4.0 ** -lev.astype(float)).sum(axis=(1, 2)).reshape(4, 4)
     assert tokens[:2].mean() < tokens[2:].mean()  # sky (top) cheaper than ground (bottom)
     assert r["tokens"] == tokens.sum()
@@ -105,7 +106,7 @@ def test_numpy_pipeline_matches_the_torch_codec(perturbed_bundle):
     r = semantic2_photo(b, img, "1/48", "awgn", 200.0, 0, "photo")
     meta = b.manifest["semantic2"]
     feats = b.run("semantic2_encoder", images=tiles)["features"]
-    lev, _ = semantic2_levels(feats[:, :meta["c"]], meta, float(num_symbols("1/48", 64, 96)), "photo")
+    lev, _ = semantic2_levels(feats[:, :meta["c"]], meta, float(num_symbols("1/48", 64, 96)), "photo", side_beta(200.0))
     with torch.no_grad():
         rec = codec.eval()(torch.from_numpy(tiles), 200.0, levels=lev, groups=np.zeros(len(tiles), int))["recon"]
     np.testing.assert_allclose(r["image"], np.clip(stitch(rec.numpy(), grid, (64, 96)), 0, 1), atol=2e-4)
@@ -118,7 +119,7 @@ def test_nothing_merged_is_deep_jscc_of_the_base_rate_through_onnx(bundle_dir):
     d = deepjscc_photo(b, img, "1/12", "awgn", 200.0, 0)
     np.testing.assert_allclose(r["image"], d["image"], atol=2e-3)
     tokens, bits = quadtree.tree_cost(np.zeros((4, 8, 8), np.uint8), 3)
-    assert r["symbols"] == tokens.sum() * 4 + (bits.sum() + 6) * 1.5
+    assert r["symbols"] == tokens.sum() * 4 + (bits.sum() + 6) * side_beta(200.0)
 
 
 def test_eval_full_size_cli(bundle_dir, tmp_path, capsys):
@@ -154,6 +155,7 @@ def test_crops_each_with_its_own_budget_match_the_torch_codec(perturbed_bundle):
     tiles, _ = tile_photo(synthetic_photo(64, 128), 32)
     r = semantic2_images(b, tiles, "1/24", "awgn", 200.0)
     assert r["images"].shape == tiles.shape and r["cbr_spent"] <= 1 / 24
+    codec.beta = side_beta(200.0)  # the transmitter's side-information scheme at this SNR
     with torch.no_grad():
         rec = codec.eval()(torch.from_numpy(tiles), 200.0, cbr="1/24")["recon"].numpy()
     np.testing.assert_allclose(r["images"], np.clip(rec, 0, 1), atol=2e-4)
