@@ -29,7 +29,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 __all__ = [
-    "node_distortion", "prune", "level_map", "tree_cost", "allocate",
+    "node_distortion", "prune", "level_map", "tree_cost", "allocate", "fill_budget",
     "merge_map", "anchor_mask", "extract_tokens", "insert_tokens", "tree_bits", "parse_tree_bits",
 ]
 
@@ -124,6 +124,7 @@ def allocate(
     extra_bits: float = 0.0,
     groups: Optional[np.ndarray] = None,
     iters: int = 40,
+    fill: bool = True,
 ) -> Tuple[np.ndarray, dict]:
     """Level map minimising latent distortion with ``S <= budget`` symbols per group.
 
@@ -136,6 +137,8 @@ def allocate(
         extra_bits: side bits per group besides the flags (e.g. the quantised power gain).
         groups: ``(B,)`` group index of each image (default: one group per image); the images of
             a group share one ``lambda`` and one budget (the tiles of a photo).
+
+        fill: spend the budget the Lagrangian solution leaves with greedy splits (:func:`fill_budget`).
 
     Returns ``(lev (B, h, w) uint8, info)`` with per-group ``tokens``, ``bits``, ``symbols``
     and ``over`` (True where even the fully merged tree exceeds the budget).
@@ -164,7 +167,55 @@ def allocate(
         hi = np.where(ok, mid, hi)
         lo = np.where(ok, lo, mid)
     lev, t, fl, s = cost(hi)
+    if fill:
+        lev = fill_budget(dist, lev, groups, np.maximum(budget - s, 0.0), r, beta)
+        t = np.bincount(groups, tree_cost(lev, depth)[0], ng)
+        fl = np.bincount(groups, tree_cost(lev, depth)[1], ng)
+        s = t * r + (fl + extra_bits) * beta
     return lev, {"tokens": t, "bits": fl + extra_bits, "symbols": s, "over": s > budget, "budget": budget}
+
+
+def fill_budget(dist: Sequence[np.ndarray], lev: np.ndarray, groups: np.ndarray, left: np.ndarray, r: float,
+                beta: float) -> np.ndarray:
+    """Spend what the Lagrangian solution left of each group's budget: split leaves greedily,
+    best distortion saved per symbol first, while the split fits (the rate points between two
+    Lagrangian solutions are not on the convex hull, so bisection alone strands them).
+
+    Splitting a level-``l`` leaf costs ``3 r`` symbols plus ``4 beta`` for its children's flags
+    (none when they are single positions) and saves ``D_l - sum D_{l-1}`` (``D_0 = 0``).
+    """
+    import heapq
+
+    lev = lev.copy()
+    anchors = anchor_mask(lev) & (lev >= 1)
+
+    def gain(b, lv, i, j):  # i, j: node indices at level lv
+        child = 0.0 if lv == 1 else float(dist[lv - 2][b, 2 * i:2 * i + 2, 2 * j:2 * j + 2].sum())
+        return float(dist[lv - 1][b, i, j]) - child, 3 * r + (4 * beta if lv > 1 else 0.0)
+
+    for g in np.unique(groups):
+        budget = float(left[g])
+        if budget < 3 * r:
+            continue
+        heap = []
+        for b in np.flatnonzero(groups == g):
+            for pi, pj in zip(*np.nonzero(anchors[b])):
+                lv = int(lev[b, pi, pj])
+                d, c = gain(b, lv, pi >> lv, pj >> lv)
+                heapq.heappush(heap, (-d / c, int(b), lv, int(pi >> lv), int(pj >> lv), c))
+        while heap and budget >= 3 * r:
+            _, b, lv, i, j, c = heapq.heappop(heap)
+            if c > budget:
+                continue
+            budget -= c
+            s = 1 << lv
+            lev[b, i * s:(i + 1) * s, j * s:(j + 1) * s] = lv - 1
+            if lv - 1 >= 1:
+                for di in (0, 1):
+                    for dj in (0, 1):
+                        d, cc = gain(b, lv - 1, 2 * i + di, 2 * j + dj)
+                        heapq.heappush(heap, (-d / cc, b, lv - 1, 2 * i + di, 2 * j + dj, cc))
+    return lev
 
 
 def merge_map(f: np.ndarray, lev: np.ndarray, depth: int) -> np.ndarray:

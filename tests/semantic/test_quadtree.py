@@ -89,3 +89,20 @@ def test_bad_shapes_and_short_streams_are_refused():
         q.parse_tree_bits(np.array([1, 0], np.uint8), (8, 8), DEPTH)
     with pytest.raises(ValueError, match="left over"):
         q.parse_tree_bits(np.array([0, 1], np.uint8), (8, 8), DEPTH)
+
+
+def test_fill_spends_the_stranded_budget_and_only_helps():
+    f = _latent(b=4, seed=5)
+    for budget in (50.0, 90.0, 200.0):
+        lev0, info0 = q.allocate(f, DEPTH, 4.0, budget, 1.0, extra_bits=6, fill=False)
+        lev1, info1 = q.allocate(f, DEPTH, 4.0, budget, 1.0, extra_bits=6)
+        assert np.all(info1["symbols"] <= budget) and np.all(info1["symbols"] >= info0["symbols"])
+        d0 = ((q.merge_map(f, lev0, DEPTH) - f) ** 2).sum(axis=(1, 2, 3))
+        d1 = ((q.merge_map(f, lev1, DEPTH) - f) ** 2).sum(axis=(1, 2, 3))
+        assert np.all(d1 <= d0 + 1e-5)
+        # what is left is less than the cheapest split
+        assert np.all(budget - info1["symbols"] < 3 * 4.0 + 4 * 1.0)
+        for s in q.tree_bits(lev1, DEPTH):  # still a valid tree
+            assert len(s) > 0
+        tokens, bits = q.tree_cost(lev1, DEPTH)
+        assert np.allclose(info1["symbols"], tokens * 4.0 + (bits + 6) * 1.0)
