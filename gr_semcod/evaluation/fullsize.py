@@ -7,7 +7,7 @@ symbols (the *unpadded* size):
 * **Deep JSCC** codes every tile at the CBR, ``k_tile = CBR * S^2 * 3``; with padding it spends a
   little more than ``k`` (the ``cbr_spent`` column says how much) — in the baseline's favour.
 * **semantic v2** (:mod:`gr_semcod.semantic.hybrid`) spends at most ``k``, side information
-  included (quadtree flags + power gain, at ``beta`` symbols per bit of the convolutionally coded
+  included (arithmetic-coded quadtree flags + power gain, at ``beta`` symbols per bit of the convolutionally coded
   scheme :func:`gr_semcod.runtime.side_info.side_beta` picks for the SNR).  Modes:
 
   ``photo``    one budget for the whole photo, shared among its tiles by content (mode b)
@@ -96,8 +96,9 @@ def semantic2_levels(y: np.ndarray, meta: Dict, budget: float, mode: str, beta: 
         return lev, float(tokens.sum() * r + gbits * beta)
     else:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    tokens, bits = quadtree.tree_cost(lev, depth)
-    return lev, float(tokens.sum() * r + (bits.sum() + gbits) * beta)
+    tokens, _ = quadtree.tree_cost(lev, depth)
+    bits = quadtree.flag_code_bits(quadtree.flag_counts(lev, depth).sum(0))
+    return lev, float(tokens.sum() * r + (bits + gbits) * beta)
 
 
 def semantic2_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr_db: float, seed: int,

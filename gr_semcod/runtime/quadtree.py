@@ -29,7 +29,8 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 __all__ = [
-    "node_distortion", "prune", "level_map", "tree_cost", "allocate", "fill_budget",
+    "node_distortion", "prune", "level_map", "tree_cost", "flag_counts", "flag_code_bits", "allocate",
+    "fill_budget",
     "merge_map", "anchor_mask", "extract_tokens", "insert_tokens", "tree_bits", "parse_tree_bits",
 ]
 
@@ -115,6 +116,41 @@ def tree_cost(lev: np.ndarray, depth: int) -> Tuple[np.ndarray, np.ndarray]:
     return tokens, bits
 
 
+def flag_counts(lev: np.ndarray, depth: int) -> np.ndarray:
+    """``(B, depth, 2)``: visited nodes of each level ``1..depth`` that stay merged (0) / split (1)."""
+    lev = np.asarray(lev)
+    b = lev.shape[0]
+    out = np.zeros((b, depth, 2))
+    for lv in range(1, depth + 1):
+        s = 1 << lv
+        node_max = lev.reshape(b, lev.shape[1] // s, s, lev.shape[2] // s, s).max(axis=(2, 4))
+        split = node_max < lv              # every leaf below: the node split
+        if lv == depth:
+            visited = np.ones_like(split)
+        else:
+            parent = lev.reshape(b, lev.shape[1] // (2 * s), 2 * s, lev.shape[2] // (2 * s), 2 * s).max(axis=(2, 4))
+            visited = _up(parent < lv + 1, 2)
+        out[:, lv - 1, 1] = (visited & split).sum(axis=(1, 2))
+        out[:, lv - 1, 0] = (visited & ~split).sum(axis=(1, 2))
+    return out
+
+
+def flag_code_bits(counts: np.ndarray) -> np.ndarray:
+    """Length in bits of the flags coded by an adaptive binary arithmetic coder, one
+    Krichevsky–Trofimov estimator per level (context), 2 bits of termination::
+
+        L = sum_l -log2[ G(n0 + 1/2) G(n1 + 1/2) / (pi G(n0 + n1 + 1)) ] + 2
+
+    (the KT probability of a sequence depends only on its counts, so the length is exact for any
+    order; a range coder attains it within its termination bits). ``counts (..., depth, 2)``.
+    """
+    from scipy.special import gammaln
+
+    n0, n1 = counts[..., 0], counts[..., 1]
+    nats = np.log(np.pi) + gammaln(n0 + n1 + 1) - gammaln(n0 + 0.5) - gammaln(n1 + 0.5)
+    return nats.sum(-1) / np.log(2) + 2.0
+
+
 def allocate(
     f: np.ndarray,
     depth: int,
@@ -125,6 +161,7 @@ def allocate(
     groups: Optional[np.ndarray] = None,
     iters: int = 40,
     fill: bool = True,
+    coded: bool = True,
 ) -> Tuple[np.ndarray, dict]:
     """Level map minimising latent distortion with ``S <= budget`` symbols per group.
 
@@ -139,6 +176,8 @@ def allocate(
             a group share one ``lambda`` and one budget (the tiles of a photo).
 
         fill: spend the budget the Lagrangian solution leaves with greedy splits (:func:`fill_budget`).
+        coded: the flags are arithmetic-coded (:func:`flag_code_bits`, per group) instead of one
+            bit each.
 
     Returns ``(lev (B, h, w) uint8, info)`` with per-group ``tokens``, ``bits``, ``symbols``
     and ``over`` (True where even the fully merged tree exceeds the budget).
@@ -150,13 +189,20 @@ def allocate(
     dist = node_distortion(f, depth)
     scale = max(float(np.mean(dist[0])), 1e-12) / max(r, 1e-12)
 
-    def cost(log_lam):
-        splits = prune(dist, scale * np.exp(log_lam)[groups], r)
-        lev = level_map(splits)
+    def rate(lev):
         t, fl = tree_cost(lev, depth)
         tg = np.bincount(groups, t, ng)
-        fg = np.bincount(groups, fl, ng)
-        return lev, tg, fg, tg * r + (fg + extra_bits) * beta
+        if coded:
+            cnt = np.zeros((ng, depth, 2))
+            np.add.at(cnt, groups, flag_counts(lev, depth))
+            fg = flag_code_bits(cnt)
+        else:
+            fg = np.bincount(groups, fl, ng)
+        return tg, fg, tg * r + (fg + extra_bits) * beta
+
+    def cost(log_lam):
+        lev = level_map(prune(dist, scale * np.exp(log_lam)[groups], r))
+        return (lev, *rate(lev))
 
     lo = np.full(ng, -30.0)   # small lambda: everything split (most symbols)
     hi = np.full(ng, 30.0)    # large lambda: everything merged (fewest symbols)
@@ -168,30 +214,48 @@ def allocate(
         lo = np.where(ok, lo, mid)
     lev, t, fl, s = cost(hi)
     if fill:
-        lev = fill_budget(dist, lev, groups, np.maximum(budget - s, 0.0), r, beta)
-        t = np.bincount(groups, tree_cost(lev, depth)[0], ng)
-        fl = np.bincount(groups, tree_cost(lev, depth)[1], ng)
-        s = t * r + (fl + extra_bits) * beta
+        base = lev
+        raw = np.bincount(groups, tree_cost(lev, depth)[1], ng)
+        per_flag = beta * np.where(raw > 0, fl / np.maximum(raw, 1), 1.0)  # symbols per flag, as coded now
+        lev, history = fill_budget(dist, lev, groups, np.maximum(budget - s, 0.0), r, per_flag)
+        t, fl, s = rate(lev)
+        for g in np.flatnonzero(s > budget + 1e-9):  # coded flags cost more than estimated: undo
+            while s[g] > budget[g] and history[g] and not info_over(base, g, groups, rate, budget):
+                b, lv, i, j = history[g].pop()
+                sz = 1 << lv
+                lev[b, i * sz:(i + 1) * sz, j * sz:(j + 1) * sz] = lv
+                t, fl, s = rate(lev)
     return lev, {"tokens": t, "bits": fl + extra_bits, "symbols": s, "over": s > budget, "budget": budget}
 
 
+def info_over(base, g, groups, rate, budget) -> bool:
+    """True when even the Lagrangian solution ``base`` of group ``g`` is over its budget."""
+    return bool(rate(base)[2][g] > budget[g])
+
+
 def fill_budget(dist: Sequence[np.ndarray], lev: np.ndarray, groups: np.ndarray, left: np.ndarray, r: float,
-                beta: float) -> np.ndarray:
+                beta) -> Tuple[np.ndarray, dict]:
     """Spend what the Lagrangian solution left of each group's budget: split leaves greedily,
     best distortion saved per symbol first, while the split fits (the rate points between two
     Lagrangian solutions are not on the convex hull, so bisection alone strands them).
 
     Splitting a level-``l`` leaf costs ``3 r`` symbols plus ``4 beta`` for its children's flags
+    (``beta``: symbols per flag, a scalar or one per group)
     (none when they are single positions) and saves ``D_l - sum D_{l-1}`` (``D_0 = 0``).
+    Returns the new level map and, per group, the splits made in order (to undo the last ones
+    when the exact flag code turns out longer than estimated).
     """
     import heapq
 
     lev = lev.copy()
     anchors = anchor_mask(lev) & (lev >= 1)
+    history = {int(g): [] for g in np.unique(groups)}
+
+    beta = np.broadcast_to(np.asarray(beta, np.float64), (int(groups.max()) + 1,))
 
     def gain(b, lv, i, j):  # i, j: node indices at level lv
         child = 0.0 if lv == 1 else float(dist[lv - 2][b, 2 * i:2 * i + 2, 2 * j:2 * j + 2].sum())
-        return float(dist[lv - 1][b, i, j]) - child, 3 * r + (4 * beta if lv > 1 else 0.0)
+        return float(dist[lv - 1][b, i, j]) - child, 3 * r + (4 * beta[groups[b]] if lv > 1 else 0.0)
 
     for g in np.unique(groups):
         budget = float(left[g])
@@ -210,12 +274,13 @@ def fill_budget(dist: Sequence[np.ndarray], lev: np.ndarray, groups: np.ndarray,
             budget -= c
             s = 1 << lv
             lev[b, i * s:(i + 1) * s, j * s:(j + 1) * s] = lv - 1
+            history[int(g)].append((b, lv, i, j))
             if lv - 1 >= 1:
                 for di in (0, 1):
                     for dj in (0, 1):
                         d, cc = gain(b, lv - 1, 2 * i + di, 2 * j + dj)
                         heapq.heappush(heap, (-d / cc, b, lv - 1, 2 * i + di, 2 * j + dj, cc))
-    return lev
+    return lev, history
 
 
 def merge_map(f: np.ndarray, lev: np.ndarray, depth: int) -> np.ndarray:

@@ -19,8 +19,9 @@ def _latent(b=3, c=8, h=16, w=24, seed=0):
 def test_level_map_and_costs_agree_with_the_serialised_tree():
     f = _latent()
     for budget in (60.0, 150.0, 500.0):
-        lev, info = q.allocate(f, DEPTH, 4.0, budget, 1.5, extra_bits=6)
+        lev, info = q.allocate(f, DEPTH, 4.0, budget, 1.5, extra_bits=6, coded=False)
         tokens, bits = q.tree_cost(lev, DEPTH)
+        assert np.array_equal(q.flag_counts(lev, DEPTH).sum(axis=(1, 2)), bits)
         streams = q.tree_bits(lev, DEPTH)
         assert [len(s) for s in streams] == list(bits.astype(int))
         for i, s in enumerate(streams):
@@ -94,8 +95,8 @@ def test_bad_shapes_and_short_streams_are_refused():
 def test_fill_spends_the_stranded_budget_and_only_helps():
     f = _latent(b=4, seed=5)
     for budget in (50.0, 90.0, 200.0):
-        lev0, info0 = q.allocate(f, DEPTH, 4.0, budget, 1.0, extra_bits=6, fill=False)
-        lev1, info1 = q.allocate(f, DEPTH, 4.0, budget, 1.0, extra_bits=6)
+        lev0, info0 = q.allocate(f, DEPTH, 4.0, budget, 1.0, extra_bits=6, fill=False, coded=False)
+        lev1, info1 = q.allocate(f, DEPTH, 4.0, budget, 1.0, extra_bits=6, coded=False)
         assert np.all(info1["symbols"] <= budget) and np.all(info1["symbols"] >= info0["symbols"])
         d0 = ((q.merge_map(f, lev0, DEPTH) - f) ** 2).sum(axis=(1, 2, 3))
         d1 = ((q.merge_map(f, lev1, DEPTH) - f) ** 2).sum(axis=(1, 2, 3))
@@ -106,3 +107,31 @@ def test_fill_spends_the_stranded_budget_and_only_helps():
             assert len(s) > 0
         tokens, bits = q.tree_cost(lev1, DEPTH)
         assert np.allclose(info1["symbols"], tokens * 4.0 + (bits + 6) * 1.0)
+
+
+def test_flag_code_length_is_the_sequential_kt_code_length():
+    """The closed form equals -log2 of the sequential KT probabilities (per level), + 2 bits."""
+    f = _latent(b=2, seed=7)
+    lev, _ = q.allocate(f, DEPTH, 4.0, 300.0, 1.0, coded=False, groups=np.array([0, 0]))
+    counts = q.flag_counts(lev, DEPTH).sum(0)
+    rng = np.random.default_rng(0)
+    total = 2.0
+    for lv in range(DEPTH):
+        seq = rng.permutation(np.repeat([0, 1], counts[lv].astype(int)))
+        n = np.zeros(2)
+        for x in seq:
+            total -= np.log2((n[x] + 0.5) / (n.sum() + 1.0))
+            n[x] += 1
+    assert q.flag_code_bits(counts) == pytest.approx(total, rel=1e-9)
+    assert q.flag_code_bits(counts) < counts.sum() + 2 + 3 * np.log2(counts.sum())
+
+
+def test_coded_flags_buy_tokens_within_the_same_budget():
+    f = _latent(b=1, h=64, w=64, seed=2)
+    f[:, :, :32] *= 0.05  # a smooth half: skewed flags, cheap to code
+    raw_lev, raw = q.allocate(f, DEPTH, 4.0, 2000.0, 2.0, extra_bits=6, coded=False)
+    lev, coded = q.allocate(f, DEPTH, 4.0, 2000.0, 2.0, extra_bits=6)
+    assert coded["symbols"][0] <= 2000.0 and raw["symbols"][0] <= 2000.0
+    assert coded["tokens"][0] > raw["tokens"][0]
+    bits = q.flag_code_bits(q.flag_counts(lev, DEPTH).sum(0))
+    assert coded["symbols"][0] == pytest.approx(coded["tokens"][0] * 4.0 + (bits + 6) * 2.0)
