@@ -313,6 +313,17 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         g = gain(*k)
         if g is not None:
             lines.append(f"- {k[0]}, CBR {k[1]}, {k[2]:g} dB: {g:+.2f} dB")
+    from .card import _training_lines
+
+    meta = dict(bundle.manifest.get("meta") or {})
+    wanted = {s2.get("run")} | {f"deepjscc_{bundle.image_size[0]}_cbr{c.replace('/', '-')}" for c in
+                                {r["cbr"] for r in rows} | {s2.get("base_cbr", "")}}
+    meta["runs"] = {k: v for k, v in (meta.get("runs") or {}).items() if k in wanted}
+    if meta["runs"]:
+        lines += ["", "## Training budgets (2-core CPU, seed 0 unless the command says otherwise)", "",
+                  f"The semantic codec v2 is warm-started from the bundle's Deep JSCC {s2.get('base_cbr', '?')} "
+                  "(its trunk and synthesis), so its budget is that model's plus its own:", ""]
+        lines += _training_lines(meta)
     if summary.get("skipped"):
         lines += ["", "Skipped (unreadable): " + "; ".join(summary["skipped"])]
     Path(path).write_text("\n".join(lines) + "\n")
