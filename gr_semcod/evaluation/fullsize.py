@@ -73,14 +73,15 @@ def deepjscc_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr_
     return {"image": np.clip(stitch(rec, grid, (h, w)), 0, 1), "symbols": t * k, "cbr_spent": t * k / (h * w * 3)}
 
 
-def semantic2_levels(y: np.ndarray, meta: Dict, budget: float, mode: str, beta: float) -> Tuple[np.ndarray, float]:
+def semantic2_levels(y: np.ndarray, meta: Dict, budget: float, mode: str, beta: float,
+                     layout: Tuple[int, int] = None) -> Tuple[np.ndarray, float]:
     """Level maps of the photo's tiles and the symbols they cost (flags and gain at ``beta``
     symbols per bit included)."""
     c, depth, gbits = meta["c"], meta["depth"], meta["gain_bits"]
     t = len(y)
     r = c / 2.0
     if mode == "photo":
-        lev, info = quadtree.allocate(y, depth, r, budget, beta, gbits, groups=np.zeros(t, np.int64))
+        lev, info = quadtree.allocate(y, depth, r, budget, beta, gbits, groups=np.zeros(t, np.int64), layout=layout)
         return lev, float(info["symbols"][0])
     if mode == "tile":
         per = (budget - gbits * beta) / t
@@ -97,7 +98,8 @@ def semantic2_levels(y: np.ndarray, meta: Dict, budget: float, mode: str, beta: 
     else:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     tokens, _ = quadtree.tree_cost(lev, depth)
-    bits = quadtree.flag_code_bits(quadtree.flag_counts(lev, depth).sum(0))
+    counts = quadtree.flag_counts(quadtree.stitch_levels(lev, layout) if layout else lev, depth)
+    bits = quadtree.flag_code_bits(counts.sum(0))
     return lev, float(tokens.sum() * r + (bits + gbits) * beta)
 
 
@@ -110,7 +112,7 @@ def semantic2_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr
     tiles, grid = tile_photo(img, s)
     feats = _run(bundle, "semantic2_encoder", batch, images=tiles)
     budget = float(num_symbols(cbr, h, w))
-    lev, spent = semantic2_levels(feats[:, :c], meta, budget, mode, side_beta(snr_db))
+    lev, spent = semantic2_levels(feats[:, :c], meta, budget, mode, side_beta(snr_db), grid)
     levels = lev[:, None].astype(np.float32)
     latent = _run(bundle, "semantic2_merger", batch, features=feats, levels=levels)
     tokens = quadtree.extract_tokens(latent, lev)

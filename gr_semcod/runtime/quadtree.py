@@ -29,7 +29,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 __all__ = [
-    "node_distortion", "prune", "level_map", "tree_cost", "flag_counts", "flag_code_bits", "allocate",
+    "node_distortion", "prune", "level_map", "tree_cost", "flag_counts", "flag_code_bits", "stitch_levels", "allocate",
     "fill_budget",
     "merge_map", "anchor_mask", "extract_tokens", "insert_tokens", "tree_bits", "parse_tree_bits",
 ]
@@ -116,11 +116,28 @@ def tree_cost(lev: np.ndarray, depth: int) -> Tuple[np.ndarray, np.ndarray]:
     return tokens, bits
 
 
+N_CONTEXTS = 3  # split neighbours (left, above) of a node at its level: 0, 1 or 2
+
+
+def stitch_levels(lev: np.ndarray, layout: Tuple[int, int]) -> np.ndarray:
+    """Level maps of the ``rows x cols`` tiles of one photo (raster order) -> one ``(1, H, W)`` map."""
+    gh, gw = layout
+    t, h, w = lev.shape
+    if t != gh * gw:
+        raise ValueError(f"{t} tiles for a {gh}x{gw} layout")
+    return lev.reshape(gh, gw, h, w).transpose(0, 2, 1, 3).reshape(1, gh * h, gw * w)
+
+
 def flag_counts(lev: np.ndarray, depth: int) -> np.ndarray:
-    """``(B, depth, 2)``: visited nodes of each level ``1..depth`` that stay merged (0) / split (1)."""
+    """``(B, depth, N_CONTEXTS, 2)``: visited nodes of each level ``1..depth`` that stay merged (0)
+    or split (1), by context = how many of the node's left and upper neighbours (same level) split.
+
+    Windows are coded in raster order and nodes depth first in Z order, so both neighbours are
+    known to the decoder before the node (a neighbour that was not visited counts as not split).
+    """
     lev = np.asarray(lev)
     b = lev.shape[0]
-    out = np.zeros((b, depth, 2))
+    out = np.zeros((b, depth, N_CONTEXTS, 2))
     for lv in range(1, depth + 1):
         s = 1 << lv
         node_max = lev.reshape(b, lev.shape[1] // s, s, lev.shape[2] // s, s).max(axis=(2, 4))
@@ -130,25 +147,31 @@ def flag_counts(lev: np.ndarray, depth: int) -> np.ndarray:
         else:
             parent = lev.reshape(b, lev.shape[1] // (2 * s), 2 * s, lev.shape[2] // (2 * s), 2 * s).max(axis=(2, 4))
             visited = _up(parent < lv + 1, 2)
-        out[:, lv - 1, 1] = (visited & split).sum(axis=(1, 2))
-        out[:, lv - 1, 0] = (visited & ~split).sum(axis=(1, 2))
+        sv = (visited & split).astype(np.int64)
+        ctx = np.zeros_like(sv)
+        ctx[:, :, 1:] += sv[:, :, :-1]
+        ctx[:, 1:, :] += sv[:, :-1, :]
+        for c in range(N_CONTEXTS):
+            m = visited & (ctx == c)
+            out[:, lv - 1, c, 1] = (m & split).sum(axis=(1, 2))
+            out[:, lv - 1, c, 0] = (m & ~split).sum(axis=(1, 2))
     return out
 
 
 def flag_code_bits(counts: np.ndarray) -> np.ndarray:
     """Length in bits of the flags coded by an adaptive binary arithmetic coder, one
-    Krichevsky–Trofimov estimator per level (context), 2 bits of termination::
+    Krichevsky–Trofimov estimator per context (level x neighbours), 2 bits of termination::
 
-        L = sum_l -log2[ G(n0 + 1/2) G(n1 + 1/2) / (pi G(n0 + n1 + 1)) ] + 2
+        L = sum_ctx -log2[ G(n0 + 1/2) G(n1 + 1/2) / (pi G(n0 + n1 + 1)) ] + 2
 
     (the KT probability of a sequence depends only on its counts, so the length is exact for any
-    order; a range coder attains it within its termination bits). ``counts (..., depth, 2)``.
+    order; a range coder attains it within its termination bits). ``counts (..., depth, ctx, 2)``.
     """
     from scipy.special import gammaln
 
     n0, n1 = counts[..., 0], counts[..., 1]
     nats = np.log(np.pi) + gammaln(n0 + n1 + 1) - gammaln(n0 + 0.5) - gammaln(n1 + 0.5)
-    return nats.sum(-1) / np.log(2) + 2.0
+    return nats.sum(axis=(-1, -2)) / np.log(2) + 2.0
 
 
 def allocate(
@@ -162,6 +185,7 @@ def allocate(
     iters: int = 40,
     fill: bool = True,
     coded: bool = True,
+    layout: Optional[Tuple[int, int]] = None,
 ) -> Tuple[np.ndarray, dict]:
     """Level map minimising latent distortion with ``S <= budget`` symbols per group.
 
@@ -178,6 +202,8 @@ def allocate(
         fill: spend the budget the Lagrangian solution leaves with greedy splits (:func:`fill_budget`).
         coded: the flags are arithmetic-coded (:func:`flag_code_bits`, per group) instead of one
             bit each.
+        layout: ``(rows, cols)`` when the images are the tiles of ONE photo in raster order (one
+            group): the flag contexts then see the neighbours across tile borders.
 
     Returns ``(lev (B, h, w) uint8, info)`` with per-group ``tokens``, ``bits``, ``symbols``
     and ``over`` (True where even the fully merged tree exceeds the budget).
@@ -185,6 +211,8 @@ def allocate(
     b = f.shape[0]
     groups = np.arange(b) if groups is None else np.asarray(groups)
     ng = int(groups.max()) + 1
+    if layout is not None and ng != 1:
+        raise ValueError("layout= describes the tiles of one photo: give a single group")
     budget = np.broadcast_to(np.asarray(budget, np.float64), (ng,)).copy()
     dist = node_distortion(f, depth)
     scale = max(float(np.mean(dist[0])), 1e-12) / max(r, 1e-12)
@@ -192,8 +220,10 @@ def allocate(
     def rate(lev):
         t, fl = tree_cost(lev, depth)
         tg = np.bincount(groups, t, ng)
-        if coded:
-            cnt = np.zeros((ng, depth, 2))
+        if coded and layout is not None:
+            fg = flag_code_bits(flag_counts(stitch_levels(lev, layout), depth))
+        elif coded:
+            cnt = np.zeros((ng, depth, N_CONTEXTS, 2))
             np.add.at(cnt, groups, flag_counts(lev, depth))
             fg = flag_code_bits(cnt)
         else:

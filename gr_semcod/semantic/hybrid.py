@@ -225,12 +225,15 @@ class HybridSemanticCodec(nn.Module):
         budget_jitter: training budgets are the target times ``exp(U(-j, j))`` per group.
         group_size: in training, consecutive images of a batch form a group sharing one budget
             and one power normalisation, as the tiles of a photo do.
+        freeze_base: keep the warm-started Deep JSCC trunk and synthesis fixed and train only the
+            new layers (attention, MLP, level amplitudes, refinement); the no-merge limit then stays
+            the Deep JSCC (config ``semcod2_32``; ``semcod2_32_finetune`` trains them too).
     """
 
     def __init__(self, base_cbr="1/12", cbrs=("1/48", "1/24"), image_size=32, dim: int = 64, heads: int = 4,
                  depth: int = 3, decoder_blocks: int = 1, beta: float = 1.5, widths=(32, 64),
                  channel: Optional[Channel] = None, init_from_bundle: Optional[str] = None,
-                 budget_jitter: float = 1.0, group_size: int = 8):
+                 budget_jitter: float = 1.0, group_size: int = 8, freeze_base: bool = False):
         super().__init__()
         self.base_cbr = parse_cbr(base_cbr)
         self.cbr_choices = [str(parse_cbr(c)) for c in cbrs]
@@ -249,6 +252,9 @@ class HybridSemanticCodec(nn.Module):
         self.decoder = HybridDecoder(base.decoder, self.c, dim, heads, self.win, depth, decoder_blocks)
         # log2 amplitude of a token per level; level 0 stays 1 (the no-merge limit is Deep JSCC)
         self.level_log2_amp = nn.Parameter(0.75 * torch.arange(1, depth + 1, dtype=torch.float32))
+        if freeze_base:
+            for p in list(self.encoder_a.trunk.parameters()) + list(self.decoder.synthesis.parameters()):
+                p.requires_grad_(False)
         self.channel = channel if channel is not None else Channel("awgn")
 
     def level_amp(self) -> torch.Tensor:

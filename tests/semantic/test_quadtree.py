@@ -21,7 +21,7 @@ def test_level_map_and_costs_agree_with_the_serialised_tree():
     for budget in (60.0, 150.0, 500.0):
         lev, info = q.allocate(f, DEPTH, 4.0, budget, 1.5, extra_bits=6, coded=False)
         tokens, bits = q.tree_cost(lev, DEPTH)
-        assert np.array_equal(q.flag_counts(lev, DEPTH).sum(axis=(1, 2)), bits)
+        assert np.array_equal(q.flag_counts(lev, DEPTH).sum(axis=(1, 2, 3)), bits)
         streams = q.tree_bits(lev, DEPTH)
         assert [len(s) for s in streams] == list(bits.astype(int))
         for i, s in enumerate(streams):
@@ -117,11 +117,12 @@ def test_flag_code_length_is_the_sequential_kt_code_length():
     rng = np.random.default_rng(0)
     total = 2.0
     for lv in range(DEPTH):
-        seq = rng.permutation(np.repeat([0, 1], counts[lv].astype(int)))
-        n = np.zeros(2)
-        for x in seq:
-            total -= np.log2((n[x] + 0.5) / (n.sum() + 1.0))
-            n[x] += 1
+        for c in range(q.N_CONTEXTS):
+            seq = rng.permutation(np.repeat([0, 1], counts[lv, c].astype(int)))
+            n = np.zeros(2)
+            for x in seq:
+                total -= np.log2((n[x] + 0.5) / (n.sum() + 1.0))
+                n[x] += 1
     assert q.flag_code_bits(counts) == pytest.approx(total, rel=1e-9)
     assert q.flag_code_bits(counts) < counts.sum() + 2 + 3 * np.log2(counts.sum())
 
@@ -135,3 +136,40 @@ def test_coded_flags_buy_tokens_within_the_same_budget():
     assert coded["tokens"][0] > raw["tokens"][0]
     bits = q.flag_code_bits(q.flag_counts(lev, DEPTH).sum(0))
     assert coded["symbols"][0] == pytest.approx(coded["tokens"][0] * 4.0 + (bits + 6) * 2.0)
+
+
+def test_flag_contexts_are_known_to_the_decoder_first():
+    """In the coding order (windows in raster order, nodes depth first in Z order) the left and
+    upper neighbours of every visited node come before it, so its context is decodable."""
+    f = _latent(b=1, h=32, w=32, seed=4)
+    lev, _ = q.allocate(f, DEPTH, 4.0, 500.0, 1.0)
+    order = {}
+
+    def visit(i, j, lv):
+        if lv == 0:
+            return
+        order[(lv, i >> lv, j >> lv)] = len(order)
+        if lev[0, i:i + (1 << lv), j:j + (1 << lv)].max() < lv:
+            h = 1 << (lv - 1)
+            for di, dj in ((0, 0), (0, h), (h, 0), (h, h)):
+                visit(i + di, j + dj, lv - 1)
+
+    for i in range(0, 32, 8):
+        for j in range(0, 32, 8):
+            visit(i, j, DEPTH)
+    assert len(order) == q.tree_cost(lev, DEPTH)[1][0]
+    for (lv, a, b), k in order.items():
+        for nb in ((lv, a, b - 1), (lv, a - 1, b)):
+            if nb in order:
+                assert order[nb] < k
+
+
+def test_photo_layout_contexts_cross_tile_borders():
+    f = np.random.default_rng(6).normal(size=(4, 8, 8, 8)).astype(np.float32)
+    f *= np.array([0.01, 0.01, 3.0, 3.0], np.float32)[:, None, None, None]  # top row of tiles smooth
+    lev, info = q.allocate(f, DEPTH, 4.0, 80.0, 2.0, groups=np.zeros(4, int), layout=(2, 2))
+    whole = q.stitch_levels(lev, (2, 2))
+    assert whole.shape == (1, 16, 16)
+    assert info["bits"][0] == pytest.approx(q.flag_code_bits(q.flag_counts(whole, DEPTH)[0]))
+    with pytest.raises(ValueError, match="single group"):
+        q.allocate(f, DEPTH, 4.0, 80.0, 2.0, layout=(2, 2))

@@ -1,8 +1,8 @@
 """Semantic codec v2 configs: ``semcod2_<size>[_...]`` (:mod:`gr_semcod.semantic.hybrid`).
 
 The hybrid ViT sits on the Deep JSCC analysis/synthesis transforms of the shipped bundle
-(``models/semcod_32``, warm start: ``init_from_bundle``); quadtree merges bring its base rate
-down to the target CBR.  One model serves the CBRs in ``cbrs`` (a batch draws one; budgets are
+(``models/semcod_32``, warm start: ``init_from_bundle``), kept frozen (``freeze_base``); quadtree
+merges bring its base rate down to the target CBR.  One model serves the CBRs in ``cbrs`` (a batch draws one; budgets are
 jittered around it and shared by groups of 8 crops, as the tiles of a photo share theirs) and
 SNR 0–20 dB.  Checkpoints are chosen on the validation crops at the first CBR, 10 dB.
 """
@@ -46,5 +46,6 @@ def _semcod2_32(name: str, base_cbr: str = "1/12", cbrs=("1/48", "1/24", "1/12")
     )
 
 
-register(_semcod2_32("semcod2_32"))
-register(_semcod2_32("semcod2_32_b24", base_cbr="1/24", cbrs=("1/48",)))  # ablation: base 1/24, 1/48 only
+register(_semcod2_32("semcod2_32", freeze_base=True))
+register(_semcod2_32("semcod2_32_finetune"))  # ablation: the Deep JSCC trunk and synthesis trained too
+register(_semcod2_32("semcod2_32_b24", base_cbr="1/24", cbrs=("1/48",), freeze_base=True))  # ablation: base 1/24
