@@ -46,6 +46,7 @@ class DistContext:
     world: int = 1
     local_rank: int = 0
     owns_group: bool = False  # this context initialised the process group (and destroys it)
+    comm_device: str = "cpu"  # where small control tensors live (the GPU for nccl)
 
     @property
     def enabled(self) -> bool:
@@ -79,7 +80,8 @@ def setup(device: torch.device) -> tuple:
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=minutes))
         owns = True
-    ctx = DistContext(dist.get_rank(), dist.get_world_size(), local_rank, owns)
+    comm = str(device) if dist.get_backend() == "nccl" else "cpu"
+    ctx = DistContext(dist.get_rank(), dist.get_world_size(), local_rank, owns, comm)
     return ctx, device
 
 
@@ -130,8 +132,10 @@ def broadcast_decisions(ctx: DistContext, elapsed: float, *flags: bool) -> tuple
     """Rank 0's clock and flags on every rank: ``(elapsed, flag, ...)``."""
     if not ctx.enabled:
         return (elapsed, *flags)
-    t = torch.tensor([float(elapsed)] + [float(bool(f)) for f in flags], dtype=torch.float64)
+    t = torch.tensor([float(elapsed)] + [float(bool(f)) for f in flags], dtype=torch.float64,
+                     device=ctx.comm_device)
     dist.broadcast(t, src=0)
+    t = t.cpu()
     return (float(t[0]), *(bool(v) for v in t[1:].tolist()))
 
 
@@ -139,9 +143,9 @@ def all_reduce_sums(ctx: DistContext, values: Sequence[float]) -> List[float]:
     """Element-wise sums over the ranks (for the logged running loss)."""
     if not ctx.enabled:
         return list(values)
-    t = torch.tensor([float(v) for v in values], dtype=torch.float64)
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=ctx.comm_device)
     dist.all_reduce(t)
-    return t.tolist()
+    return t.cpu().tolist()
 
 
 def barrier(ctx: DistContext) -> None:
