@@ -228,13 +228,15 @@ def _seed_all(seed: int) -> None:
 
 
 def stage_args(cfg_dict: Dict, resume: bool) -> str:
-    """The ``semcod train`` arguments of one stage (budget, resume, warm start)."""
+    """The ``semcod train`` arguments of one stage (budget, resume, warm start, ``--model-arg``
+    overrides of the registered config's ``model_kwargs``)."""
     args = f"--config {cfg_dict['name']}"
     if cfg_dict.get("minutes") is not None:
         args += f" --minutes {cfg_dict['minutes']:g}"
     if cfg_dict.get("steps") is not None:
         args += f" --steps {cfg_dict['steps']}"
-    try:  # overrides of the registered config's hyper-parameters
+    model_args = ""
+    try:  # overrides of the registered config's hyper-parameters and model_kwargs
         from .registry import get_config
 
         ref = get_config(cfg_dict["name"]).to_dict()
@@ -242,6 +244,11 @@ def stage_args(cfg_dict: Dict, resume: bool) -> str:
                           ("train_data", "--data-train"), ("val_data", "--data-val")):
             if key in cfg_dict and cfg_dict[key] != ref.get(key):
                 args += f" {flag} {cfg_dict[key]}"
+        plain = lambda v: json.loads(json.dumps(v, default=str))  # noqa: E731  (tuples -> lists)
+        ref_kw = plain(ref.get("model_kwargs") or {})
+        for key, value in (cfg_dict.get("model_kwargs") or {}).items():
+            if key != "init_from" and (key not in ref_kw or plain(value) != ref_kw[key]):
+                model_args += f" --model-arg {key}={value if isinstance(value, str) else json.dumps(plain(value))}"
     except KeyError:  # not a registered config (tests)
         pass
     if resume:
@@ -249,7 +256,7 @@ def stage_args(cfg_dict: Dict, resume: bool) -> str:
     init_from = (cfg_dict.get("model_kwargs") or {}).get("init_from")
     if init_from:
         args += f" --model-arg init_from={init_from}"
-    return args
+    return args + model_args
 
 
 def _start_stages(run: Path, cfg: TrainConfig, resume: bool) -> list:

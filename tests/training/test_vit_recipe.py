@@ -114,3 +114,16 @@ def test_local_checkpoint_loads_and_mismatches_are_named(tmp_path):
         SemanticCodec(SemanticCodecConfig(img_size=224, vit="vit_tiny_patch16_224", patch_size=16, dim=192,
                                           depth=12, heads=3, conv_stem=False, num_tokens=14,
                                           checkpoint=str(tmp_path / "missing.safetensors")))
+
+
+def test_stage_args_record_the_model_args():
+    """stages.json must say which checkpoint and freezing a run used (the command to rerun it)."""
+    from gr_semcod.training.loop import stage_args
+
+    cfg = get_config("semcod_224_vitb16", steps=5)
+    assert "--model-arg" not in stage_args(cfg.to_dict(), False)
+    cfg.model_kwargs = {**cfg.model_kwargs, "checkpoint": "/w/vit_base_patch16_224.safetensors",
+                        "freeze_tokenizer": True}
+    args = stage_args(cfg.to_dict(), False)
+    assert args.endswith("--model-arg checkpoint=/w/vit_base_patch16_224.safetensors "
+                         "--model-arg freeze_tokenizer=true"), args
