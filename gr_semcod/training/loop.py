@@ -385,7 +385,9 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, 
     done = progress_of(step, elapsed) >= 1.0
     model.train()
     while not done:
+        drawn = 0
         for x, y in epoch_batches():
+            drawn += 1
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             lr = lr_at(progress_of(step, elapsed), cfg)
             for g in opt.param_groups:
@@ -446,6 +448,9 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, 
             if done:
                 break
         else:
+            if not drawn:
+                raise ValueError(f"{cfg.train_data}: {len(train_ds)} training images give no batch of "
+                                 f"{cfg.batch_size}" + (f" per process on {ctx.world} processes" if ctx.enabled else ""))
             epoch += 1
     if bar is not None:
         bar.close()

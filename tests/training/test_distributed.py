@@ -139,3 +139,28 @@ def test_param_digest_sees_every_tensor():
     m2 = torch.nn.Linear(3, 2)
     m2.load_state_dict(m.state_dict())
     assert param_digest(m2) == param_digest(m)
+
+
+def test_too_few_images_for_a_batch_is_an_error(tmp_path, small_npz):
+    """A training set smaller than one batch fails with a clear error instead of looping forever."""
+    from gr_semcod.jscc import DeepJSCC
+    from gr_semcod.training.loop import train
+
+    cfg = TrainConfig(name="empty", build_model=lambda c: DeepJSCC("1/12", 32, widths=(4, 8)),
+                      train_data=small_npz[0], val_data=small_npz[1], batch_size=128, minutes=None, steps=3)
+    with pytest.raises(ValueError, match="64 training images give no batch of 128"):
+        train(cfg, out_dir=tmp_path, threads=1, progress=False, log=lambda s: None)
+
+
+def test_single_process_stays_single(tmp_path, small_npz, monkeypatch):
+    """Without torchrun's environment no process group is created and no DDP field is added."""
+    from gr_semcod.jscc import DeepJSCC
+    from gr_semcod.training.loop import train
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    cfg = TrainConfig(name="single", build_model=lambda c: DeepJSCC("1/12", 32, widths=(4, 8)),
+                      train_data=small_npz[0], val_data=small_npz[1], batch_size=16, minutes=None, steps=2,
+                      report_snrs=(10.0,))
+    summary = train(cfg, out_dir=tmp_path, threads=1, progress=False, log=lambda s: None)
+    assert not torch.distributed.is_initialized()
+    assert summary["steps"] == 2 and not {"world_size", "replica_digests"} & set(summary)
