@@ -72,7 +72,7 @@ def setup(device: torch.device) -> tuple:
         raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
-        device = torch.device("cuda", local_rank if device.index is None else device.index)
+        device = torch.device("cuda", local_rank)  # one GPU per process, whatever index was given
         torch.cuda.set_device(device)
     owns = False
     if not dist.is_initialized():

@@ -115,6 +115,16 @@ def test_cli_under_torchrun_wall_clock_budget(tmp_path, small_npz):
     out = res.stdout + res.stderr
     assert out.count("M parameters") == 1 and out.count("done:") == 1, out  # one logger
     assert "2 processes (DistributedDataParallel)" in out
+    # --resume under torchrun: every rank loads rank 0's checkpoint and continues from its step
+    first = summary["steps"]
+    _torchrun(["-m", "gr_semcod.cli", "train", "--config", "deepjscc_32_cbr1-12", "--steps", str(first + 4),
+               "--resume", "--data-train", train_npz, "--data-val", val_npz, "--batch-size", "8", "--threads", "1",
+               "--no-progress", "--out", str(tmp_path / "runs")], tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == first + 4 and summary["replicas_identical"], summary
+    assert [(s["start_step"], s["end_step"]) for s in summary["stages"]] == [(0, first), (first, first + 4)]
+    steps = [int(r["step"]) for r in csv.DictReader((run / "log.csv").read_text().splitlines())]
+    assert steps == sorted(set(steps)) and steps[-1] == first + 4
 
 
 def test_shards_are_equal_disjoint_and_cover_the_epoch():
