@@ -241,7 +241,7 @@ def stage_args(cfg_dict: Dict, resume: bool) -> str:
 
         ref = get_config(cfg_dict["name"]).to_dict()
         for key, flag in (("lr", "--lr"), ("batch_size", "--batch-size"), ("seed", "--seed"),
-                          ("train_data", "--data-train"), ("val_data", "--data-val")):
+                          ("train_data", "--data-train"), ("val_data", "--data-val"), ("workers", "--workers")):
             if key in cfg_dict and cfg_dict[key] != ref.get(key):
                 args += f" {flag} {cfg_dict[key]}"
         plain = lambda v: json.loads(json.dumps(v, default=str))  # noqa: E731  (tuples -> lists)

@@ -124,6 +124,26 @@ def test_stage_args_record_the_model_args():
     assert "--model-arg" not in stage_args(cfg.to_dict(), False)
     cfg.model_kwargs = {**cfg.model_kwargs, "checkpoint": "/w/vit_base_patch16_224.safetensors",
                         "freeze_tokenizer": True}
-    args = stage_args(cfg.to_dict(), False)
+    args = stage_args(cfg.replace(workers=0).to_dict(), False)
+    assert "--steps 5 --workers 0 --model-arg" in args, args  # loader processes change the crops drawn
     assert args.endswith("--model-arg checkpoint=/w/vit_base_patch16_224.safetensors "
                          "--model-arg freeze_tokenizer=true"), args
+
+
+def test_cli_passes_checkpoint_freeze_and_workers(monkeypatch):
+    """``semcod train --config semcod_224_vitb16 --model-arg checkpoint=... --model-arg
+    freeze_tokenizer=true --workers 0`` reaches the config as a path, a bool and an int."""
+    from argparse import ArgumentParser
+
+    from gr_semcod.training import cli
+
+    seen = {}
+    monkeypatch.setattr("gr_semcod.training.loop.train", lambda cfg, **kw: seen.setdefault("cfg", cfg))
+    p = ArgumentParser()
+    cli.add_arguments(p)
+    args = p.parse_args(["--config", "semcod_224_vitb16", "--model-arg", "checkpoint=/w/vit_base_patch16_224.safetensors",
+                         "--model-arg", "freeze_tokenizer=true", "--workers", "0"])
+    assert cli.run(args) == 0
+    kw = seen["cfg"].model_kwargs
+    assert kw["checkpoint"] == "/w/vit_base_patch16_224.safetensors" and kw["freeze_tokenizer"] is True
+    assert seen["cfg"].workers == 0 and get_config("semcod_224_vitb16").workers == 4
