@@ -45,7 +45,7 @@ def run(args) -> int:
 
     from gr_semcod.evaluation.cli import default_data
     from gr_semcod.export import export_onnx
-    from gr_semcod.runtime.images import load_images
+    from gr_semcod.runtime.datasets import load_images
     from gr_semcod.runtime.metrics import psnr_per_image
     from gr_semcod.semantic import SemanticEncoder, create_vit
 

@@ -41,10 +41,12 @@ from gnuradio import gr
 
 from ..runtime.images import save_png
 from ..runtime.metrics import psnr_per_image, ssim_per_image
-from .common import (KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_LABEL, KEY_LABEL_PRED, KEY_SNR_DB,
-                     KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_IN, PORT_LABEL, PORT_METRICS, PORT_REF,
-                     DropMixin, PDUError, image_ids, meta_int, meta_to_python, split_pdu)
-from .image_source import IMAGE_ID_MODULO, load_source
+from ..contract import (IMAGE_ID_MODULO, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_LABEL,
+                        KEY_LABEL_PRED, KEY_SNR_DB, KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_IN, PORT_LABEL,
+                        PORT_METRICS, PORT_REF, PDUError, check_image, image_ids, meta_int, unwrap_id)
+from ..pdu import meta_to_python, split_pdu
+from .base import DropMixin
+from .image_source import load_source
 
 #: columns of the metrics CSV and keys of the metrics messages
 CSV_FIELDS = ("time", "tag", "image_id", "codec", "cbr", "snr_db", "psnr_db", "ssim", "latency_s", "png")
@@ -89,15 +91,14 @@ class image_sink(gr.basic_block, DropMixin):
         self._n_labels = 0
         self._n_correct = 0
         self._start_id = int(start_id)
-        self._ref_cycle = 0
+        # the ``reference`` path: image i has id start+i; a repeating image_source keeps counting,
+        # so id start+n*N+i (sent mod 65536) is image i again -- found by unwrapping the id
+        self.path_refs, self.path_labels = [], None
+        self._last_id = self._start_id  # the latest received id, unwrapped
         if reference:
             images, labels, _ = load_source(reference, size, 0, on_bad=self._drop)
-            for i, im in enumerate(images):
-                self._remember(self.refs, (self._start_id + i) % IMAGE_ID_MODULO, im)
-                if labels is not None:
-                    self._remember(self.ref_labels, (self._start_id + i) % IMAGE_ID_MODULO, int(labels[i]))
-            # a repeating image_source keeps counting ids: id start+n*N+i is image i again
-            self._ref_cycle = len(images)
+            self.path_refs = images
+            self.path_labels = None if labels is None else [int(v) for v in labels]
         self._set_guarded_handler(PORT_IN, self.handle_image)
         self._set_guarded_handler(PORT_REF, self.handle_ref)
         self._set_guarded_handler(PORT_LABEL, self.handle_label)
@@ -130,11 +131,18 @@ class image_sink(gr.basic_block, DropMixin):
             self.results = []
             self.received.clear()
 
+    def _path_index(self, key) -> int:
+        """Index in the ``reference`` path of the image sent with id ``key`` (mod 65536): the id
+        is unwrapped next to the latest one, so the count survives the 16-bit wrap."""
+        u = unwrap_id(key, self._last_id)
+        self._last_id = u
+        return (u - self._start_id) % len(self.path_refs)
+
     def _ref(self, key):
-        """Reference image of ``key`` (ids of a looping source wrap onto the reference path's images)."""
+        """Reference image of ``key``: from the ``ref`` port, else from the ``reference`` path."""
         ref = self.refs.get(key)
-        if ref is None and self._ref_cycle:
-            ref = self.refs.get(self._start_id + (key - self._start_id) % self._ref_cycle)
+        if ref is None and self.path_refs:
+            ref = self.path_refs[self._path_index(key)]
         return ref
 
     def _ready_to_finish(self) -> bool:
@@ -145,6 +153,9 @@ class image_sink(gr.basic_block, DropMixin):
         times, so the first ``done`` does not mean the last message has arrived."""
         with self._lock:
             missing = [k for k in self.refs if k not in self.received]
+            n = len(self.path_refs)
+            missing += [k for k in ((self._start_id + i) % IMAGE_ID_MODULO for i in range(max(0, n - self.keep), n))
+                        if k not in self.received]
             unlabelled = bool(self.labels) and len(self.labels) < len(self.results)
         idle = time.monotonic() - max(self._last_rx, self._done_seen or 0.0)
         return (not missing and not unlabelled) or idle >= self.linger
@@ -167,10 +178,10 @@ class image_sink(gr.basic_block, DropMixin):
         w = meta_int(meta, KEY_WIDTH, w0)
         c = meta_int(meta, KEY_CHANNELS, c0)
         if h is None or w is None:
-            raise PDUError("image PDU without height/width metadata and no reference to infer them")
-        if h <= 0 or w <= 0 or c <= 0 or vec.size == 0 or vec.size % (h * w * c):
-            raise PDUError(f"image PDU has {vec.size} bytes, not a multiple of {h}x{w}x{c}")
-        return vec.reshape(-1, h, w, c)
+            raise PDUError(f"image PDU without {KEY_HEIGHT!r}/{KEY_WIDTH!r} metadata and no reference to infer them")
+        if h <= 0 or w <= 0 or c <= 0:
+            raise PDUError(f"image PDU metadata says {h}x{w}x{c}, expected positive sizes")
+        return vec.reshape(check_image(meta, vec.size, (h, w, c), "image PDU"), h, w, c)
 
     # ------------------------------------------------------------------ handlers
     def handle_ref(self, msg) -> None:
@@ -191,8 +202,8 @@ class image_sink(gr.basic_block, DropMixin):
 
     def _ref_label(self, key):
         lab = self.ref_labels.get(key)
-        if lab is None and self._ref_cycle:
-            lab = self.ref_labels.get(self._start_id + (key - self._start_id) % self._ref_cycle)
+        if lab is None and self.path_labels is not None:
+            lab = self.path_labels[self._path_index(key)]
         return lab
 
     def handle_label(self, msg) -> None:

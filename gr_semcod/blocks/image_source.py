@@ -33,12 +33,12 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
-from ..runtime.images import detect_format, list_image_files, load_images, read_image, resize_images
-from .common import (KEY_BATCH, KEY_CHANNELS, KEY_HEIGHT, KEY_IMAGE_ID, KEY_LABEL, KEY_TX_TIME, KEY_WIDTH,
-                     PORT_OUT, DropMixin, make_pdu, post_done)
-
-#: image ids wrap here (the PHY header carries 16 bits)
-IMAGE_ID_MODULO = 1 << 16
+from ..runtime.datasets import detect_format, load_prepared
+from ..runtime.images import list_image_files, read_image
+from ..contract import (IMAGE_ID_MODULO, KEY_BATCH, KEY_CHANNELS, KEY_HEIGHT, KEY_IMAGE_ID, KEY_LABEL,  # noqa: F401
+                        KEY_TX_TIME, KEY_WIDTH, PORT_OUT)
+from ..pdu import make_pdu
+from .base import DropMixin, post_done
 
 
 def load_source(path: str, size: int = 0, limit: int = 0, on_bad=None):
@@ -48,25 +48,10 @@ def load_source(path: str, size: int = 0, limit: int = 0, on_bad=None):
     """
     size_arg = int(size) or None
     lim = int(limit) or None
-    fmt = detect_format(path)
-    if fmt == "idx":
-        # Fashion-MNIST: grey -> RGB, zero-padded and centred (28 -> 32, pixels exact), the
-        # preparation the project's classifiers were trained with (no resampling)
-        s = load_images(path, size=None, limit=lim)
-        x = s.images
-        if size_arg and x.shape[1] <= size_arg and x.shape[2] <= size_arg:
-            top, left = (size_arg - x.shape[1]) // 2, (size_arg - x.shape[2]) // 2
-            out = np.zeros((len(x), size_arg, size_arg, x.shape[3]), np.uint8)
-            out[:, top:top + x.shape[1], left:left + x.shape[2]] = x
-            x = out
-        elif size_arg:
-            x = resize_images(x, size_arg)
+    if detect_format(path) != "files":
+        s = load_prepared(path, size_arg, lim)  # Fashion-MNIST zero-padded 28 -> 32, as trained
         labels = None if s.labels is None else [int(v) for v in s.labels]
-        return [np.ascontiguousarray(v) for v in x], labels, list(s.names)
-    if fmt != "files":
-        s = load_images(path, size=size_arg, limit=lim)
-        labels = None if s.labels is None else [int(x) for x in s.labels]
-        return [np.ascontiguousarray(x) for x in s.images], labels, list(s.names)
+        return [np.ascontiguousarray(v) for v in s.images], labels, list(s.names)
     files = list_image_files(path)
     images, names = [], []
     for f in files:

@@ -17,13 +17,12 @@ from __future__ import annotations
 from gnuradio import gr
 
 from .classifier import classifier
-from .common import CODEC_DEEPJSCC, CODEC_SEMANTIC, PORT_DROP, PORT_IMAGE, PORT_IN, PORT_LABEL, PORT_OUT, get_bundle
+from ..contract import CODEC_SEMANTIC, CODECS, PORT_DROP, PORT_IMAGE, PORT_IN, PORT_LABEL, PORT_OUT
+from .base import get_bundle
 from .deepjscc_decoder import deepjscc_decoder
 from .detokenizer import detokenizer
 from .image_classifier import image_classifier
 from .jscc_decoder import jscc_decoder
-
-CODECS = (CODEC_SEMANTIC, CODEC_DEEPJSCC)
 
 
 class semcod_rx(gr.hier_block2):
@@ -44,6 +43,7 @@ class semcod_rx(gr.hier_block2):
             self.msg_connect(self.decoder, PORT_OUT, self.detokenizer, PORT_IN)
             self.msg_connect(self.detokenizer, PORT_OUT, self, PORT_IMAGE)
             self.stages = [self.decoder, self.detokenizer]
+            self.image_stage = self.detokenizer
             if classify and get_bundle(bundle, threads).has("classifier"):
                 self.classifier = classifier(bundle, class_names, threads)
                 self.msg_connect(self.decoder, PORT_OUT, self.classifier, PORT_IN)
@@ -53,6 +53,7 @@ class semcod_rx(gr.hier_block2):
             self.decoder = deepjscc_decoder(bundle, cbr, snr_db, snr_source, threads)
             self.msg_connect(self.decoder, PORT_OUT, self, PORT_IMAGE)
             self.stages = [self.decoder]
+            self.image_stage = self.decoder
             if classify and get_bundle(bundle, threads).has("image_classifier"):
                 self.classifier = image_classifier(bundle, class_names, threads)
                 self.msg_connect(self.decoder, PORT_OUT, self.classifier, PORT_IN)
@@ -69,4 +70,5 @@ class semcod_rx(gr.hier_block2):
         return sum(s.n_dropped() for s in self.stages)
 
     def n_processed(self):
-        return self.stages[1 if len(self.stages) > 1 else 0].n_processed()
+        """Images delivered on ``image`` (the same count for both codecs)."""
+        return self.image_stage.n_processed()

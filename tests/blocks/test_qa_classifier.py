@@ -5,7 +5,7 @@ from gnuradio import gr_unittest
 
 from gr_semcod.blocks import classifier
 from gr_semcod.blocks.common import make_pdu
-from gr_semcod.runtime.images import CIFAR10_CLASSES
+from gr_semcod.runtime.datasets import CIFAR10_CLASSES
 
 from .bundles import CLS_W
 from .harness import pdus, run_block
