@@ -39,10 +39,6 @@ class qa_classifier(gr_unittest.TestCase):
         self.assertEqual(logits.size, 20)
 
 
-if __name__ == "__main__":
-    gr_unittest.run(qa_classifier)
-
-
 class qa_image_classifier(gr_unittest.TestCase):
     @pytest.fixture(autouse=True)
     def _fixtures(self, linear_bundle, test_images):

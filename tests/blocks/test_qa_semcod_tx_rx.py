@@ -109,7 +109,3 @@ class qa_semcod_tx_rx(gr_unittest.TestCase):
     def test_007_bad_codec(self):
         with self.assertRaises(ValueError):
             semcod_tx(self.linear, "1/2", "jpeg")
-
-
-if __name__ == "__main__":
-    gr_unittest.run(qa_semcod_tx_rx)
