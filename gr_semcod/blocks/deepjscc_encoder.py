@@ -6,7 +6,7 @@
 """``deepjscc_encoder``: image PDU -> channel symbols PDU, the Deep JSCC baseline
 (role ``deepjscc_encoder@<cbr>``).
 
-In: image PDU (u8 HWC, see :mod:`gr_semcod.blocks.common`).  Out: symbols PDU (c32, unit power
+In: image PDU (u8 HWC, see ``docs/pdu.md``).  Out: symbols PDU (c32, unit power
 per image) with ``cbr``, ``n_symbols`` and ``codec`` = "deepjscc".
 """
 from __future__ import annotations

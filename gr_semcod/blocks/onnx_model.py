@@ -29,7 +29,7 @@ block with fixed roles, types and metadata handling):
   own output PDU, in order, and a bad PDU is dropped alone.
 
 Message ports: ``in`` -> ``out``; ``drop`` publishes a dict for every dropped PDU (see
-:mod:`gr_semcod.blocks.common`).  A handler never raises into the scheduler: wrong PDUs and
+``docs/pdu.md``).  A handler never raises into the scheduler: wrong PDUs and
 inference errors are logged, counted (:meth:`n_dropped`) and dropped.
 """
 from __future__ import annotations

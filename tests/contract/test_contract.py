@@ -98,3 +98,13 @@ def test_unwrap_id_keeps_counting_across_the_16_bit_wrap():
     assert c.unwrap_id(0, m - 1) == m  # the id after 65535 is 65536, not 0
     assert c.unwrap_id(3, 2 * m + 65530) == 3 * m + 3
     assert c.unwrap_id(m - 2, m + 1) == m - 2  # a late, older id stays older
+
+
+def test_contract_and_rates_need_neither_torch_nor_gnuradio():
+    import subprocess
+    import sys
+
+    code = ("import sys, gr_semcod.contract, gr_semcod.rates; "
+            "bad = [m for m in ('torch', 'gnuradio', 'pmt') if m in sys.modules]; assert not bad, bad")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
