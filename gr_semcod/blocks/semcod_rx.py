@@ -36,29 +36,24 @@ class semcod_rx(gr.hier_block2):
         self.message_port_register_hier_in(PORT_IN)
         for port in (PORT_IMAGE, PORT_LABEL, PORT_DROP):
             self.message_port_register_hier_out(port)
-        self.classifier = None
-        if codec == CODEC_SEMANTIC:
-            self.decoder = jscc_decoder(bundle, cbr, snr_db, snr_source, threads)
+        self.decoder = (jscc_decoder if codec == CODEC_SEMANTIC else deepjscc_decoder)(bundle, cbr, snr_db,
+                                                                                    snr_source, threads)
+        self.stages = [self.decoder]
+        if codec == CODEC_SEMANTIC:  # tokens -> detokenizer (image); the classifier reads the tokens
             self.detokenizer = detokenizer(bundle, threads)
             self.msg_connect(self.decoder, PORT_OUT, self.detokenizer, PORT_IN)
-            self.msg_connect(self.detokenizer, PORT_OUT, self, PORT_IMAGE)
-            self.stages = [self.decoder, self.detokenizer]
-            self.image_stage = self.detokenizer
-            if classify and get_bundle(bundle, threads).has("classifier"):
-                self.classifier = classifier(bundle, class_names, threads)
-                self.msg_connect(self.decoder, PORT_OUT, self.classifier, PORT_IN)
-                self.msg_connect(self.classifier, PORT_OUT, self, PORT_LABEL)
-                self.stages.append(self.classifier)
-        else:
-            self.decoder = deepjscc_decoder(bundle, cbr, snr_db, snr_source, threads)
-            self.msg_connect(self.decoder, PORT_OUT, self, PORT_IMAGE)
-            self.stages = [self.decoder]
-            self.image_stage = self.decoder
-            if classify and get_bundle(bundle, threads).has("image_classifier"):
-                self.classifier = image_classifier(bundle, class_names, threads)
-                self.msg_connect(self.decoder, PORT_OUT, self.classifier, PORT_IN)
-                self.msg_connect(self.classifier, PORT_OUT, self, PORT_LABEL)
-                self.stages.append(self.classifier)
+            self.stages.append(self.detokenizer)
+            head = classifier
+        else:  # the decoder gives the image; the image classifier reads the reconstruction
+            head = image_classifier
+        self.image_stage = self.stages[-1]
+        self.msg_connect(self.image_stage, PORT_OUT, self, PORT_IMAGE)
+        self.classifier = None
+        if classify and get_bundle(bundle, threads).has(head.ROLE):
+            self.classifier = head(bundle, class_names, threads)
+            self.msg_connect(self.decoder, PORT_OUT, self.classifier, PORT_IN)
+            self.msg_connect(self.classifier, PORT_OUT, self, PORT_LABEL)
+            self.stages.append(self.classifier)
         self.msg_connect(self, PORT_IN, self.decoder, PORT_IN)
         for s in self.stages:
             self.msg_connect(s, PORT_DROP, self, PORT_DROP)

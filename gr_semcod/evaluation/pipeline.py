@@ -119,13 +119,16 @@ class Classification:
                 bundle.run(role_key("jscc_encoder", cbr), **{k: v[sl] for k, v in tok.items()})["symbols"]
                 for sl in _batches(len(self.images), self.batch)])
         out = []
-        for j, sl in enumerate(_batches(len(self.images), self.batch)):
-            sym = self._symbols[key][sl]
-            rx = through_channel(sym, channel, snr_db, seed + j)
-            snr = np.full((len(sym), 1), snr_db, np.float32)
+        for rx, snr in self._received(key, channel, snr_db, seed):
             tokens = bundle.run(role_key("jscc_decoder", cbr), symbols=rx, snr_db=snr)["tokens"]
             out.append(bundle.run("classifier", tokens=tokens)["logits"])
         return np.concatenate(out)
+
+    def _received(self, key, channel: str, snr_db: float, seed: int):
+        """``(received symbols, SNR column)`` per batch of the cached symbols ``key`` (batch j: seed + j)."""
+        for j, sl in enumerate(_batches(len(self.images), self.batch)):
+            sym = self._symbols[key][sl]
+            yield through_channel(sym, channel, snr_db, seed + j), np.full((len(sym), 1), snr_db, np.float32)
 
     def deepjscc_logits(self, base: Bundle, classifier: Bundle, cbr: str, channel: str, snr_db: float,
                         seed: int = 0) -> np.ndarray:
@@ -135,10 +138,7 @@ class Classification:
                 base.run(role_key("deepjscc_encoder", cbr), images=self.images[sl])["symbols"]
                 for sl in _batches(len(self.images), self.batch)])
         out = []
-        for j, sl in enumerate(_batches(len(self.images), self.batch)):
-            sym = self._symbols[key][sl]
-            rx = through_channel(sym, channel, snr_db, seed + j)
-            snr = np.full((len(sym), 1), snr_db, np.float32)
+        for rx, snr in self._received(key, channel, snr_db, seed):
             recon = np.clip(base.run(role_key("deepjscc_decoder", cbr), symbols=rx, snr_db=snr)["images"], 0, 1)
             out.append(classifier.run("image_classifier", images=recon)["logits"])
         return np.concatenate(out)
