@@ -27,8 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ..rates import num_symbols
-from ..rates import role_key
+from ..rates import num_symbols, role_key
 from ..runtime.bundle import write_manifest
 from .onnx_export import export_onnx, parity_error
 

@@ -3,7 +3,7 @@ import time
 
 import numpy as np
 import pytest
-from gnuradio import blocks, gr, gr_unittest
+from gnuradio import gr, gr_unittest
 
 from gr_semcod.blocks import image_sink, image_source, semcod_rx, semcod_tx
 from gr_semcod.runtime.images import save_png
