@@ -47,3 +47,36 @@ def test_grc_opens_the_flowgraph_cleanly(fg):
     assert conns
     for src, _, dst, _ in conns:
         assert boxes[src][2] <= boxes[dst][0], f"{fg.name}: {src} {boxes[src]} is not left of {dst} {boxes[dst]}"
+
+
+def test_gnuradio_companion_itself_loads_every_flowgraph():
+    """The installed `gnuradio-companion` command, all flowgraphs at once: each is loaded, nothing
+    in its log is an error (stopped once the last one is loaded)."""
+    import time
+
+    exe = shutil.which("gnuradio-companion")
+    if exe is None:
+        pytest.skip("gnuradio-companion not installed")
+    env = dict(os.environ, GRC_BLOCKS_PATH=str(REPO / "grc"), PYTHONPATH=str(REPO))
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"grc_{os.getpid()}.log"
+    with open(log_path, "w") as log:
+        p = subprocess.Popen(["xvfb-run", "-a", sys.executable, exe, *map(str, FLOWGRAPHS)], stdout=log,
+                             stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)
+        try:
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 120 and log_path.read_text().count(">>> Done") < len(FLOWGRAPHS):
+                if p.poll() is not None:
+                    break
+                time.sleep(0.5)
+            time.sleep(1.0)  # anything GRC prints right after loading
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, 15)
+            p.wait(timeout=30)
+    text = log_path.read_text()
+    log_path.unlink()
+    for fg in FLOWGRAPHS:
+        assert f'Loading: "{fg}"' in text, text[-3000:]
+    assert text.count(">>> Done") == len(FLOWGRAPHS), text[-3000:]
+    bad = [ln for ln in text.splitlines() if any(w in ln for w in ("Error", "Traceback", "not found", "Warning"))]
+    assert not bad, "\n".join(bad)
