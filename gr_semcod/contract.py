@@ -313,3 +313,9 @@ def unwrap_id(key: int, near: int) -> int:
     if d >= IMAGE_ID_MODULO // 2:
         d -= IMAGE_ID_MODULO
     return int(near) + d
+
+
+
+#: the constants (upper case) and the functions / classes defined here
+__all__ = sorted(n for n, v in list(globals().items()) if not n.startswith("_")
+                 and (n.isupper() or getattr(v, "__module__", None) == __name__))
