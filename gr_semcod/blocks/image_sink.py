@@ -37,7 +37,6 @@ from typing import Any, Dict
 
 import numpy as np
 import pmt
-from gnuradio import gr
 
 from ..runtime.images import save_png
 from ..runtime.metrics import psnr_per_image, ssim_per_image
@@ -45,14 +44,14 @@ from ..contract import (IMAGE_ID_MODULO, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_H
                         KEY_LABEL_PRED, KEY_SNR_DB, KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_IN, PORT_LABEL,
                         PORT_METRICS, PORT_REF, PDUError, check_image, image_ids, meta_int, unwrap_id)
 from ..pdu import meta_to_python, split_pdu
-from .base import DropMixin
+from .base import message_block
 from .image_source import load_source
 
 #: columns of the metrics CSV and keys of the metrics messages
 CSV_FIELDS = ("time", "tag", "image_id", "codec", "cbr", "snr_db", "psnr_db", "ssim", "latency_s", "png")
 
 
-class image_sink(gr.basic_block, DropMixin):
+class image_sink(message_block):
     """Args:
         outdir: folder for the received PNGs ('' = do not write images).
         reference: source of the original images ('' = only the ``ref`` port).
@@ -68,11 +67,9 @@ class image_sink(gr.basic_block, DropMixin):
 
     def __init__(self, outdir="", reference="", size=32, start_id=0, csv_path="", tag="", prefix="rx", keep=4096,
                  linger=2.0):
-        gr.basic_block.__init__(self, name="semcod_image_sink", in_sig=None, out_sig=None)
-        for port in (PORT_IN, PORT_REF, PORT_LABEL):
-            self.message_port_register_in(pmt.intern(port))
-        self.message_port_register_out(pmt.intern(PORT_METRICS))
-        self._init_drop("semcod_image_sink")
+        message_block.__init__(self, "semcod_image_sink",
+                               {PORT_IN: self.handle_image, PORT_REF: self.handle_ref, PORT_LABEL: self.handle_label},
+                               [PORT_METRICS])
         self.outdir = Path(outdir) if outdir else None
         self.csv_path = Path(csv_path) if csv_path else None
         self.tag = str(tag)
@@ -99,10 +96,6 @@ class image_sink(gr.basic_block, DropMixin):
             images, labels, _ = load_source(reference, size, 0, on_bad=self._drop)
             self.path_refs = images
             self.path_labels = None if labels is None else [int(v) for v in labels]
-        self._set_guarded_handler(PORT_IN, self.handle_image)
-        self._set_guarded_handler(PORT_REF, self.handle_ref)
-        self._set_guarded_handler(PORT_LABEL, self.handle_label)
-        self._install_done_handler([PORT_IN, PORT_REF, PORT_LABEL])
 
     # ------------------------------------------------------------------ info
     def n_no_reference(self) -> int:

@@ -31,14 +31,13 @@ from typing import List, Optional
 
 import numpy as np
 import pmt
-from gnuradio import gr
 
 from ..runtime.datasets import detect_format, load_prepared
 from ..runtime.images import list_image_files, read_image
 from ..contract import (IMAGE_ID_MODULO, KEY_BATCH, KEY_CHANNELS, KEY_HEIGHT, KEY_IMAGE_ID, KEY_LABEL,  # noqa: F401
                         KEY_TX_TIME, KEY_WIDTH, PORT_OUT)
 from ..pdu import make_pdu
-from .base import DropMixin, post_done
+from .base import message_block, post_done
 
 
 def load_source(path: str, size: int = 0, limit: int = 0, on_bad=None):
@@ -70,7 +69,7 @@ def load_source(path: str, size: int = 0, limit: int = 0, on_bad=None):
     return images, None, names
 
 
-class image_source(gr.basic_block, DropMixin):
+class image_source(message_block):
     """Args:
         path: image file, folder, glob, .npz or dataset directory.
         size: resize (cover + centre crop) to size x size; 0 keeps the files' size.
@@ -84,9 +83,7 @@ class image_source(gr.basic_block, DropMixin):
 
     def __init__(self, path="", size=32, repeat=False, rate=0.0, limit=0, start_id=0, batch=1,
                  start_delay=0.0):
-        gr.basic_block.__init__(self, name="semcod_image_source", in_sig=None, out_sig=None)
-        self.message_port_register_out(pmt.intern(PORT_OUT))
-        self._init_drop("semcod_image_source")
+        message_block.__init__(self, "semcod_image_source", {}, [PORT_OUT])
         self.path = str(path)
         self.repeat = bool(repeat)
         self.rate = float(rate)
