@@ -33,7 +33,7 @@ import numpy as np
 import pmt
 
 from ..runtime.datasets import detect_format, load_prepared
-from ..runtime.images import list_image_files, read_image
+from ..runtime.images import list_image_files, read_images
 from ..contract import (IMAGE_ID_MODULO, KEY_BATCH, KEY_CHANNELS, KEY_HEIGHT, KEY_IMAGE_ID, KEY_LABEL,  # noqa: F401
                         KEY_TX_TIME, KEY_WIDTH, PORT_OUT)
 from ..pdu import make_pdu
@@ -51,20 +51,10 @@ def load_source(path: str, size: int = 0, limit: int = 0, on_bad=None):
         s = load_prepared(path, size_arg, lim)  # Fashion-MNIST zero-padded 28 -> 32, as trained
         labels = None if s.labels is None else [int(v) for v in s.labels]
         return [np.ascontiguousarray(v) for v in s.images], labels, list(s.names)
-    files = list_image_files(path)
     images, names = [], []
-    for f in files:
-        if lim is not None and len(images) >= lim:
-            break
-        try:
-            img = read_image(f, size_arg)
-        except Exception as e:  # noqa: BLE001 - PIL raises many types for corrupt files
-            if on_bad is not None:
-                on_bad(f"{f}: cannot read image ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-            continue
-        if img.ndim == 2:
-            img = np.repeat(img[..., None], 3, axis=-1)
-        images.append(np.ascontiguousarray(img[..., :3].astype(np.uint8)))
+    for f, img in read_images(list_image_files(path), size_arg, lim, on_bad=None if on_bad is None else
+                              (lambda e: on_bad(str(e)))):
+        images.append(np.ascontiguousarray(img))
         names.append(str(f))
     return images, None, names
 

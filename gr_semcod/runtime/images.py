@@ -111,9 +111,9 @@ def read_image(path: PathLike, size: Size = None) -> np.ndarray:
         with Image.open(path) as im:
             im.load()
             img = im.convert("RGB")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ImageLoadError(f"cannot read image {str(path)!r}: {msg}") from None
+    except Exception as e:  # noqa: BLE001 - Pillow raises many types (OSError, SyntaxError, struct.error, ...) for corrupt files
+        msg = str(e).splitlines()[0] if str(e) else ""
+        raise ImageLoadError(f"cannot read image {str(path)!r}: {type(e).__name__}: {msg}") from None
     return np.asarray(fit_image(img, size), dtype=np.uint8)
 
 
@@ -135,6 +135,24 @@ def list_image_files(path: PathLike) -> List[Path]:
     return sorted(q for q in files if q.suffix.lower() in IMAGE_EXTS)
 
 
+def read_images(files: Sequence[PathLike], size: Size = None, limit: Optional[int] = None, on_bad=None):
+    """``(path, uint8 H x W x 3)`` for each readable file, at most ``limit``; an unreadable file
+    raises :class:`ImageLoadError`, or -- with ``on_bad`` -- is reported to ``on_bad(error)`` and skipped."""
+    n = 0
+    for f in files:
+        if limit is not None and n >= limit:
+            return
+        try:
+            img = read_image(f, size)
+        except ImageLoadError as e:
+            if on_bad is None:
+                raise
+            on_bad(e)
+            continue
+        n += 1
+        yield f, img
+
+
 def load_image_files(
     path: PathLike, size: Size = None, limit: Optional[int] = None, skip_bad: bool = False
 ) -> ImageSet:
@@ -143,16 +161,8 @@ def load_image_files(
     if not files:
         raise ImageLoadError(f"{path}: no image files ({', '.join(IMAGE_EXTS)})")
     images, names = [], []
-    for f in files:
-        if limit is not None and len(images) >= limit:
-            break
-        try:
-            img = read_image(f, size)
-        except ImageLoadError as e:
-            if not skip_bad:
-                raise
-            warnings.warn(f"skipping {e}", stacklevel=2)
-            continue
+    warn = (lambda e: warnings.warn(f"skipping {e}", stacklevel=3)) if skip_bad else None
+    for f, img in read_images(files, size, limit, warn):
         if images and img.shape != images[0].shape:
             raise ImageLoadError(
                 f"{f}: size {img.shape[1]}x{img.shape[0]} differs from {names[0]} "
