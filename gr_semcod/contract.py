@@ -118,6 +118,22 @@ def meta_float(meta: Mapping[str, Any], key: str) -> Optional[np.ndarray]:
     return a
 
 
+def meta_ints(meta: Mapping[str, Any], key: str, n: Optional[int] = None) -> Optional[List[int]]:
+    """An int or int-vector entry (``label``, ``label_pred``) as a list of ``n`` ints (one value is
+    repeated), None when absent; :class:`PDUError` naming the key otherwise."""
+    if key not in meta:
+        return None
+    v = meta[key]
+    a = np.atleast_1d(np.asarray(v)) if not isinstance(v, (str, bytes, dict)) else None
+    if a is None or a.ndim != 1 or a.size == 0 or not (a.dtype.kind in "iu" or (
+            a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(np.mod(a, 1) == 0))):
+        raise PDUError(f"metadata {key!r} must be an int or a vector of ints, got {v!r}")
+    if n is not None and a.size not in (1, n):
+        raise PDUError(f"metadata {key!r} has {a.size} values, expected 1 or {n}")
+    vals = [int(x) for x in a]
+    return vals * n if n is not None and len(vals) == 1 else vals
+
+
 def meta_dims(meta: Mapping[str, Any], expect: Tuple[int, int, int]) -> Tuple[int, int, int]:
     """``(height, width, channels)`` of an image PDU, each defaulting to ``expect``'s."""
     h, w, c = expect

@@ -42,7 +42,7 @@ from ..runtime.images import save_png
 from ..runtime.metrics import psnr_per_image, ssim_per_image
 from ..contract import (IMAGE_ID_MODULO, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_LABEL,
                         KEY_LABEL_PRED, KEY_SNR_DB, KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_IN, PORT_LABEL,
-                        PORT_METRICS, PORT_REF, PDUError, check_image, image_ids, meta_int, unwrap_id)
+                        PORT_METRICS, PORT_REF, PDUError, check_image, image_ids, meta_int, meta_ints, unwrap_id)
 from ..pdu import meta_to_python, split_pdu
 from .base import message_block
 from .image_source import load_source
@@ -181,8 +181,7 @@ class image_sink(message_block):
         meta, vec = split_pdu(msg, np.uint8)
         imgs = self._images_of(meta, vec)
         tx_time = meta.get(KEY_TX_TIME)
-        true = meta.get(KEY_LABEL)
-        true = None if true is None else np.broadcast_to(np.atleast_1d(np.asarray(true, np.int64)), (len(imgs),))
+        true = meta_ints(meta, KEY_LABEL, len(imgs))
         with self._lock:
             for j, (iid, im) in enumerate(zip(image_ids(meta, len(imgs)), imgs)):
                 if iid is None:
@@ -209,15 +208,15 @@ class image_sink(message_block):
         meta = meta_to_python(pmt.car(msg))
         if KEY_LABEL_PRED not in meta:
             raise PDUError("label PDU without label_pred")
-        pred = np.atleast_1d(np.asarray(meta[KEY_LABEL_PRED], np.int64))
-        ids = image_ids(meta, pred.size)
+        pred = meta_ints(meta, KEY_LABEL_PRED)
+        ids = image_ids(meta, len(pred))
         if KEY_LABEL in meta:
-            true = [int(v) for v in np.broadcast_to(np.atleast_1d(np.asarray(meta[KEY_LABEL], np.int64)), pred.shape)]
+            true = meta_ints(meta, KEY_LABEL, len(pred))
         else:
             with self._lock:
                 true = [None if i is None else self._ref_label(i % IMAGE_ID_MODULO) for i in ids]
         for iid, t, p in zip(ids, true, pred):
-            self.labels.append((iid, t, int(p)))
+            self.labels.append((iid, t, p))
             if t is not None:
                 self._n_labels += 1
                 self._n_correct += int(p == t)

@@ -97,6 +97,15 @@ class qa_image_sink_strict(qa_image_sink):
         self.assertEqual((sink.n_dropped(), sink.n_images()), (1, 1))
         self.assertIn("without 'height'/'width' or 'batch' metadata", sink.last_drop_reason())
 
+    def test_103_label_pdus_with_text_labels_dropped(self):
+        sink = image_sink("")
+        msgs = [("label", make_pdu({"image_id": 0, "label_pred": "cat"}, np.zeros(10, np.float32))),
+                ("label", make_pdu({"image_id": 1, "label_pred": 3, "label": "3"}, np.zeros(10, np.float32))),
+                ("label", make_pdu({"image_id": 2, "label_pred": 3, "label": 3}, np.zeros(10, np.float32)))]
+        self.run_sink(sink, msgs, 3)
+        self.assertEqual((sink.n_dropped(), sink.accuracy()), (2, 1.0))
+        self.assertIn("'label' must be an int or a vector of ints, got '3'", sink.last_drop_reason())
+
     def test_102_reference_path_after_the_id_wrap(self):
         """3 reference images, a looping source (ids sent mod 65536, seen as they go by):
         count 65536 (sent as 0) is image 65536 % 3 = 1, not image 0."""

@@ -108,3 +108,13 @@ def test_contract_and_rates_need_neither_torch_nor_gnuradio():
             "bad = [m for m in ('torch', 'gnuradio', 'pmt') if m in sys.modules]; assert not bad, bad")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_label_entries():
+    assert c.meta_ints({}, "label") is None
+    assert c.meta_ints({"label": 3}, "label", 2) == [3, 3]
+    assert c.meta_ints({"label_pred": np.array([1, 2])}, "label_pred") == [1, 2]
+    with pytest.raises(PDUError, match="'label_pred' must be an int or a vector of ints, got 'cat'"):
+        c.meta_ints({"label_pred": "cat"}, "label_pred")
+    with pytest.raises(PDUError, match="'label' has 3 values, expected 1 or 2"):
+        c.meta_ints({"label": np.arange(3)}, "label", 2)
