@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .jscc.channels import Channel
-from .jscc.power import num_symbols
 from .jscc.semantic_jscc import JSCCDecoder, JSCCEncoder
+from .rates import num_symbols
 from .receivers import Detokenizer, TokenClassifier
 from .semantic import SemanticEncoder, ShapeCodedEncoder, assignment_targets, create_vit
 from .semantic.conv_stem import use_conv_stem

@@ -82,7 +82,7 @@ def run(args) -> int:
     import numpy as np
 
     from ..runtime import Bundle
-    from ..runtime.images import load_images
+    from ..runtime.datasets import load_images
     from ..runtime.metrics import accuracy, ms_ssim_fits, ms_ssim_per_image, mse_per_image, ssim_per_image
     from .fullsize import has_semantic2, semantic2_images
     from .pipeline import (Classification, deepjscc_roundtrip, has_deepjscc, has_image_classifier, has_semantic,

@@ -149,7 +149,7 @@ def run(args) -> int:
             print(f"warning: {args.image_classifier} was not trained on Deep JSCC at CBR {', '.join(missing)}")
         image_classifier = cls.classifier
     if (image_classifier is not None or getattr(args, "classifier", None)) and str(args.classes).lower() != "none":
-        from gr_semcod.runtime.images import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
+        from gr_semcod.runtime.datasets import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
 
         presets = {"fashion_mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}
         classes = list(presets.get(args.classes) or [c.strip() for c in str(args.classes).split(",")])

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, help="wall-clock budget (overrides the config)")
     parser.add_argument("--steps", type=int, help="optimiser-step budget (overrides the config)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/<name>/ckpt.pt")
-    parser.add_argument("--data-train", help="training data (npz, photo folder, CIFAR-10 or Fashion-MNIST dir)")
+    parser.add_argument("--data-train", help="training data (npz, photo folder, CIFAR-10 binary or Fashion-MNIST dir)")
     parser.add_argument("--data-val", help="validation data for checkpoint selection")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
