@@ -65,6 +65,19 @@ class FrameEqualizer:
         r = int(np.sum(sv > 0.3 * sv[0]))
         self.P_full = U[:, :r] @ U[:, :r].conj().T
         self.max_taps = n_taps
+        # header-stage estimate (header_channel): sync 2 on the active carriers + the averaged short
+        # training symbols on theirs, jointly fitted to the taps with a small ridge
+        self.pre_bins = np.flatnonzero(p.sync_word1)
+        self.w1 = p.sync_word1[self.pre_bins].astype(complex)
+        Fp = np.exp(-2j * np.pi * np.outer(self.pre_bins, self.delays) / N)
+        A = np.vstack([self.F, Fp])
+        wts = np.concatenate([np.ones(len(self.act)), np.full(len(self.pre_bins), p.preamble_len * float(np.mean(np.abs(self.w1) ** 2)))])
+        AhW = A.conj().T * wts[None, :]
+        lam = 0.05 * float(wts.sum())
+        self.M_hdr = self.F @ np.linalg.solve(AhW @ A + lam * np.eye(n_taps), AhW)
+        self._pil_hdr = p.pilots_for(np.arange(self.n_hdr))
+        self._w = np.linspace(-0.5, 0.5, 201)  # residual phase per symbol (rad), header phase fit
+        self._w_grid = np.exp(-1j * np.outer(self._w, np.arange(self.n_hdr + 1)))
         # known-symbol template for the refinement (sync 2 row, header pilots); data filled per frame
         if not (np.all(np.isin(p.sync_word2[self.act], (-1, 1))) and np.all(np.isin(p.pilot_symbols, (-1, 1)))):
             raise ValueError("sync word 2 and pilots must be +-1 (BPSK)")
@@ -96,16 +109,39 @@ class FrameEqualizer:
         off = p.cp_len - self.backoff
         return np.fft.fft(seg[:, off:off + p.fft_len], axis=1) * self.scale
 
-    def header_matched(self, Y2: np.ndarray, Yh: np.ndarray) -> np.ndarray:
-        """Sync-2 spectrum + header spectra -> matched-filter outputs ``conj(H) Y`` of the header
-        data carriers, common phase removed with the pilots (n_hdr * n_data, for MRC)."""
-        Hls = Y2[self.act] / self.x2
+    def header_channel(self, Y2: np.ndarray, Ys: np.ndarray) -> np.ndarray:
+        """Channel for the header decision from everything known before it: sync 2 (every active
+        carrier) and the short training symbols ``Ys`` (preamble_len, fft_len; every 4th carrier,
+        averaged), fitted jointly to ``n_taps`` delay-domain taps by weighted ridge least squares
+        ``g = (A^H W A + lam I)^-1 A^H W h`` (one precomputed matrix; W = the observations'
+        energies).  Returns H on all bins (zero off the active ones)."""
+        h = np.concatenate([Y2[self.act] / self.x2, Ys[:, self.pre_bins].mean(axis=0) / self.w1])
         H = np.zeros(self.p.fft_len, complex)
-        H[self.act] = self.P_full @ Hls
-        Z = Yh[:, self.data] * np.conj(H[self.data])
-        pil = self.p.pilots_for(np.arange(self.n_hdr))
-        c = np.sum(Yh[:, self.pil] * np.conj(H[self.pil] * pil), axis=1)
-        Z *= np.exp(-1j * np.angle(c))[:, None]
+        H[self.act] = self.M_hdr @ h
+        return H
+
+    def header_matched(self, H: np.ndarray, Yh: np.ndarray) -> np.ndarray:
+        """Header spectra -> matched-filter outputs ``conj(H) Y e^{-j phi_t}`` of the header data
+        carriers (n_hdr * n_data, for soft combining).  The common phase ``phi_t = phi_0 + w t`` of
+        header symbol ``t`` (sync 2 is ``t = 0``, phase 0 with the weight of all its carriers) is the
+        maximum-likelihood line through the pilots' sums ``c_t``: ``w`` maximises
+        ``|sum_t c_t e^{-j w t}|`` over a grid (residual CFO; no phase unwrapping, robust at low
+        SNR), ``phi_0`` is the phase of that sum."""
+        pil = self._pil_hdr
+        c = np.empty(self.n_hdr + 1, complex)
+        c[0] = float(np.sum(np.abs(H[self.act]) ** 2))
+        c[1:] = np.sum(Yh[:, self.pil] * np.conj(H[self.pil] * pil), axis=1)
+        m = self._w_grid @ c
+        i = int(np.argmax(np.abs(m)))
+        w, phi0 = self._w[i], float(np.angle(m[i]))
+        Z = Yh[:, self.data] * np.conj(H[self.data])[None, :]
+        Z *= np.exp(-1j * (phi0 + w * np.arange(1, self.n_hdr + 1)))[:, None]
+        return Z.reshape(-1)
+
+    def header_matched_known(self, H: np.ndarray, Yh: np.ndarray, phase: np.ndarray) -> np.ndarray:
+        """As :meth:`header_matched` with given channel and per-symbol phases (from
+        :meth:`estimate` on a tentative header: decision-directed re-decoding)."""
+        Z = Yh[:, self.data] * np.conj(H[self.data])[None, :] * np.exp(-1j * np.asarray(phase))[:, None]
         return Z.reshape(-1)
 
     def estimate(self, Y2: np.ndarray, Yh: np.ndarray, hdr_data: np.ndarray) -> Tuple[ChannelEstimate, np.ndarray]:
