@@ -1,7 +1,7 @@
 """The header's forward error correction: GNU Radio gr-fec's K=7, rate-1/2 convolutional code.
 
-Encoder ``fec.cc_encoder`` and soft-decision Viterbi decoder ``fec.cc_decoder`` (C++, the
-802.11/CCSDS code, generators 133/171 octal, written ``[109, 79]`` in gr-fec's bit order),
+Encoder ``fec.cc_encoder`` and soft-decision Viterbi decoder ``fec.cc_decoder`` (C++; the
+802.11/CCSDS code: impulse responses 133/171 octal, which gr-fec and commpy spell ``[109, 79]``),
 terminated (``CC_TERMINATED``: 6 tail bits return the trellis to state 0), so ``n`` information
 bits become ``2 (n + 6)`` code bits.  The coders are called directly on numpy buffers (their
 ``generic_work``), one frame per call, with no flowgraph around them.
@@ -17,7 +17,7 @@ import ctypes
 import numpy as np
 
 K = 7
-POLYS = (109, 79)  # gr-fec's spelling of the (133, 171) octal code
+POLYS = (109, 79)  # gr-fec's (and commpy's) spelling of the (133, 171) octal code
 SOFT_SCALE = 48.0  # gr-fec extended_decoder's float -> uchar scale
 
 _capsule_new = ctypes.pythonapi.PyCapsule_New
