@@ -58,7 +58,7 @@ class ConvCode:
         s = np.asarray(soft, np.float64)
         if s.size != self.n_coded:
             raise ValueError(f"expected {self.n_coded} soft values, got {s.size}")
-        rms = float(np.sqrt(np.mean(s * s)))
+        rms = float(np.sqrt(np.dot(s, s) / s.size))
         q = np.clip(np.rint(128.0 - SOFT_SCALE * s / max(rms, 1e-30)), 0, 255).astype(np.uint8)
         out = np.zeros(self.n_bits, np.uint8)
         self._dec.generic_work(_buf(q), _buf(out))

@@ -82,13 +82,16 @@ class ofdm_analog_deframer(gr.sync_block):
         self.win = self.P * self.Q  # preamble samples (= preamble_len * sym_len)
         self.search = 2 * self.P + p.cp_len if fine_search is None else int(fine_search)
         self.cfo_search = int(cfo_search)
+        self._tc = np.arange(self.Q - 1) - (self.Q - 2) / 2.0  # centred period index (fine-CFO fit)
+        self._n_sym = np.arange(params.sym_len)
         self.header_iterations = int(header_iterations)
         # fine-timing template: last training symbol + sync word 2, for each integer-CFO hypothesis
         tmpl = np.concatenate([p.time_symbol(p.sync_word1), p.time_symbol(p.sync_word2)]).astype(np.complex128)
         ms = np.arange(-self.cfo_search, self.cfo_search + 1)
         n = np.arange(tmpl.size)
         self._m = ms * (N // self.P)  # subcarriers
-        self._tmpl = np.conj(tmpl[None, :] * np.exp(2j * np.pi * self._m[:, None] * n[None, :] / N)).T  # (2S, M)
+        self._tmpl = np.ascontiguousarray(np.conj(tmpl[None, :] * np.exp(2j * np.pi * self._m[:, None] * n[None, :] / N)).T, np.complex64)
+        self._win_idx = np.arange(2 * self.search + 1)[:, None] + np.arange(2 * S)[None, :]  # sliding windows
         # samples needed around a frame start s: [s - search, s + (n_sync + nh) S + search)
         self.head = self.search + self.win
         self.margin = 2 * self.win + self.search + 2 * S
@@ -97,7 +100,7 @@ class ofdm_analog_deframer(gr.sync_block):
         self.buf = np.zeros(self.margin, np.complex64)
         self.lam = np.zeros(self.margin, np.float32)
         self.buf_start = -self.margin
-        self.nread = 0
+        self.nread = self.nlam = 0  # samples / metric values received
         self.skip_until = 0  # first crossings before this index belong to a handled candidate
         self.triggers = deque()
         self._cache = None
@@ -119,6 +122,7 @@ class ofdm_analog_deframer(gr.sync_block):
         self.buf = np.concatenate([self.buf, x])
         self.lam = np.concatenate([self.lam, lam])
         self.nread += n
+        self.nlam += n
         try:
             self._process()
         except Exception as e:  # never stall: drop the offending candidate and go on
@@ -129,7 +133,7 @@ class ofdm_analog_deframer(gr.sync_block):
             self._cache = None
         for img in self.reasm.expire(self.nread):
             self._publish(img)
-        keep = self.nread - self.margin
+        keep = min(self.nread, self.nlam) - self.margin
         if self.triggers:
             keep = min(keep, self.triggers[0][0] - self.head)
         keep = min(keep, self.skip_until - self.win - self.head)  # a peak found later may start a preamble back
@@ -144,9 +148,10 @@ class ofdm_analog_deframer(gr.sync_block):
         """New first crossings of the threshold -> candidate peaks (appended to ``triggers``)."""
         lo = max(self.skip_until, self.buf_start)
         look = 2 * self.win  # the peak lies within a preamble length of the first crossing (+ margin)
-        if self.nread - lo < look:
+        top = min(self.nlam, self.nread)
+        if top - lo < look:
             return
-        seg = self.lam[lo - self.buf_start:self.nread - look - self.buf_start]
+        seg = self.lam[lo - self.buf_start:top - look - self.buf_start]
         above = np.flatnonzero(seg > self.threshold)
         i = 0
         while i < above.size:
@@ -157,17 +162,24 @@ class ofdm_analog_deframer(gr.sync_block):
             self.triggers.append((pk - self.win + 1, pk))  # (coarse frame start, peak)
             self.skip_until = pk + self.win
             i = int(np.searchsorted(above, self.skip_until - lo))
-        self.skip_until = max(self.skip_until, self.nread - look)
+        self.skip_until = max(self.skip_until, top - look)
 
     def _derot(self, a: int, b: int, s0: int, eps: float) -> np.ndarray:
-        """Samples [a, b) with the CFO ``eps`` (subcarriers) removed, phase referenced to ``s0``."""
+        """Samples [a, b) with the CFO ``eps`` (subcarriers) removed, phase referenced to ``s0``.
+        The phasor ``e^{-j w (n - s0)}`` is built per symbol as an outer product (S + rows complex
+        exponentials instead of one per sample)."""
         x = self.buf[a - self.buf_start:b - self.buf_start]
+        n, S = b - a, self.p.sym_len
         if eps == 0.0:
-            return x.astype(np.complex128)
-        return x * np.exp(-2j * np.pi * eps / self.p.fft_len * np.arange(a - s0, b - s0))
+            return x.astype(np.complex64)
+        w = -2.0 * np.pi * eps / self.p.fft_len
+        rows = -(-n // S)
+        rot = np.exp(1j * w * (a - s0 + S * np.arange(rows)))[:, None] * np.exp(1j * w * self._n_sym)[None, :]
+        return x * rot.reshape(-1)[:n].astype(np.complex64)
 
     def _acquire(self, s: int, pk: int):
-        """Coarse start ``s`` -> (fine start, CFO) or None when the exact re-check fails."""
+        """Coarse start ``s`` -> (fine start, CFO, derotated [s, s + (n_sync + nh) S)) or None when
+        the exact re-check fails."""
         p, S, W = self.p, self.p.sym_len, self.search
         L, D = window_metric(self.buf[s - self.buf_start:pk + 1 - self.buf_start], p)
         if not L > self.threshold:
@@ -176,18 +188,21 @@ class ofdm_analog_deframer(gr.sync_block):
         # fine timing + integer CFO: [last training symbol, sync 2] at offsets -W..W
         a = s + (p.preamble_len - 1) * S - W
         seg = self._derot(a, a + 2 * S + 2 * W, s, eps)
-        win = np.lib.stride_tricks.sliding_window_view(seg, 2 * S)  # (2W+1, 2S)
-        c = np.abs(win @ self._tmpl)
+        c = np.abs(seg[self._win_idx] @ self._tmpl)  # (2W+1, M)
         k, m = np.unravel_index(int(np.argmax(c)), c.shape)
         s = s + int(k) - W
         eps += float(self._m[m])
         # fine CFO: slope of the per-period matched-filter phases over the whole preamble
-        cs = segment_correlations(self._derot(s, s + self.win, s, eps), p)
-        ph = np.unwrap(np.angle(cs[1:]))  # the first period may hold the previous burst's tail
-        t = np.arange(ph.size)
-        slope = float(np.polyfit(t, ph, 1)[0]) if ph.size > 2 else 0.0
-        eps += slope * p.fft_len / (2 * np.pi * self.P)
-        return s, eps
+        x = self._derot(s, s + (p.n_sync + self.nh) * S, s, eps)
+        cs = segment_correlations(x[:self.win], p)[1:]  # [0] may hold the previous burst's tail
+        if cs.size > 2:  # least-squares slope of the phases (unwrapped by summing neighbour differences)
+            ph = np.concatenate([[0.0], np.cumsum(np.angle(cs[1:] * np.conj(cs[:-1])))])
+            d = float(self._tc @ ph) / float(self._tc @ self._tc) * p.fft_len / (2 * np.pi * self.P)
+            eps += d
+            rows = x.size // S
+            w = -2.0 * np.pi * d / p.fft_len
+            x *= (np.exp(1j * w * S * np.arange(rows))[:, None] * np.exp(1j * w * self._n_sym)[None, :]).reshape(-1).astype(np.complex64)
+        return s, eps, x
 
     def _process(self):
         p, S, nh = self.p, self.p.sym_len, self.nh
@@ -206,8 +221,8 @@ class ofdm_analog_deframer(gr.sync_block):
                     self.triggers.popleft()
                     continue
                 self.n_triggers += 1
-                s, eps = acq
-                Y = self.eq.fft_symbols(self._derot(s, s + (ns + nh) * S, s, eps), 0, ns + nh)
+                s, eps, x = acq
+                Y = self.eq.fft_symbols(x, 0, ns + nh)
                 Ys, Y2, Yh = Y[:p.preamble_len], Y[p.preamble_len], Y[ns:]
                 z = self.eq.header_matched(self.eq.header_channel(Y2, Ys), Yh)
                 if np.isfinite(z).all():

@@ -43,15 +43,16 @@ def default_threshold(params: OfdmParams) -> float:
 def segment_correlations(x: np.ndarray, params: OfdmParams) -> np.ndarray:
     """Matched-filter outputs ``c_i`` of the ``Q`` periods of a preamble-long window ``x``."""
     P, Q = params.preamble_period, params.preamble_periods
-    return np.asarray(x[:P * Q]).reshape(Q, P) @ np.conj(params.preamble_segment).astype(np.complex128)
+    return np.asarray(x[:P * Q]).reshape(Q, P) @ np.conj(params.preamble_segment)
 
 
 def window_metric(x: np.ndarray, params: OfdmParams):
     """``(L, D)`` for one window of ``Q * P`` samples (the numpy reference of the C++ chain)."""
     c = segment_correlations(x, params)
     D = complex(np.sum(c[1:] * np.conj(c[:-1])))
-    E = float(np.sum(np.abs(np.asarray(x, np.complex128)) ** 2))
-    Ep = float(np.sum(np.abs(params.preamble_segment.astype(np.complex128)) ** 2))
+    x = np.asarray(x)
+    E = float(np.vdot(x, x).real)
+    Ep = float(np.vdot(params.preamble_segment, params.preamble_segment).real)
     return (abs(D) / (Ep * E) if E > 0 else 0.0), D
 
 
@@ -89,9 +90,10 @@ class preamble_detector(gr.hier_block2):
         self.mf = filter.fir_filter_ccc(1, [complex(v) for v in np.conj(p[::-1])])
         self.delay = blocks.delay(gr.sizeof_gr_complex, P)
         self.prod = blocks.multiply_conjugate_cc()
+        # max_iter: the running sums restart from scratch at least every 512 samples, so NaN/inf
+        # input or float drift cannot blind the detector for longer (FFT filters would hold back
+        # the last block of a finite stream)
         self.s2v = blocks.stream_to_vector(gr.sizeof_gr_complex, P)
-        # max_iter: the running sums restart from scratch at least this often (NaN/inf input or
-        # float drift cannot blind the detector for longer)
         self.comb = blocks.moving_average_cc(Q - 1, 1.0, max(1, 512 // P), P)
         self.v2s = blocks.vector_to_stream(gr.sizeof_gr_complex, P)
         self.mag = blocks.complex_to_mag()

@@ -69,6 +69,7 @@ class FrameEqualizer:
         # training symbols on theirs, jointly fitted to the taps with a small ridge
         self.pre_bins = np.flatnonzero(p.sync_word1)
         self.w1 = p.sync_word1[self.pre_bins].astype(complex)
+        self._w1inv = 1.0 / (p.preamble_len * self.w1)
         Fp = np.exp(-2j * np.pi * np.outer(self.pre_bins, self.delays) / N)
         A = np.vstack([self.F, Fp])
         wts = np.concatenate([np.ones(len(self.act)), np.full(len(self.pre_bins), p.preamble_len * float(np.mean(np.abs(self.w1) ** 2)))])
@@ -76,6 +77,7 @@ class FrameEqualizer:
         lam = 0.05 * float(wts.sum())
         self.M_hdr = self.F @ np.linalg.solve(AhW @ A + lam * np.eye(n_taps), AhW)
         self._pil_hdr = p.pilots_for(np.arange(self.n_hdr))
+        self._last_support, self._support_cache = (), {}
         self._w = np.linspace(-0.5, 0.5, 201)  # residual phase per symbol (rad), header phase fit
         self._w_grid = np.exp(-1j * np.outer(self._w, np.arange(self.n_hdr + 1)))
         # known-symbol template for the refinement (sync 2 row, header pilots); data filled per frame
@@ -115,7 +117,7 @@ class FrameEqualizer:
         averaged), fitted jointly to ``n_taps`` delay-domain taps by weighted ridge least squares
         ``g = (A^H W A + lam I)^-1 A^H W h`` (one precomputed matrix; W = the observations'
         energies).  Returns H on all bins (zero off the active ones)."""
-        h = np.concatenate([Y2[self.act] / self.x2, Ys[:, self.pre_bins].mean(axis=0) / self.w1])
+        h = np.concatenate([Y2[self.act] / self.x2, Ys[:, self.pre_bins].sum(axis=0) * self._w1inv])
         H = np.zeros(self.p.fft_len, complex)
         H[self.act] = self.M_hdr @ h
         return H
@@ -160,7 +162,7 @@ class FrameEqualizer:
         ph = np.angle(c)
         Hj[1:] *= np.exp(-1j * ph)[:, None]
         J = Hj.shape[0]
-        Hm = Hj.mean(axis=0)
+        Hm = Hj.sum(axis=0) * (1.0 / J)
         within = float(np.sum(np.abs(Hj - Hm) ** 2))
         dof_w = self._K * (J - 1)
         s2 = within / dof_w if dof_w else float(np.mean(np.abs(Hm - self.P_full @ Hm) ** 2)) * 2
@@ -168,6 +170,24 @@ class FrameEqualizer:
         # the residual while its energy is significant against the noise of the mean (s2 / J)
         floor = self.tap_threshold * s2 / J
         c = self.FH @ Hm  # correlation with every candidate tap
+        support, gk = self._reuse_support(c, floor)
+        if support is None:
+            support, gk = self._omp(c, floor)
+        Hs = self.F[:, support] @ gk
+        keep = np.zeros(len(self.delays), bool)
+        keep[support] = True
+        misfit = float(np.sum(np.abs(Hm - Hs) ** 2)) * J
+        dof = dof_w + self._K - int(keep.sum())
+        s2 = (within + misfit) / max(dof, 1)
+        s2 = max(s2, 1e-12)
+        H = np.zeros(p.fft_len, complex)
+        H[self.act] = Hs
+        snr = float(np.vdot(Hs, Hs).real) / (Hs.size * s2)
+        return ChannelEstimate(H, s2, 10 * np.log10(max(snr, 1e-12)), int(keep.sum())), ph
+
+    def _omp(self, c: np.ndarray, floor: float):
+        """Orthogonal matching pursuit on the tap correlations ``c = F^H Hm``: add the tap that
+        explains most of the residual while its energy is above ``floor``."""
         support = []
         r = c
         for _ in range(self.max_taps):
@@ -181,17 +201,30 @@ class FrameEqualizer:
             G = self.G[np.ix_(support, support)]
             gk = np.linalg.solve(G, c[support])
             r = c - self.G[:, support] @ gk  # F^H (Hm - F_S g_S)
-        Hs = self.F[:, support] @ gk
-        keep = np.zeros(len(self.delays), bool)
-        keep[support] = True
-        misfit = float(np.sum(np.abs(Hm - Hs) ** 2)) * J
-        dof = dof_w + self._K - int(keep.sum())
-        s2 = (within + misfit) / max(dof, 1)
-        s2 = max(s2, 1e-12)
-        H = np.zeros(p.fft_len, complex)
-        H[self.act] = Hs
-        snr = float(np.mean(np.abs(Hs) ** 2)) / s2
-        return ChannelEstimate(H, s2, 10 * np.log10(max(snr, 1e-12)), int(keep.sum())), ph
+        self._last_support = tuple(support)
+        return support, gk
+
+    def _reuse_support(self, c: np.ndarray, floor: float):
+        """The previous frame's tap support if it still satisfies the pursuit's stopping rule (no
+        other tap's residual energy above ``floor``, every kept tap's above it); else (None, None).
+        Static channels then cost one cached solve per frame instead of a pursuit."""
+        S = self._last_support
+        if not S:
+            return None, None
+        cached = self._support_cache.get(S)
+        if cached is None:
+            idx = list(S)
+            cached = (idx, np.linalg.inv(self.G[np.ix_(idx, idx)]), self.G[:, idx].copy())
+            if len(self._support_cache) > 64:
+                self._support_cache.clear()
+            self._support_cache[S] = cached
+        idx, Ginv, GS = cached
+        gk = Ginv @ c[idx]
+        e = np.abs(c - GS @ gk) ** 2 / self._K
+        e[idx] = 0.0
+        if e.max() >= floor or (len(idx) > 1 and float(np.min(np.abs(gk) ** 2 / np.real(np.diag(Ginv))) / self._K) < floor):
+            return None, None
+        return idx, gk
 
     def equalize(self, Yp: np.ndarray, est: ChannelEstimate, hdr_phase: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Payload spectra (P, fft_len) -> (equalised data symbols (P, n_data), noise variance per symbol)."""

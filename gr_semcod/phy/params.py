@@ -163,7 +163,9 @@ class OfdmParams:
     @property
     def preamble_segment(self) -> np.ndarray:
         """One period of the short training waveform (the detector's matched filter)."""
-        return self.time_symbol(self.sync_word1)[:self.preamble_period]
+        if getattr(self, "_pre_seg", None) is None:
+            self._pre_seg = self.time_symbol(self.sync_word1)[:self.preamble_period]
+        return self._pre_seg
 
     def pilots_for(self, sym_index: np.ndarray) -> np.ndarray:
         """Pilot values for data-symbol indices (counted from the first header symbol)."""
