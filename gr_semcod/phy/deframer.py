@@ -313,7 +313,9 @@ def image_to_pdu(img) -> "pmt.pmt_t":
     d = pmt.dict_add(d, pmt.intern(KEY_N_FRAGMENTS), pmt.from_long(int(img.n_fragments)))
     lost = np.asarray(img.lost, np.int32)
     d = pmt.dict_add(d, pmt.intern(KEY_LOST_FRAGMENTS), pmt.init_s32vector(lost.size, lost.tolist()))
-    d = pmt.dict_add(d, pmt.intern(KEY_ERASURE_MASK), pmt.init_u8vector(img.erasure.size, img.erasure.tolist()))
+    mask = (pmt.init_u8vector(img.erasure.size, img.erasure.tolist()) if img.erasure.any()
+            else pmt.make_u8vector(img.erasure.size, 0))
+    d = pmt.dict_add(d, pmt.intern(KEY_ERASURE_MASK), mask)
     d = pmt.dict_add(d, pmt.intern(KEY_N_ERASED), pmt.from_long(int(img.erasure.sum())))
     return pmt.cons(d, pmt.init_c32vector(img.symbols.size, img.symbols.tolist()))
 

@@ -78,6 +78,7 @@ class FrameEqualizer:
         self.M_hdr = self.F @ np.linalg.solve(AhW @ A + lam * np.eye(n_taps), AhW)
         self._pil_hdr = p.pilots_for(np.arange(self.n_hdr))
         self._last_support, self._support_cache = (), {}
+        self._fits = {}
         self._w = np.linspace(-0.5, 0.5, 201)  # residual phase per symbol (rad), header phase fit
         self._w_grid = np.exp(-1j * np.outer(self._w, np.arange(self.n_hdr + 1)))
         # known-symbol template for the refinement (sync 2 row, header pilots); data filled per frame
@@ -226,39 +227,59 @@ class FrameEqualizer:
             return None, None
         return idx, gk
 
+    def _phase_fit(self, P: int):
+        """Cached weighted least-squares line fit over [sync 2, header, P payload symbols]:
+        returns (a, b, t_payload - t_mean) with phase mean = a @ phi and slope = b @ phi."""
+        fit = self._fits.get(P)
+        if fit is None:
+            t = np.concatenate([[0.0], self._t_hdr, 1 + self.n_hdr + np.arange(P)])
+            w = np.concatenate([np.full(1 + self.n_hdr, float(self._K)), np.full(P, float(len(self.pil)))])
+            w = w / w.sum()
+            tm = float(w @ t)
+            a = w
+            b = w * (t - tm) / max(float(w @ (t - tm) ** 2), 1e-12)
+            fit = (a, b, t[-P:] - tm)
+            if len(self._fits) > 512:
+                self._fits.clear()
+            self._fits[P] = fit
+        return fit
+
     def equalize(self, Yp: np.ndarray, est: ChannelEstimate, hdr_phase: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Payload spectra (P, fft_len) -> (equalised data symbols (P, n_data), noise variance per symbol)."""
         p = self.p
         P = Yp.shape[0]
         H = est.H
-        t0 = 1 + self.n_hdr  # payload symbol index relative to sync 2
         pil = self._pil_payload[:P] if P <= len(self._pil_payload) else p.pilots_for(np.arange(self.n_hdr, self.n_hdr + P))
         ref = H[self.pil][None, :] * pil
+        Y = Yp[:, self.data]
+        s2 = est.noise_var
+        Hd = H[self.data]
         if self.tracking == "phase":
-            c = np.sum(Yp[:, self.pil] * np.conj(ref), axis=1)
+            c = np.einsum("ij,ij->i", Yp[:, self.pil], np.conj(ref))
             # header phases (exact, measured on all carriers) + payload pilot phases, unwrapped in time
-            t = np.concatenate([[0.0], self._t_hdr, t0 + np.arange(P)])
             phi = np.concatenate([[0.0], hdr_phase, np.angle(c)])
             d = np.diff(phi)
             d -= 2 * np.pi * np.round(d / (2 * np.pi))
             phi[1:] = np.cumsum(d)  # unwrapped (phi[0] = 0)
-            w = np.concatenate([np.full(1 + self.n_hdr, float(self._K)), np.full(P, float(len(self.pil)))])
-            sw = w.sum()
-            tm, pm = (w * t).sum() / sw, (w * phi).sum() / sw
-            b = (w * (t - tm) * (phi - pm)).sum() / max((w * (t - tm) ** 2).sum(), 1e-12)
-            rot = np.exp(1j * (pm + b * (t[-P:] - tm)))
-            Heff = H[self.data][None, :] * rot[:, None]  # (P, n_data)
-        else:
-            g = Yp[:, self.pil] / ref  # (P, n_pil) complex gains
-            g = g[:, self.pil_sorted]
-            if P >= 3:
-                gp = np.pad(g, ((1, 1), (0, 0)), mode="edge")
-                g = (gp[:-2] + gp[1:-1] + gp[2:]) / 3.0
-            gi = g @ self.W_interp.T  # linear interpolation across frequency (edges held)
-            Heff = H[self.data][None, :] * gi
-        Y = Yp[:, self.data]
+            a, b, tt = self._phase_fit(P)
+            rot = np.exp(-1j * (float(a @ phi) + float(b @ phi) * tt))  # (P,), unit modulus
+            a2 = np.abs(Hd) ** 2  # |H e^{j phi}|^2 = |H|^2
+            if self.equalizer == "zf":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    X = Y * (rot[:, None] / Hd[None, :])
+                nv = np.broadcast_to(s2 / np.maximum(a2, 1e-12), X.shape)
+            else:
+                X = Y * (rot[:, None] * (np.conj(Hd) / (a2 + s2))[None, :])
+                nv = np.broadcast_to(s2 / (a2 + s2), X.shape)
+            return X, nv
+        g = Yp[:, self.pil] / ref  # (P, n_pil) complex gains
+        g = g[:, self.pil_sorted]
+        if P >= 3:
+            gp = np.pad(g, ((1, 1), (0, 0)), mode="edge")
+            g = (gp[:-2] + gp[1:-1] + gp[2:]) / 3.0
+        gi = g @ self.W_interp.T  # linear interpolation across frequency (edges held)
+        Heff = Hd[None, :] * gi
         a2 = np.abs(Heff) ** 2
-        s2 = est.noise_var
         if self.equalizer == "zf":
             with np.errstate(invalid="ignore", divide="ignore"):
                 X = Y / Heff
