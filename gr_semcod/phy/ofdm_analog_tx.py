@@ -82,6 +82,11 @@ class ofdm_analog_tx(gr.hier_block2):
             self.allocator.set_max_noutput_items(int(max_noutput_items))
         self.ifft = fft.fft_vcc(p.fft_len, False, [], True, 1)
         self.prefixer = digital.ofdm_cyclic_prefixer(p.fft_len, p.sym_len, int(rolloff), TX_LEN_TAG)
+        # tagged-stream blocks need a whole frame of output space: size the buffers for the longest
+        # frame (long headers with many header_reps exceed GNU Radio's default 32 KiB buffers)
+        frame_syms = p.n_sync + self.framer.n_hdr_syms + self.framer.max_payload_symbols
+        self.ifft.set_min_output_buffer(2 * frame_syms)
+        self.prefixer.set_min_output_buffer(2 * frame_syms * p.sym_len)
         self.message_port_register_hier_out("frames")
         self.msg_connect(self, "in", self.framer, "in")
         self.msg_connect(self.framer, "frames", self, "frames")
