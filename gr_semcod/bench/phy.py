@@ -216,7 +216,9 @@ def _quality(args, taps) -> int:
             rx = _receive(y, args, taps, snr, tracking, eq)
             got = {g.image_id: g for g in rx.deframer.image_log}
             c = rx.counters()
-            line = f"  {snr:5.1f} dB {tracking:6s} {eq:4s} frames {c['frames']}/{n_frames}"
+            her = c["header_errors"] / max(c["triggers"], 1)  # headers that failed their CRC / detections
+            line = (f"  {snr:5.1f} dB {tracking:6s} {eq:4s} frames {c['frames']}/{n_frames}  detected {c['triggers']}  "
+                    f"header error rate {her:.3f}")
             errs = [np.abs(g.symbols - imgs[i])[g.erasure == 0] ** 2 for i, g in got.items() if (g.erasure == 0).any()]
             if errs:  # never crash when nothing arrived
                 err = np.concatenate(errs)
@@ -226,7 +228,7 @@ def _quality(args, taps) -> int:
                     genie = float("nan")  # the channel is random: no closed-form reference
                 line += (f"  snr_est mean {est.mean():.2f} [{est.min():.2f}, {est.max():.2f}] dB  "
                          f"MSE {10 * np.log10(err.mean()):.2f} dB (AWGN {10 * np.log10(s2):.2f}, "
-                         f"genie-CSI {10 * np.log10(genie):.2f})  header_errors {c['header_errors']}")
+                         f"genie-CSI {10 * np.log10(genie):.2f})")
             else:
                 line += "  (no image received)"
             print(line)
