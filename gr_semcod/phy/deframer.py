@@ -90,8 +90,11 @@ class ofdm_analog_deframer(gr.sync_block):
         ms = np.arange(-self.cfo_search, self.cfo_search + 1)
         n = np.arange(tmpl.size)
         self._m = ms * (N // self.P)  # subcarriers
-        self._tmpl = np.ascontiguousarray(np.conj(tmpl[None, :] * np.exp(2j * np.pi * self._m[:, None] * n[None, :] / N)).T, np.complex64)
-        self._win_idx = np.arange(2 * self.search + 1)[:, None] + np.arange(2 * S)[None, :]  # sliding windows
+        # correlation by FFT (circular over the search segment, exact for its 2W+1 valid lags; not a
+        # matrix product: BLAS threads spin against the flowgraph's threads)
+        self._seg_len = 2 * S + 2 * self.search
+        self._tmpl_f = np.conj(np.fft.fft(tmpl[None, :] * np.exp(2j * np.pi * self._m[:, None] * n[None, :] / N),
+                                          self._seg_len, axis=1))
         # samples needed around a frame start s: [s - search, s + (n_sync + nh) S + search)
         self.head = self.search + self.win
         self.margin = 2 * self.win + self.search + 2 * S
@@ -188,8 +191,8 @@ class ofdm_analog_deframer(gr.sync_block):
         # fine timing + integer CFO: [last training symbol, sync 2] at offsets -W..W
         a = s + (p.preamble_len - 1) * S - W
         seg = self._derot(a, a + 2 * S + 2 * W, s, eps)
-        c = np.abs(seg[self._win_idx] @ self._tmpl)  # (2W+1, M)
-        k, m = np.unravel_index(int(np.argmax(c)), c.shape)
+        c = np.abs(np.fft.ifft(np.fft.fft(seg)[None, :] * self._tmpl_f, axis=1)[:, :2 * W + 1])  # (M, 2W+1)
+        m, k = np.unravel_index(int(np.argmax(c)), c.shape)
         s = s + int(k) - W
         eps += float(self._m[m])
         # fine CFO: slope of the per-period matched-filter phases over the whole preamble
