@@ -33,6 +33,8 @@ from .params import OfdmParams
 
 #: default threshold = DEFAULT_KAPPA / (P sqrt(Q)) (noise-only L is |z| / (P sqrt(Q)); see docs/phy.md)
 DEFAULT_KAPPA = 7.5
+#: the running sums restart at least every MAX_ITER samples (see preamble_detector)
+MAX_ITER = 512
 
 
 def default_threshold(params: OfdmParams) -> float:
@@ -94,11 +96,11 @@ class preamble_detector(gr.hier_block2):
         # input or float drift cannot blind the detector for longer (FFT filters would hold back
         # the last block of a finite stream)
         self.s2v = blocks.stream_to_vector(gr.sizeof_gr_complex, P)
-        self.comb = blocks.moving_average_cc(Q - 1, 1.0, max(1, 512 // P), P)
+        self.comb = blocks.moving_average_cc(Q - 1, 1.0, max(1, MAX_ITER // P), P)
         self.v2s = blocks.vector_to_stream(gr.sizeof_gr_complex, P)
         self.mag = blocks.complex_to_mag()
         self.pow = blocks.complex_to_mag_squared()
-        self.energy = blocks.moving_average_ff(Q * P, Ep, 512)
+        self.energy = blocks.moving_average_ff(Q * P, Ep, MAX_ITER)
         self.div = blocks.divide_ff()
         self.connect(self, self.mf)
         self.connect(self.mf, (self.prod, 0))
