@@ -25,6 +25,8 @@ BENCHES = {
     "reorg": ("gr_semcod.bench.reorg", "bipartite matching vs k-means consolidation"),
     "phy": ("gr_semcod.bench.phy", "OFDM loopback throughput, ours vs stock"),
     "e2e": ("gr_semcod.bench.e2e", "images/s through the full loopback flowgraph"),
+    "sideinfo": ("gr_semcod.bench.sideinfo", "bit error rate of the side-information codes"),
+    "metrics": ("gr_semcod.bench.metrics", "numpy PSNR/SSIM vs scikit-image (values, time)"),
 }
 
 

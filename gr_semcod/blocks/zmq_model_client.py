@@ -15,20 +15,18 @@ PDU a drop (logged, counted, ``drop`` port); the block reconnects for the next P
 """
 from __future__ import annotations
 
-from ..serve import DEFAULT_ADDRESS, RemoteBundle, is_remote
-from . import common
+from ..serve import DEFAULT_ADDRESS, is_remote
+from .base import get_bundle
 from .onnx_model import onnx_model
 
 
 class zmq_model_client(onnx_model):
     """Args: address (of ``semcod serve``), role, in_type, out_type, timeout (s)."""
 
+    NAME = "semcod_zmq_model_client"
+
     def __init__(self, address=DEFAULT_ADDRESS, role="tokenizer", in_type="f32", out_type="f32", timeout=10.0):
         if not is_remote(str(address)):
             raise ValueError(f"address must be a ZMQ endpoint (tcp://, ipc://), got {address!r}")
-        key = (str(address), -1)
-        with common._BUNDLES_LOCK:
-            b = common._BUNDLES.get(key)
-            if b is None or b.timeout != float(timeout):
-                common._BUNDLES[key] = RemoteBundle(str(address), timeout=float(timeout))
-        onnx_model.__init__(self, str(address), role, in_type, out_type, 0, name="semcod_zmq_model_client")
+        get_bundle(str(address), timeout=float(timeout))  # a client with this timeout, cached
+        onnx_model.__init__(self, str(address), role, in_type, out_type, 0)
