@@ -3,7 +3,7 @@
 Compiles ``flowgraphs/semcod_loopback_nogui.grc`` with ``grcc`` (so the demo runs exactly the
 GRC flowgraph a user opens) and runs it headless, once per codec (semantic coding and, when
 the bundle has it, the Deep JSCC baseline) x channel (AWGN, 3-tap multipath) x SNR
-(0, 5, 10, 20 dB).  Every run is image source -> semcod_tx -> OFDM TX -> channel -> OFDM RX
+(-3, 0, 5, 10, 20 dB).  Every run is image source -> semcod_tx -> OFDM TX -> channel -> OFDM RX
 (synchronisation, channel estimation, SNR estimate) -> semcod_rx -> image sink.
 
 Writes ``<out>/``:
@@ -47,15 +47,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", default=DEFAULT_BUNDLE, help="model bundle directory (default %(default)s)")
     p.add_argument("--data", default=DEFAULT_DATA, help="images: folder, glob or .npz (default: the shipped demo images)")
     p.add_argument("--out", default="out/demo", help="output folder (default %(default)s)")
-    p.add_argument("--snrs", type=float, nargs="+", default=[0.0, 5.0, 10.0, 20.0], help="SNRs in dB")
+    p.add_argument("--snrs", type=float, nargs="+", default=[-3.0, 0.0, 5.0, 10.0, 20.0], help="SNRs in dB")
     p.add_argument("--channels", nargs="+", default=list(CHANNELS), choices=list(CHANNELS))
     p.add_argument("--cbr", default="", help="channel bandwidth ratio (default: 1/12 if the bundle has it)")
     p.add_argument("--limit", type=int, default=8, help="number of images (default %(default)s)")
     p.add_argument("--no-deepjscc", action="store_true", help="skip the Deep JSCC baseline")
     p.add_argument("--seed", type=int, default=1, help="channel noise seed")
-    p.add_argument("--header-reps", type=int, default=8, help="PHY header repetitions (default %(default)s)")
-    p.add_argument("--sync-threshold", type=float, default=0.5,
-                   help="Schmidl & Cox threshold of the OFDM receiver (default %(default)s)")
+    p.add_argument("--header-reps", type=int, default=2, help="PHY header repetitions (default %(default)s)")
+    p.add_argument("--sync-threshold", type=float, default=0.0,
+                   help="detection threshold of the OFDM receiver (0 = its default for the preamble length)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--classify-data", default=None,
                    help="labelled images for the machine receivers (default: Fashion-MNIST test split if installed)")

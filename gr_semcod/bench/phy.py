@@ -11,6 +11,11 @@ The timer runs from ``start()`` until the head block has passed all samples (tha
 the receiver has been offered them; the receiver's backlog at that point is at most a few
 buffers).  Prints Msps and frame recovery (frames decoded / frames that fit in the samples)
 for each, their ratio, and last ``phy_ratio=<ours/stock>``.
+
+``--quality`` instead sweeps ``--snr`` (default -3 0 1 3 10 dB) through our receiver (frames,
+SNR estimate, MSE against the AWGN and genie-CSI references), then counts the frames decoded
+from ``--noise-samples`` (10^7) of pure noise; its last lines are ``phy_frames_<snr>db=<fraction>``
+per SNR and ``phy_false_frames=<count>``.
 """
 from __future__ import annotations
 
@@ -27,7 +32,8 @@ def _cpu() -> float:
 
 def add_arguments(p):
     p.add_argument("--samples", type=float, default=3e6, help="channel samples per run")
-    p.add_argument("--snr", type=float, default=20.0, help="channel SNR in dB")
+    p.add_argument("--snr", type=float, nargs="+", default=None,
+                   help="channel SNR(s) in dB (speed: the first, default 20; --quality: a sweep, default -3 0 1 3 10)")
     p.add_argument("--cfo", type=float, default=0.0, help="CFO in subcarrier spacings")
     p.add_argument("--taps", default="1", help="comma-separated complex multipath taps, e.g. '1,0.3j,0.1'")
     p.add_argument("--packet-bytes", type=int, default=96, help="stock: bytes per packet")
@@ -42,6 +48,9 @@ def add_arguments(p):
                    help="--quality: Rayleigh fading (selective: paths at 0, 1, 3 samples, mags 1, 0.6, 0.3)")
     p.add_argument("--doppler", type=float, default=1e-5, help="--quality: normalised max Doppler fD*Ts")
     p.add_argument("--images", type=int, default=45, help="--quality: images of --image-symbols symbols")
+    p.add_argument("--all-modes", action="store_true", help="--quality: every tracking x equaliser (default phase/zf)")
+    p.add_argument("--noise-samples", type=float, default=1e7, help="--quality: pure-noise samples for the false-frame count")
+    p.add_argument("--preamble-len", type=int, default=3, help="short training symbols (TX and RX)")
 
 
 def _stock(args, n, taps):
@@ -90,10 +99,10 @@ def _ours(args, n, taps):
     rng = np.random.default_rng(2)
     L = args.image_symbols
     tb = gr.top_block()
-    tx = ofdm_analog_tx(max_payload_symbols=args.max_payload_symbols)
+    tx = ofdm_analog_tx(max_payload_symbols=args.max_payload_symbols, preamble_len=args.preamble_len)
     ch = channel(args.snr, taps, args.cfo, seed=5)
     head = blocks.head(gr.sizeof_gr_complex, n)
-    rx = ofdm_analog_rx(timeout_samples=20000)
+    rx = ofdm_analog_rx(timeout_samples=20000, preamble_len=args.preamble_len)
     tb.connect(tx, ch, head, rx)
     imgs = [make_pdu(i, ((rng.standard_normal(L) + 1j * rng.standard_normal(L)) / np.sqrt(2)).astype(np.complex64))
             for i in range(16)]
@@ -135,61 +144,109 @@ def _ours(args, n, taps):
     return n / dt / 1e6, c["frames"], sent, per_image / nf, cpu / n * 1e6, c
 
 
-def _quality(args, taps) -> int:
+def _waveform(args, n_images, seed=3):
+    """Our transmitter's samples for ``n_images`` random images (and the images)."""
     import numpy as np
     from gnuradio import blocks, gr
 
-    from gr_semcod.phy.channel import channel
     from gr_semcod.phy.header import fragment_bounds, plan_fragments
-    from gr_semcod.phy.ofdm_analog_rx import ofdm_analog_rx
     from gr_semcod.phy.ofdm_analog_tx import make_pdu, ofdm_analog_tx
 
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     L = args.image_symbols
     imgs = [((rng.standard_normal(L) + 1j * rng.standard_normal(L)) / np.sqrt(2)).astype(np.complex64)
-            for _ in range(args.images)]
+            for _ in range(n_images)]
     tb = gr.top_block()
-    tx = ofdm_analog_tx(max_payload_symbols=args.max_payload_symbols)
+    tx = ofdm_analog_tx(max_payload_symbols=args.max_payload_symbols, preamble_len=args.preamble_len)
     snk = blocks.vector_sink_c()
     tb.connect(tx, snk)
     tb.start()
     for i, x in enumerate(imgs):
         tx.post(make_pdu(i, x))
     nf = plan_fragments(L, tx.framer.max_payload)
-    total = args.images * sum(tx.frame_samples(np.subtract(*fragment_bounds(L, nf, f)[::-1])) for f in range(nf))
+    total = n_images * sum(tx.frame_samples(np.subtract(*fragment_bounds(L, nf, f)[::-1])) for f in range(nf))
     t0 = time.time()
-    while len(snk.data()) < total and time.time() - t0 < 60:
+    while len(snk.data()) < total and time.time() - t0 < 120:
         time.sleep(0.02)
     tb.stop()
     tb.wait()
     y = np.concatenate([np.zeros(400, np.complex64), np.asarray(snk.data(), np.complex64),
                         np.zeros(4000, np.complex64)])
-    p = tx.params
+    return y, imgs, nf, tx.params
+
+
+def _receive(y, args, taps, snr, tracking="phase", eq="zf", seed=7):
+    from gnuradio import blocks, gr
+
+    from gr_semcod.phy.channel import channel
+    from gr_semcod.phy.ofdm_analog_rx import ofdm_analog_rx
+
+    tb = gr.top_block()
+    rx = ofdm_analog_rx(equalizer=eq, tracking=tracking, preamble_len=args.preamble_len)
+    rx.deframer.image_log = []
+    ch = channel(snr, taps, args.cfo, seed=seed, fading=args.fading, doppler=args.doppler,
+                 delays=(0.0, 1.0, 3.0), mags=(1.0, 0.6, 0.3))
+    tb.connect(blocks.vector_source_c(y), ch, rx)
+    tb.run()
+    rx.flush()
+    return rx
+
+
+def _quality(args, taps) -> int:
+    """Per SNR: frames received, SNR estimate, symbol MSE (vs the AWGN MSE and a genie-CSI
+    equaliser); then a pure-noise run.  Last lines: ``phy_frames_<snr>db=`` per SNR and
+    ``phy_false_frames=``."""
+    import numpy as np
+    from gnuradio import analog, blocks, gr
+
+    from gr_semcod.phy.ofdm_analog_rx import ofdm_analog_rx
+
+    y, imgs, nf, p = _waveform(args, args.images)
+    L = args.image_symbols
+    n_frames = args.images * nf
     t = np.asarray(taps, complex) / np.linalg.norm(taps)
     H2 = np.abs(np.fft.fft(t, p.fft_len)[p.data_bins]) ** 2
-    s2 = 10 ** (-args.snr / 10)
-    print(f"quality          {args.images} images x {L} symbols ({args.images * nf} frames), SNR {args.snr} dB, "
-          f"CFO {args.cfo}, taps {args.taps}, fading {args.fading} (fD*Ts {args.doppler})")
-    for tracking in ("phase", "pilots"):
-        for eq in ("zf", "mmse"):
-            tb = gr.top_block()
-            rx = ofdm_analog_rx(equalizer=eq, tracking=tracking)
-            rx.deframer.image_log = []
-            ch = channel(args.snr, taps, args.cfo, seed=7, fading=args.fading, doppler=args.doppler,
-                         delays=(0.0, 1.0, 3.0), mags=(1.0, 0.6, 0.3))
-            tb.connect(blocks.vector_source_c(y.tolist()), ch, rx)
-            tb.run()
-            rx.flush()
+    print(f"quality          {args.images} images x {L} symbols ({n_frames} frames), CFO {args.cfo}, taps {args.taps}, "
+          f"fading {args.fading} (fD*Ts {args.doppler}), preamble_len {args.preamble_len}")
+    modes = [(tr, eq) for tr in ("phase", "pilots") for eq in ("zf", "mmse")] if args.all_modes else [("phase", "zf")]
+    fractions = {}
+    for snr in args.snr:
+        s2 = 10 ** (-snr / 10)
+        for tracking, eq in modes:
+            rx = _receive(y, args, taps, snr, tracking, eq)
             got = {g.image_id: g for g in rx.deframer.image_log}
-            err = np.concatenate([np.abs(g.symbols - imgs[i])[g.erasure == 0] ** 2 for i, g in got.items()])
-            est = np.array([g.snr_db for g in got.values()])
-            genie = np.mean(s2 / H2) if eq == "zf" else np.mean(s2 / (H2 + s2))
-            if args.fading != "none":
-                genie = float("nan")  # the channel is random: no closed-form reference
             c = rx.counters()
-            print(f"  {tracking:6s} {eq:4s} frames {c['frames']}/{args.images * nf}  snr_est mean {est.mean():.2f} "
-                  f"[{est.min():.2f}, {est.max():.2f}] dB  MSE {10 * np.log10(err.mean()):.2f} dB "
-                  f"(AWGN {10 * np.log10(s2):.2f}, genie-CSI {10 * np.log10(genie):.2f})")
+            her = c["header_errors"] / max(c["triggers"], 1)  # headers that failed their CRC / detections
+            line = (f"  {snr:5.1f} dB {tracking:6s} {eq:4s} frames {c['frames']}/{n_frames}  detected {c['triggers']}  "
+                    f"header error rate {her:.3f}")
+            errs = [np.abs(g.symbols - imgs[i])[g.erasure == 0] ** 2 for i, g in got.items() if (g.erasure == 0).any()]
+            if errs:  # never crash when nothing arrived
+                err = np.concatenate(errs)
+                est = np.array([g.snr_db for g in got.values() if np.isfinite(g.snr_db)])
+                genie = np.mean(s2 / H2) if eq == "zf" else np.mean(s2 / (H2 + s2))
+                if args.fading != "none":
+                    genie = float("nan")  # the channel is random: no closed-form reference
+                line += (f"  snr_est mean {est.mean():.2f} [{est.min():.2f}, {est.max():.2f}] dB  "
+                         f"MSE {10 * np.log10(err.mean()):.2f} dB (AWGN {10 * np.log10(s2):.2f}, "
+                         f"genie-CSI {10 * np.log10(genie):.2f})")
+            else:
+                line += "  (no image received)"
+            print(line)
+            fractions.setdefault(snr, c["frames"] / max(n_frames, 1))
+    # pure noise: frames decoded where there are none
+    n = int(args.noise_samples)
+    tb = gr.top_block()
+    rx = ofdm_analog_rx(preamble_len=args.preamble_len)
+    src = analog.noise_source_c(analog.GR_GAUSSIAN, 1.0, 11)  # unit power complex Gaussian noise
+    tb.connect(src, blocks.head(gr.sizeof_gr_complex, n), rx)
+    tb.run()
+    rx.flush()
+    c = rx.counters()
+    print(f"  noise  {n} samples (unit power): {c['triggers']} detections, {c['header_errors']} header errors, "
+          f"{c['frames']} frames")
+    for snr, f in fractions.items():
+        print(f"phy_frames_{snr:g}db={f:.4f}")
+    print(f"phy_false_frames={c['frames']}")
     return 0
 
 
@@ -197,7 +254,9 @@ def run(args) -> int:
     n = int(args.samples)
     taps = [complex(t) for t in args.taps.split(",")]
     if args.quality:
+        args.snr = args.snr or [-3.0, 0.0, 1.0, 3.0, 10.0]
         return _quality(args, taps)
+    args.snr = (args.snr or [20.0])[0]
     print(f"load average     {os.getloadavg()[0]:.2f} before the runs")
     print(f"loopback         {n} samples per run, SNR {args.snr} dB, CFO {args.cfo}, taps {args.taps}, "
           f"{os.cpu_count()} cores")

@@ -65,6 +65,22 @@ class FrameEqualizer:
         r = int(np.sum(sv > 0.3 * sv[0]))
         self.P_full = U[:, :r] @ U[:, :r].conj().T
         self.max_taps = n_taps
+        # header-stage estimate (header_channel): sync 2 on the active carriers + the averaged short
+        # training symbols on theirs, jointly fitted to the taps with a small ridge
+        self.pre_bins = np.flatnonzero(p.sync_word1)
+        self.w1 = p.sync_word1[self.pre_bins].astype(complex)
+        self._w1inv = 1.0 / (p.preamble_len * self.w1)
+        Fp = np.exp(-2j * np.pi * np.outer(self.pre_bins, self.delays) / N)
+        A = np.vstack([self.F, Fp])
+        wts = np.concatenate([np.ones(len(self.act)), np.full(len(self.pre_bins), p.preamble_len * float(np.mean(np.abs(self.w1) ** 2)))])
+        AhW = A.conj().T * wts[None, :]
+        lam = 0.05 * float(wts.sum())
+        self.M_hdr = self.F @ np.linalg.solve(AhW @ A + lam * np.eye(n_taps), AhW)
+        self._pil_hdr = p.pilots_for(np.arange(self.n_hdr))
+        self._last_support, self._support_cache = (), {}
+        self._fits = {}
+        self._w = np.linspace(-0.5, 0.5, 201)  # residual phase per symbol (rad), header phase fit
+        self._w_grid = np.exp(-1j * np.outer(self._w, np.arange(self.n_hdr + 1)))
         # known-symbol template for the refinement (sync 2 row, header pilots); data filled per frame
         if not (np.all(np.isin(p.sync_word2[self.act], (-1, 1))) and np.all(np.isin(p.pilot_symbols, (-1, 1)))):
             raise ValueError("sync word 2 and pilots must be +-1 (BPSK)")
@@ -96,16 +112,39 @@ class FrameEqualizer:
         off = p.cp_len - self.backoff
         return np.fft.fft(seg[:, off:off + p.fft_len], axis=1) * self.scale
 
-    def header_matched(self, Y2: np.ndarray, Yh: np.ndarray) -> np.ndarray:
-        """Sync-2 spectrum + header spectra -> matched-filter outputs ``conj(H) Y`` of the header
-        data carriers, common phase removed with the pilots (n_hdr * n_data, for MRC)."""
-        Hls = Y2[self.act] / self.x2
+    def header_channel(self, Y2: np.ndarray, Ys: np.ndarray) -> np.ndarray:
+        """Channel for the header decision from everything known before it: sync 2 (every active
+        carrier) and the short training symbols ``Ys`` (preamble_len, fft_len; every 4th carrier,
+        averaged), fitted jointly to ``n_taps`` delay-domain taps by weighted ridge least squares
+        ``g = (A^H W A + lam I)^-1 A^H W h`` (one precomputed matrix; W = the observations'
+        energies).  Returns H on all bins (zero off the active ones)."""
+        h = np.concatenate([Y2[self.act] / self.x2, Ys[:, self.pre_bins].sum(axis=0) * self._w1inv])
         H = np.zeros(self.p.fft_len, complex)
-        H[self.act] = self.P_full @ Hls
-        Z = Yh[:, self.data] * np.conj(H[self.data])
-        pil = self.p.pilots_for(np.arange(self.n_hdr))
-        c = np.sum(Yh[:, self.pil] * np.conj(H[self.pil] * pil), axis=1)
-        Z *= np.exp(-1j * np.angle(c))[:, None]
+        H[self.act] = self.M_hdr @ h
+        return H
+
+    def header_matched(self, H: np.ndarray, Yh: np.ndarray) -> np.ndarray:
+        """Header spectra -> matched-filter outputs ``conj(H) Y e^{-j phi_t}`` of the header data
+        carriers (n_hdr * n_data, for soft combining).  The common phase ``phi_t = phi_0 + w t`` of
+        header symbol ``t`` (sync 2 is ``t = 0``, phase 0 with the weight of all its carriers) is the
+        maximum-likelihood line through the pilots' sums ``c_t``: ``w`` maximises
+        ``|sum_t c_t e^{-j w t}|`` over a grid (residual CFO; no phase unwrapping, robust at low
+        SNR), ``phi_0`` is the phase of that sum."""
+        pil = self._pil_hdr
+        c = np.empty(self.n_hdr + 1, complex)
+        c[0] = float(np.sum(np.abs(H[self.act]) ** 2))
+        c[1:] = np.sum(Yh[:, self.pil] * np.conj(H[self.pil] * pil), axis=1)
+        m = self._w_grid @ c
+        i = int(np.argmax(np.abs(m)))
+        w, phi0 = self._w[i], float(np.angle(m[i]))
+        Z = Yh[:, self.data] * np.conj(H[self.data])[None, :]
+        Z *= np.exp(-1j * (phi0 + w * np.arange(1, self.n_hdr + 1)))[:, None]
+        return Z.reshape(-1)
+
+    def header_matched_known(self, H: np.ndarray, Yh: np.ndarray, phase: np.ndarray) -> np.ndarray:
+        """As :meth:`header_matched` with given channel and per-symbol phases (from
+        :meth:`estimate` on a tentative header: decision-directed re-decoding)."""
+        Z = Yh[:, self.data] * np.conj(H[self.data])[None, :] * np.exp(-1j * np.asarray(phase))[:, None]
         return Z.reshape(-1)
 
     def estimate(self, Y2: np.ndarray, Yh: np.ndarray, hdr_data: np.ndarray) -> Tuple[ChannelEstimate, np.ndarray]:
@@ -124,7 +163,7 @@ class FrameEqualizer:
         ph = np.angle(c)
         Hj[1:] *= np.exp(-1j * ph)[:, None]
         J = Hj.shape[0]
-        Hm = Hj.mean(axis=0)
+        Hm = Hj.sum(axis=0) * (1.0 / J)
         within = float(np.sum(np.abs(Hj - Hm) ** 2))
         dof_w = self._K * (J - 1)
         s2 = within / dof_w if dof_w else float(np.mean(np.abs(Hm - self.P_full @ Hm) ** 2)) * 2
@@ -132,6 +171,24 @@ class FrameEqualizer:
         # the residual while its energy is significant against the noise of the mean (s2 / J)
         floor = self.tap_threshold * s2 / J
         c = self.FH @ Hm  # correlation with every candidate tap
+        support, gk = self._reuse_support(c, floor)
+        if support is None:
+            support, gk = self._omp(c, floor)
+        Hs = self.F[:, support] @ gk
+        keep = np.zeros(len(self.delays), bool)
+        keep[support] = True
+        misfit = float(np.sum(np.abs(Hm - Hs) ** 2)) * J
+        dof = dof_w + self._K - int(keep.sum())
+        s2 = (within + misfit) / max(dof, 1)
+        s2 = max(s2, 1e-12)
+        H = np.zeros(p.fft_len, complex)
+        H[self.act] = Hs
+        snr = float(np.vdot(Hs, Hs).real) / (Hs.size * s2)
+        return ChannelEstimate(H, s2, 10 * np.log10(max(snr, 1e-12)), int(keep.sum())), ph
+
+    def _omp(self, c: np.ndarray, floor: float):
+        """Orthogonal matching pursuit on the tap correlations ``c = F^H Hm``: add the tap that
+        explains most of the residual while its energy is above ``floor``."""
         support = []
         r = c
         for _ in range(self.max_taps):
@@ -145,51 +202,84 @@ class FrameEqualizer:
             G = self.G[np.ix_(support, support)]
             gk = np.linalg.solve(G, c[support])
             r = c - self.G[:, support] @ gk  # F^H (Hm - F_S g_S)
-        Hs = self.F[:, support] @ gk
-        keep = np.zeros(len(self.delays), bool)
-        keep[support] = True
-        misfit = float(np.sum(np.abs(Hm - Hs) ** 2)) * J
-        dof = dof_w + self._K - int(keep.sum())
-        s2 = (within + misfit) / max(dof, 1)
-        s2 = max(s2, 1e-12)
-        H = np.zeros(p.fft_len, complex)
-        H[self.act] = Hs
-        snr = float(np.mean(np.abs(Hs) ** 2)) / s2
-        return ChannelEstimate(H, s2, 10 * np.log10(max(snr, 1e-12)), int(keep.sum())), ph
+        self._last_support = tuple(support)
+        return support, gk
+
+    def _reuse_support(self, c: np.ndarray, floor: float):
+        """The previous frame's tap support if it still satisfies the pursuit's stopping rule (no
+        other tap's residual energy above ``floor``, every kept tap's above it); else (None, None).
+        Static channels then cost one cached solve per frame instead of a pursuit."""
+        S = self._last_support
+        if not S:
+            return None, None
+        cached = self._support_cache.get(S)
+        if cached is None:
+            idx = list(S)
+            cached = (idx, np.linalg.inv(self.G[np.ix_(idx, idx)]), self.G[:, idx].copy())
+            if len(self._support_cache) > 64:
+                self._support_cache.clear()
+            self._support_cache[S] = cached
+        idx, Ginv, GS = cached
+        gk = Ginv @ c[idx]
+        e = np.abs(c - GS @ gk) ** 2 / self._K
+        e[idx] = 0.0
+        if e.max() >= floor or (len(idx) > 1 and float(np.min(np.abs(gk) ** 2 / np.real(np.diag(Ginv))) / self._K) < floor):
+            return None, None
+        return idx, gk
+
+    def _phase_fit(self, P: int):
+        """Cached weighted least-squares line fit over [sync 2, header, P payload symbols]:
+        returns (a, b, t_payload - t_mean) with phase mean = a @ phi and slope = b @ phi."""
+        fit = self._fits.get(P)
+        if fit is None:
+            t = np.concatenate([[0.0], self._t_hdr, 1 + self.n_hdr + np.arange(P)])
+            w = np.concatenate([np.full(1 + self.n_hdr, float(self._K)), np.full(P, float(len(self.pil)))])
+            w = w / w.sum()
+            tm = float(w @ t)
+            a = w
+            b = w * (t - tm) / max(float(w @ (t - tm) ** 2), 1e-12)
+            fit = (a, b, t[-P:] - tm)
+            if len(self._fits) > 512:
+                self._fits.clear()
+            self._fits[P] = fit
+        return fit
 
     def equalize(self, Yp: np.ndarray, est: ChannelEstimate, hdr_phase: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Payload spectra (P, fft_len) -> (equalised data symbols (P, n_data), noise variance per symbol)."""
         p = self.p
         P = Yp.shape[0]
         H = est.H
-        t0 = 1 + self.n_hdr  # payload symbol index relative to sync 2
         pil = self._pil_payload[:P] if P <= len(self._pil_payload) else p.pilots_for(np.arange(self.n_hdr, self.n_hdr + P))
         ref = H[self.pil][None, :] * pil
+        Y = Yp[:, self.data]
+        s2 = est.noise_var
+        Hd = H[self.data]
         if self.tracking == "phase":
-            c = np.sum(Yp[:, self.pil] * np.conj(ref), axis=1)
+            c = np.einsum("ij,ij->i", Yp[:, self.pil], np.conj(ref))
             # header phases (exact, measured on all carriers) + payload pilot phases, unwrapped in time
-            t = np.concatenate([[0.0], self._t_hdr, t0 + np.arange(P)])
             phi = np.concatenate([[0.0], hdr_phase, np.angle(c)])
             d = np.diff(phi)
             d -= 2 * np.pi * np.round(d / (2 * np.pi))
             phi[1:] = np.cumsum(d)  # unwrapped (phi[0] = 0)
-            w = np.concatenate([np.full(1 + self.n_hdr, float(self._K)), np.full(P, float(len(self.pil)))])
-            sw = w.sum()
-            tm, pm = (w * t).sum() / sw, (w * phi).sum() / sw
-            b = (w * (t - tm) * (phi - pm)).sum() / max((w * (t - tm) ** 2).sum(), 1e-12)
-            rot = np.exp(1j * (pm + b * (t[-P:] - tm)))
-            Heff = H[self.data][None, :] * rot[:, None]  # (P, n_data)
-        else:
-            g = Yp[:, self.pil] / ref  # (P, n_pil) complex gains
-            g = g[:, self.pil_sorted]
-            if P >= 3:
-                gp = np.pad(g, ((1, 1), (0, 0)), mode="edge")
-                g = (gp[:-2] + gp[1:-1] + gp[2:]) / 3.0
-            gi = g @ self.W_interp.T  # linear interpolation across frequency (edges held)
-            Heff = H[self.data][None, :] * gi
-        Y = Yp[:, self.data]
+            a, b, tt = self._phase_fit(P)
+            rot = np.exp(-1j * (float(a @ phi) + float(b @ phi) * tt))  # (P,), unit modulus
+            a2 = np.abs(Hd) ** 2  # |H e^{j phi}|^2 = |H|^2
+            if self.equalizer == "zf":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    X = Y * (rot[:, None] / Hd[None, :])
+                nv = np.broadcast_to(s2 / np.maximum(a2, 1e-12), X.shape)
+            else:
+                X = Y * (rot[:, None] * (np.conj(Hd) / (a2 + s2))[None, :])
+                nv = np.broadcast_to(s2 / (a2 + s2), X.shape)
+            return X, nv
+        g = Yp[:, self.pil] / ref  # (P, n_pil) complex gains
+        g = g[:, self.pil_sorted]
+        if P >= 3:
+            gp = np.pad(g, ((1, 1), (0, 0)), mode="edge")
+            g = (gp[:-2] + gp[1:-1] + gp[2:]) / 3.0
+        gi = g @ self.W_interp.T  # linear interpolation across frequency (edges held)
+        Heff = Hd[None, :] * gi
         a2 = np.abs(Heff) ** 2
-        s2 = est.noise_var
         if self.equalizer == "zf":
             with np.errstate(invalid="ignore", divide="ignore"):
                 X = Y / Heff

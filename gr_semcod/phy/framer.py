@@ -5,9 +5,10 @@ Message in ``in``: a PDU ``(metadata, c32vector)``; ``metadata`` is a dict with 
 (unit average power expected; they are sent as they are, never quantised).
 
 Message out ``frames``: one PDU per fragment, ``(metadata, c32vector)`` with the frame's
-data-carrier values in order: the BPSK header (:mod:`gr_semcod.phy.header`, repeated and
-padded to whole OFDM symbols by :class:`~gr_semcod.phy.header.HeaderLayout`), then the fragment's symbols zero-padded to whole OFDM
-symbols, all multiplied by ``scale``.  With ``frame_tags`` the metadata repeats the header
+data-carrier values in order: the header (:mod:`gr_semcod.phy.header`: convolutionally coded,
+BPSK, every code bit ``header_reps`` times on whole OFDM symbols, by
+:class:`~gr_semcod.phy.header.HeaderLayout`), then the fragment's symbols zero-padded to whole
+OFDM symbols, all multiplied by ``scale``.  With ``frame_tags`` the metadata repeats the header
 fields (``seq``, ``image_id``, ``frag_idx``, ``n_frags``, ``image_len``, ``payload_len``),
 which then become stream tags on the frame's first item; otherwise it is empty (faster).  ``ofdm_analog_tx`` feeds this to
 ``pdu_to_tagged_stream`` and the OFDM carrier allocator.

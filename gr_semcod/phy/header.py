@@ -1,8 +1,8 @@
 """Frame header of the analog OFDM PHY: fields, CRC-16, BPSK mapping (pure numpy).
 
-Layout (96 bits, MSB first, BPSK, sent ``reps`` times (default 2, frequency-interleaved, see
-:class:`HeaderLayout`) on the data carriers of ``ceil(96 * reps / n_data)`` OFDM symbols:
-four symbols with 48 data carriers)::
+Layout (96 bits, MSB first; K=7 rate-1/2 convolutional code (gr-fec) -> 204 code bits, BPSK,
+every code bit sent ``reps`` times (default 2), interleaved over the data carriers of
+``ceil(204 * reps / n_data)`` OFDM symbols (nine with 48 data carriers), see :class:`HeaderLayout`)::
 
     bits   field        meaning
     8      seq          frame sequence number (mod 256), counted by the transmitter
@@ -123,39 +123,50 @@ def bpsk_map(bits: np.ndarray) -> np.ndarray:
     return (1.0 - 2.0 * np.asarray(bits, np.float32)).astype(np.complex64)
 
 
-class HeaderLayout:
-    """Placement of the 96 header bits on the header symbols' data carriers.
+def _interleaver_step(n: int) -> int:
+    """A step coprime to ``n`` near ``n / 2.1`` (scatters neighbouring code bits over the carriers)."""
+    s = max(1, int(n / 2.1))
+    while np.gcd(s, n) != 1:
+        s += 1
+    return s
 
-    The header is sent ``reps`` times (default 2); copy ``r`` is cyclically rotated by
-    ``r * n_data // reps`` positions so each bit's copies sit on carriers far apart in frequency
-    (diversity on frequency-selective channels).  The receiver adds the copies' matched-filter
-    outputs (maximum-ratio combining) before the hard decision.  Carriers left over after the
-    copies carry a fixed +-1 filler, so after the CRC passes every header carrier is known and
+
+class HeaderLayout:
+    """Coding and placement of the 96 header bits on the header symbols' data carriers.
+
+    The 96 bits (with their CRC-16) are encoded with the K=7 rate-1/2 convolutional code
+    (:class:`gr_semcod.phy.code.ConvCode`, gr-fec) into ``C = 204`` code bits.  The header has
+    ``n_syms = ceil(C * reps / n_data)`` OFDM symbols, and *every* data carrier of them carries a
+    code bit (BPSK): carrier ``j`` carries code bit ``(j * step) mod C``, so each code bit is sent
+    ``reps`` (or ``reps + 1``) times, on carriers far apart in time and frequency, and neighbouring
+    code bits of the trellis never share a carrier neighbourhood (interleaving).
+
+    The receiver adds the matched-filter outputs of all copies of a code bit (soft combining,
+    maximum-ratio) and decodes the 204 combined soft values with gr-fec's soft Viterbi decoder;
+    the CRC then checks the result.  After the CRC passes every header carrier is known and
     serves as training for the channel estimate.
     """
 
     def __init__(self, n_data: int, reps: int = 2):
+        from .code import ConvCode
+
         self.n_data, self.reps = int(n_data), int(reps)
         if self.reps < 1:
             raise ValueError("header_reps must be >= 1")
-        self.n_syms = -(-HEADER_BITS * self.reps // self.n_data)
+        self.code = ConvCode(HEADER_BITS)
+        C = self.code.n_coded
+        self.n_syms = -(-C * self.reps // self.n_data)
         self.n_items = self.n_syms * self.n_data
-        b = np.arange(HEADER_BITS)
-        self.pos = np.stack([r * HEADER_BITS + (b + (r * self.n_data) // self.reps) % HEADER_BITS
-                             for r in range(self.reps)])  # (reps, 96)
-        n_pad = self.n_items - HEADER_BITS * self.reps
-        rng = np.random.RandomState(0x4EAD)
-        self.pad = (1 - 2 * rng.randint(0, 2, n_pad)).astype(np.complex64)
-        self._tmpl = np.zeros(self.n_items, np.complex64)
-        self._tmpl[HEADER_BITS * self.reps:] = self.pad
-        self._pos_flat = self.pos.reshape(-1)
+        self.perm = (np.arange(self.n_items) * _interleaver_step(C)) % C  # carrier -> code bit
 
     def place(self, bits: np.ndarray) -> np.ndarray:
         """96 bits -> the header's data-carrier values (n_syms * n_data, complex64)."""
-        out = self._tmpl.copy()
-        out[self._pos_flat] = np.tile(bpsk_map(bits), self.reps)
-        return out
+        return bpsk_map(self.code.encode(bits))[self.perm]
 
     def combine(self, z: np.ndarray) -> np.ndarray:
-        """Matched-filter outputs on the header carriers -> 96 combined soft values (real)."""
-        return np.real(np.asarray(z).reshape(-1)[self.pos]).sum(axis=0)
+        """Matched-filter outputs on the header carriers -> 204 combined soft code-bit values (real)."""
+        return np.bincount(self.perm, weights=np.real(np.asarray(z).reshape(-1)), minlength=self.code.n_coded)
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """Matched-filter outputs on the header carriers -> the 96 decoded header bits."""
+        return self.code.decode(self.combine(z))

@@ -30,24 +30,29 @@ other images are open (``max_pending``), or ``timeout_samples`` after its last f
 Message output ``frames`` (if ``emit_frames``): one PDU per decoded frame with the header
 fields, ``snr_db``, ``noise_var``, ``symbol_noise_var`` and ``rx_offset`` (sample index).
 
-Chain: ``ofdm_sync_sc_cfb`` (C++ Schmidl & Cox: timing trigger + fine CFO) ->
-``frequency_modulator_fc`` x ``multiply_cc`` (C++ CFO correction) -> deframer (Python,
-vectorised numpy per frame: FFT, header check, channel estimate, pilot tracking,
-equalisation, reassembly; see :mod:`gr_semcod.phy.equalizer`).
+Chain: :class:`~gr_semcod.phy.detector.preamble_detector` (C++ blocks: matched filter against
+the periodic preamble, CFO-invariant coherent sum, local-energy normalisation = CFAR metric)
+-> deframer (Python, vectorised numpy per frame: peak re-check, CFO, fine timing, integer CFO,
+FFT, soft header decoding with gr-fec's Viterbi, channel estimate, pilot tracking,
+equalisation, reassembly; see :mod:`gr_semcod.phy.deframer` and :mod:`gr_semcod.phy.equalizer`).
 Counters: :meth:`counters` (triggers, frames, header_errors, images, lost_fragments, errors).
 """
 from __future__ import annotations
 
-from gnuradio import analog, blocks, digital, gr
+from gnuradio import blocks, gr
 
 from .deframer import ofdm_analog_deframer
+from .detector import preamble_detector
 from .params import make_params
 
 
 class ofdm_analog_rx(gr.hier_block2):
     """Args:
         fft_len, cp_len, occupied_carriers, pilot_carriers: as the transmitter.
-        threshold: Schmidl & Cox plateau threshold (0..1).
+        threshold: detection threshold on the CFAR metric (0..1); 0 or None = the default for the
+            preamble length (no false alarm on 10^7 noise samples, detection down to -3 dB).
+        preamble_len: short training symbols (as the transmitter).
+        cfo_search: integer-CFO hypotheses +-4m subcarriers tried at fine timing (m = 0..cfo_search).
         tracking: "phase" (linear fit of the pilots' common phase; static channels) or
             "pilots" (per-symbol pilot gains interpolated across frequency; fading).
         equalizer: "zf" (unbiased) or "mmse".
@@ -55,28 +60,25 @@ class ofdm_analog_rx(gr.hier_block2):
         emit_frames: publish per-frame PDUs on ``frames``.
     """
 
-    def __init__(self, fft_len=64, cp_len=16, occupied_carriers=None, pilot_carriers=None, threshold=0.5,
+    def __init__(self, fft_len=64, cp_len=16, occupied_carriers=None, pilot_carriers=None, threshold=0.0,
                  tracking="phase", equalizer="zf", max_pending=4, timeout_samples=100000, emit_frames=False,
-                 header_reps=2):
+                 header_reps=2, preamble_len=3, cfo_search=1):
         gr.hier_block2.__init__(self, "ofdm_analog_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))
-        self.params = p = make_params(fft_len, cp_len, occupied_carriers, pilot_carriers)
+        self.params = p = make_params(fft_len, cp_len, occupied_carriers, pilot_carriers, preamble_len=preamble_len)
         self.message_port_register_hier_out("images")
         self.message_port_register_hier_out("frames")
-        self.sync = digital.ofdm_sync_sc_cfb(p.fft_len, p.cp_len, True, float(threshold))
-        self.nco = analog.frequency_modulator_fc(-2.0 / p.fft_len)
-        self.mixer = blocks.multiply_cc()
-        self.deframer = ofdm_analog_deframer(p, header_reps, tracking=tracking,
-                                             equalizer=equalizer, max_pending=max_pending,
-                                             timeout_samples=timeout_samples, emit_frames=emit_frames)
+        self.detector = preamble_detector(p)
+        self.deframer = ofdm_analog_deframer(p, header_reps, tracking=tracking, equalizer=equalizer,
+                                             max_pending=max_pending, timeout_samples=timeout_samples,
+                                             emit_frames=emit_frames, threshold=threshold, cfo_search=cfo_search)
         # big chunks into the Python deframer: fewer work() calls, less GIL traffic
-        self.mixer.set_min_output_buffer(1 << 15)
-        self.sync.set_min_output_buffer(1, 1 << 15)
-        self.connect(self, self.sync)
-        self.connect(self, (self.mixer, 0))
-        self.connect((self.sync, 0), self.nco, (self.mixer, 1))
-        self.connect(self.mixer, (self.deframer, 0))
-        self.connect((self.sync, 1), (self.deframer, 1))
+        # (the copy gives the sample path a buffer of that size whatever feeds the receiver)
+        self.copy = blocks.copy(gr.sizeof_gr_complex)
+        self.copy.set_min_output_buffer(1 << 15)
+        self.detector.div.set_min_output_buffer(1 << 15)
+        self.connect(self, self.copy, (self.deframer, 0))
+        self.connect(self.copy, self.detector, (self.deframer, 1))
         self.msg_connect(self.deframer, "images", self, "images")
         self.msg_connect(self.deframer, "frames", self, "frames")
 

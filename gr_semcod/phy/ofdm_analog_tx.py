@@ -16,12 +16,14 @@ A tagged stream of symbols can be turned into such PDUs with ``pdu.tagged_stream
 
 Output: complex baseband, one burst per fragment::
 
-    [sync 1][sync 2][header x 4][payload x ceil(payload_len / 48)]   (802.11a numerology)
+    [short x preamble_len][sync 2][header x 9][payload x ceil(payload_len / 48)]   (802.11a numerology)
 
-each OFDM symbol ``fft_len + cp_len`` samples.  Sync 1 has energy on even carriers only (two
-identical halves, for Schmidl & Cox); sync 2 is a full BPSK symbol for channel estimation.
-The header (see :mod:`gr_semcod.phy.header`) is BPSK, 96 bits with CRC-16, sent twice
-(frequency-interleaved) on four symbols.  Pilots (802.11a
+each OFDM symbol ``fft_len + cp_len`` samples.  The short training symbols have energy on every
+4th carrier only, so the preamble is one periodic waveform of ``5 * preamble_len`` periods of 16
+samples (the receiver's matched filter, CFO range +-2 subcarriers); sync 2 is a full BPSK symbol
+for fine timing and channel estimation.  The header (see :mod:`gr_semcod.phy.header`) is 96
+bits with CRC-16, K=7 convolutionally coded (gr-fec), BPSK, every code bit sent twice
+(interleaved) on nine symbols.  Pilots (802.11a
 positions and polarity) are on every symbol after the sync words.  The IFFT is scaled by
 ``1/sqrt(fft_len)`` (unitary), so a unit-power symbol on a carrier has unit power after the
 receiver's unitary FFT: :class:`gr_semcod.phy.channel.channel` with ``snr_db`` then gives
@@ -51,7 +53,8 @@ class ofdm_analog_tx(gr.hier_block2):
         max_payload_symbols: OFDM payload symbols per frame at most (fragment size =
             max_payload_symbols * n_data complex symbols, at most 16383).
         rolloff: cyclic-prefix raised-cosine rolloff in samples (< cp_len).
-        header_reps: header repetitions (frequency-interleaved, combined at the receiver).
+        header_reps: copies of every header code bit (interleaved, soft-combined at the receiver).
+        preamble_len: short training symbols before sync word 2 (the receiver must use the same).
         frame_tags: put the header fields as stream tags on each frame's first sample.
         max_noutput_items: cap on the carrier allocator's output buffer (its memset cost grows
             with it); 0 leaves the scheduler's default.
@@ -59,10 +62,10 @@ class ofdm_analog_tx(gr.hier_block2):
 
     def __init__(self, fft_len=64, cp_len=16, occupied_carriers=None, pilot_carriers=None,
                  max_payload_symbols=20, rolloff=0, max_noutput_items=64, header_reps=2,
-                 frame_tags=False):
+                 frame_tags=False, preamble_len=3):
         gr.hier_block2.__init__(self, "ofdm_analog_tx", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex))
-        self.params = p = make_params(fft_len, cp_len, occupied_carriers, pilot_carriers)
+        self.params = p = make_params(fft_len, cp_len, occupied_carriers, pilot_carriers, preamble_len=preamble_len)
         self.message_port_register_hier_in("in")
         g = 1.0 / np.sqrt(p.fft_len)  # unitary IFFT: the gain goes on every carrier value
         self.framer = ofdm_analog_framer(p, max_payload_symbols, header_reps, bool(frame_tags), g)
@@ -78,6 +81,11 @@ class ofdm_analog_tx(gr.hier_block2):
             self.allocator.set_max_noutput_items(int(max_noutput_items))
         self.ifft = fft.fft_vcc(p.fft_len, False, [], True, 1)
         self.prefixer = digital.ofdm_cyclic_prefixer(p.fft_len, p.sym_len, int(rolloff), TX_LEN_TAG)
+        # tagged-stream blocks need a whole frame of output space: size the buffers for the longest
+        # frame (long headers with many header_reps exceed GNU Radio's default 32 KiB buffers)
+        frame_syms = p.n_sync + self.framer.n_hdr_syms + self.framer.max_payload_symbols
+        self.ifft.set_min_output_buffer(2 * frame_syms)
+        self.prefixer.set_min_output_buffer(2 * frame_syms * p.sym_len)
         self.message_port_register_hier_out("frames")
         self.msg_connect(self, "in", self.framer, "in")
         self.msg_connect(self.framer, "frames", self, "frames")
@@ -104,7 +112,7 @@ class ofdm_analog_tx(gr.hier_block2):
     def frame_samples(self, payload_len: int) -> int:
         """Samples of one burst carrying ``payload_len`` symbols."""
         p = self.params
-        return (2 + self.framer.n_hdr_syms + p.n_symbols(payload_len)) * p.sym_len
+        return (p.n_sync + self.framer.n_hdr_syms + p.n_symbols(payload_len)) * p.sym_len
 
 
 #: the transmitter's input PDU for one image (:func:`gr_semcod.pdu.symbols_pdu`)

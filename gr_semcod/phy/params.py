@@ -22,6 +22,7 @@ DEFAULT_OCCUPIED_CARRIERS = tuple(k for k in range(-26, 27) if k != 0 and k not 
 #: base pilot values on the default pilot carriers (802.11a: 1, 1, 1, -1)
 DEFAULT_PILOT_BASE = (1.0, 1.0, 1.0, -1.0)
 SYNC_SEED = 0x5EC0D
+DEFAULT_PREAMBLE_LEN = 3
 
 
 def pilot_polarity(n: int = 127) -> np.ndarray:
@@ -46,6 +47,8 @@ class OfdmParams:
     pilot_base: Optional[Sequence[complex]] = None
     n_pilot_patterns: int = 127
     sync_seed: int = SYNC_SEED
+    #: repeated short training symbols before sync word 2 (TX and RX must agree)
+    preamble_len: int = DEFAULT_PREAMBLE_LEN
     pilot_symbols: np.ndarray = field(init=False, repr=False)
     sync_word1: np.ndarray = field(init=False, repr=False)
     sync_word2: np.ndarray = field(init=False, repr=False)
@@ -76,11 +79,24 @@ class OfdmParams:
             raise ValueError("pilot_base must have one value per pilot carrier")
         pol = pilot_polarity(max(1, int(self.n_pilot_patterns)))
         self.pilot_symbols = (pol[:, None] * np.asarray(base, np.complex64)[None, :]).astype(np.complex64)
+        self.preamble_len = int(self.preamble_len)
+        if self.preamble_len < 1:
+            raise ValueError(f"preamble_len must be >= 1, got {self.preamble_len}")
+        # Short training symbol: energy on every (fft_len / period)-th carrier only, so its time
+        # signal has period `period`; with cp_len a multiple of it the preamble_len symbols (CPs
+        # included) are one seamless periodic waveform of preamble_len * sym_len / period periods.
+        per = next((d for d in (n // 4, n // 2) if d and n % d == 0 and self.cp_len % d == 0), None)
+        if per is None:
+            raise ValueError(f"cp_len ({self.cp_len}) must be a multiple of fft_len/4 or fft_len/2")
+        self.preamble_period = per
+        step = n // per
         rng = np.random.RandomState(self.sync_seed)
         w1 = np.zeros(n, np.complex64)
-        # Sync word 1: energy on even carriers only -> two identical halves in time (Schmidl & Cox).
-        even = [k for k in allc if k % 2 == 0]
-        w1[np.asarray(even) % n] = np.sqrt(2.0) * (1 - 2 * rng.randint(0, 2, len(even)))
+        sel = [k for k in allc if k % step == 0]
+        if len(sel) < 2:
+            raise ValueError("too few carriers for the short training symbol")
+        qpsk = (1 - 2 * rng.randint(0, 2, len(sel))) + 1j * (1 - 2 * rng.randint(0, 2, len(sel)))
+        w1[np.asarray(sel) % n] = np.sqrt(len(allc) / len(sel) / 2.0) * qpsk  # same energy as sync word 2
         w2 = np.zeros(n, np.complex64)
         w2[np.asarray(allc) % n] = 1 - 2 * rng.randint(0, 2, len(allc))
         self.sync_word1, self.sync_word2 = w1, w2  # unshifted (bin order)
@@ -125,7 +141,31 @@ class OfdmParams:
         return [list(map(complex, row)) for row in self.pilot_symbols]
 
     def gr_sync_words(self) -> list:
-        return [self.shifted(self.sync_word1), self.shifted(self.sync_word2)]
+        """The allocator's sync symbols: ``preamble_len`` short training symbols, then sync word 2."""
+        return [self.shifted(self.sync_word1)] * self.preamble_len + [self.shifted(self.sync_word2)]
+
+    @property
+    def n_sync(self) -> int:
+        """OFDM symbols before the header (short training symbols + sync word 2)."""
+        return self.preamble_len + 1
+
+    @property
+    def preamble_periods(self) -> int:
+        """Periods of the short training waveform (the detector's segments)."""
+        return self.preamble_len * self.sym_len // self.preamble_period
+
+    def time_symbol(self, word: np.ndarray) -> np.ndarray:
+        """One transmitted OFDM symbol (CP first) for bin-ordered carrier values, as the
+        transmitter makes it: unitary IFFT (gain ``1/sqrt(fft_len)`` on the carriers)."""
+        t = np.fft.ifft(np.asarray(word, np.complex128)) * np.sqrt(self.fft_len)
+        return np.concatenate([t[self.fft_len - self.cp_len:], t]).astype(np.complex64)
+
+    @property
+    def preamble_segment(self) -> np.ndarray:
+        """One period of the short training waveform (the detector's matched filter)."""
+        if getattr(self, "_pre_seg", None) is None:
+            self._pre_seg = self.time_symbol(self.sync_word1)[:self.preamble_period]
+        return self._pre_seg
 
     def pilots_for(self, sym_index: np.ndarray) -> np.ndarray:
         """Pilot values for data-symbol indices (counted from the first header symbol)."""
@@ -136,7 +176,7 @@ class OfdmParams:
 
 
 def make_params(fft_len=DEFAULT_FFT_LEN, cp_len=DEFAULT_CP_LEN, occupied_carriers=None, pilot_carriers=None,
-                pilot_base=None) -> OfdmParams:
+                pilot_base=None, preamble_len=DEFAULT_PREAMBLE_LEN) -> OfdmParams:
     """Build :class:`OfdmParams`; ``None`` carrier lists pick 802.11a-like sets scaled to ``fft_len``."""
     if occupied_carriers is None or pilot_carriers is None:
         if fft_len == DEFAULT_FFT_LEN:
@@ -147,4 +187,4 @@ def make_params(fft_len=DEFAULT_FFT_LEN, cp_len=DEFAULT_CP_LEN, occupied_carrier
             occ = tuple(k for k in range(-edge, edge + 1) if k != 0 and k not in pil)
         occupied_carriers = occ if occupied_carriers is None else occupied_carriers
         pilot_carriers = pil if pilot_carriers is None else pilot_carriers
-    return OfdmParams(fft_len, cp_len, occupied_carriers, pilot_carriers, pilot_base)
+    return OfdmParams(fft_len, cp_len, occupied_carriers, pilot_carriers, pilot_base, preamble_len=preamble_len)
