@@ -20,10 +20,20 @@ Per received image:
 * PSNR (dB) and SSIM against the reference (NaN when there is none, counted in
   :meth:`n_no_reference`);
 * a metrics message on ``metrics``: a dict with the keys of :data:`CSV_FIELDS`;
-* a row appended to ``csv_path`` (header written when the file is new).
+* a row appended to ``csv_path`` as it arrives (header written when the file is new).
 
-The latest results are also kept in :attr:`results` (a list of dicts) and the received images
-in :attr:`received` (``{image_id: HWC uint8}``, at most ``keep`` of each) for scripts and tests.
+State stays bounded in long runs: :attr:`stats` holds running statistics per metric (count,
+mean, std, min/max, median and 95th percentile by the streaming P-squared method, see
+:mod:`gr_semcod.runtime.rolling`); only the latest ``keep`` results (:attr:`results`, dicts),
+labels (:attr:`labels`), references and received images (:attr:`received`,
+``{image_id: HWC uint8}``) are kept.
+
+Accounting (no silent loss): every image announced on ``ref`` counts as sent.  It is either
+received, or dropped upstream -- the ``drop`` messages of the other gr-semcod blocks, connected
+to the ``drops`` port, name the block and the reason -- or, at the end of a finite run (or
+once ``keep`` newer images have been sent), counted lost with the reason "not received".
+:meth:`summary` returns ``sent/received/lost`` with the reasons, :meth:`summary_line` is the
+line the sink logs when a finite run ends.
 """
 from __future__ import annotations
 
@@ -31,7 +41,7 @@ import csv
 import math
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict, deque
 from pathlib import Path
 from typing import Any, Dict
 
@@ -41,6 +51,7 @@ from gnuradio import gr
 
 from ..runtime.images import save_png
 from ..runtime.metrics import psnr_per_image, ssim_per_image
+from ..runtime.rolling import RunningStat
 from .common import (KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_LABEL, KEY_LABEL_PRED, KEY_SNR_DB,
                      KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_IN, PORT_LABEL, PORT_METRICS, PORT_REF,
                      DropMixin, PDUError, image_ids, meta_int, meta_to_python, split_pdu)
@@ -48,6 +59,12 @@ from .image_source import IMAGE_ID_MODULO, load_source
 
 #: columns of the metrics CSV and keys of the metrics messages
 CSV_FIELDS = ("time", "tag", "image_id", "codec", "cbr", "snr_db", "psnr_db", "ssim", "latency_s", "png")
+#: metrics with running statistics in :attr:`image_sink.stats`
+STAT_FIELDS = ("psnr_db", "ssim", "snr_db", "latency_s")
+#: input port for the ``drop`` messages of upstream blocks (accounting of lost images)
+PORT_DROPS = "drops"
+#: lost-image reason when nothing arrived for an announced image
+REASON_NOT_RECEIVED = "not received (lost on the air or in the PHY)"
 
 
 class image_sink(gr.basic_block, DropMixin):
@@ -67,7 +84,7 @@ class image_sink(gr.basic_block, DropMixin):
     def __init__(self, outdir="", reference="", size=32, start_id=0, csv_path="", tag="", prefix="rx", keep=4096,
                  linger=2.0):
         gr.basic_block.__init__(self, name="semcod_image_sink", in_sig=None, out_sig=None)
-        for port in (PORT_IN, PORT_REF, PORT_LABEL):
+        for port in (PORT_IN, PORT_REF, PORT_LABEL, PORT_DROPS):
             self.message_port_register_in(pmt.intern(port))
         self.message_port_register_out(pmt.intern(PORT_METRICS))
         self._init_drop("semcod_image_sink")
@@ -81,13 +98,24 @@ class image_sink(gr.basic_block, DropMixin):
         self.refs: "OrderedDict[int, np.ndarray]" = OrderedDict()
         self.ref_times: "OrderedDict[int, float]" = OrderedDict()  # tx_time of the ref PDUs
         self.ref_labels: "OrderedDict[int, int]" = OrderedDict()  # true labels of the references
-        self.labels = []  # (image_id, true label or None, predicted label) per classified image
+        # (image_id, true label or None, predicted label) of the latest classified images
+        self.labels: "deque" = deque(maxlen=self.keep)
         self.received: "OrderedDict[int, np.ndarray]" = OrderedDict()
-        self.results = []
+        self.results: "deque" = deque(maxlen=self.keep)  # the latest metrics rows
+        self.stats = {k: RunningStat() for k in STAT_FIELDS}
         self._lock = threading.Lock()
         self._n_noref = 0
         self._n_labels = 0
         self._n_correct = 0
+        self._n_images = 0
+        self._n_classified = 0
+        # accounting: ids announced on ``ref`` and not yet received / dropped
+        self._outstanding: "OrderedDict[int, bool]" = OrderedDict()
+        self._n_sent = 0
+        self._n_got = 0  # received images that had been announced
+        self._lost = Counter()  # reason -> images
+        self._summary_logged = False
+        self.last_time = float("nan")  # time.time() of the latest received image
         self._start_id = int(start_id)
         self._ref_cycle = 0
         if reference:
@@ -101,34 +129,112 @@ class image_sink(gr.basic_block, DropMixin):
         self._set_guarded_handler(PORT_IN, self.handle_image)
         self._set_guarded_handler(PORT_REF, self.handle_ref)
         self._set_guarded_handler(PORT_LABEL, self.handle_label)
-        self._install_done_handler([PORT_IN, PORT_REF, PORT_LABEL])
+        self._set_guarded_handler(PORT_DROPS, self.handle_upstream_drop)
+        self._install_done_handler([PORT_IN, PORT_REF, PORT_LABEL, PORT_DROPS])
 
     # ------------------------------------------------------------------ info
     def n_no_reference(self) -> int:
         return self._n_noref
 
     def n_images(self) -> int:
-        return len(self.results)
+        """Images received (all of them, not only the :attr:`results` kept)."""
+        return self._n_images
+
+    def n_classified(self) -> int:
+        """Images with a classifier label received."""
+        return self._n_classified
 
     def accuracy(self) -> float:
         """Top-1 accuracy of the classifier PDUs that carried the true ``label`` (NaN if none)."""
         return self._n_correct / self._n_labels if self._n_labels else float("nan")
 
     def mean_psnr(self) -> float:
-        v = [r["psnr_db"] for r in self.results if np.isfinite(r["psnr_db"])]
-        return float(np.mean(v)) if v else float("nan")
+        return self.stats["psnr_db"].value_mean()
 
     def mean_ssim(self) -> float:
-        v = [r["ssim"] for r in self.results if np.isfinite(r["ssim"])]
-        return float(np.mean(v)) if v else float("nan")
+        return self.stats["ssim"].value_mean()
 
     def set_tag(self, tag):
         self.tag = str(tag)
 
     def reset(self):
         with self._lock:
-            self.results = []
+            self.results.clear()
+            self.labels.clear()
             self.received.clear()
+            self.stats = {k: RunningStat() for k in STAT_FIELDS}
+            self._n_images = self._n_classified = 0
+            self._outstanding.clear()
+            self._n_sent = self._n_got = 0
+            self._lost.clear()
+
+    # ------------------------------------------------------------------ accounting
+    def n_sent(self) -> int:
+        """Images announced on the ``ref`` port (what the source emitted)."""
+        return self._n_sent
+
+    def n_in_flight(self) -> int:
+        """Announced images neither received nor accounted lost yet."""
+        return len(self._outstanding)
+
+    def n_lost(self) -> int:
+        return sum(self._lost.values())
+
+    def lost_reasons(self) -> Dict[str, int]:
+        return dict(self._lost)
+
+    def summary(self, final: bool = False) -> Dict[str, Any]:
+        """``sent``, ``received`` (of the sent ones), ``lost`` (with ``reasons``), ``in_flight``.
+
+        ``final=True`` (end of a finite run) counts every image still in flight as lost,
+        "not received"."""
+        with self._lock:
+            if final and self._outstanding:
+                self._lost[REASON_NOT_RECEIVED] += len(self._outstanding)
+                self._outstanding.clear()
+            return {"sent": self._n_sent, "received": self._n_got, "received_total": self._n_images,
+                    "lost": sum(self._lost.values()), "in_flight": len(self._outstanding),
+                    "reasons": dict(self._lost)}
+
+    def summary_line(self, final: bool = False) -> str:
+        s = self.summary(final)
+        why = "; ".join(f"{n} {r}" for r, n in sorted(s["reasons"].items(), key=lambda kv: -kv[1]))
+        line = f"sent {s['sent']}, received {s['received']}, lost {s['lost']}" + (f" ({why})" if why else "")
+        if s["in_flight"]:
+            line += f", in flight {s['in_flight']}"
+        if s["received_total"] != s["received"]:
+            line += f"; {s['received_total'] - s['received']} received image(s) were not announced on ref"
+        return line
+
+    def _announce(self, key: int) -> None:
+        """A sent image (ref port); the oldest outstanding one is lost after ``keep`` newer ones."""
+        self._n_sent += 1
+        if key in self._outstanding:  # an id reused before its image came back (wrapped ids)
+            self._lost[REASON_NOT_RECEIVED] += 1
+        self._outstanding[key] = True
+        self._outstanding.move_to_end(key)
+        while len(self._outstanding) > self.keep:
+            self._outstanding.popitem(last=False)
+            self._lost[REASON_NOT_RECEIVED] += 1
+
+    def handle_upstream_drop(self, msg) -> None:
+        """A ``drop`` message of an upstream block: the images it names are lost for that reason."""
+        if not pmt.is_dict(msg):
+            raise PDUError("drop message is not a dict")
+        self._drain_refs()
+        d = meta_to_python(msg)
+        block, reason = str(d.get("block", "?")), str(d.get("reason", "?"))
+        iid = d.get("image_id")
+        ids = [] if iid is None or isinstance(iid, bool) else [int(v) for v in np.atleast_1d(np.asarray(iid)).ravel()]
+        with self._lock:
+            why = f"dropped by {block}: {reason}"
+            if not ids:
+                self._lost[why] += 1
+            for i in ids:
+                key = i % IMAGE_ID_MODULO
+                if self._outstanding.pop(key, None) is not None or not self._n_sent:
+                    self._lost[why] += 1
+        self._last_rx = time.monotonic()
 
     def _ref(self, key):
         """Reference image of ``key`` (ids of a looping source wrap onto the reference path's images)."""
@@ -144,10 +250,17 @@ class image_sink(gr.basic_block, DropMixin):
         The sink has several upstreams (images, labels, references) that finish at different
         times, so the first ``done`` does not mean the last message has arrived."""
         with self._lock:
-            missing = [k for k in self.refs if k not in self.received]
-            unlabelled = bool(self.labels) and len(self.labels) < len(self.results)
+            if self._n_sent:
+                missing = bool(self._outstanding)
+            else:
+                missing = any(k not in self.received for k in self.refs)
+            unlabelled = self._n_classified > 0 and self._n_classified < self._n_images
         idle = time.monotonic() - max(self._last_rx, self._done_seen or 0.0)
-        return (not missing and not unlabelled) or idle >= self.linger
+        ready = (not missing and not unlabelled) or idle >= self.linger
+        if ready and not self._summary_logged:
+            self._summary_logged = True
+            self._log.info(self.summary_line(final=True))
+        return ready
 
     # ------------------------------------------------------------------ helpers
     def _remember(self, store, key, value):
@@ -184,6 +297,7 @@ class image_sink(gr.basic_block, DropMixin):
                 if iid is None:
                     raise PDUError("reference PDU without image_id")
                 self._remember(self.refs, iid % IMAGE_ID_MODULO, im.copy())
+                self._announce(iid % IMAGE_ID_MODULO)
                 if isinstance(tx_time, (int, float)):
                     self._remember(self.ref_times, iid % IMAGE_ID_MODULO, float(tx_time))
                 if true is not None:
@@ -214,6 +328,7 @@ class image_sink(gr.basic_block, DropMixin):
                 true = [None if i is None else self._ref_label(i % IMAGE_ID_MODULO) for i in ids]
         for iid, t, p in zip(ids, true, pred):
             self.labels.append((iid, t, int(p)))
+            self._n_classified += 1
             if t is not None:
                 self._n_labels += 1
                 self._n_correct += int(p == t)
@@ -271,8 +386,14 @@ class image_sink(gr.basic_block, DropMixin):
             }
             with self._lock:
                 self.results.append(row)
+                self._n_images += 1
+                self.last_time = now
+                for k in STAT_FIELDS:
+                    self.stats[k].add(row[k])
                 if key is not None:
                     self._remember(self.received, key, im.copy())
+                    if self._outstanding.pop(key, None) is not None:
+                        self._n_got += 1
             self._write_csv(row)
             self._publish(row)
             self._n_out += 1

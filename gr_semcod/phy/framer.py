@@ -14,6 +14,11 @@ which then become stream tags on the frame's first item; otherwise it is empty (
 
 Malformed input (not a pair, metadata not a dict, no integer ``image_id``, vector not c32,
 empty, too long or non-finite) is logged, counted in :attr:`n_dropped` and dropped.
+
+End of a finite run: the framer finishes only after its input queue is empty and
+:meth:`set_drain_check`'s check agrees (``ofdm_analog_tx`` waits until
+``pdu_to_tagged_stream`` has written every item the framer published, :attr:`n_items`), so no
+frame is left in a queue when the transmitter stops.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from gnuradio import gr
 
 from .header import (MAX_FRAGMENTS, MAX_IMAGE_LEN, MAX_PAYLOAD_LEN, Header, HeaderLayout, fragment_bounds,
                      pack_header, plan_fragments)
+from .drain import defer_done
 from .params import OfdmParams
 
 KEY_IMAGE_ID = "image_id"
@@ -44,11 +50,23 @@ class ofdm_analog_framer(gr.basic_block):
         self.n_images = 0
         self.n_frames = 0
         self.n_dropped = 0
+        self.n_items = 0  # carrier values published on ``frames`` (all frames, all images)
+        self._drained = None
         self.frame_tags = bool(frame_tags)
         self._empty = pmt.make_dict()
         self.message_port_register_in(pmt.intern("in"))
         self.message_port_register_out(pmt.intern("frames"))
         self.set_msg_handler(pmt.intern("in"), self.handle_pdu)
+        defer_done(self, self._ready_to_finish)
+
+    def set_drain_check(self, drained) -> None:
+        """``drained()`` -> True once everything published has left downstream (end of a run)."""
+        self._drained = drained
+
+    def _ready_to_finish(self) -> bool:
+        if self.nmsgs(pmt.intern("in")):
+            return False
+        return self._drained is None or bool(self._drained())
 
     @staticmethod
     def _meta(h):
@@ -103,5 +121,6 @@ class ofdm_analog_framer(gr.basic_block):
         self.n_images += 1
         for h, frame in self.frames_for(image_id, x):
             d = self._meta(h) if self.frame_tags else self._empty
+            self.n_items += frame.size
             self.message_port_pub(pmt.intern("frames"), pmt.cons(d, pmt.init_c32vector(frame.size, frame.tolist())))
             self.n_frames += 1
