@@ -17,6 +17,7 @@ COMMANDS = {
     "eval": ("gr_semcod.evaluation.cli", "evaluate a bundle against the baselines"),
     "demo": ("gr_semcod.demo", "run the loopback flowgraph on a few images"),
     "serve": ("gr_semcod.serve", "serve a bundle over ZMQ for a remote radio flowgraph"),
+    "keys": ("gr_semcod.runtime.zmq_security", "make CurveZMQ key pairs for the ZMQ links"),
 }
 
 #: ``semcod bench <target>`` -> (module, help)

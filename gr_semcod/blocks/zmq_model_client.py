@@ -12,6 +12,8 @@ too (``semcod_tx(bundle="tcp://gpu:5557")``); this block is the explicit, generi
 
 A server that does not answer within ``timeout`` seconds, or answers with an error, makes the
 PDU a drop (logged, counted, ``drop`` port); the block reconnects for the next PDU.
+``security`` / ``secret_key`` / ``peer_key`` (the server's public key): CurveZMQ, on by default
+for a non-loopback address (see :mod:`gr_semcod.runtime.zmq_security`).
 """
 from __future__ import annotations
 
@@ -21,14 +23,17 @@ from .onnx_model import onnx_model
 
 
 class zmq_model_client(onnx_model):
-    """Args: address (of ``semcod serve``), role, in_type, out_type, timeout (s)."""
+    """Args: address (of ``semcod serve``), role, in_type, out_type, timeout (s), security,
+    secret_key, peer_key."""
 
-    def __init__(self, address=DEFAULT_ADDRESS, role="tokenizer", in_type="f32", out_type="f32", timeout=10.0):
+    def __init__(self, address=DEFAULT_ADDRESS, role="tokenizer", in_type="f32", out_type="f32", timeout=10.0,
+                 security="auto", secret_key="", peer_key=""):
         if not is_remote(str(address)):
             raise ValueError(f"address must be a ZMQ endpoint (tcp://, ipc://), got {address!r}")
         key = (str(address), -1)
         with common._BUNDLES_LOCK:
             b = common._BUNDLES.get(key)
-            if b is None or b.timeout != float(timeout):
-                common._BUNDLES[key] = RemoteBundle(str(address), timeout=float(timeout))
+            if b is None or b.timeout != float(timeout) or secret_key or peer_key or security != "auto":
+                common._BUNDLES[key] = RemoteBundle(str(address), timeout=float(timeout), security=security,
+                                                    secret_key=secret_key, peer_key=peer_key)
         onnx_model.__init__(self, str(address), role, in_type, out_type, 0, name="semcod_zmq_model_client")
