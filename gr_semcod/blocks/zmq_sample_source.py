@@ -45,7 +45,12 @@ class zmq_pull(gr.sync_block):
             self.sock.setsockopt(zmq.RCVHWM, int(hwm))
         limit(self.sock, max_message_bytes)
         secure(self.sock, curve, server=False)
-        self.sock.connect(str(address))
+        # libzmq does not reconnect after a protocol error (e.g. a frame above ZMQ_MAXMSGSIZE):
+        # watch for disconnects and connect again, so the stream resumes
+        self._monitor = self.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self.address = str(address)
+        self.sock.connect(self.address)
+        self.n_reconnects = 0
         self._pending = np.zeros(0, self.dtype)
         self.n_messages = 0
         self.n_items = 0
@@ -62,6 +67,7 @@ class zmq_pull(gr.sync_block):
         out = output_items[0]
         if not len(self._pending):
             if not self.sock.poll(self.timeout, zmq.POLLIN):
+                self._check_disconnect()
                 return 0
             try:
                 msg = self.sock.recv(zmq.NOBLOCK, copy=False)
@@ -81,7 +87,25 @@ class zmq_pull(gr.sync_block):
         self.n_items += k
         return k
 
+    def _check_disconnect(self) -> None:
+        import zmq
+
+        got = False
+        while self._monitor.poll(0):
+            self._monitor.recv_multipart()
+            got = True
+        if got:
+            self.n_reconnects += 1
+            self._log.warn(f"{self.address}: peer disconnected; connecting again ({self.n_reconnects})")
+            self.sock.disconnect(self.address)
+            self.sock.connect(self.address)
+
     def stop(self):
+        try:
+            self.sock.disable_monitor()
+        except Exception:  # noqa: BLE001
+            pass
+        self._monitor.close(0)
         self.sock.close(0)
         return True
 
