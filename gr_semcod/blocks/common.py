@@ -97,8 +97,13 @@ _VECTOR_DTYPES = {
 _DTYPE_NAMES = {np.dtype(np.uint8): "u8", np.dtype(np.float32): "f32", np.dtype(np.complex64): "c32"}
 
 
-def split_pdu(msg, dtype) -> Tuple[Dict[str, Any], np.ndarray]:
-    """``(metadata as a python dict, vector as a numpy array of dtype)`` or :class:`PDUError`."""
+def split_pdu(msg, dtype, max_items: Optional[int] = None) -> Tuple[Dict[str, Any], np.ndarray]:
+    """``(metadata as a python dict, vector as a numpy array of dtype)`` or :class:`PDUError`.
+
+    A vector longer than ``max_items`` (default :data:`~gr_semcod.runtime.limits.MAX_PDU_ITEMS`)
+    is refused before it is converted, so an oversized PDU costs no memory."""
+    from ..runtime.limits import MAX_PDU_ITEMS
+
     dtype = np.dtype(dtype)
     if not pmt.is_pair(msg):
         raise PDUError("not a PDU (expected a pair of metadata dict and vector)")
@@ -108,6 +113,10 @@ def split_pdu(msg, dtype) -> Tuple[Dict[str, Any], np.ndarray]:
     is_kind, _, elements = _VECTOR_DTYPES[dtype]
     if not is_kind(vec):
         raise PDUError(f"PDU vector is not a {_DTYPE_NAMES[dtype]}vector")
+    limit = MAX_PDU_ITEMS if max_items is None else int(max_items)
+    n = pmt.length(vec)
+    if n > limit:
+        raise PDUError(f"PDU vector has {n} items, more than the limit of {limit}")
     arr = np.asarray(elements(vec), dtype=dtype)
     return meta_to_python(meta), arr
 

@@ -79,10 +79,12 @@ class image_sink(gr.basic_block, DropMixin):
         keep: how many references / received images to keep in memory.
         linger: end of a finite run -- after upstream is done, wait for every reference image
             to arrive, but at most ``linger`` seconds without any new image.
+        max_image_bytes: largest image PDU accepted (0 = the default
+            :data:`~gr_semcod.runtime.limits.MAX_IMAGE_BYTES`); bigger ones are refused unread.
     """
 
     def __init__(self, outdir="", reference="", size=32, start_id=0, csv_path="", tag="", prefix="rx", keep=4096,
-                 linger=2.0):
+                 linger=2.0, max_image_bytes=0):
         gr.basic_block.__init__(self, name="semcod_image_sink", in_sig=None, out_sig=None)
         for port in (PORT_IN, PORT_REF, PORT_LABEL, PORT_DROPS):
             self.message_port_register_in(pmt.intern(port))
@@ -94,6 +96,9 @@ class image_sink(gr.basic_block, DropMixin):
         self.prefix = str(prefix)
         self.keep = max(1, int(keep))
         self.linger = float(linger)
+        from ..runtime.limits import MAX_IMAGE_BYTES
+
+        self.max_image_bytes = int(max_image_bytes) if int(max_image_bytes) > 0 else MAX_IMAGE_BYTES
         self._last_rx = time.monotonic()
         self.refs: "OrderedDict[int, np.ndarray]" = OrderedDict()
         self.ref_times: "OrderedDict[int, float]" = OrderedDict()  # tx_time of the ref PDUs
@@ -287,7 +292,7 @@ class image_sink(gr.basic_block, DropMixin):
 
     # ------------------------------------------------------------------ handlers
     def handle_ref(self, msg) -> None:
-        meta, vec = split_pdu(msg, np.uint8)
+        meta, vec = split_pdu(msg, np.uint8, self.max_image_bytes)
         imgs = self._images_of(meta, vec)
         tx_time = meta.get(KEY_TX_TIME)
         true = meta.get(KEY_LABEL)
@@ -349,7 +354,7 @@ class image_sink(gr.basic_block, DropMixin):
     def handle_image(self, msg) -> None:
         self._last_rx = time.monotonic()
         self._drain_refs()
-        meta, vec = split_pdu(msg, np.uint8)
+        meta, vec = split_pdu(msg, np.uint8, self.max_image_bytes)
         ids = image_ids(meta, 1)
         first = ids[0] % IMAGE_ID_MODULO if ids and ids[0] is not None else None
         with self._lock:

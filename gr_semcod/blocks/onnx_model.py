@@ -68,11 +68,13 @@ class onnx_model(gr.basic_block, DropMixin):
         input_keys: optional ``{model input: metadata key}`` for the non-vector inputs.
         max_batch: dynamic batching -- PDUs already queued are run together, up to this many
             items per ONNX Runtime call (1 = one call per PDU).  Outputs stay one PDU per input.
+        max_pdu_batch: items (images) one PDU may hold; a bigger PDU is refused before its
+            vector is converted (so its size -- ``max_pdu_batch`` images or symbol blocks -- bounds memory).
     """
 
     def __init__(self, bundle: str = "models/semcod_32", role: str = "tokenizer", in_type: str = "f32",
                  out_type: str = "f32", threads: int = 1, input_keys: Optional[Dict[str, str]] = None,
-                 name: str = "semcod_onnx_model", max_batch: int = 16):
+                 name: str = "semcod_onnx_model", max_batch: int = 16, max_pdu_batch: int = 0):
         gr.basic_block.__init__(self, name=name, in_sig=None, out_sig=None)
         if in_type not in VECTOR_TYPES or out_type not in VECTOR_TYPES:
             raise ValueError(f"in_type/out_type must be one of {list(VECTOR_TYPES)}, got {in_type!r}/{out_type!r}")
@@ -88,6 +90,9 @@ class onnx_model(gr.basic_block, DropMixin):
             raise ValueError(f"{self.role}: the manifest must declare inputs and outputs")
         self.input_keys = dict(input_keys or {})
         self.max_batch = max(1, int(max_batch))
+        from ..runtime.limits import MAX_PDU_BATCH
+
+        self.max_pdu_batch = int(max_pdu_batch) if int(max_pdu_batch) > 0 else MAX_PDU_BATCH
         names = list(self.in_specs)
         self.vector_input = names[0]
         self.meta_inputs = names[1:]
@@ -189,7 +194,7 @@ class onnx_model(gr.basic_block, DropMixin):
 
     # ------------------------------------------------------------------ handler
     def _prepare_msg(self, msg):
-        meta, vec = split_pdu(msg, VECTOR_TYPES[self.in_type])
+        meta, vec = split_pdu(msg, VECTOR_TYPES[self.in_type], max_items=self.item_size * self.max_pdu_batch)
         b = self.batch_of(meta, vec)
         return meta, b, self.prepare(meta, vec, b)
 

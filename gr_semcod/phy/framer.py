@@ -108,6 +108,8 @@ class ofdm_analog_framer(gr.basic_block):
                 return self._drop("no integer image_id in metadata")
             if not pmt.is_c32vector(vec):
                 return self._drop("payload is not a c32vector")
+            if pmt.length(vec) > MAX_IMAGE_LEN:  # before converting: an oversized PDU costs no memory
+                return self._drop(f"{pmt.length(vec)} symbols (allowed 1..{MAX_IMAGE_LEN})")
             x = np.asarray(pmt.to_python(vec), np.complex64)
             if x.size == 0 or x.size > MAX_IMAGE_LEN:
                 return self._drop(f"{x.size} symbols (allowed 1..{MAX_IMAGE_LEN})")
