@@ -26,6 +26,7 @@ BENCHES = {
     "reorg": ("gr_semcod.bench.reorg", "bipartite matching vs k-means consolidation"),
     "phy": ("gr_semcod.bench.phy", "OFDM loopback throughput, ours vs stock"),
     "e2e": ("gr_semcod.bench.e2e", "images/s through the full loopback flowgraph"),
+    "soak": ("gr_semcod.bench.soak", "long loopback run: images/s, losses and RSS every minute"),
 }
 
 

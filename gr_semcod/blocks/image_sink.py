@@ -33,7 +33,10 @@ received, or dropped upstream -- the ``drop`` messages of the other gr-semcod bl
 to the ``drops`` port, name the block and the reason -- or, at the end of a finite run (or
 once ``keep`` newer images have been sent), counted lost with the reason "not received".
 :meth:`summary` returns ``sent/received/lost`` with the reasons, :meth:`summary_line` is the
-line the sink logs when a finite run ends.
+line the sink logs when a finite run ends.  Without a ``ref`` connection (the receiver of a
+split flowgraph) the ids themselves are the ledger: a jump forward of ``d`` <= ``keep`` ids
+counts ``d - 1`` images lost, "gap in image_id"; a jump backwards or further (a restarted
+transmitter) starts a new sequence (:meth:`n_restarts`).
 """
 from __future__ import annotations
 
@@ -65,6 +68,8 @@ STAT_FIELDS = ("psnr_db", "ssim", "snr_db", "latency_s")
 PORT_DROPS = "drops"
 #: lost-image reason when nothing arrived for an announced image
 REASON_NOT_RECEIVED = "not received (lost on the air or in the PHY)"
+#: lost-image reason of the id ledger (no ``ref`` port)
+REASON_GAP = "not received (gap in image_id)"
 
 
 class image_sink(gr.basic_block, DropMixin):
@@ -119,6 +124,8 @@ class image_sink(gr.basic_block, DropMixin):
         self._n_sent = 0
         self._n_got = 0  # received images that had been announced
         self._lost = Counter()  # reason -> images
+        self._last_key = None  # id ledger without a ref port
+        self._n_restarts = 0
         self._summary_logged = False
         self.last_time = float("nan")  # time.time() of the latest received image
         self._start_id = int(start_id)
@@ -172,6 +179,7 @@ class image_sink(gr.basic_block, DropMixin):
             self._outstanding.clear()
             self._n_sent = self._n_got = 0
             self._lost.clear()
+            self._last_key = None
 
     # ------------------------------------------------------------------ accounting
     def n_sent(self) -> int:
@@ -197,7 +205,11 @@ class image_sink(gr.basic_block, DropMixin):
             if final and self._outstanding:
                 self._lost[REASON_NOT_RECEIVED] += len(self._outstanding)
                 self._outstanding.clear()
-            return {"sent": self._n_sent, "received": self._n_got, "received_total": self._n_images,
+            if self._n_sent:
+                sent, got = self._n_sent, self._n_got
+            else:  # the id ledger: what arrived plus the gaps
+                sent, got = self._n_images + self._lost[REASON_GAP], self._n_images
+            return {"sent": sent, "received": got, "received_total": self._n_images,
                     "lost": sum(self._lost.values()), "in_flight": len(self._outstanding),
                     "reasons": dict(self._lost)}
 
@@ -221,6 +233,24 @@ class image_sink(gr.basic_block, DropMixin):
         while len(self._outstanding) > self.keep:
             self._outstanding.popitem(last=False)
             self._lost[REASON_NOT_RECEIVED] += 1
+
+    def n_restarts(self) -> int:
+        """Id sequences restarted (a jump backwards / too far) in the id ledger."""
+        return self._n_restarts
+
+    def _ledger(self, key: int) -> None:
+        """Id ledger (no ``ref`` port): gaps in the received ids are lost images."""
+        last, self._last_key = self._last_key, key
+        if last is None:
+            return
+        d = (key - last) % IMAGE_ID_MODULO
+        if d == 0:
+            return
+        if d <= self.keep:
+            if d > 1:
+                self._lost[REASON_GAP] += d - 1
+        else:
+            self._n_restarts += 1
 
     def handle_upstream_drop(self, msg) -> None:
         """A ``drop`` message of an upstream block: the images it names are lost for that reason."""
@@ -399,6 +429,8 @@ class image_sink(gr.basic_block, DropMixin):
                     self._remember(self.received, key, im.copy())
                     if self._outstanding.pop(key, None) is not None:
                         self._n_got += 1
+                    elif not self._n_sent:
+                        self._ledger(key)
             self._write_csv(row)
             self._publish(row)
             self._n_out += 1
