@@ -34,9 +34,9 @@ to the ``drops`` port, name the block and the reason -- or, at the end of a fini
 once ``keep`` newer images have been sent), counted lost with the reason "not received".
 :meth:`summary` returns ``sent/received/lost`` with the reasons, :meth:`summary_line` is the
 line the sink logs when a finite run ends.  Without a ``ref`` connection (the receiver of a
-split flowgraph) the ids themselves are the ledger: a jump forward of ``d`` <= ``keep`` ids
-counts ``d - 1`` images lost, "gap in image_id"; a jump backwards or further (a restarted
-transmitter) starts a new sequence (:meth:`n_restarts`).
+split flowgraph) the ids themselves are the ledger: ids skipped over are in flight until they
+arrive late or fall ``keep`` ids behind the newest, then lost, "gap in image_id"; a jump
+further than ``keep`` (a restarted transmitter) starts a new sequence (:meth:`n_restarts`).
 """
 from __future__ import annotations
 
@@ -124,7 +124,8 @@ class image_sink(gr.basic_block, DropMixin):
         self._n_sent = 0
         self._n_got = 0  # received images that had been announced
         self._lost = Counter()  # reason -> images
-        self._last_key = None  # id ledger without a ref port
+        self._last_key = None  # id ledger without a ref port: the newest id
+        self._missing: "OrderedDict[int, bool]" = OrderedDict()  # ids skipped over, maybe late
         self._n_restarts = 0
         self._summary_logged = False
         self.last_time = float("nan")  # time.time() of the latest received image
@@ -180,6 +181,7 @@ class image_sink(gr.basic_block, DropMixin):
             self._n_sent = self._n_got = 0
             self._lost.clear()
             self._last_key = None
+            self._missing.clear()
 
     # ------------------------------------------------------------------ accounting
     def n_sent(self) -> int:
@@ -205,13 +207,17 @@ class image_sink(gr.basic_block, DropMixin):
             if final and self._outstanding:
                 self._lost[REASON_NOT_RECEIVED] += len(self._outstanding)
                 self._outstanding.clear()
+            if final and self._missing:
+                self._lost[REASON_GAP] += len(self._missing)
+                self._missing.clear()
             if self._n_sent:
-                sent, got = self._n_sent, self._n_got
-            else:  # the id ledger: what arrived plus the gaps
-                sent, got = self._n_images + self._lost[REASON_GAP], self._n_images
+                sent, got, flight = self._n_sent, self._n_got, len(self._outstanding)
+            else:  # the id ledger: what arrived, the gaps counted lost and the ids still missing
+                flight = len(self._missing)
+                sent, got = self._n_images + self._lost[REASON_GAP] + flight, self._n_images
             return {"sent": sent, "received": got, "received_total": self._n_images,
-                    "lost": sum(self._lost.values()), "in_flight": len(self._outstanding),
-                    "reasons": dict(self._lost)}
+                    "lost": sum(self._lost.values()), "in_flight": flight,
+                    "reasons": {k: v for k, v in self._lost.items() if v}}
 
     def summary_line(self, final: bool = False) -> str:
         s = self.summary(final)
@@ -239,18 +245,33 @@ class image_sink(gr.basic_block, DropMixin):
         return self._n_restarts
 
     def _ledger(self, key: int) -> None:
-        """Id ledger (no ``ref`` port): gaps in the received ids are lost images."""
-        last, self._last_key = self._last_key, key
-        if last is None:
+        """Id ledger (no ``ref`` port): ids skipped over are missing; a missing id that arrives
+        late (the PHY releases incomplete images out of order) is received, one that falls
+        ``keep`` ids behind the newest is lost."""
+        hi = self._last_key
+        if hi is None:
+            self._last_key = key
             return
-        d = (key - last) % IMAGE_ID_MODULO
+        d = (key - hi) % IMAGE_ID_MODULO
         if d == 0:
             return
-        if d <= self.keep:
-            if d > 1:
-                self._lost[REASON_GAP] += d - 1
-        else:
+        if d <= self.keep:  # forward
+            for j in range(1, d):
+                self._missing[(hi + j) % IMAGE_ID_MODULO] = True
+            self._last_key = key
+            while self._missing:
+                old = next(iter(self._missing))
+                if (key - old) % IMAGE_ID_MODULO <= self.keep:
+                    break
+                self._missing.popitem(last=False)
+                self._lost[REASON_GAP] += 1
+        elif IMAGE_ID_MODULO - d <= self.keep:  # behind the newest: a late image
+            self._missing.pop(key, None)
+        else:  # a new sequence (restarted transmitter): what was missing is lost
             self._n_restarts += 1
+            self._lost[REASON_GAP] += len(self._missing)
+            self._missing.clear()
+            self._last_key = key
 
     def handle_upstream_drop(self, msg) -> None:
         """A ``drop`` message of an upstream block: the images it names are lost for that reason."""

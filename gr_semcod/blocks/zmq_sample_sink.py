@@ -40,6 +40,23 @@ SEND_LINGER_MS = 2000
 _KEEP_ALIVE = []
 
 
+def _bind(sock, address: str, wait_s: float = 5.0) -> None:
+    """Bind, retrying while the port is still held by a just-stopped flowgraph (restarts)."""
+    import time
+
+    import zmq
+
+    t0 = time.monotonic()
+    while True:
+        try:
+            sock.bind(address)
+            return
+        except zmq.ZMQError as e:
+            if e.errno != zmq.EADDRINUSE or time.monotonic() - t0 > wait_s:
+                raise
+            time.sleep(0.1)
+
+
 class zmq_push(gr.sync_block):
     """Stream of ``dtype`` items -> ZMQ PUSH (binds); CURVE server when ``curve`` is given."""
 
@@ -53,7 +70,7 @@ class zmq_push(gr.sync_block):
         if int(hwm) >= 0:
             self.sock.setsockopt(zmq.SNDHWM, int(hwm))
         self.zap_domain = secure(self.sock, curve, server=True)
-        self.sock.bind(str(address))
+        _bind(self.sock, str(address))
         self.n_messages = 0
         self.n_items = 0
         _KEEP_ALIVE.append(self)

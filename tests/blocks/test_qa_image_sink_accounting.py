@@ -90,8 +90,11 @@ def test_bounded_state_and_streaming_csv(test_images, tmp_path):
 def test_id_ledger_without_ref_port(test_images):
     """A receiver without the ref port counts gaps in the ids as lost, a restart as a new sequence."""
     sink = image_sink("")
-    ids = [0, 1, 2, 5, 6, 9, 0, 1, 3]  # 3,4 and 7,8 lost; the transmitter restarts; 2 lost
+    # 3 arrives late (out of order), 4 and 7, 8 never; the transmitter restarts; 2 is missing at the end
+    ids = [0, 1, 2, 5, 6, 3, 9, 40000, 40001, 40003]
     run(sink, [("in", image_pdu(test_images[0], i)) for i in ids], lambda: sink.n_images() == len(ids))
     s = sink.summary()
-    assert (s["sent"], s["received"], s["lost"], sink.n_restarts()) == (14, 9, 5, 1)
-    assert s["reasons"] == {"not received (gap in image_id)": 5}
+    assert (s["sent"], s["received"], s["lost"], s["in_flight"], sink.n_restarts()) == (14, 10, 3, 1, 1)
+    s = sink.summary(final=True)
+    assert (s["lost"], s["in_flight"]) == (4, 0)
+    assert s["reasons"] == {"not received (gap in image_id)": 4}
