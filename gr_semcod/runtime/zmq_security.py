@@ -146,7 +146,13 @@ class _Zap:
         self.allowed: Dict[str, Set[bytes]] = {}
         self.refused = 0
         self.auth = ThreadAuthenticator(ctx)
-        self.auth.start()
+        # started from a daemon thread, the authenticator's thread is a daemon too (it inherits
+        # the flag) and never keeps a finished flowgraph's process alive
+        t = threading.Thread(target=self.auth.start, name="semcod-zap-start", daemon=True)
+        t.start()
+        t.join()
+        if not self.auth.is_alive():
+            raise SecurityError("the ZAP authenticator did not start")
         self._n = 0
 
     @classmethod
