@@ -27,6 +27,8 @@ BENCHES = {
     "phy": ("gr_semcod.bench.phy", "OFDM loopback throughput, ours vs stock"),
     "e2e": ("gr_semcod.bench.e2e", "images/s through the full loopback flowgraph"),
     "soak": ("gr_semcod.bench.soak", "long loopback run: images/s, losses and RSS every minute"),
+    "sideinfo": ("gr_semcod.bench.sideinfo", "bit error rate of the side-information codes"),
+    "metrics": ("gr_semcod.bench.metrics", "numpy PSNR/SSIM vs scikit-image (values, time)"),
 }
 
 

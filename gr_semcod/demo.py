@@ -197,7 +197,8 @@ def format_table(table: List[Dict]) -> str:
 # --------------------------------------------------------------------------- main
 def run(args) -> int:
     from .runtime import Bundle, BundleError
-    from .runtime.images import FASHION_MNIST_DIR, load_images, save_png
+    from .runtime.datasets import FASHION_MNIST_DIR, load_images
+    from .runtime.images import save_png
 
     out = Path(args.out)
     try:

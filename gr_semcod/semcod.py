@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .jscc.channels import Channel
-from .jscc.power import num_symbols
 from .jscc.semantic_jscc import JSCCDecoder, JSCCEncoder
+from .rates import num_symbols
 from .receivers import Detokenizer, TokenClassifier
 from .semantic import SemanticEncoder, ShapeCodedEncoder, assignment_targets, create_vit
 from .semantic.conv_stem import use_conv_stem
@@ -46,6 +46,10 @@ class SemanticCodecConfig:
     num_classes: int = 0
     shape_code: bool = True  # tokens carry a code of their source mask; the detokenizer unmerges
     assign_loss: float = 2e-3  # weight of the source-map cross-entropy (shape_code only)
+    vit: str = ""  # a named ViT (VIT_CONFIGS / timm, e.g. "vit_base_patch16_224"); "" = the small ViT above
+    checkpoint: Optional[str] = None  # local timm weights for ``vit`` (.safetensors, .pth or .npz)
+    freeze_tokenizer: bool = False  # the ViT's weights stay as loaded (a shape code still trains)
+    schedule: Optional[Sequence[int]] = None  # tokens merged in each block; None: even, down to num_tokens
 
     def symbols(self, cbr: str) -> int:
         return num_symbols(cbr, self.img_size, self.img_size)
@@ -60,19 +64,49 @@ class SemanticCodecConfig:
         return out
 
 
-class SemanticCodec(nn.Module):
-    def __init__(self, cfg: SemanticCodecConfig, channel: Optional[Channel] = None):
-        super().__init__()
-        self.cfg = cfg
+def build_vit(cfg: SemanticCodecConfig) -> nn.Module:
+    """The tokenizer's ViT: ``cfg.vit`` at ``cfg.img_size`` with ``cfg.checkpoint`` loaded (its
+    classifier head dropped), or, without ``cfg.vit``, a small ViT from ``patch_size``, ``dim``,
+    ``depth``, ``heads`` (with the convolutional stem when ``conv_stem``)."""
+    if not cfg.vit:
+        if cfg.checkpoint:
+            raise ValueError("checkpoint needs vit (the name of the ViT the weights belong to)")
         vit = create_vit(
             "vit_tiny_patch16_224", img_size=cfg.img_size, patch_size=cfg.patch_size,
             embed_dim=cfg.dim, depth=cfg.depth, num_heads=cfg.heads, num_classes=0,
         )
         if cfg.conv_stem:
             use_conv_stem(vit)
+        return vit
+    if cfg.conv_stem:
+        raise ValueError(f"conv_stem would replace the patch embedding of {cfg.vit}; set conv_stem=False")
+    vit = create_vit(cfg.vit, checkpoint=cfg.checkpoint, img_size=cfg.img_size)
+    vit.reset_classifier(0)
+    got = {"dim": vit.embed_dim, "depth": len(vit.blocks), "heads": vit.blocks[0].attn.num_heads,
+           "patch_size": vit.patch_embed.patch_size[0]}
+    wrong = {k: (getattr(cfg, k), v) for k, v in got.items() if getattr(cfg, k) != v}
+    if wrong:
+        raise ValueError(f"{cfg.vit} does not match the codec config: "
+                         + ", ".join(f"{k}={a} but the ViT has {b}" for k, (a, b) in wrong.items()))
+    return vit
+
+
+class SemanticCodec(nn.Module):
+    def __init__(self, cfg: SemanticCodecConfig, channel: Optional[Channel] = None):
+        super().__init__()
+        self.cfg = cfg
+        vit = build_vit(cfg)
         encoder_cls = ShapeCodedEncoder if cfg.shape_code else SemanticEncoder
         self.tokenizer = encoder_cls(vit, reorganizer=cfg.reorganizer)
-        self.tokenizer.set_schedule(target=cfg.num_tokens)
+        if cfg.schedule is None:
+            self.tokenizer.set_schedule(target=cfg.num_tokens)
+        else:
+            self.tokenizer.set_schedule(list(cfg.schedule))
+            if self.tokenizer.num_tokens != cfg.num_tokens:
+                raise ValueError(f"schedule {list(cfg.schedule)} leaves {self.tokenizer.num_tokens} tokens, "
+                                 f"num_tokens is {cfg.num_tokens}")
+        if cfg.freeze_tokenizer:
+            vit.requires_grad_(False)
         rates = cfg.symbols_per_token()
         self.cbr_choices = list(cfg.cbrs)
         self.jscc_encoder = JSCCEncoder(cfg.dim, cfg.num_tokens, rates, cfg.heads)

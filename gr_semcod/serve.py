@@ -43,6 +43,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .runtime.bundle import ManifestBundle
+
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5557"
 DTYPES = {"float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"}
 MAX_HEADER = 1 << 16
@@ -173,7 +175,7 @@ class Server:
 
 
 # --------------------------------------------------------------------------- client
-class RemoteBundle:
+class RemoteBundle(ManifestBundle):
     """The part of :class:`~gr_semcod.runtime.Bundle` the blocks use, served by ``semcod serve``.
 
     One DEALER socket per thread (ZMQ sockets are not thread-safe; every GNU Radio block has
@@ -260,57 +262,11 @@ class RemoteBundle:
 
     # ------------------------------------------------------------------ Bundle interface
     @property
-    def name(self) -> str:
-        return str(self.manifest.get("name", self.address))
-
-    @property
-    def roles(self):
-        return list(self.manifest["models"])
-
-    @property
-    def image(self):
-        return dict(self.manifest.get("image", {}))
-
-    @property
-    def image_size(self):
-        size = self.image.get("size")
-        return tuple(int(s) for s in size) if size else None
-
-    @property
-    def cbrs(self):
-        return list(self.manifest.get("cbr", []))
-
-    def has(self, role: str) -> bool:
-        return role in self.manifest["models"]
-
-    def model(self, role: str):
-        from .runtime import BundleError
-
-        try:
-            return self.manifest["models"][role]
-        except KeyError:
-            raise BundleError(f"{self.address}: no model for role {role!r}; bundle has {self.roles}") from None
-
-    def input_specs(self, role: str):
-        return dict(self.model(role).get("inputs", {}))
-
-    def output_specs(self, role: str):
-        return dict(self.model(role).get("outputs", {}))
+    def where(self) -> str:
+        return self.address
 
     def session(self, role: str):
         return self.model(role)  # nothing to load locally
-
-    def normalize(self, images: np.ndarray) -> np.ndarray:
-        from .runtime.bundle import normalize_images
-
-        ch = int(self.image.get("channels", 3))
-        return normalize_images(images, self.image.get("mean", [0.0] * ch), self.image.get("std", [1.0] * ch))
-
-    def denormalize(self, x: np.ndarray) -> np.ndarray:
-        from .runtime.bundle import denormalize_images
-
-        ch = int(self.image.get("channels", 3))
-        return denormalize_images(x, self.image.get("mean", [0.0] * ch), self.image.get("std", [1.0] * ch))
 
     def run(self, role: str, outputs: Optional[Sequence[str]] = None, **inputs) -> Dict[str, np.ndarray]:
         from .runtime import BundleError

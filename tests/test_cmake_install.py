@@ -9,7 +9,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
+HAS_GR_CMAKE = any(Path("/usr/lib").glob("*/cmake/gnuradio/GnuradioConfig.cmake")) or \
+    any(Path("/usr/local/lib").glob("**/cmake/gnuradio/GnuradioConfig.cmake"))
+pytestmark = [pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed"),
+              pytest.mark.skipif(not HAS_GR_CMAKE, reason="GNU Radio's CMake package (gnuradio-dev) not installed")]
 
 
 def run(cmd, **kw):

@@ -40,7 +40,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..runtime.channels import num_symbols
+from ..rates import num_symbols
 from ..runtime.metrics import psnr_per_image
 from .separation import QualitySearch, mean_colour_images
 

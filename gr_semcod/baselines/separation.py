@@ -32,7 +32,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from ..runtime.channels import num_symbols
+from ..rates import num_symbols
 from ..runtime.metrics import psnr_per_image
 
 CODECS = ("jpeg", "webp")

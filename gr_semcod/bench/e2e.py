@@ -73,7 +73,7 @@ def run(args) -> int:
 
     from ..demo import DEFAULT_DATA, FLOWGRAPH, compile_flowgraph, pick_cbr, run_loopback
     from ..runtime import Bundle, BundleError
-    from ..runtime.images import load_images
+    from ..runtime.datasets import load_images
 
     try:
         bundle = Bundle.load(args.bundle)

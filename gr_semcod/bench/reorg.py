@@ -45,7 +45,7 @@ def run(args) -> int:
 
     from gr_semcod.evaluation.cli import default_data
     from gr_semcod.export import export_onnx
-    from gr_semcod.runtime.images import load_images
+    from gr_semcod.runtime.datasets import load_images
     from gr_semcod.runtime.metrics import psnr_per_image
     from gr_semcod.semantic import SemanticEncoder, create_vit
 
@@ -71,14 +71,13 @@ def run(args) -> int:
     print(f"{'reorganizer':12s} {'tokens':>6s} {'img/s':>8s} {'speedup':>8s} {'group_psnr':>10s} {'feature_cos':>11s}")
     results = {}
     for reorg in ("bipartite", "kmeans"):
-        enc = SemanticEncoder(vit, reorganizer=reorg, trace_source=True).eval()
+        enc = SemanticEncoder(vit, reorganizer=reorg).eval()
         enc.set_schedule(target=args.target_tokens)
         with torch.no_grad():
-            tokens, sizes, source = enc(xn)
+            tokens, sizes, source = enc.forward_with_source(xn)
         rebuilt = group_mean_images(x, source, patch)
         gpsnr = float(psnr_per_image(imgs, rebuilt.permute(0, 2, 3, 1).clamp(0, 1).numpy()).mean())
         cos = float(torch.nn.functional.cosine_similarity(tokens[:, 0], ref_cls, dim=-1).mean())
-        enc.trace_source = False
         path = export_onnx(enc, [xn[:1]], os.path.join(workdir, f"{reorg}.onnx"), ["images"], ["tokens", "sizes"])
         ips = ort_images_per_s(path, batch, args.threads, args.seconds)
         results[reorg] = (ips, gpsnr, cos)

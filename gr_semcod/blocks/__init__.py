@@ -25,7 +25,9 @@ One block per module, named as in GRC (``semcod_<name>``):
 
 Every model block also takes a ``semcod serve`` address (``tcp://host:port``) as its bundle.
 
-PDU formats and metadata keys: :mod:`gr_semcod.blocks.common`.
+PDU formats, metadata keys and drop reports: ``docs/pdu.md`` and :mod:`gr_semcod.contract`;
+the message-block base (drop port, guarded handlers, deferred ``done``, bundle cache):
+:mod:`gr_semcod.blocks.base`.
 """
 from .onnx_model import onnx_model
 from .semantic_encoder import semantic_encoder

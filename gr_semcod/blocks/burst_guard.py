@@ -21,8 +21,10 @@ from __future__ import annotations
 import pmt
 from gnuradio import blocks, gr
 
+from ..contract import TX_LEN_TAG
+
 #: the length tag of :class:`gr_semcod.phy.ofdm_analog_tx.ofdm_analog_tx`'s output
-DEFAULT_LEN_TAG = "semcod_tx_len"
+DEFAULT_LEN_TAG = TX_LEN_TAG
 
 
 class burst_guard(gr.hier_block2):

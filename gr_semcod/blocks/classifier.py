@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..runtime.images import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
-from .common import KEY_LABEL_NAME, KEY_LABEL_PRED, KEY_N_TOKENS, KEY_TOKEN_DIM
+from ..contract import KEY_CHANNELS, KEY_HEIGHT, KEY_LABEL_NAME, KEY_LABEL_PRED, KEY_N_TOKENS, KEY_TOKEN_DIM, KEY_WIDTH
+from ..runtime.datasets import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
 from .onnx_model import onnx_model
 
 ROLE = "classifier"
@@ -33,14 +33,11 @@ def parse_class_names(class_names):
 class classifier(onnx_model):
     """Args: bundle, class_names, threads."""
 
-    ROLE = ROLE
-    IN_TYPE = "f32"
-    NAME = "semcod_classifier"
+    ROLE, IN_TYPE, OUT_TYPE, NAME = ROLE, "f32", "f32", "semcod_classifier"
 
     def __init__(self, bundle="models/semcod_32", class_names="", threads=1):
         self.class_names = parse_class_names(class_names)
-        onnx_model.__init__(self, bundle, self.ROLE, in_type=self.IN_TYPE, out_type="f32", threads=threads,
-                            name=self.NAME)
+        onnx_model.__init__(self, bundle, threads=threads)
         if not self.class_names:
             self.class_names = tuple(str(c) for c in self.bundle.manifest.get("classes", []) or [])
 
@@ -48,7 +45,7 @@ class classifier(onnx_model):
         logits = np.asarray(outputs[self.output_names[0]], np.float32)
         pred = np.argmax(logits, axis=1)
         names = [self.class_names[p] if p < len(self.class_names) else str(int(p)) for p in pred]
-        for key in (KEY_N_TOKENS, KEY_TOKEN_DIM, "height", "width", "channels"):
+        for key in (KEY_N_TOKENS, KEY_TOKEN_DIM, KEY_HEIGHT, KEY_WIDTH, KEY_CHANNELS):
             meta.pop(key, None)
         meta[KEY_LABEL_PRED] = int(pred[0]) if b == 1 else pred.astype(np.int64)
         meta[KEY_LABEL_NAME] = names[0] if b == 1 else ",".join(names)

@@ -11,16 +11,15 @@ Same metadata rules as :mod:`~gr_semcod.blocks.jscc_decoder` (``snr_db`` / ``noi
 """
 from __future__ import annotations
 
-from .common import KEY_CHANNELS, KEY_HEIGHT, KEY_WIDTH
+from ..contract import CODEC_DEEPJSCC, KEY_CHANNELS, KEY_HEIGHT, KEY_WIDTH
 from .jscc_decoder import jscc_decoder
 
 
 class deepjscc_decoder(jscc_decoder):
     """Args: bundle, cbr, snr_db, snr_source, threads."""
 
-    ROLE = "deepjscc_decoder"
-    OUT_TYPE = "u8"
-    NAME = "semcod_deepjscc_decoder"
+    ROLE, IN_TYPE, OUT_TYPE, NAME = "deepjscc_decoder", "c32", "u8", "semcod_deepjscc_decoder"
+    CODEC = CODEC_DEEPJSCC
 
     def finish(self, meta, outputs, b):
         img = self.output_vector(outputs[self.output_names[0]])

@@ -10,18 +10,17 @@ In: tokens PDU (``f32vector`` B*N*D).  Out: image PDU, ``u8vector`` B*H*W*3 (HWC
 """
 from __future__ import annotations
 
-from .common import KEY_CHANNELS, KEY_HEIGHT, KEY_N_TOKENS, KEY_TOKEN_DIM, KEY_WIDTH
+from ..contract import KEY_CHANNELS, KEY_HEIGHT, KEY_N_TOKENS, KEY_TOKEN_DIM, KEY_WIDTH
 from .onnx_model import onnx_model
-
-ROLE = "detokenizer"
 
 
 class detokenizer(onnx_model):
     """Args: bundle, threads."""
 
+    ROLE, IN_TYPE, OUT_TYPE, NAME = "detokenizer", "f32", "u8", "semcod_detokenizer"
+
     def __init__(self, bundle="models/semcod_32", threads=1):
-        onnx_model.__init__(self, bundle, ROLE, in_type="f32", out_type="u8", threads=threads,
-                            name="semcod_detokenizer")
+        onnx_model.__init__(self, bundle, threads=threads)
 
     def finish(self, meta, outputs, b):
         img = self.output_vector(outputs[self.output_names[0]])  # (B, H, W, C)

@@ -13,16 +13,9 @@ Out: ``f32vector`` of B*C logits with ``label_pred`` / ``label_name`` as the tok
 from __future__ import annotations
 
 from .classifier import classifier
-from .semantic_encoder import check_image_meta
 
 
 class image_classifier(classifier):
     """Args: bundle, class_names ('' = the manifest's classes), threads."""
 
-    ROLE = "image_classifier"
-    IN_TYPE = "u8"
-    NAME = "semcod_image_classifier"
-
-    def prepare(self, meta, vec, b):
-        check_image_meta(meta, self.item_dims)
-        return classifier.prepare(self, meta, vec, b)
+    ROLE, IN_TYPE, OUT_TYPE, NAME = "image_classifier", "u8", "f32", "semcod_image_classifier"

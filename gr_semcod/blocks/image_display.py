@@ -16,11 +16,10 @@ GUI thread.  Use it in a ``qt_gui`` flowgraph (GRC: Semantic Coding > Image Disp
 from __future__ import annotations
 
 import numpy as np
-import pmt
-from gnuradio import gr
 
-from .common import (KEY_CHANNELS, KEY_HEIGHT, KEY_IMAGE_ID, KEY_SNR_USED, KEY_WIDTH, PORT_IN, PORT_METRICS,
-                     DropMixin, PDUError, meta_int, meta_to_python, split_pdu)
+from ..contract import KEY_CHANNELS, KEY_HEIGHT, KEY_IMAGE_ID, KEY_SNR_USED, KEY_WIDTH, PORT_IN, PORT_METRICS, PDUError, meta_int
+from ..pdu import meta_to_python, split_pdu
+from .base import message_block
 
 try:
     from PyQt5 import Qt, QtCore, QtGui
@@ -34,16 +33,13 @@ if QtCore is not None:
         caption = QtCore.pyqtSignal(str)
 
 
-class image_display(gr.basic_block, DropMixin):
+class image_display(message_block):
     """Args: zoom (integer pixel scale), title."""
 
     def __init__(self, zoom=8, title="Received image"):
-        gr.basic_block.__init__(self, name="semcod_image_display", in_sig=None, out_sig=None)
         if QtCore is None:
             raise RuntimeError("image_display needs PyQt5")
-        self.message_port_register_in(pmt.intern(PORT_IN))
-        self.message_port_register_in(pmt.intern(PORT_METRICS))
-        self._init_drop("semcod_image_display")
+        message_block.__init__(self, "semcod_image_display", {PORT_IN: self.handle_image, PORT_METRICS: self.handle_metrics})
         self.zoom = max(1, int(zoom))
         self.widget = Qt.QWidget()
         layout = Qt.QVBoxLayout(self.widget)
@@ -58,9 +54,6 @@ class image_display(gr.basic_block, DropMixin):
         self._bridge.image.connect(self._show)
         self._bridge.caption.connect(self._caption.setText)
         self._metrics = ""
-        self._set_guarded_handler(PORT_IN, self.handle_image)
-        self._set_guarded_handler(PORT_METRICS, self.handle_metrics)
-        self._install_done_handler([PORT_IN, PORT_METRICS])
 
     def qwidget(self):
         return self.widget

@@ -50,29 +50,30 @@ from typing import Any, Dict
 
 import numpy as np
 import pmt
-from gnuradio import gr
 
+from ..contract import (IMAGE_ID_MODULO, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_LABEL,
+                        KEY_LABEL_PRED, KEY_SNR_DB, KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_DROPS, PORT_IN,
+                        PORT_LABEL, PORT_METRICS, PORT_REF, PDUError, check_image, image_ids, meta_int, meta_ints,
+                        unwrap_id)
+from ..pdu import meta_to_python, split_pdu
 from ..runtime.images import save_png
+from ..runtime.limits import MAX_IMAGE_BYTES
 from ..runtime.metrics import psnr_per_image, ssim_per_image
 from ..runtime.rolling import RunningStat
-from .common import (KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_LABEL, KEY_LABEL_PRED, KEY_SNR_DB,
-                     KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_IN, PORT_LABEL, PORT_METRICS, PORT_REF,
-                     DropMixin, PDUError, image_ids, meta_int, meta_to_python, split_pdu)
-from .image_source import IMAGE_ID_MODULO, load_source
+from .base import message_block
+from .image_source import load_source
 
 #: columns of the metrics CSV and keys of the metrics messages
 CSV_FIELDS = ("time", "tag", "image_id", "codec", "cbr", "snr_db", "psnr_db", "ssim", "latency_s", "png")
 #: metrics with running statistics in :attr:`image_sink.stats`
 STAT_FIELDS = ("psnr_db", "ssim", "snr_db", "latency_s")
-#: input port for the ``drop`` messages of upstream blocks (accounting of lost images)
-PORT_DROPS = "drops"
 #: lost-image reason when nothing arrived for an announced image
 REASON_NOT_RECEIVED = "not received (lost on the air or in the PHY)"
 #: lost-image reason of the id ledger (no ``ref`` port)
 REASON_GAP = "not received (gap in image_id)"
 
 
-class image_sink(gr.basic_block, DropMixin):
+class image_sink(message_block):
     """Args:
         outdir: folder for the received PNGs ('' = do not write images).
         reference: source of the original images ('' = only the ``ref`` port).
@@ -90,19 +91,16 @@ class image_sink(gr.basic_block, DropMixin):
 
     def __init__(self, outdir="", reference="", size=32, start_id=0, csv_path="", tag="", prefix="rx", keep=4096,
                  linger=2.0, max_image_bytes=0):
-        gr.basic_block.__init__(self, name="semcod_image_sink", in_sig=None, out_sig=None)
-        for port in (PORT_IN, PORT_REF, PORT_LABEL, PORT_DROPS):
-            self.message_port_register_in(pmt.intern(port))
-        self.message_port_register_out(pmt.intern(PORT_METRICS))
-        self._init_drop("semcod_image_sink")
+        message_block.__init__(self, "semcod_image_sink",
+                               {PORT_IN: self.handle_image, PORT_REF: self.handle_ref, PORT_LABEL: self.handle_label,
+                                PORT_DROPS: self.handle_upstream_drop},
+                               [PORT_METRICS])
         self.outdir = Path(outdir) if outdir else None
         self.csv_path = Path(csv_path) if csv_path else None
         self.tag = str(tag)
         self.prefix = str(prefix)
         self.keep = max(1, int(keep))
         self.linger = float(linger)
-        from ..runtime.limits import MAX_IMAGE_BYTES
-
         self.max_image_bytes = int(max_image_bytes) if int(max_image_bytes) > 0 else MAX_IMAGE_BYTES
         self._last_rx = time.monotonic()
         self.refs: "OrderedDict[int, np.ndarray]" = OrderedDict()
@@ -130,20 +128,14 @@ class image_sink(gr.basic_block, DropMixin):
         self._summary_logged = False
         self.last_time = float("nan")  # time.time() of the latest received image
         self._start_id = int(start_id)
-        self._ref_cycle = 0
+        # the ``reference`` path: image i has id start+i; a repeating image_source keeps counting,
+        # so id start+n*N+i (sent mod 65536) is image i again -- found by unwrapping the id
+        self.path_refs, self.path_labels = [], None
+        self._last_id = self._start_id  # the latest received id, unwrapped
         if reference:
             images, labels, _ = load_source(reference, size, 0, on_bad=self._drop)
-            for i, im in enumerate(images):
-                self._remember(self.refs, (self._start_id + i) % IMAGE_ID_MODULO, im)
-                if labels is not None:
-                    self._remember(self.ref_labels, (self._start_id + i) % IMAGE_ID_MODULO, int(labels[i]))
-            # a repeating image_source keeps counting ids: id start+n*N+i is image i again
-            self._ref_cycle = len(images)
-        self._set_guarded_handler(PORT_IN, self.handle_image)
-        self._set_guarded_handler(PORT_REF, self.handle_ref)
-        self._set_guarded_handler(PORT_LABEL, self.handle_label)
-        self._set_guarded_handler(PORT_DROPS, self.handle_upstream_drop)
-        self._install_done_handler([PORT_IN, PORT_REF, PORT_LABEL, PORT_DROPS])
+            self.path_refs = images
+            self.path_labels = None if labels is None else [int(v) for v in labels]
 
     # ------------------------------------------------------------------ info
     def n_no_reference(self) -> int:
@@ -292,11 +284,18 @@ class image_sink(gr.basic_block, DropMixin):
                     self._lost[why] += 1
         self._last_rx = time.monotonic()
 
+    def _path_index(self, key) -> int:
+        """Index in the ``reference`` path of the image sent with id ``key`` (mod 65536): the id
+        is unwrapped next to the latest one, so the count survives the 16-bit wrap."""
+        u = unwrap_id(key, self._last_id)
+        self._last_id = u
+        return (u - self._start_id) % len(self.path_refs)
+
     def _ref(self, key):
-        """Reference image of ``key`` (ids of a looping source wrap onto the reference path's images)."""
+        """Reference image of ``key``: from the ``ref`` port, else from the ``reference`` path."""
         ref = self.refs.get(key)
-        if ref is None and self._ref_cycle:
-            ref = self.refs.get(self._start_id + (key - self._start_id) % self._ref_cycle)
+        if ref is None and self.path_refs:
+            ref = self.path_refs[self._path_index(key)]
         return ref
 
     def _ready_to_finish(self) -> bool:
@@ -309,7 +308,10 @@ class image_sink(gr.basic_block, DropMixin):
             if self._n_sent:
                 missing = bool(self._outstanding)
             else:
-                missing = any(k not in self.received for k in self.refs)
+                n = len(self.path_refs)
+                path_keys = ((self._start_id + i) % IMAGE_ID_MODULO for i in range(max(0, n - self.keep), n))
+                missing = (any(k not in self.received for k in self.refs)
+                           or any(k not in self.received for k in path_keys))
             unlabelled = self._n_classified > 0 and self._n_classified < self._n_images
         idle = time.monotonic() - max(self._last_rx, self._done_seen or 0.0)
         ready = (not missing and not unlabelled) or idle >= self.linger
@@ -336,18 +338,17 @@ class image_sink(gr.basic_block, DropMixin):
         w = meta_int(meta, KEY_WIDTH, w0)
         c = meta_int(meta, KEY_CHANNELS, c0)
         if h is None or w is None:
-            raise PDUError("image PDU without height/width metadata and no reference to infer them")
-        if h <= 0 or w <= 0 or c <= 0 or vec.size == 0 or vec.size % (h * w * c):
-            raise PDUError(f"image PDU has {vec.size} bytes, not a multiple of {h}x{w}x{c}")
-        return vec.reshape(-1, h, w, c)
+            raise PDUError(f"image PDU without {KEY_HEIGHT!r}/{KEY_WIDTH!r} metadata and no reference to infer them")
+        if h <= 0 or w <= 0 or c <= 0:
+            raise PDUError(f"image PDU metadata says {h}x{w}x{c}, expected positive sizes")
+        return vec.reshape(check_image(meta, vec.size, (h, w, c), "image PDU"), h, w, c)
 
     # ------------------------------------------------------------------ handlers
     def handle_ref(self, msg) -> None:
         meta, vec = split_pdu(msg, np.uint8, self.max_image_bytes)
         imgs = self._images_of(meta, vec)
         tx_time = meta.get(KEY_TX_TIME)
-        true = meta.get(KEY_LABEL)
-        true = None if true is None else np.broadcast_to(np.atleast_1d(np.asarray(true, np.int64)), (len(imgs),))
+        true = meta_ints(meta, KEY_LABEL, len(imgs))
         with self._lock:
             for j, (iid, im) in enumerate(zip(image_ids(meta, len(imgs)), imgs)):
                 if iid is None:
@@ -361,8 +362,8 @@ class image_sink(gr.basic_block, DropMixin):
 
     def _ref_label(self, key):
         lab = self.ref_labels.get(key)
-        if lab is None and self._ref_cycle:
-            lab = self.ref_labels.get(self._start_id + (key - self._start_id) % self._ref_cycle)
+        if lab is None and self.path_labels is not None:
+            lab = self.path_labels[self._path_index(key)]
         return lab
 
     def handle_label(self, msg) -> None:
@@ -375,15 +376,15 @@ class image_sink(gr.basic_block, DropMixin):
         meta = meta_to_python(pmt.car(msg))
         if KEY_LABEL_PRED not in meta:
             raise PDUError("label PDU without label_pred")
-        pred = np.atleast_1d(np.asarray(meta[KEY_LABEL_PRED], np.int64))
-        ids = image_ids(meta, pred.size)
+        pred = meta_ints(meta, KEY_LABEL_PRED)
+        ids = image_ids(meta, len(pred))
         if KEY_LABEL in meta:
-            true = [int(v) for v in np.broadcast_to(np.atleast_1d(np.asarray(meta[KEY_LABEL], np.int64)), pred.shape)]
+            true = meta_ints(meta, KEY_LABEL, len(pred))
         else:
             with self._lock:
                 true = [None if i is None else self._ref_label(i % IMAGE_ID_MODULO) for i in ids]
         for iid, t, p in zip(ids, true, pred):
-            self.labels.append((iid, t, int(p)))
+            self.labels.append((iid, t, p))
             self._n_classified += 1
             if t is not None:
                 self._n_labels += 1

@@ -31,14 +31,13 @@ from typing import List, Optional
 
 import numpy as np
 import pmt
-from gnuradio import gr
 
-from ..runtime.images import detect_format, list_image_files, load_images, read_image, resize_images
-from .common import (KEY_BATCH, KEY_CHANNELS, KEY_HEIGHT, KEY_IMAGE_ID, KEY_LABEL, KEY_TX_TIME, KEY_WIDTH,
-                     PORT_OUT, DropMixin, make_pdu, post_done)
-
-#: image ids wrap here (the PHY header carries 16 bits)
-IMAGE_ID_MODULO = 1 << 16
+from ..runtime.datasets import detect_format, load_prepared
+from ..runtime.images import list_image_files, read_images
+from ..contract import (IMAGE_ID_MODULO, KEY_BATCH, KEY_CHANNELS, KEY_HEIGHT, KEY_IMAGE_ID, KEY_LABEL,  # noqa: F401
+                        KEY_TX_TIME, KEY_WIDTH, PORT_OUT)
+from ..pdu import make_pdu
+from .base import message_block, post_done
 
 
 def load_source(path: str, size: int = 0, limit: int = 0, on_bad=None):
@@ -48,44 +47,19 @@ def load_source(path: str, size: int = 0, limit: int = 0, on_bad=None):
     """
     size_arg = int(size) or None
     lim = int(limit) or None
-    fmt = detect_format(path)
-    if fmt == "idx":
-        # Fashion-MNIST: grey -> RGB, zero-padded and centred (28 -> 32, pixels exact), the
-        # preparation the project's classifiers were trained with (no resampling)
-        s = load_images(path, size=None, limit=lim)
-        x = s.images
-        if size_arg and x.shape[1] <= size_arg and x.shape[2] <= size_arg:
-            top, left = (size_arg - x.shape[1]) // 2, (size_arg - x.shape[2]) // 2
-            out = np.zeros((len(x), size_arg, size_arg, x.shape[3]), np.uint8)
-            out[:, top:top + x.shape[1], left:left + x.shape[2]] = x
-            x = out
-        elif size_arg:
-            x = resize_images(x, size_arg)
+    if detect_format(path) != "files":
+        s = load_prepared(path, size_arg, lim)  # Fashion-MNIST zero-padded 28 -> 32, as trained
         labels = None if s.labels is None else [int(v) for v in s.labels]
-        return [np.ascontiguousarray(v) for v in x], labels, list(s.names)
-    if fmt != "files":
-        s = load_images(path, size=size_arg, limit=lim)
-        labels = None if s.labels is None else [int(x) for x in s.labels]
-        return [np.ascontiguousarray(x) for x in s.images], labels, list(s.names)
-    files = list_image_files(path)
+        return [np.ascontiguousarray(v) for v in s.images], labels, list(s.names)
     images, names = [], []
-    for f in files:
-        if lim is not None and len(images) >= lim:
-            break
-        try:
-            img = read_image(f, size_arg)
-        except Exception as e:  # noqa: BLE001 - PIL raises many types for corrupt files
-            if on_bad is not None:
-                on_bad(f"{f}: cannot read image ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-            continue
-        if img.ndim == 2:
-            img = np.repeat(img[..., None], 3, axis=-1)
-        images.append(np.ascontiguousarray(img[..., :3].astype(np.uint8)))
+    for f, img in read_images(list_image_files(path), size_arg, lim, on_bad=None if on_bad is None else
+                              (lambda e: on_bad(str(e)))):
+        images.append(np.ascontiguousarray(img))
         names.append(str(f))
     return images, None, names
 
 
-class image_source(gr.basic_block, DropMixin):
+class image_source(message_block):
     """Args:
         path: image file, folder, glob, .npz or dataset directory.
         size: resize (cover + centre crop) to size x size; 0 keeps the files' size.
@@ -99,9 +73,7 @@ class image_source(gr.basic_block, DropMixin):
 
     def __init__(self, path="", size=32, repeat=False, rate=0.0, limit=0, start_id=0, batch=1,
                  start_delay=0.0):
-        gr.basic_block.__init__(self, name="semcod_image_source", in_sig=None, out_sig=None)
-        self.message_port_register_out(pmt.intern(PORT_OUT))
-        self._init_drop("semcod_image_source")
+        message_block.__init__(self, "semcod_image_source", {}, [PORT_OUT])
         self.path = str(path)
         self.repeat = bool(repeat)
         self.rate = float(rate)

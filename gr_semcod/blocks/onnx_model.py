@@ -29,7 +29,7 @@ block with fixed roles, types and metadata handling):
   own output PDU, in order, and a bad PDU is dropped alone.
 
 Message ports: ``in`` -> ``out``; ``drop`` publishes a dict for every dropped PDU (see
-:mod:`gr_semcod.blocks.common`).  A handler never raises into the scheduler: wrong PDUs and
+``docs/pdu.md``).  A handler never raises into the scheduler: wrong PDUs and
 inference errors are logged, counted (:meth:`n_dropped`) and dropped.
 """
 from __future__ import annotations
@@ -38,48 +38,59 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import pmt
-from gnuradio import gr
 
-from .common import (
-    KEY_BATCH,
-    PORT_IN,
-    PORT_OUT,
-    DropMixin,
-    PDUError,
-    get_bundle,
-    make_pdu,
-    meta_float,
-    meta_int,
-    split_pdu,
-)
+from ..contract import (MAX_RX_SYMBOL_ABS, PORT_IN, PORT_OUT, KEY_BATCH, PDUError, check_batch, check_image,
+                        check_n_symbols, check_symbols, image_ids, meta_float)
+from ..pdu import make_pdu, split_pdu
+from ..rates import cbr_text, role_key
+from ..runtime.limits import MAX_PDU_BATCH
+from .base import get_bundle, message_block
 
 #: PDU vector types: name -> numpy dtype
 VECTOR_TYPES = {"u8": np.uint8, "f32": np.float32, "c32": np.complex64}
 
 
-class onnx_model(gr.basic_block, DropMixin):
+class onnx_model(message_block):
     """Run bundle role ``role`` on each PDU.
 
     Args:
-        bundle: path of a bundle directory (``manifest.json`` + ONNX files).
+        bundle: path of a bundle directory (``manifest.json`` + ONNX files), or a ``semcod
+            serve`` address.
         role: manifest role, e.g. ``"tokenizer"`` or ``"jscc_encoder@1/12"``.
         in_type, out_type: ``"u8"``, ``"f32"`` or ``"c32"`` (see the module docstring).
         threads: ONNX Runtime intra-op threads per model (0 = all cores).
         input_keys: optional ``{model input: metadata key}`` for the non-vector inputs.
         max_batch: dynamic batching -- PDUs already queued are run together, up to this many
             items per ONNX Runtime call (1 = one call per PDU).  Outputs stay one PDU per input.
-        max_pdu_batch: items (images) one PDU may hold; a bigger PDU is refused before its
-            vector is converted (so its size -- ``max_pdu_batch`` images or symbol blocks -- bounds memory).
+        cbr: for a per-rate role, the rate: the role becomes ``role@cbr``.
+        max_pdu_batch: items (images) one PDU may hold (0 = :data:`~gr_semcod.runtime.limits.MAX_PDU_BATCH`);
+            a bigger PDU is refused before its vector is converted (so its size -- ``max_pdu_batch``
+            images or symbol blocks -- bounds memory).
+
+    A named model block only declares its class attributes -- ``ROLE``, ``IN_TYPE``,
+    ``OUT_TYPE``, ``NAME`` (and ``INPUT_KEYS``) -- and, where it owns metadata, :meth:`prepare`
+    / :meth:`finish`.
     """
 
-    def __init__(self, bundle: str = "models/semcod_32", role: str = "tokenizer", in_type: str = "f32",
-                 out_type: str = "f32", threads: int = 1, input_keys: Optional[Dict[str, str]] = None,
-                 name: str = "semcod_onnx_model", max_batch: int = 16, max_pdu_batch: int = 0):
-        gr.basic_block.__init__(self, name=name, in_sig=None, out_sig=None)
+    ROLE = "tokenizer"
+    IN_TYPE = "f32"
+    OUT_TYPE = "f32"
+    NAME = "semcod_onnx_model"
+    INPUT_KEYS: Dict[str, str] = {}
+
+    def __init__(self, bundle: str = "models/semcod_32", role: Optional[str] = None, in_type: Optional[str] = None,
+                 out_type: Optional[str] = None, threads: int = 1, input_keys: Optional[Dict[str, str]] = None,
+                 name: Optional[str] = None, max_batch: int = 16, cbr=None, max_pdu_batch: int = 0):
+        role = self.ROLE if role is None else str(role)
+        in_type = self.IN_TYPE if in_type is None else in_type
+        out_type = self.OUT_TYPE if out_type is None else out_type
+        name = self.NAME if name is None else name
+        message_block.__init__(self, name, {PORT_IN: self.handle}, [PORT_OUT])
         if in_type not in VECTOR_TYPES or out_type not in VECTOR_TYPES:
             raise ValueError(f"in_type/out_type must be one of {list(VECTOR_TYPES)}, got {in_type!r}/{out_type!r}")
+        self.cbr = None if cbr is None else cbr_text(cbr)
         self.bundle_path = str(bundle)
-        self.role = str(role)
+        self.role = role_key(role, self.cbr)
         self.in_type, self.out_type = in_type, out_type
         self.bundle = get_bundle(bundle, threads)
         self.bundle.model(self.role)  # unknown role -> BundleError at construction, not per PDU
@@ -88,10 +99,8 @@ class onnx_model(gr.basic_block, DropMixin):
         self.out_specs = self.bundle.output_specs(self.role)
         if not self.in_specs or not self.out_specs:
             raise ValueError(f"{self.role}: the manifest must declare inputs and outputs")
-        self.input_keys = dict(input_keys or {})
+        self.input_keys = dict(self.INPUT_KEYS if input_keys is None else input_keys)
         self.max_batch = max(1, int(max_batch))
-        from ..runtime.limits import MAX_PDU_BATCH
-
         self.max_pdu_batch = int(max_pdu_batch) if int(max_pdu_batch) > 0 else MAX_PDU_BATCH
         names = list(self.in_specs)
         self.vector_input = names[0]
@@ -99,12 +108,6 @@ class onnx_model(gr.basic_block, DropMixin):
         self.output_names = list(self.out_specs)
         self.item_dims = tuple(self._fixed_dims(self.in_specs[self.vector_input]["shape"], self.vector_input))
         self._check_types()
-
-        self.message_port_register_in(pmt.intern(PORT_IN))
-        self.message_port_register_out(pmt.intern(PORT_OUT))
-        self._init_drop(name)
-        self._set_guarded_handler(PORT_IN, self.handle)
-        self._install_done_handler([PORT_IN])
 
     # ------------------------------------------------------------------ shapes
     def _fixed_dims(self, shape, name):
@@ -133,16 +136,17 @@ class onnx_model(gr.basic_block, DropMixin):
 
     # ------------------------------------------------------------------ hooks
     def batch_of(self, meta: Dict[str, Any], vec: np.ndarray) -> int:
-        n, item = vec.size, self.item_size
-        if n == 0 or n % item:
-            raise PDUError(
-                f"{self.role}: PDU has {n} {self.in_type} items, expected a positive multiple of {item} "
-                f"(input {self.vector_input!r} {['batch', *self.item_dims]})"
-            )
-        b = n // item
-        want = meta_int(meta, KEY_BATCH, b)
-        if want != b:
-            raise PDUError(f"{self.role}: metadata batch={want} but the PDU holds {b} items of {item}")
+        """Images in the PDU; the vector must match the metadata (image size, symbol count, ids)."""
+        if self.in_type == "u8":
+            c, h, w = self.item_dims
+            b = check_image(meta, vec.size, (h, w, c), self.role)
+        else:
+            b = check_batch(meta, vec.size, self.item_size, self.role,
+                            f" (input {self.vector_input!r} {['batch', *self.item_dims]})")
+        if self.in_type == "c32":
+            check_symbols(vec, f"{self.role}: received symbols", MAX_RX_SYMBOL_ABS)
+            check_n_symbols(meta, vec.size, b)
+        image_ids(meta, b)  # an id that is not an int (or one int per image) is refused here
         return b
 
     def vector_to_input(self, meta: Dict[str, Any], vec: np.ndarray, b: int) -> np.ndarray:

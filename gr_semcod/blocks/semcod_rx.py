@@ -17,13 +17,12 @@ from __future__ import annotations
 from gnuradio import gr
 
 from .classifier import classifier
-from .common import CODEC_DEEPJSCC, CODEC_SEMANTIC, PORT_DROP, PORT_IMAGE, PORT_IN, PORT_LABEL, PORT_OUT, get_bundle
+from ..contract import CODEC_SEMANTIC, CODECS, PORT_DROP, PORT_IMAGE, PORT_IN, PORT_LABEL, PORT_OUT
+from .base import get_bundle
 from .deepjscc_decoder import deepjscc_decoder
 from .detokenizer import detokenizer
 from .image_classifier import image_classifier
 from .jscc_decoder import jscc_decoder
-
-CODECS = (CODEC_SEMANTIC, CODEC_DEEPJSCC)
 
 
 class semcod_rx(gr.hier_block2):
@@ -37,27 +36,24 @@ class semcod_rx(gr.hier_block2):
         self.message_port_register_hier_in(PORT_IN)
         for port in (PORT_IMAGE, PORT_LABEL, PORT_DROP):
             self.message_port_register_hier_out(port)
-        self.classifier = None
-        if codec == CODEC_SEMANTIC:
-            self.decoder = jscc_decoder(bundle, cbr, snr_db, snr_source, threads)
+        self.decoder = (jscc_decoder if codec == CODEC_SEMANTIC else deepjscc_decoder)(bundle, cbr, snr_db,
+                                                                                    snr_source, threads)
+        self.stages = [self.decoder]
+        if codec == CODEC_SEMANTIC:  # tokens -> detokenizer (image); the classifier reads the tokens
             self.detokenizer = detokenizer(bundle, threads)
             self.msg_connect(self.decoder, PORT_OUT, self.detokenizer, PORT_IN)
-            self.msg_connect(self.detokenizer, PORT_OUT, self, PORT_IMAGE)
-            self.stages = [self.decoder, self.detokenizer]
-            if classify and get_bundle(bundle, threads).has("classifier"):
-                self.classifier = classifier(bundle, class_names, threads)
-                self.msg_connect(self.decoder, PORT_OUT, self.classifier, PORT_IN)
-                self.msg_connect(self.classifier, PORT_OUT, self, PORT_LABEL)
-                self.stages.append(self.classifier)
-        else:
-            self.decoder = deepjscc_decoder(bundle, cbr, snr_db, snr_source, threads)
-            self.msg_connect(self.decoder, PORT_OUT, self, PORT_IMAGE)
-            self.stages = [self.decoder]
-            if classify and get_bundle(bundle, threads).has("image_classifier"):
-                self.classifier = image_classifier(bundle, class_names, threads)
-                self.msg_connect(self.decoder, PORT_OUT, self.classifier, PORT_IN)
-                self.msg_connect(self.classifier, PORT_OUT, self, PORT_LABEL)
-                self.stages.append(self.classifier)
+            self.stages.append(self.detokenizer)
+            head = classifier
+        else:  # the decoder gives the image; the image classifier reads the reconstruction
+            head = image_classifier
+        self.image_stage = self.stages[-1]
+        self.msg_connect(self.image_stage, PORT_OUT, self, PORT_IMAGE)
+        self.classifier = None
+        if classify and get_bundle(bundle, threads).has(head.ROLE):
+            self.classifier = head(bundle, class_names, threads)
+            self.msg_connect(self.decoder, PORT_OUT, self.classifier, PORT_IN)
+            self.msg_connect(self.classifier, PORT_OUT, self, PORT_LABEL)
+            self.stages.append(self.classifier)
         self.msg_connect(self, PORT_IN, self.decoder, PORT_IN)
         for s in self.stages:
             self.msg_connect(s, PORT_DROP, self, PORT_DROP)
@@ -69,4 +65,5 @@ class semcod_rx(gr.hier_block2):
         return sum(s.n_dropped() for s in self.stages)
 
     def n_processed(self):
-        return self.stages[1 if len(self.stages) > 1 else 0].n_processed()
+        """Images delivered on ``image`` (the same count for both codecs)."""
+        return self.image_stage.n_processed()

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from gnuradio import gr
 
-from .common import CODEC_DEEPJSCC, CODEC_SEMANTIC, PORT_DROP, PORT_IN, PORT_OUT
+from ..contract import CODEC_SEMANTIC, CODECS, PORT_DROP, PORT_IN, PORT_OUT
 from .deepjscc_encoder import deepjscc_encoder
 from .jscc_encoder import jscc_encoder
 from .semantic_encoder import semantic_encoder
-
-CODECS = (CODEC_SEMANTIC, CODEC_DEEPJSCC)
 
 
 class semcod_tx(gr.hier_block2):

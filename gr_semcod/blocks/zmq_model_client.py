@@ -18,7 +18,7 @@ for a non-loopback address (see :mod:`gr_semcod.runtime.zmq_security`).
 from __future__ import annotations
 
 from ..serve import DEFAULT_ADDRESS, RemoteBundle, is_remote
-from . import common
+from . import base
 from .onnx_model import onnx_model
 
 
@@ -26,14 +26,17 @@ class zmq_model_client(onnx_model):
     """Args: address (of ``semcod serve``), role, in_type, out_type, timeout (s), security,
     secret_key, peer_key."""
 
+    NAME = "semcod_zmq_model_client"
+
     def __init__(self, address=DEFAULT_ADDRESS, role="tokenizer", in_type="f32", out_type="f32", timeout=10.0,
                  security="auto", secret_key="", peer_key=""):
         if not is_remote(str(address)):
             raise ValueError(f"address must be a ZMQ endpoint (tcp://, ipc://), got {address!r}")
-        key = (str(address), -1)
-        with common._BUNDLES_LOCK:
-            b = common._BUNDLES.get(key)
-            if b is None or b.timeout != float(timeout) or secret_key or peer_key or security != "auto":
-                common._BUNDLES[key] = RemoteBundle(str(address), timeout=float(timeout), security=security,
-                                                    secret_key=secret_key, peer_key=peer_key)
-        onnx_model.__init__(self, str(address), role, in_type, out_type, 0, name="semcod_zmq_model_client")
+        if secret_key or peer_key or security != "auto":  # a client of its own, with these keys
+            key = (str(address), -1)
+            with base._BUNDLES_LOCK:
+                base._BUNDLES[key] = RemoteBundle(str(address), timeout=float(timeout), security=security,
+                                                  secret_key=secret_key, peer_key=peer_key)
+        else:
+            base.get_bundle(str(address), timeout=float(timeout))  # a client with this timeout, cached
+        onnx_model.__init__(self, str(address), role, in_type, out_type, 0)

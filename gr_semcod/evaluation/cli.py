@@ -56,6 +56,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "bundle size), or an .npz with labels; default: the Fashion-MNIST test set "
                         "($SEMCOD_FASHION_MNIST or /usr/share/datasets/fashion-mnist) when installed; 'none' skips")
     p.add_argument("--classify-limit", type=int, help="use the first N labelled images")
+    p.add_argument("--full-size", action="store_true",
+                   help="code each photo of --data at its own size (tiles of the bundle size, equal total "
+                        "symbols per photo; see gr_semcod.evaluation.fullsize)")
+    p.add_argument("--modes", nargs="+", default=["photo"], choices=["photo", "tile", "uniform", "none"],
+                   help="--full-size: semantic v2 rate modes (photo = budget shared by the tiles of a photo)")
+    p.add_argument("--v1", action="store_true", help="--full-size: also run the first semantic codec per tile")
+    p.add_argument("--save-images", action="store_true", help="--full-size: write every reconstruction as PNG")
 
 
 #: per-image PSNR cap (dB): a perfectly reconstructed image (e.g. a constant crop sent as its
@@ -68,11 +75,16 @@ def _fmt(v, nd=2):
 
 
 def run(args) -> int:
+    if args.full_size:
+        from .fullsize import run_full_size
+
+        return run_full_size(args)
     import numpy as np
 
     from ..runtime import Bundle
-    from ..runtime.images import load_images
+    from ..runtime.datasets import load_images
     from ..runtime.metrics import accuracy, ms_ssim_fits, ms_ssim_per_image, mse_per_image, ssim_per_image
+    from .fullsize import has_semantic2, semantic2_images
     from .pipeline import (Classification, deepjscc_roundtrip, has_deepjscc, has_image_classifier, has_semantic,
                            load_labelled, semantic_roundtrip)
 
@@ -130,6 +142,10 @@ def run(args) -> int:
                     if clf is not None and bundle.has("classifier"):
                         row["acc"] = accuracy(clf.semantic_logits(bundle, cbr, channel, snr, args.seed), cy)
                     rows.append(row)
+                if has_semantic2(bundle):
+                    res = semantic2_images(bundle, x, cbr, channel, snr, args.seed)
+                    rows.append({"scheme": "semantic2", "channel": channel, "cbr": cbr, "snr_db": snr,
+                                 **score(res["images"]), "cbr_spent": res["cbr_spent"]})
                 if has_deepjscc(base, cbr):
                     res = deepjscc_roundtrip(base, x, cbr, channel, snr, args.seed)
                     row = {"scheme": "deepjscc", "channel": channel, "cbr": cbr, "snr_db": snr, **score(res["images"])}
@@ -151,7 +167,8 @@ def run(args) -> int:
 
     out_dir = Path(args.out or Path("out") / "eval" / bundle.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fields = ["scheme", "channel", "cbr", "snr_db", "psnr", "psnr_mse", "ssim", "ms_ssim", "acc", "fallback_rate"]
+    fields = ["scheme", "channel", "cbr", "snr_db", "psnr", "psnr_mse", "ssim", "ms_ssim", "acc", "fallback_rate",
+              "cbr_spent"]
     with open(out_dir / "results.csv", "w", newline="") as f:
         wr = csv.DictWriter(f, fields, extrasaction="ignore")
         wr.writeheader()
@@ -194,7 +211,7 @@ def psnr_gain(rows, channel: str, cbr: str = "1/12", snr: float = 10.0, key: str
 
 def format_table(rows, channels, cbrs, snrs, key: str = "psnr") -> str:
     """Markdown table: one row per channel/CBR/scheme, ``key`` (SSIM) per SNR."""
-    schemes = [s for s in ("semcod", "deepjscc", "jpeg_bound", "webp_bound") if any(r["scheme"] == s for r in rows)]
+    schemes = [s for s in ("semcod", "semantic2", "deepjscc", "jpeg_bound", "webp_bound") if any(r["scheme"] == s for r in rows)]
     head = "| channel | CBR | scheme | " + " | ".join(f"{s:g} dB" for s in snrs) + " |"
     lines = [head, "|" + "---|" * (3 + len(snrs))]
     for ch in channels:
@@ -223,7 +240,7 @@ def plot(rows, channels, cbrs, path, floor) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(channels), len(cbrs), figsize=(3.2 * len(cbrs), 2.8 * len(channels)), squeeze=False, sharey=True)
-    styles = {"semcod": ("C0", "-o"), "deepjscc": ("C1", "--s"), "jpeg_bound": ("C2", ":"), "webp_bound": ("C3", ":")}
+    styles = {"semcod": ("C0", "-o"), "semantic2": ("C4", "-^"), "deepjscc": ("C1", "--s"), "jpeg_bound": ("C2", ":"), "webp_bound": ("C3", ":")}
     for i, ch in enumerate(channels):
         for j, cbr in enumerate(cbrs):
             ax = axes[i][j]

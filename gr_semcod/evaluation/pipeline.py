@@ -9,7 +9,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ..runtime.bundle import Bundle, role_key
+from ..rates import role_key
+from ..runtime.bundle import Bundle
 from ..runtime.channels import awgn, complex_to_iq, iq_to_complex, rayleigh
 
 
@@ -78,22 +79,10 @@ def load_labelled(path: str, size, limit: Optional[int] = None, split: str = "te
     ``*-images-idx3*`` file) grey -> RGB and zero-padded, centred, to ``size`` (28 -> 32, pixels
     exact); other sources (``.npz`` with ``labels``, CIFAR-10) resized/centre-cropped to ``size``.
     Returns ``(images float32 (N,3,H,W) in [0,1], labels int64 (N,))``."""
-    from ..runtime.images import detect_format, load_images, resize_images
+    from ..runtime.datasets import load_prepared
 
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
-    if detect_format(path) == "idx":
-        s = load_images(path, None, limit, split=split)
-        x = s.images
-        if x.shape[1] <= h and x.shape[2] <= w:
-            top, left = (h - x.shape[1]) // 2, (w - x.shape[2]) // 2
-            out = np.zeros((len(x), h, w, 3), np.uint8)
-            out[:, top:top + x.shape[1], left:left + x.shape[2]] = x
-            x = out
-        else:
-            x = resize_images(x, (h, w))
-    else:
-        s = load_images(path, (h, w), limit, split=split)
-        x = s.images
+    s = load_prepared(path, size, limit, split=split)
+    x = s.images
     if s.labels is None:
         raise ValueError(f"{path}: no labels (need Fashion-MNIST idx files or an .npz with 'labels')")
     return (x.astype(np.float32) / 255.0).transpose(0, 3, 1, 2).copy(), np.asarray(s.labels, np.int64).reshape(-1)
@@ -130,13 +119,16 @@ class Classification:
                 bundle.run(role_key("jscc_encoder", cbr), **{k: v[sl] for k, v in tok.items()})["symbols"]
                 for sl in _batches(len(self.images), self.batch)])
         out = []
-        for j, sl in enumerate(_batches(len(self.images), self.batch)):
-            sym = self._symbols[key][sl]
-            rx = through_channel(sym, channel, snr_db, seed + j)
-            snr = np.full((len(sym), 1), snr_db, np.float32)
+        for rx, snr in self._received(key, channel, snr_db, seed):
             tokens = bundle.run(role_key("jscc_decoder", cbr), symbols=rx, snr_db=snr)["tokens"]
             out.append(bundle.run("classifier", tokens=tokens)["logits"])
         return np.concatenate(out)
+
+    def _received(self, key, channel: str, snr_db: float, seed: int):
+        """``(received symbols, SNR column)`` per batch of the cached symbols ``key`` (batch j: seed + j)."""
+        for j, sl in enumerate(_batches(len(self.images), self.batch)):
+            sym = self._symbols[key][sl]
+            yield through_channel(sym, channel, snr_db, seed + j), np.full((len(sym), 1), snr_db, np.float32)
 
     def deepjscc_logits(self, base: Bundle, classifier: Bundle, cbr: str, channel: str, snr_db: float,
                         seed: int = 0) -> np.ndarray:
@@ -146,10 +138,7 @@ class Classification:
                 base.run(role_key("deepjscc_encoder", cbr), images=self.images[sl])["symbols"]
                 for sl in _batches(len(self.images), self.batch)])
         out = []
-        for j, sl in enumerate(_batches(len(self.images), self.batch)):
-            sym = self._symbols[key][sl]
-            rx = through_channel(sym, channel, snr_db, seed + j)
-            snr = np.full((len(sym), 1), snr_db, np.float32)
+        for rx, snr in self._received(key, channel, snr_db, seed):
             recon = np.clip(base.run(role_key("deepjscc_decoder", cbr), symbols=rx, snr_db=snr)["images"], 0, 1)
             out.append(classifier.run("image_classifier", images=recon)["logits"])
         return np.concatenate(out)

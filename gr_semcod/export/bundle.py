@@ -29,8 +29,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ..jscc.power import num_symbols
-from ..runtime.bundle import role_key, write_manifest
+from ..rates import num_symbols, role_key
+from ..runtime.bundle import write_manifest
 from .onnx_export import export_onnx, parity_error
 
 

@@ -12,6 +12,10 @@ run (role ``classifier``), ``--image-classifier RUN`` the CNN of a
 :class:`~gr_semcod.training.classify.ReconImageClassifier` run (role ``image_classifier``).  Both
 runs carry a copy of the frozen codec weights they were trained on; the export refuses them
 when those differ from the exported semantic codec / Deep JSCC models.
+
+``--semantic2 RUN --into models/semcod_32`` adds the semantic codec v2 (roles ``semantic2_*``,
+:mod:`gr_semcod.export.hybrid`) to an existing bundle, with its training record in the manifest's
+``meta.runs``; the bundle's other models are left as they are (their runs need not be here).
 """
 from __future__ import annotations
 
@@ -24,7 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--semantic", help="run name of the semantic codec (a registered config)")
     p.add_argument("--deepjscc", nargs="*", default=[], help="run names of Deep JSCC baselines (one per CBR)")
     p.add_argument("--runs", default="runs", help="where the runs live (<runs>/<name>/best.pt)")
-    p.add_argument("--out", required=True, help="bundle directory, e.g. models/semcod_32")
+    p.add_argument("--out", help="bundle directory, e.g. models/semcod_32")
+    p.add_argument("--semantic2", help="run name of a semantic codec v2 (semcod2_* config)")
+    p.add_argument("--into", help="add --semantic2 to this existing bundle instead of writing a new one")
     p.add_argument("--name", help="bundle name (default: the out directory's name)")
     p.add_argument("--checkpoint", default="best.pt", help="checkpoint file inside each run")
     p.add_argument("--tol", type=float, default=1e-4, help="max ONNX-vs-torch abs error")
@@ -89,10 +95,33 @@ def check_frozen(trained_on, exported, what: str, target: str) -> None:
                          f"({len(bad)} tensors differ, e.g. {bad[0]}); retrain the classifier on the final weights")
 
 
+def add_semantic2(runs: Path, name: str, bundle: Path, checkpoint: str = "best.pt", tol: float = 1e-4) -> dict:
+    """Export run ``name`` (a v2 codec) into the existing ``bundle``; returns the parity errors."""
+    from gr_semcod.export.hybrid import export_semantic2
+    from gr_semcod.runtime.bundle import MANIFEST, write_manifest
+
+    codec, info = load_run(runs, name, checkpoint)
+    parity = export_semantic2(str(bundle), codec, tol=tol, meta={"run": name})
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    manifest.setdefault("meta", {}).setdefault("runs", {})[name] = info
+    write_manifest(bundle, manifest)
+    return parity
+
+
 def run(args) -> int:
     from gr_semcod.export.bundle import export_bundle
 
     runs = Path(args.runs)
+    if args.into:
+        if not args.semantic2 or args.semantic or args.deepjscc:
+            raise SystemExit("semcod export --into BUNDLE takes --semantic2 RUN only")
+        parity = add_semantic2(runs, args.semantic2, Path(args.into), args.checkpoint, args.tol)
+        for role, err in parity.items():
+            print(f"{role:28s} parity {err:.2e}")
+        print(f"added {args.semantic2} to {args.into}")
+        return 0
+    if not args.out:
+        raise SystemExit("semcod export: --out is required (or --into BUNDLE with --semantic2)")
     codec, meta = None, {"runs": {}}
     if args.semantic:
         codec, meta["runs"][args.semantic] = load_run(runs, args.semantic, args.checkpoint)
@@ -120,13 +149,15 @@ def run(args) -> int:
             print(f"warning: {args.image_classifier} was not trained on Deep JSCC at CBR {', '.join(missing)}")
         image_classifier = cls.classifier
     if (image_classifier is not None or getattr(args, "classifier", None)) and str(args.classes).lower() != "none":
-        from gr_semcod.runtime.images import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
+        from gr_semcod.runtime.datasets import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
 
         presets = {"fashion_mnist": FASHION_MNIST_CLASSES, "cifar10": CIFAR10_CLASSES}
         classes = list(presets.get(args.classes) or [c.strip() for c in str(args.classes).split(",")])
     out = Path(args.out)
     manifest, parity = export_bundle(str(out), codec, deepjscc, name=args.name or out.name, meta=meta, tol=args.tol,
                                      image_classifier=image_classifier, classes=classes)
+    if args.semantic2:
+        parity.update(add_semantic2(runs, args.semantic2, out, args.checkpoint, args.tol))
     for role, err in parity.items():
         print(f"{role:28s} parity {err:.2e}")
     total = sum(f.stat().st_size for f in out.glob("*.onnx"))

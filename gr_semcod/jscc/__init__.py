@@ -1,7 +1,7 @@
 """Joint source-channel coding on the torch side: power normalisation, differentiable channels
 and the Deep JSCC baseline.
 
-* :mod:`.power`     CBR parsing, ``k = round(CBR * H * W * 3)``, per-image power normalisation
+* :mod:`.power`     per-image power normalisation (rates: :mod:`gr_semcod.rates`)
 * :mod:`.channels`  AWGN and block Rayleigh fading (MMSE / ZF, known CSI) on ``(B, k, 2)`` I/Q
 * :mod:`.deepjscc`  Deep JSCC (Bourtsoulatze et al. 2019) with SNR-adaptive decoder
 
@@ -9,15 +9,8 @@ Symbols are float32 ``(B, k, 2)`` (I, Q) everywhere so every model exports to ON
 """
 from .channels import CHANNELS, Channel, awgn, equalize, fade, measured_snr_db, rayleigh, rayleigh_gains
 from .deepjscc import GDN, AttentionFeature, DeepJSCC, DeepJSCCDecoder, DeepJSCCEncoder, deepjscc_channels
-from .power import (
-    STANDARD_CBRS,
-    PowerNormalize,
-    average_power,
-    cbr_tag,
-    num_symbols,
-    parse_cbr,
-    power_normalize,
-)
+from ..rates import STANDARD_CBRS, cbr_tag, num_symbols, parse_cbr
+from .power import PowerNormalize, average_power, power_normalize
 
 __all__ = [
     "CHANNELS", "Channel", "awgn", "equalize", "fade", "measured_snr_db", "rayleigh", "rayleigh_gains",

@@ -36,8 +36,9 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from ..rates import CBRLike, cbr_tag, num_symbols, parse_cbr
 from .channels import Channel, snr_tensor
-from .power import CBRLike, cbr_tag, num_symbols, parse_cbr, power_normalize
+from .power import power_normalize
 
 SNR_SCALE = 20.0  # snr_db / SNR_SCALE is the conditioning input (roughly in [0, 1])
 

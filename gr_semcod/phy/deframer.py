@@ -26,27 +26,19 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
+# metadata keys of the output PDUs: the contract's (re-exported by gr_semcod.phy)
+from ..contract import (KEY_ERASURE_MASK, KEY_FRAG_IDX, KEY_IMAGE_ID, KEY_LOST_FRAGMENTS,  # noqa: F401
+                        KEY_N_ERASED, KEY_N_FRAGMENTS, KEY_NOISE_VAR, KEY_RX_OFFSET, KEY_SEQ, KEY_SNR_DB,
+                        KEY_SYMBOL_NOISE_VAR, PORT_FRAMES, PORT_IMAGES)
 from .equalizer import FrameEqualizer
 from .header import HeaderLayout, unpack_header
 from .params import OfdmParams
 from .reassembly import Reassembler
 
-# metadata keys of the output PDUs
-KEY_IMAGE_ID = "image_id"
-KEY_SNR_DB = "snr_db"
-KEY_NOISE_VAR = "noise_var"
-KEY_SYMBOL_NOISE_VAR = "symbol_noise_var"
-KEY_N_FRAGMENTS = "n_fragments"
-KEY_LOST_FRAGMENTS = "lost_fragments"
-KEY_ERASURE_MASK = "erasure_mask"
-KEY_N_ERASED = "n_erased"
-KEY_FRAG_IDX = "frag_idx"
-KEY_SEQ = "seq"
-KEY_RX_OFFSET = "rx_offset"
 
-#: trigger position relative to the start of the frame (first sample of sync 1's CP), measured
-#: on the loopback for ofdm_sync_sc_cfb: trigger = frame_start + TRIGGER_DELAY(fft_len, cp_len)
 def trigger_delay(fft_len: int, cp_len: int) -> int:
+    """Trigger position relative to the start of the frame (first sample of sync 1's CP), as
+    measured on the loopback for ``ofdm_sync_sc_cfb``: ``trigger = frame_start + trigger_delay``."""
     return fft_len + cp_len - cp_len // 2
 
 
@@ -80,8 +72,8 @@ class ofdm_analog_deframer(gr.sync_block):
         self.header_error_reasons = {}
         #: set to a list to also keep every delivered :class:`~gr_semcod.phy.reassembly.Image` (tests, tools)
         self.image_log = None
-        self.message_port_register_out(pmt.intern("images"))
-        self.message_port_register_out(pmt.intern("frames"))
+        self.message_port_register_out(pmt.intern(PORT_IMAGES))
+        self.message_port_register_out(pmt.intern(PORT_FRAMES))
 
     # ------------------------------------------------------------------------------------------
     def work(self, input_items, output_items):
@@ -185,14 +177,14 @@ class ofdm_analog_deframer(gr.sync_block):
         d = pmt.dict_add(d, pmt.intern(KEY_NOISE_VAR), pmt.from_double(float(np.mean(nvs))))
         d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), pmt.init_f32vector(nvs.size, nvs.tolist()))
         d = pmt.dict_add(d, pmt.intern(KEY_RX_OFFSET), pmt.from_uint64(int(s)))
-        self.message_port_pub(pmt.intern("frames"), pmt.cons(d, pmt.init_c32vector(sym.size, sym.tolist())))
+        self.message_port_pub(pmt.intern(PORT_FRAMES), pmt.cons(d, pmt.init_c32vector(sym.size, sym.tolist())))
 
     def _publish(self, img):
         self.n_images += 1
         self.n_lost_fragments += len(img.lost)
         if self.image_log is not None:
             self.image_log.append(img)
-        self.message_port_pub(pmt.intern("images"), image_to_pdu(img))
+        self.message_port_pub(pmt.intern(PORT_IMAGES), image_to_pdu(img))
 
     def flush(self):
         """Release every pending image now (end of a recording); returns them as well."""

@@ -13,7 +13,7 @@ which then become stream tags on the frame's first item; otherwise it is empty (
 ``pdu_to_tagged_stream`` and the OFDM carrier allocator.
 
 Malformed input (not a pair, metadata not a dict, no integer ``image_id``, vector not c32,
-empty, too long or non-finite) is logged, counted in :attr:`n_dropped` and dropped.
+empty, too long, non-finite or above ``max_abs`` in magnitude) is logged, counted in :attr:`n_dropped` and dropped.
 
 End of a finite run: the framer finishes only after its input queue is empty and
 :meth:`set_drain_check`'s check agrees (``ofdm_analog_tx`` waits until
@@ -28,15 +28,14 @@ from gnuradio import gr
 
 from .header import (MAX_FRAGMENTS, MAX_IMAGE_LEN, MAX_PAYLOAD_LEN, Header, HeaderLayout, fragment_bounds,
                      pack_header, plan_fragments)
+from ..contract import KEY_IMAGE_ID, MAX_SYMBOL_ABS, PDUError, check_symbols
 from .drain import defer_done
 from .params import OfdmParams
-
-KEY_IMAGE_ID = "image_id"
 
 
 class ofdm_analog_framer(gr.basic_block):
     def __init__(self, params: OfdmParams, max_payload_symbols: int = 20, header_reps: int = 2,
-                 frame_tags: bool = False, scale: float = 1.0):
+                 frame_tags: bool = False, scale: float = 1.0, max_abs: float = MAX_SYMBOL_ABS):
         gr.basic_block.__init__(self, name="ofdm_analog_framer", in_sig=None, out_sig=None)
         self.params = params
         self.max_payload_symbols = int(max_payload_symbols)
@@ -44,6 +43,7 @@ class ofdm_analog_framer(gr.basic_block):
             raise ValueError("max_payload_symbols must be >= 1")
         self.max_payload = min(self.max_payload_symbols * params.n_data, MAX_PAYLOAD_LEN)
         self.scale = float(scale)
+        self.max_abs = float(max_abs)  # symbols above this magnitude are refused (unit power expected)
         self.layout = HeaderLayout(params.n_data, header_reps)
         self.n_hdr_syms = self.layout.n_syms
         self.seq = 0
@@ -115,8 +115,10 @@ class ofdm_analog_framer(gr.basic_block):
                 return self._drop(f"{x.size} symbols (allowed 1..{MAX_IMAGE_LEN})")
             if plan_fragments(x.size, self.max_payload) > MAX_FRAGMENTS:
                 return self._drop("too many fragments")
-            if not np.all(np.isfinite(x)):
-                return self._drop("non-finite symbols")
+            try:
+                check_symbols(x, "symbols", self.max_abs)
+            except PDUError as e:
+                return self._drop(str(e))
             image_id = pmt.to_long(iid)
         except Exception as e:  # never let a bad message kill the flowgraph
             return self._drop(f"{type(e).__name__}: {e}")

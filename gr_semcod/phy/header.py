@@ -23,6 +23,7 @@ BPSK mapping: bit 0 -> +1, bit 1 -> -1 (the same as ``commpy.modulation.PSKModem
 """
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -37,25 +38,9 @@ MAX_IMAGE_LEN = (1 << 22) - 1
 MAX_FRAGMENTS = (1 << 10) - 1
 
 
-def _crc16_table() -> np.ndarray:
-    t = np.zeros(256, np.uint16)
-    for i in range(256):
-        c = i << 8
-        for _ in range(8):
-            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
-        t[i] = c & 0xFFFF
-    return t
-
-
-_CRC_TABLE = _crc16_table().tolist()
-
-
 def crc16(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor)."""
-    c = 0xFFFF
-    for b in data:
-        c = ((c << 8) & 0xFFFF) ^ _CRC_TABLE[((c >> 8) ^ b) & 0xFF]
-    return c
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor): ``binascii.crc_hqx``."""
+    return binascii.crc_hqx(bytes(data), 0xFFFF)
 
 
 @dataclass
@@ -136,19 +121,6 @@ def unpack_header(bits: np.ndarray) -> Tuple[Optional[Header], str]:
 def bpsk_map(bits: np.ndarray) -> np.ndarray:
     """0 -> +1, 1 -> -1 (complex64)."""
     return (1.0 - 2.0 * np.asarray(bits, np.float32)).astype(np.complex64)
-
-
-def bpsk_demap(symbols: np.ndarray) -> np.ndarray:
-    """Hard BPSK decision on the real part (minimum distance)."""
-    return (np.asarray(symbols).real < 0).astype(np.uint8)
-
-
-def header_symbols(h: Header) -> np.ndarray:
-    return bpsk_map(pack_header(h))
-
-
-def n_header_ofdm_symbols(n_data: int, reps: int = 2) -> int:
-    return -(-HEADER_BITS * int(reps) // int(n_data))
 
 
 class HeaderLayout:

@@ -38,11 +38,10 @@ import numpy as np
 import pmt
 from gnuradio import digital, fft, gr, pdu
 
+from ..contract import TX_LEN_TAG
+from ..pdu import symbols_pdu
 from .framer import ofdm_analog_framer
 from .params import make_params
-
-#: length tag of the tagged stream inside the transmitter
-TX_LEN_TAG = "semcod_tx_len"
 
 
 class ofdm_analog_tx(gr.hier_block2):
@@ -110,11 +109,5 @@ class ofdm_analog_tx(gr.hier_block2):
         return (2 + self.framer.n_hdr_syms + p.n_symbols(payload_len)) * p.sym_len
 
 
-def make_pdu(image_id: int, symbols, **meta) -> "pmt.pmt_t":
-    """Convenience: the tx input PDU for one image."""
-    x = np.ascontiguousarray(symbols, np.complex64).ravel()
-    d = pmt.make_dict()
-    d = pmt.dict_add(d, pmt.intern("image_id"), pmt.from_long(int(image_id)))
-    for k, v in meta.items():
-        d = pmt.dict_add(d, pmt.intern(k), pmt.to_pmt(v))
-    return pmt.cons(d, pmt.init_c32vector(x.size, x.tolist()))
+#: the transmitter's input PDU for one image (:func:`gr_semcod.pdu.symbols_pdu`)
+make_pdu = symbols_pdu

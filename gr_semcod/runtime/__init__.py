@@ -6,7 +6,8 @@ it), so GNU Radio blocks can use it on a machine without the training stack.
 * :mod:`.bundle`    :class:`Bundle` (``manifest.json`` + ONNX files, sha256-verified)
 * :mod:`.channels`  AWGN, block Rayleigh fading + ZF/MMSE, power normalisation, I/Q helpers
 * :mod:`.metrics`   PSNR, SSIM, MS-SSIM, accuracy
-* :mod:`.images`    :func:`load_images` (npz, folders/globs, CIFAR-10, Fashion-MNIST), PNG, grids
+* :mod:`.images`    image files: decode, resize / pad, PNG, grids
+* :mod:`.datasets`  :func:`load_images` (npz, folders/globs, CIFAR-10 binary, Fashion-MNIST)
 """
 from .bundle import (
     FORMAT,
@@ -42,21 +43,25 @@ from .channels import (
     rayleigh_gains,
     snr_db_from_noise_variance,
 )
-from .images import (
+from .datasets import (
     CIFAR10_CLASSES,
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIR,
-    ImageLoadError,
-    ImageSet,
-    SafeUnpickler,
-    fit_image,
-    image_grid,
+    detect_format,
     load_cifar10,
     load_idx_images,
-    load_image_files,
     load_images,
     load_npz,
+    load_prepared,
     read_idx,
+)
+from .images import (
+    ImageLoadError,
+    ImageSet,
+    fit_image,
+    image_grid,
+    load_image_files,
+    pad_or_resize,
     read_image,
     resize_images,
     save_png,

@@ -68,13 +68,12 @@ import copy
 import hashlib
 import json
 import os
-from fractions import Fraction
-from pathlib import Path
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ..rates import role_key  # noqa: F401 - re-exported: the rates live in gr_semcod.rates
 from .onnx_refs import OnnxParseError, external_data_files
 
 FORMAT = "gr-semcod-bundle"
@@ -108,19 +107,6 @@ def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def role_key(role: str, cbr: Union[None, str, float, Fraction] = None) -> str:
-    """Manifest key of a per-CBR model: ``role_key("jscc_encoder", 1/12) == "jscc_encoder@1/12"``.
-
-    Floats are turned into the nearest fraction with denominator <= 1000.
-    """
-    if cbr is None:
-        return role
-    if isinstance(cbr, str):
-        return f"{role}@{cbr}"
-    frac = Fraction(cbr).limit_denominator(1000)
-    return f"{role}@{frac.numerator}/{frac.denominator}"
 
 
 # --------------------------------------------------------------------------- providers
@@ -415,7 +401,79 @@ def _verify_hash(f: Path, want: Any, mpath: Path) -> None:
         raise BundleError(f"{f}: sha256 mismatch, expected {want}, actual {got}")
 
 
-class Bundle:
+class ManifestBundle:
+    """Manifest access shared by :class:`Bundle` (local ONNX files) and
+    :class:`gr_semcod.serve.RemoteBundle` (models run by ``semcod serve``).
+
+    Subclasses set ``self.manifest`` and define :attr:`where` (the text that starts an error:
+    the manifest path or the server address), ``session`` and ``run``.
+    """
+
+    manifest: Dict[str, Any]
+
+    @property
+    def where(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", self.where))
+
+    @property
+    def roles(self) -> List[str]:
+        return list(self.manifest["models"])
+
+    @property
+    def image(self) -> Dict[str, Any]:
+        return dict(self.manifest.get("image", {}))
+
+    @property
+    def image_size(self) -> Optional[tuple]:
+        size = self.image.get("size")
+        return tuple(int(s) for s in size) if size else None
+
+    @property
+    def tokens(self) -> Dict[str, Any]:
+        return dict(self.manifest.get("tokens", {}))
+
+    @property
+    def cbrs(self) -> List[Any]:
+        return list(self.manifest.get("cbr", []))
+
+    @property
+    def meta(self) -> Dict[str, Any]:
+        return dict(self.manifest.get("meta", {}))
+
+    def has(self, role: str) -> bool:
+        return role in self.manifest["models"]
+
+    def model(self, role: str) -> Dict[str, Any]:
+        """Manifest entry of ``role``."""
+        try:
+            return self.manifest["models"][role]
+        except KeyError:
+            raise BundleError(f"{self.where}: no model for role {role!r}; bundle has {self.roles}") from None
+
+    def input_specs(self, role: str) -> Dict[str, Dict[str, Any]]:
+        return dict(self.model(role).get("inputs", {}))
+
+    def output_specs(self, role: str) -> Dict[str, Dict[str, Any]]:
+        return dict(self.model(role).get("outputs", {}))
+
+    def _mean_std(self):
+        ch = int(self.image.get("channels", 3))
+        return self.image.get("mean", [0.0] * ch), self.image.get("std", [1.0] * ch)
+
+    def normalize(self, images: np.ndarray) -> np.ndarray:
+        """uint8 NHWC -> float32 NCHW with the manifest's mean/std (default 0 / 1)."""
+        return normalize_images(images, *self._mean_std())
+
+    def denormalize(self, x: np.ndarray) -> np.ndarray:
+        """float NCHW -> uint8 NHWC with the manifest's mean/std."""
+        return denormalize_images(x, *self._mean_std())
+
+
+class Bundle(ManifestBundle):
     """A loaded bundle: manifest + lazily created ONNX Runtime sessions (one per role)."""
 
     def __init__(
@@ -482,66 +540,16 @@ class Bundle:
                     _verify_hash(g, want, mpath)
         return cls(root, manifest, select_providers(providers), intra_op_threads, inter_op_threads)
 
-    # ---------------------------------------------------------------- properties
+    @property
+    def where(self) -> str:
+        return str(self.root / MANIFEST)
+
     @property
     def name(self) -> str:
         return str(self.manifest.get("name", self.root.name))
 
-    @property
-    def roles(self) -> List[str]:
-        return list(self.manifest["models"])
-
-    @property
-    def image(self) -> Dict[str, Any]:
-        return dict(self.manifest.get("image", {}))
-
-    @property
-    def image_size(self) -> Optional[tuple]:
-        size = self.image.get("size")
-        return tuple(int(s) for s in size) if size else None
-
-    @property
-    def tokens(self) -> Dict[str, Any]:
-        return dict(self.manifest.get("tokens", {}))
-
-    @property
-    def cbrs(self) -> List[Any]:
-        return list(self.manifest.get("cbr", []))
-
-    @property
-    def meta(self) -> Dict[str, Any]:
-        return dict(self.manifest.get("meta", {}))
-
-    def has(self, role: str) -> bool:
-        return role in self.manifest["models"]
-
-    def model(self, role: str) -> Dict[str, Any]:
-        """Manifest entry of ``role``."""
-        try:
-            return self.manifest["models"][role]
-        except KeyError:
-            raise BundleError(
-                f"{self.root / MANIFEST}: no model for role {role!r}; bundle has {self.roles}"
-            ) from None
-
     def path(self, role: str) -> Path:
         return self.root / self.model(role)["file"]
-
-    def input_specs(self, role: str) -> Dict[str, Dict[str, Any]]:
-        return dict(self.model(role).get("inputs", {}))
-
-    def output_specs(self, role: str) -> Dict[str, Dict[str, Any]]:
-        return dict(self.model(role).get("outputs", {}))
-
-    def normalize(self, images: np.ndarray) -> np.ndarray:
-        """uint8 NHWC -> float32 NCHW with the manifest's mean/std (default 0 / 1)."""
-        ch = int(self.image.get("channels", 3))
-        return normalize_images(images, self.image.get("mean", [0.0] * ch), self.image.get("std", [1.0] * ch))
-
-    def denormalize(self, x: np.ndarray) -> np.ndarray:
-        """float NCHW -> uint8 NHWC with the manifest's mean/std."""
-        ch = int(self.image.get("channels", 3))
-        return denormalize_images(x, self.image.get("mean", [0.0] * ch), self.image.get("std", [1.0] * ch))
 
     # ---------------------------------------------------------------- sessions
     def session(self, role: str):

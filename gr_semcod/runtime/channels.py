@@ -23,10 +23,11 @@ followed by equalisation with known CSI (:func:`equalize`):
 """
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Optional, Tuple, Union
 
 import numpy as np
+
+from ..rates import num_symbols, parse_cbr  # noqa: F401 - the rates live in gr_semcod.rates
 
 ArrayLike = Union[float, np.ndarray]
 
@@ -39,17 +40,6 @@ def noise_variance(snr_db: ArrayLike) -> np.ndarray:
 def snr_db_from_noise_variance(noise_var: ArrayLike) -> np.ndarray:
     """Inverse of :func:`noise_variance`: ``snr_db = -10 log10(sigma^2)``."""
     return -10.0 * np.log10(np.asarray(noise_var, np.float64))
-
-
-def parse_cbr(cbr: Union[str, float, Fraction]) -> Fraction:
-    """``"1/12"``, ``0.0833`` or ``Fraction(1, 12)`` -> ``Fraction(1, 12)`` (denominator <= 1000)."""
-    return Fraction(cbr).limit_denominator(1000) if not isinstance(cbr, str) else Fraction(cbr.strip())
-
-
-def num_symbols(cbr: Union[str, float, Fraction], height: int, width: int, channels: int = 3) -> int:
-    """Complex channel symbols per image, ``k = round(CBR * H * W * C)`` (half rounds up)."""
-    n = parse_cbr(cbr) * int(height) * int(width) * int(channels)
-    return int(np.floor(n + Fraction(1, 2)))
 
 
 def average_power(z: np.ndarray) -> np.ndarray:

@@ -33,13 +33,12 @@ class ShapeCodedEncoder(SemanticEncoder):
     """
 
     def __init__(self, vit: nn.Module, **kwargs):
-        kwargs.pop("trace_source", None)
-        super().__init__(vit, trace_source=True, **kwargs)
+        super().__init__(vit, **kwargs)
         self.shape_proj = nn.Linear(self.num_patches, self.embed_dim, bias=False)
         nn.init.zeros_(self.shape_proj.weight)
 
     def forward_with_source(self, images: torch.Tensor):
-        x, size, source = super().forward(images)
+        x, size, source = super().forward_with_source(images)
         masks = source[:, :, 1:] / size  # class token: all zeros (it covers no patch)
         return x + self.shape_proj(masks), size, source
 

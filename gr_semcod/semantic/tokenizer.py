@@ -82,9 +82,10 @@ class SemanticEncoder(nn.Module):
         schedule: tokens removed per block (see :mod:`.schedules`); ``None`` or zeros = no merging.
         reorganizer: ``"bipartite"`` (ToMe) or ``"kmeans"``.
         prop_attn: proportional attention (add log size to the logits).
-        trace_source: also return the (B, N, 1 + P) source map.
 
-    ``forward(images)`` returns ``(tokens (B, N, D), sizes (B, N, 1)[, source])`` after the final norm.
+    ``forward(images)`` returns ``(tokens (B, N, D), sizes (B, N, 1))`` after the final norm;
+    ``forward_with_source(images)`` also returns the ``(B, N, 1 + P)`` source map (which input
+    tokens each output token merged).
     """
 
     def __init__(
@@ -93,7 +94,6 @@ class SemanticEncoder(nn.Module):
         schedule: Optional[Sequence[int]] = None,
         reorganizer: str = "bipartite",
         prop_attn: bool = True,
-        trace_source: bool = False,
     ):
         super().__init__()
         if getattr(vit, "cls_token", None) is None:
@@ -104,7 +104,6 @@ class SemanticEncoder(nn.Module):
         self.set_schedule(schedule)
         self.reorganizer = reorganizer
         self.prop_attn = prop_attn
-        self.trace_source = trace_source
 
     @property
     def embed_dim(self) -> int:
@@ -138,15 +137,20 @@ class SemanticEncoder(nn.Module):
         return v.norm_pre(x)
 
     def forward(self, images: torch.Tensor):
+        x, size, _ = self._encode(images, trace_source=False)
+        return x, size
+
+    def forward_with_source(self, images: torch.Tensor):
+        """``(tokens, sizes, source)``: :meth:`forward` plus the source map."""
+        return self._encode(images, trace_source=True)
+
+    def _encode(self, images: torch.Tensor, trace_source: bool):
         x = self.embed(images)
         bsz, n, _ = x.shape
         size = x.new_ones(bsz, n, 1)
-        source = torch.eye(n, dtype=x.dtype, device=x.device).expand(bsz, n, n) if self.trace_source else None
+        source = torch.eye(n, dtype=x.dtype, device=x.device).expand(bsz, n, n) if trace_source else None
         for block, r in zip(self.vit.blocks, self.schedule):
             x, size, source = tome_block(
                 block, x, size, source, r, self.reorganizer, self.prop_attn, class_token=True
             )
-        x = self.vit.norm(x)
-        if self.trace_source:
-            return x, size, source
-        return x, size
+        return self.vit.norm(x), size, source

@@ -1,5 +1,8 @@
 """``semcod train --config NAME [--minutes M] [--steps N] [--resume] [--data-train PATH]
-[--data-val PATH] [--threads N] [--out runs/] [--device cpu|cuda] [--list]``."""
+[--data-val PATH] [--threads N] [--workers N] [--out runs/] [--device cpu|cuda] [--list]``.
+
+Under ``torchrun --nproc_per_node N -m gr_semcod.cli train ...`` the same command trains with
+DistributedDataParallel (see :mod:`gr_semcod.training.distributed`)."""
 from __future__ import annotations
 
 import argparse
@@ -11,12 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, help="wall-clock budget (overrides the config)")
     parser.add_argument("--steps", type=int, help="optimiser-step budget (overrides the config)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/<name>/ckpt.pt")
-    parser.add_argument("--data-train", help="training data (npz, photo folder, CIFAR-10 or Fashion-MNIST dir)")
+    parser.add_argument("--data-train", help="training data (npz, photo folder, CIFAR-10 binary or Fashion-MNIST dir)")
     parser.add_argument("--data-val", help="validation data for checkpoint selection")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
+    parser.add_argument("--workers", type=int, help="data loader processes per training process (overrides the config)")
     parser.add_argument("--device", help="cpu | cuda (default: cuda when available)")
     parser.add_argument("--out", default="runs", help="output root; the run goes to <out>/<name>/")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
@@ -40,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = get_config(
         args.config, minutes=args.minutes, steps=args.steps, train_data=args.data_train,
         val_data=args.data_val, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        workers=getattr(args, "workers", None),
     )
     for item in getattr(args, "model_arg", None) or []:
         import json

@@ -3,7 +3,7 @@ label ``-1`` when the source has none.
 
 * :class:`ArrayDataset`   uint8 ``N x H x W x 3`` arrays (``.npz`` key ``images``, optional
   ``labels``), CIFAR-10 batches and Fashion-MNIST idx files are all loaded to one by
-  :func:`gr_semcod.runtime.images.load_images`; optional random horizontal flip.
+  :func:`gr_semcod.runtime.datasets.load_images`; optional random horizontal flip.
 * :class:`PhotoCropDataset` photos decoded once, then on every access a random photo, a random
   downscale (short side log-uniform in ``[min_side, full]``), a random ``size x size`` window and
   a random flip: an unlimited stream of crops (the recipe of ``shared/data/make_crops.py``).
@@ -25,7 +25,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..runtime.images import detect_format, fit_image, list_image_files, load_images
+from ..runtime.datasets import detect_format, load_prepared
+from ..runtime.images import fit_image, list_image_files, pad_or_resize  # noqa: F401 - pad_or_resize re-exported
 
 PathLike = Union[str, os.PathLike]
 
@@ -34,22 +35,6 @@ def _size_hw(size) -> Optional[Tuple[int, int]]:
     if size is None:
         return None
     return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-
-def pad_or_resize(images: np.ndarray, size) -> np.ndarray:
-    """uint8 ``N x h x w x 3`` -> ``N x H x W x 3``: zero-pad centred when smaller (Fashion-MNIST
-    28 -> 32 keeps pixels exact), else resize/centre-crop."""
-    hw = _size_hw(size)
-    if hw is None or images.shape[1:3] == hw:
-        return images
-    h, w = images.shape[1:3]
-    if h <= hw[0] and w <= hw[1]:
-        top, left = (hw[0] - h) // 2, (hw[1] - w) // 2
-        out = np.zeros((len(images), hw[0], hw[1], images.shape[3]), np.uint8)
-        out[:, top:top + h, left:left + w] = images
-        return out
-    from ..runtime.images import resize_images
-    return resize_images(images, hw)
 
 
 class ArrayDataset(Dataset):
@@ -90,11 +75,7 @@ class ArrayDataset(Dataset):
     def from_path(cls, path: PathLike, size=None, split: str = "train", flip: bool = False,
                   limit: Optional[int] = None) -> "ArrayDataset":
         """Load any source :func:`load_images` reads (npz, CIFAR-10, Fashion-MNIST, small folders)."""
-        fmt = detect_format(path)
-        if fmt == "idx":  # pad 28 -> 32 rather than upsample
-            s = load_images(path, None, limit, split=split)
-            return cls(pad_or_resize(s.images, size), s.labels, flip)
-        s = load_images(path, _size_hw(size), limit, split=split)
+        s = load_prepared(path, _size_hw(size), limit, split=split)  # Fashion-MNIST: pad 28 -> 32
         return cls(s.images, s.labels, flip)
 
 

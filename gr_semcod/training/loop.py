@@ -30,6 +30,11 @@ Outputs in ``<out>/<name>/``:
   start and end), so that a run trained in several stages can be reproduced; copied into the summary.
 
 All files load with ``torch.load(path, weights_only=True)``.
+
+Under ``torchrun`` the same loop trains one DistributedDataParallel replica per process; rank 0
+alone logs, evaluates and writes these files, and its clock and stop/evaluate/checkpoint decisions
+are broadcast every step (:mod:`gr_semcod.training.distributed`). ``summary.json`` then also holds
+``world_size``, ``replica_digests`` and ``replicas_identical``.
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from . import distributed
 from .data import make_dataset
 from .losses import ReconstructionLoss, psnr_per_image, ssim
 from .registry import TrainConfig
@@ -222,20 +228,27 @@ def _seed_all(seed: int) -> None:
 
 
 def stage_args(cfg_dict: Dict, resume: bool) -> str:
-    """The ``semcod train`` arguments of one stage (budget, resume, warm start)."""
+    """The ``semcod train`` arguments of one stage (budget, resume, warm start, ``--model-arg``
+    overrides of the registered config's ``model_kwargs``)."""
     args = f"--config {cfg_dict['name']}"
     if cfg_dict.get("minutes") is not None:
         args += f" --minutes {cfg_dict['minutes']:g}"
     if cfg_dict.get("steps") is not None:
         args += f" --steps {cfg_dict['steps']}"
-    try:  # overrides of the registered config's hyper-parameters
+    model_args = ""
+    try:  # overrides of the registered config's hyper-parameters and model_kwargs
         from .registry import get_config
 
         ref = get_config(cfg_dict["name"]).to_dict()
         for key, flag in (("lr", "--lr"), ("batch_size", "--batch-size"), ("seed", "--seed"),
-                          ("train_data", "--data-train"), ("val_data", "--data-val")):
+                          ("train_data", "--data-train"), ("val_data", "--data-val"), ("workers", "--workers")):
             if key in cfg_dict and cfg_dict[key] != ref.get(key):
                 args += f" {flag} {cfg_dict[key]}"
+        plain = lambda v: json.loads(json.dumps(v, default=str))  # noqa: E731  (tuples -> lists)
+        ref_kw = plain(ref.get("model_kwargs") or {})
+        for key, value in (cfg_dict.get("model_kwargs") or {}).items():
+            if key != "init_from" and (key not in ref_kw or plain(value) != ref_kw[key]):
+                model_args += f" --model-arg {key}={value if isinstance(value, str) else json.dumps(plain(value))}"
     except KeyError:  # not a registered config (tests)
         pass
     if resume:
@@ -243,7 +256,7 @@ def stage_args(cfg_dict: Dict, resume: bool) -> str:
     init_from = (cfg_dict.get("model_kwargs") or {}).get("init_from")
     if init_from:
         args += f" --model-arg init_from={init_from}"
-    return args
+    return args + model_args
 
 
 def _start_stages(run: Path, cfg: TrainConfig, resume: bool) -> list:
@@ -268,17 +281,35 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> Dict:
-    """Train ``cfg`` within its budget; returns the summary (also written to ``summary.json``)."""
+    """Train ``cfg`` within its budget; returns the summary (also written to ``summary.json``).
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every process trains one DistributedDataParallel
+    replica; see :mod:`gr_semcod.training.distributed`. Every rank returns rank 0's summary.
+    """
     if cfg.minutes is None and cfg.steps is None:
         raise ValueError("a config needs a budget: minutes and/or steps")
     if threads:
         torch.set_num_threads(int(threads))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ctx, device = distributed.setup(device)
+    try:
+        return _train(cfg, Path(out_dir), resume, device, progress, log, ctx)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, progress: bool,
+           log: Callable[[str], None], ctx: distributed.DistContext) -> Dict:
+    main = ctx.is_main
+    if not main:
+        log, progress = (lambda s: None), False
     _seed_all(cfg.seed)
-    run = Path(out_dir) / cfg.name
-    run.mkdir(parents=True, exist_ok=True)
-    stages = _start_stages(run, cfg, resume)
-    (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str) + "\n")
+    run = out_dir / cfg.name
+    if main:
+        run.mkdir(parents=True, exist_ok=True)
+    stages = _start_stages(run, cfg, resume) if main else [{}]  # only rank 0 reads and writes the stages
+    if main:
+        (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str) + "\n")
 
     train_ds = make_dataset(cfg.train_data, cfg.image_size, train=True, limit=cfg.train_limit)
     val_ds = make_dataset(cfg.val_data, cfg.image_size, train=False, limit=cfg.val_limit)
@@ -287,7 +318,9 @@ def train(
     crit = ReconstructionLoss(**cfg.loss)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"[{cfg.name}] {n_params / 1e6:.3f} M parameters, {len(train_ds)} train / {len(val_ds)} val images, "
-        f"device {device}, threads {torch.get_num_threads()}")
+        f"device {device}, threads {torch.get_num_threads()}"
+        + (f", {ctx.world} processes (DistributedDataParallel), batch {cfg.batch_size} per process"
+           if ctx.enabled else ""))
 
     step, elapsed, best, epoch = 0, 0.0, -math.inf, 0
     ckpt_path, best_path, log_path = run / "ckpt.pt", run / "best.pt", run / "log.csv"
@@ -306,11 +339,16 @@ def train(
     if cfg.select not in ("psnr", "acc"):
         raise ValueError(f"select must be 'psnr' or 'acc', got {cfg.select!r}")
     by_acc = cfg.select == "acc"
-    new_log = not (resume and log_path.exists())
-    log_file = open(log_path, "w" if new_log else "a", newline="")
-    writer = csv.DictWriter(log_file, LOG_FIELDS + (["val_acc"] if by_acc else []), lineterminator="\n")
-    if new_log:
-        writer.writeheader()
+    net = distributed.wrap(model, ctx, device)  # the training forward; ``model`` for everything else
+    if ctx.enabled:
+        distributed.reseed(cfg.seed, ctx, step)
+    log_file = writer = None
+    if main:
+        new_log = not (resume and log_path.exists())
+        log_file = open(log_path, "w" if new_log else "a", newline="")
+        writer = csv.DictWriter(log_file, LOG_FIELDS + (["val_acc"] if by_acc else []), lineterminator="\n")
+        if new_log:
+            writer.writeheader()
 
     budget_s = None if cfg.minutes is None else 60.0 * cfg.minutes
     progress_of = lambda s, t: max(  # noqa: E731
@@ -335,6 +373,11 @@ def train(
     def state() -> Dict:
         return {"step": step, "elapsed": elapsed, "best_psnr": best, "epoch": epoch, "config": cfg.name}
 
+    def epoch_batches() -> Iterable:
+        if ctx.enabled:
+            return distributed.shard_batches(train_ds, cfg.batch_size, ctx, cfg.seed, epoch, cfg.workers)
+        return batches(train_ds, cfg.batch_size, True, True, cfg.workers)
+
     t_start = time.perf_counter() - elapsed
     last_eval = last_ckpt = elapsed
     run_loss, run_mse, run_n = 0.0, 0.0, 0
@@ -342,14 +385,16 @@ def train(
     done = progress_of(step, elapsed) >= 1.0
     model.train()
     while not done:
-        for x, y in batches(train_ds, cfg.batch_size, True, True, cfg.workers):
+        drawn = 0
+        for x, y in epoch_batches():
+            drawn += 1
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             lr = lr_at(progress_of(step, elapsed), cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
             snr = lo + (hi - lo) * torch.rand(x.shape[0], device=device)
             kw = {"cbr": random.choice(cbrs)} if pass_cbr else {}
-            out = model(x, snr, **kw)
+            out = net(x, snr, **kw)
             loss, parts = crit(out, x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -366,37 +411,69 @@ def train(
             done = p >= 1.0
             evaluate_now = done or (elapsed - last_eval >= 60.0 * cfg.eval_every_minutes) or (
                 cfg.eval_every_steps and step % cfg.eval_every_steps == 0)
+            ckpt_now = done or elapsed - last_ckpt >= 60.0 * cfg.ckpt_every_minutes
+            if ctx.enabled:  # rank 0's clock and decisions on every rank
+                elapsed, done, evaluate_now, ckpt_now = distributed.broadcast_decisions(
+                    ctx, elapsed, done, evaluate_now, ckpt_now)
+                p = progress_of(step, elapsed)
             if evaluate_now:
-                res = do_eval()
-                val_psnr, val_acc = res["psnr"], res.get("acc", float("nan"))
+                if main:
+                    res = do_eval()
+                    val_psnr, val_acc = res["psnr"], res.get("acc", float("nan"))
+                    if res[cfg.select] > best:
+                        best = res[cfg.select]
+                        torch.save(model.state_dict(), best_path)
                 last_eval = elapsed
-                if res[cfg.select] > best:
-                    best = res[cfg.select]
-                    torch.save(model.state_dict(), best_path)
             if evaluate_now or step % cfg.log_every_steps == 0:
-                writer.writerow({
-                    "step": step, "time_s": f"{elapsed:.1f}", "epoch": epoch,
-                    "loss": f"{run_loss / max(run_n, 1):.6f}", "mse": f"{run_mse / max(run_n, 1):.6f}",
-                    "lr": f"{lr:.3e}", "val_psnr": f"{val_psnr:.3f}" if evaluate_now else "",
-                    **({"val_acc": f"{val_acc:.4f}" if evaluate_now else ""} if by_acc else {}),
-                })
-                log_file.flush()
+                if ctx.enabled:  # the logged loss is the mean over every rank's batches
+                    run_loss, run_mse, run_n = distributed.all_reduce_sums(ctx, [run_loss, run_mse, run_n])
+                if main:
+                    writer.writerow({
+                        "step": step, "time_s": f"{elapsed:.1f}", "epoch": epoch,
+                        "loss": f"{run_loss / max(run_n, 1):.6f}", "mse": f"{run_mse / max(run_n, 1):.6f}",
+                        "lr": f"{lr:.3e}", "val_psnr": f"{val_psnr:.3f}" if evaluate_now else "",
+                        **({"val_acc": f"{val_acc:.4f}" if evaluate_now else ""} if by_acc else {}),
+                    })
+                    log_file.flush()
                 if bar is not None:
                     bar.set_postfix(step=step, loss=f"{run_loss / max(run_n, 1):.4f}", lr=f"{lr:.1e}",
                                     val=f"{best:.4f}" if by_acc else f"{best:.2f}dB", refresh=False)
                     bar.n = int(1000 * min(p, 1.0))
                     bar.refresh()
                 run_loss, run_mse, run_n = 0.0, 0.0, 0
-            if done or elapsed - last_ckpt >= 60.0 * cfg.ckpt_every_minutes:
-                save_checkpoint(ckpt_path, model, opt, state())
+            if ckpt_now:
+                if main:
+                    save_checkpoint(ckpt_path, model, opt, state())
                 last_ckpt = elapsed
             if done:
                 break
         else:
+            if not drawn:
+                raise ValueError(f"{cfg.train_data}: {len(train_ds)} training images give no batch of "
+                                 f"{cfg.batch_size}" + (f" per process on {ctx.world} processes" if ctx.enabled else ""))
             epoch += 1
     if bar is not None:
         bar.close()
-    log_file.close()
+    digests = distributed.gather_digests(ctx, model)  # every replica's weights, before best.pt is loaded
+    summary = None
+    if main:
+        log_file.close()
+        extra = None
+        if ctx.enabled:
+            extra = {"world_size": ctx.world, "replica_digests": digests,
+                     "replicas_identical": len(set(digests)) == 1}
+            if not extra["replicas_identical"]:
+                log(f"[{cfg.name}] WARNING: the {ctx.world} replicas ended with different weights: {digests}")
+        summary = _finish(cfg, run, model, val_ds, device, stages, step, elapsed, epoch, best, n_params, log, extra)
+    return distributed.broadcast_object(ctx, summary)
+
+
+def _finish(cfg: TrainConfig, run: Path, model: nn.Module, val_ds, device, stages: list, step: int,
+            elapsed: float, epoch: int, best: float, n_params: int, log: Callable[[str], None],
+            extra: Optional[Dict] = None) -> Dict:
+    """Write ``stages.json``, evaluate ``best.pt`` at ``cfg.report_snrs``, write ``summary.json``."""
+    by_acc = cfg.select == "acc"
+    best_path = run / "best.pt"
     stages[-1].update(end_step=step, end_minutes=round(elapsed / 60.0, 2))
     (run / "stages.json").write_text(json.dumps(stages, indent=2) + "\n")
     if not best_path.exists():  # resumed a finished run without evaluations
@@ -419,6 +496,7 @@ def train(
     if by_acc:
         summary.update({"select": "acc", "best_val_acc": best,
                         "val_acc_by_snr": {s: r.get("acc") for s, r in evals.items()}})
+    summary.update(extra or {})
     (run / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log(f"[{cfg.name}] done: {step} steps in {elapsed / 60:.1f} min; best.pt val PSNR "
         + ", ".join(f"{v:.2f} dB @ {k} dB" for k, v in report.items())

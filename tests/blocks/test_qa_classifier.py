@@ -5,7 +5,7 @@ from gnuradio import gr_unittest
 
 from gr_semcod.blocks import classifier
 from gr_semcod.blocks.common import make_pdu
-from gr_semcod.runtime.images import CIFAR10_CLASSES
+from gr_semcod.runtime.datasets import CIFAR10_CLASSES
 
 from .bundles import CLS_W
 from .harness import pdus, run_block
@@ -37,10 +37,6 @@ class qa_classifier(gr_unittest.TestCase):
         np.testing.assert_array_equal(meta["label_pred"], want)
         self.assertEqual(meta["label_name"], ",".join(f"c{i}" for i in want))
         self.assertEqual(logits.size, 20)
-
-
-if __name__ == "__main__":
-    gr_unittest.run(qa_classifier)
 
 
 class qa_image_classifier(gr_unittest.TestCase):

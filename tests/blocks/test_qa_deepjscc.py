@@ -60,7 +60,3 @@ class qa_deepjscc(gr_unittest.TestCase):
         d = run_block(dec, [make_pdu({"image_id": 0, "snr_db": 1.0}, z)], expect=1)
         self.assertEqual(dec.n_dropped(), 1)
         self.assertIn("not finite", dec.last_drop_reason())
-
-
-if __name__ == "__main__":
-    gr_unittest.run(qa_deepjscc)

@@ -40,7 +40,3 @@ class qa_detokenizer(gr_unittest.TestCase):
                             make_pdu({"image_id": 1}, np.zeros(3072, np.float32))], expect=2)
         self.assertEqual((blk.n_dropped(), blk.n_processed()), (1, 1))
         self.assertEqual(d["drop"].num_messages(), 1)
-
-
-if __name__ == "__main__":
-    gr_unittest.run(qa_detokenizer)

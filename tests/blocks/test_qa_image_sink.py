@@ -102,8 +102,3 @@ class qa_image_sink(gr_unittest.TestCase):
                 for i, p in enumerate([3, 3, 1, 3])]
         self.run_sink(sink, msgs, 4)
         self.assertAlmostEqual(sink.accuracy(), 0.75)
-
-
-if __name__ == "__main__":
-    gr_unittest.run(qa_image_sink)
-

@@ -111,15 +111,11 @@ class qa_image_source(gr_unittest.TestCase):
             image_source(str(self.folder()), repeat=True, rate=0)
 
 
-if __name__ == "__main__":
-    gr_unittest.run(qa_image_source)
-
-
 def test_fashion_mnist_is_zero_padded():
     """Fashion-MNIST 28x28 grey -> RGB, zero-padded and centred to 32x32, pixels exact."""
     import os
 
-    from gr_semcod.runtime.images import FASHION_MNIST_DIR, load_images
+    from gr_semcod.runtime.datasets import FASHION_MNIST_DIR, load_images
 
     if not os.path.isdir(FASHION_MNIST_DIR):
         pytest.skip("dataset-fashion-mnist not installed")

@@ -87,7 +87,3 @@ class qa_jscc_decoder(gr_unittest.TestCase):
         out = {m["image_id"]: t for m, t in pdus(d["out"])}
         self.assertEqual(out[0].size, 16 * 32)
         self.assertGreater(float(np.abs(out[0] - out[1]).max()), 1e-4)  # conditioned on the SNR
-
-
-if __name__ == "__main__":
-    gr_unittest.run(qa_jscc_decoder)

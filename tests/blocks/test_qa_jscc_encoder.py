@@ -59,7 +59,3 @@ class qa_jscc_encoder(gr_unittest.TestCase):
     def test_005_unknown_cbr(self):
         with self.assertRaises(ValueError):
             jscc_encoder(self.linear, "1/7")
-
-
-if __name__ == "__main__":
-    gr_unittest.run(qa_jscc_encoder)

@@ -80,10 +80,6 @@ class qa_onnx_model(gr_unittest.TestCase):
             onnx_model(self.bundle, "tokenizer", "c32", "f32")  # a c32 input needs (B, k, 2)
 
 
-if __name__ == "__main__":
-    gr_unittest.run(qa_onnx_model)
-
-
 class qa_onnx_model_batching(gr_unittest.TestCase):
     @pytest.fixture(autouse=True)
     def _bundle(self, linear_bundle):

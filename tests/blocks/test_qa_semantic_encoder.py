@@ -44,7 +44,3 @@ class qa_semantic_encoder(gr_unittest.TestCase):
         self.assertEqual(blk.n_dropped(), 2)
         self.assertEqual([m["image_id"] for m, _ in pdus(d["out"])], [3])
         self.assertIn("the bundle expects 32x32x3", blk.last_drop_reason())
-
-
-if __name__ == "__main__":
-    gr_unittest.run(qa_semantic_encoder)

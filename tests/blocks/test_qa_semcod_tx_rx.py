@@ -3,7 +3,7 @@ import time
 
 import numpy as np
 import pytest
-from gnuradio import blocks, gr, gr_unittest
+from gnuradio import gr, gr_unittest
 
 from gr_semcod.blocks import image_sink, image_source, semcod_rx, semcod_tx
 from gr_semcod.runtime.images import save_png
@@ -19,14 +19,15 @@ class qa_semcod_tx_rx(gr_unittest.TestCase):
         for i in range(4):
             save_png(self.folder / f"im{i}.png", test_images[i])
 
-    def chain(self, bundle, cbr, codec, noise_var, normalize, csv="", corrupt_ids=(), linger=30.0):
+    def chain(self, bundle, cbr, codec, noise_var, normalize, csv="", corrupt_ids=(), linger=30.0, source=None,
+              drop_keys=()):
         tb = gr.top_block()
-        src = image_source(str(self.folder), 32)
+        src = image_source(str(source or self.folder), 32)
         tx = semcod_tx(bundle, cbr, codec, normalize=normalize)
-        ch = pdu_awgn(noise_var, corrupt_ids=corrupt_ids)
+        ch = pdu_awgn(noise_var, corrupt_ids=corrupt_ids, drop_keys=drop_keys)
         rx = semcod_rx(bundle, cbr, codec, snr_db=10.0)
         # a long linger: a run that waited for it instead of ending at the last image would show
-        sink = image_sink(str(self.tmp / "out"), csv_path=csv, linger=linger)
+        sink = image_sink(str(self.tmp / "out") if source is None else "", csv_path=csv, linger=linger)
         tb.msg_connect(src, "out", tx, "in")
         tb.msg_connect(src, "out", sink, "ref")
         tb.msg_connect(tx, "out", ch, "in")
@@ -89,27 +90,13 @@ class qa_semcod_tx_rx(gr_unittest.TestCase):
         npz = self.tmp / "labelled.npz"
         np.savez(npz, images=imgs, labels=labels)
         for codec in ("semantic", "deepjscc"):
-            tb = gr.top_block()
-            src = image_source(str(npz), 32)
-            tx = semcod_tx(self.linear, "1/2", codec, normalize=False)
-            ch = pdu_awgn(1e-6, drop_keys=("label",))
-            rx = semcod_rx(self.linear, "1/2", codec, snr_db=10.0)
-            sink = image_sink("", linger=30.0)
-            tb.msg_connect(src, "out", tx, "in")
-            tb.msg_connect(src, "out", sink, "ref")
-            tb.msg_connect(tx, "out", ch, "in")
-            tb.msg_connect(ch, "out", rx, "in")
-            tb.msg_connect(rx, "image", sink, "in")
-            tb.msg_connect(rx, "label", sink, "label")
-            tb.run()
+            _, rx, sink, _ = self.chain(self.linear, "1/2", codec, 1e-6, normalize=False, source=npz,
+                                        drop_keys=("label",))
             self.assertIsNotNone(rx.classifier, codec)
             self.assertEqual(len(sink.labels), 4, codec)
             self.assertAlmostEqual(sink.accuracy(), 0.75, msg=codec)
+            self.assertEqual(rx.n_processed(), 4, codec)  # images out, the same count for both codecs
 
     def test_007_bad_codec(self):
         with self.assertRaises(ValueError):
             semcod_tx(self.linear, "1/2", "jpeg")
-
-
-if __name__ == "__main__":
-    gr_unittest.run(qa_semcod_tx_rx)

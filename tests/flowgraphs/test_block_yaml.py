@@ -36,3 +36,21 @@ def test_every_block_generates(tmp_path):
     for path in MINE:
         bid = yaml.safe_load(path.read_text())["id"]
         assert f"self.{bid}_0 = " in src, bid
+
+
+PICKERS = {"bundle": "dir_select", "path": "file_open", "reference": "file_open", "outdir": "dir_select",
+           "csv_path": "file_save"}
+
+
+def test_yaml_conventions():
+    """GNU Radio's style: file pickers for paths, asserts on numeric ranges, the PDU text in docs/pdu.md."""
+    for path in MINE:
+        spec = yaml.safe_load(path.read_text())
+        params = {p["id"]: p for p in spec["parameters"]}
+        for pid, dtype in PICKERS.items():
+            if pid in params:
+                assert params[pid]["dtype"] == dtype, (path.name, pid)
+        if "threads" in params:
+            assert "${ threads >= 0 }" in spec.get("asserts", []), path.name
+        assert "PDU formats (gr_semcod.blocks.common)" not in spec["documentation"], path.name
+    assert (GRC_DIR.parent / "docs" / "pdu.md").is_file()

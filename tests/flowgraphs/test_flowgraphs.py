@@ -163,7 +163,7 @@ def test_demo_end_to_end(linear_bundle, image_dir, tmp_path):
     out = tmp_path / "demo"
     import numpy as np
 
-    from gr_semcod.runtime.images import load_images
+    from gr_semcod.runtime.datasets import load_images
 
     labelled = tmp_path / "labelled.npz"
     np.savez(labelled, images=load_images(image_dir).images, labels=np.arange(4))

@@ -144,3 +144,12 @@ def test_digital_chain_falls_back_at_low_snr():
     # with the table's own choice at -5 dB nothing fits the budget: fallback as well
     r2 = digital.transmit_images(x, "1/6", -5.0, "webp", fallback="grey")
     assert r2.no_fit.all() and np.all(r2.images == 128)
+
+
+@pytest.mark.parametrize("name", ["bpsk-1/2", "16qam-1/2"])
+def test_mcs_thresholds_are_what_codeword_error_rate_measures(name):
+    """The MCS table's SNR thresholds come from :func:`digital.codeword_error_rate`: at the
+    threshold (measured 1 % point + 0.5 dB margin) codewords decode, 2 dB below they mostly fail."""
+    mcs = next(m for m in digital.MCS_TABLE if m.name == name)
+    assert digital.codeword_error_rate(mcs, mcs.min_snr_db, trials=100) <= 0.02
+    assert digital.codeword_error_rate(mcs, mcs.min_snr_db - 2.0, trials=100) >= 0.2

@@ -255,7 +255,3 @@ class qa_ofdm_loopback(gr_unittest.TestCase):
         self.assertEqual(by_id[0].lost, [3])
         self.assertTrue(all(np.isfinite(g.symbols).all() for g in got))
         self.assertEqual(sum(len(g.lost) for g in got), 1)
-
-
-if __name__ == "__main__":
-    gr_unittest.run(qa_ofdm_loopback)

@@ -193,37 +193,51 @@ def test_real_fashion_mnist_if_installed():
 # --------------------------------------------------------------------------- CIFAR-10
 
 
-def cifar_dict(n, seed):
+def cifar_records(n, seed):
+    """``n`` CIFAR-10 binary records: 1 label byte + 3072 pixel bytes (R, G, B planes)."""
     rng = np.random.default_rng(seed)
-    return {
-        b"batch_label": b"testing batch",
-        b"labels": [int(v) for v in rng.integers(0, 10, n)],
-        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-        b"filenames": [f"img_{i}.png".encode() for i in range(n)],
-    }
+    labels = rng.integers(0, 10, n, dtype=np.uint8)
+    pixels = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+    return labels, pixels
 
 
-@pytest.mark.parametrize("protocol", [2, 4, 5])
-def test_cifar10_python_batches(tmp_path, protocol):
-    d = tmp_path / "cifar-10-batches-py"
+def test_cifar10_binary_directory_splits_and_order(tmp_path):
+    d = tmp_path / "cifar-10-batches-bin"
     d.mkdir()
     batches = {}
     for i, name in enumerate(["data_batch_1", "data_batch_2", "data_batch_10", "test_batch"]):
-        batches[name] = cifar_dict(3, i)
-        (d / name).write_bytes(pickle.dumps(batches[name], protocol=protocol))
+        batches[name] = cifar_records(3, i)
+        np.concatenate([batches[name][0][:, None], batches[name][1]], axis=1).tofile(d / f"{name}.bin")
     assert detect_format(tmp_path) == "cifar10"
-    test = load_images(tmp_path)  # finds the cifar-10-batches-py sub-folder
-    data = batches["test_batch"][b"data"]
+    test = load_images(tmp_path)  # finds the cifar-10-batches-bin sub-folder
+    data = batches["test_batch"][1]
     assert test.images.shape == (3, 32, 32, 3)
     np.testing.assert_array_equal(test.images[1, :, :, 0].reshape(-1), data[1, :1024])  # R plane
     np.testing.assert_array_equal(test.images[1, :, :, 2].reshape(-1), data[1, 2048:])  # B plane
-    assert list(test.labels) == batches["test_batch"][b"labels"]
+    assert list(test.labels) == list(batches["test_batch"][0])
     train = load_images(d, split="train", limit=7)
     assert train.images.shape == (7, 32, 32, 3)
     # numeric order: data_batch_1, data_batch_2, data_batch_10
-    expect = batches["data_batch_1"][b"labels"] + batches["data_batch_2"][b"labels"] + \
-        batches["data_batch_10"][b"labels"][:1]
+    expect = list(batches["data_batch_1"][0]) + list(batches["data_batch_2"][0]) + \
+        list(batches["data_batch_10"][0][:1])
     assert list(train.labels) == expect
+
+
+def cifar_dict(n, seed):
+    labels, pixels = cifar_records(n, seed)
+    return {b"batch_label": b"testing batch", b"labels": [int(v) for v in labels], b"data": pixels,
+            b"filenames": [f"img_{i}.png".encode() for i in range(n)]}
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_cifar10_python_batches_are_refused_with_the_binary_hint(tmp_path, protocol):
+    """The python version is a pickle: never unpickled, the error names the binary format."""
+    d = tmp_path / "cifar-10-batches-py"
+    d.mkdir()
+    (d / "test_batch").write_bytes(pickle.dumps(cifar_dict(3, 0), protocol=protocol))
+    assert detect_format(tmp_path) == "cifar10"
+    with pytest.raises(ImageLoadError, match=r"python batch .*binary version .*test_batch\.bin"):
+        load_images(tmp_path)
 
 
 class _Evil:
@@ -240,7 +254,7 @@ def test_cifar10_pickle_with_code_is_refused(tmp_path):
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
-        with pytest.raises(ImageLoadError, match="refusing to load global"):
+        with pytest.raises(ImageLoadError, match="python batch"):
             load_images(d)
     finally:
         os.chdir(cwd)

@@ -14,12 +14,12 @@ def _vit():
 def test_zero_init_code_equals_the_plain_encoder_and_targets_follow_the_source_map():
     torch.manual_seed(0)
     vit = _vit().eval()
-    plain = SemanticEncoder(vit, trace_source=True)
+    plain = SemanticEncoder(vit)
     coded = ShapeCodedEncoder(vit)
     for enc in (plain, coded):
         enc.set_schedule(target=6)
     x = torch.rand(2, 3, 32, 32)
-    t0, s0, src = plain(x)
+    t0, s0, src = plain.forward_with_source(x)
     t1, s1 = coded(x)
     assert torch.equal(t0, t1) and torch.equal(s0, s1)
     target = assignment_targets(src)

@@ -34,11 +34,11 @@ def test_r0_exact_for_reference_config_blocks():
 
 @pytest.mark.parametrize("reorganizer", ["bipartite", "kmeans"])
 def test_merged_tokens_sizes_and_source(vit, reorganizer):
-    enc = SemanticEncoder(vit, reorganizer=reorganizer, trace_source=True).eval()
+    enc = SemanticEncoder(vit, reorganizer=reorganizer).eval()
     enc.set_schedule(target=16)
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
-        tokens, sizes, source = enc(x)
+        tokens, sizes, source = enc.forward_with_source(x)
     assert tokens.shape == (4, 16, 128) and sizes.shape == (4, 16, 1)
     # every patch (and the class token) is covered by exactly one output token
     assert torch.equal(source.sum(dim=1), torch.ones(4, 65))

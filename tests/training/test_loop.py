@@ -128,7 +128,7 @@ def test_variable_rate_model_gets_cbr(tmp_path, npz_pair):
     assert set(seen) == {"1/24", "1/12"}
 
 
-@pytest.mark.parametrize("name", [n for n in list_configs() if n.startswith(("semcod_", "deepjscc_")) and not n.endswith("_cls")])
+@pytest.mark.parametrize("name", [n for n in list_configs() if n.startswith(("semcod_", "semcod2_", "deepjscc_")) and not n.endswith("_cls")])
 def test_every_codec_config_builds_and_trains_one_step(name):
     """Each registered codec config (32x32 and 64x64, AWGN and Rayleigh) builds, runs forward at
     its image size and back-propagates; ``semcod_*`` configs pass a CBR from their list."""

@@ -8,7 +8,7 @@ SNR ~ U(0, 20) dB per image; one SNR-adaptive model per CBR (see :mod:`gr_semcod
 from __future__ import annotations
 
 from ...jscc.deepjscc import DeepJSCC
-from ...jscc.power import STANDARD_CBRS, cbr_tag
+from ...rates import STANDARD_CBRS, cbr_tag
 from ..registry import DATA_DIR, TrainConfig, register
 
 #: encoder/decoder widths (M, N); the 2019 paper used (16, 32)

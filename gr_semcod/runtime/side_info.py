@@ -1,0 +1,67 @@
+"""Protected side information (the semantic codec v2's quadtree flags and power gain).
+
+The side bits are sent with a K = 7 convolutional code (generators 133, 171 octal: the
+802.11/DVB code) and soft Viterbi decoding, on BPSK or QPSK symbols, and cost ``beta`` channel
+symbols per bit.  The transmitter picks the scheme from the SNR it is told (the v2 codec is
+SNR-aware), by the thresholds below; ``semcod bench sideinfo`` measures the bit error rate of
+each scheme (scikit-commpy's encoder and Viterbi decoder) to regenerate them.
+
+==================  ==========  =================================  =====
+scheme              from SNR    coded bits per symbol              beta
+==================  ==========  =================================  =====
+bpsk_r1-2_k7_x4     any         1/4 (I only, each sent 4 times)    8.0
+bpsk_r1-2_k7        1 dB        1 (I only)                         2.0
+qpsk_r1-2_k7        5 dB        2                                  1.0
+==================  ==========  =================================  =====
+
+Repetitions are combined by adding their soft values (maximum-ratio combining, +6 dB for 4).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class SideMCS(NamedTuple):
+    name: str
+    min_snr_db: float
+    bits_per_symbol: int   # coded bits per complex symbol
+    rate: float            # code rate
+    beta: float            # channel symbols per information bit
+    repeat: int = 1        # each coded bit sent this many times
+
+
+SIDE_MCS = (
+    SideMCS("bpsk_r1-2_k7_x4", -np.inf, 1, 0.5, 8.0, 4),
+    SideMCS("bpsk_r1-2_k7", 1.0, 1, 0.5, 2.0),
+    SideMCS("qpsk_r1-2_k7", 5.0, 2, 0.5, 1.0),
+)
+GENERATORS = (0o133, 0o171)
+MEMORY = 6
+
+
+def side_mcs(snr_db: float) -> SideMCS:
+    """The most efficient scheme whose threshold ``snr_db`` reaches."""
+    return [m for m in SIDE_MCS if snr_db >= m.min_snr_db][-1]
+
+
+def side_beta(snr_db: float) -> float:
+    """Channel symbols per side bit at ``snr_db``."""
+    return side_mcs(snr_db).beta
+
+
+def bit_error_rate(mcs: SideMCS, snr_db: float, n_bits: int, seed: int = 0) -> float:
+    """Measured BER of ``mcs`` over AWGN at ``snr_db`` (Es/N0 per complex symbol), unit-power symbols."""
+    import commpy.channelcoding.convcode as cc
+
+    rng = np.random.default_rng(seed)
+    trellis = cc.Trellis(np.array([MEMORY]), np.array([list(GENERATORS)]))
+    bits = rng.integers(0, 2, n_bits)
+    code = cc.conv_encode(bits, trellis, "term").astype(np.float64)
+    amp = 1.0 if mcs.bits_per_symbol == 1 else np.sqrt(0.5)   # unit complex symbol power
+    x = np.repeat(amp * (2.0 * code - 1.0), mcs.repeat)
+    y = x + np.sqrt(10 ** (-snr_db / 10) / 2) * rng.normal(size=x.size)
+    y = y.reshape(-1, mcs.repeat).sum(1)  # maximum-ratio combining of the repetitions
+    dec = cc.viterbi_decode(y, trellis, tb_depth=5 * (MEMORY + 1), decoding_type="unquantized")[:n_bits]
+    return float(np.mean(dec != bits))

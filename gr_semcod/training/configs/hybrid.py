@@ -1,0 +1,51 @@
+"""Semantic codec v2 configs: ``semcod2_<size>[_...]`` (:mod:`gr_semcod.semantic.hybrid`).
+
+The hybrid ViT sits on the Deep JSCC analysis/synthesis transforms of the shipped bundle
+(``models/semcod_32``, warm start: ``init_from_bundle``), kept frozen (``freeze_base``); quadtree
+merges bring its base rate down to the target CBR.  One model serves the CBRs in ``cbrs`` (a batch draws one; budgets are
+jittered around it and shared by groups of 8 crops, as the tiles of a photo share theirs) and
+SNR 0–20 dB.  Checkpoints are chosen on the validation crops at the first CBR, 10 dB.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...semantic.hybrid import HybridSemanticCodec
+from ..registry import DATA_DIR, TrainConfig, register
+
+REPO = Path(__file__).resolve().parents[3]
+DEFAULT_BUNDLE = "models/semcod_32"
+
+
+def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
+    kw = dict(cfg.model_kwargs)
+    init = kw.pop("init_from_bundle", None)
+    if init and not Path(init).is_absolute():
+        init = str(REPO / init)
+    return HybridSemanticCodec(image_size=cfg.image_size, channel=cfg.make_channel(), init_from_bundle=init, **kw)
+
+
+def _semcod2_32(name: str, base_cbr: str = "1/12", cbrs=("1/48", "1/24", "1/12"), minutes: float = 90.0,
+                **kw) -> TrainConfig:
+    return TrainConfig(
+        name=name,
+        build_model=build_hybrid,
+        train_data=str(DATA_DIR / "crops32_train.npz"),
+        val_data=str(DATA_DIR / "crops32_val.npz"),
+        image_size=32,
+        batch_size=64,
+        lr=5e-4,
+        weight_decay=1e-4,
+        warmup=0.03,
+        minutes=minutes,
+        snr_range=(0.0, 20.0),
+        val_limit=1000,
+        model_kwargs={"base_cbr": base_cbr, "cbrs": list(cbrs), "init_from_bundle": DEFAULT_BUNDLE, **kw},
+        description=f"semantic codec v2, 32x32 tiles: Deep JSCC {base_cbr} trunk + window attention + "
+                    f"quadtree ToMe merging to CBR {'/'.join(cbrs)}, AWGN, SNR U(0,20) dB",
+    )
+
+
+register(_semcod2_32("semcod2_32", freeze_base=True))
+register(_semcod2_32("semcod2_32_finetune"))  # ablation: the Deep JSCC trunk and synthesis trained too
+register(_semcod2_32("semcod2_32_b24", base_cbr="1/24", cbrs=("1/48",), freeze_base=True))  # ablation: base 1/24

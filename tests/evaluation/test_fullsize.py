@@ -1,0 +1,167 @@
+"""Whole photos at their own size (gr_semcod.evaluation.fullsize): tiling, equal symbols,
+the semantic codec v2 through its ONNX files + numpy, against its torch model."""
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gr_semcod.evaluation import cli as eval_cli
+from gr_semcod.evaluation.fullsize import (deepjscc_photo, semantic2_levels, semantic2_photo, stitch,
+                                           tile_photo)
+from gr_semcod.export.bundle import export_bundle
+from gr_semcod.export.from_onnx import deepjscc_from_bundle
+from gr_semcod.export.hybrid import export_semantic2
+from gr_semcod.runtime import load_bundle, quadtree
+from gr_semcod.runtime.channels import num_symbols
+from gr_semcod.runtime.side_info import side_beta
+from gr_semcod.semantic.hybrid import HybridSemanticCodec
+
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
+
+
+def synthetic_photo(h=100, w=140, seed=0):
+    """A sky gradient over a textured ground with an edge: smooth and busy content in one photo."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.zeros((h, w, 3), np.float32)
+    img[..., 0] = 0.3 + 0.4 * yy / h
+    img[..., 1] = 0.5 + 0.2 * xx / w
+    img[..., 2] = 0.9 - 0.3 * yy / h
+    ground = yy > h // 2
+    img[ground] = 0.35 + 0.25 * rng.random((int(ground.sum()), 3))
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def _export(out, perturb: bool):
+    dj = {cbr: deepjscc_from_bundle(SHIPPED, cbr) for cbr in ("1/48", "1/12")}
+    export_bundle(str(out), deepjscc=dj, name="test_v2")
+    codec = HybridSemanticCodec(base_cbr="1/12", cbrs=("1/48", "1/12"), init_from_bundle=str(SHIPPED))
+    if perturb:  # non-trivial new layers, so that a parity test covers them too
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            codec.level_log2_amp.add_(0.2)
+            for w in (codec.decoder.out.weight, codec.encoder_b.to_latent.weight, codec.encoder_a.to_latent.weight):
+                w.copy_(0.01 * torch.randn(w.shape, generator=g))
+    export_semantic2(str(out), codec)
+    return out, codec
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    """Warm start from the shipped Deep JSCC, new layers at their (identity) initialisation."""
+    return _export(tmp_path_factory.mktemp("bundle_v2"), perturb=False)
+
+
+@pytest.fixture(scope="module")
+def perturbed_bundle(tmp_path_factory):
+    return _export(tmp_path_factory.mktemp("bundle_v2p"), perturb=True)
+
+
+def test_tile_and_stitch_round_trip_odd_sizes():
+    img = synthetic_photo(45, 70)
+    tiles, grid = tile_photo(img, 32)
+    assert grid == (2, 3) and tiles.shape == (6, 3, 32, 32)
+    np.testing.assert_array_equal((stitch(tiles, grid, (45, 70)) * 255).round().astype(np.uint8), img)
+
+
+def test_equal_budget_same_size_and_above_the_mean_colour_floor(bundle_dir):
+    b = load_bundle(bundle_dir[0])
+    img = synthetic_photo()
+    ref = img.astype(np.float32) / 255
+    floor = 10 * np.log10(1 / ((ref - ref.reshape(-1, 3).mean(0)) ** 2).mean())
+    for cbr in ("1/48", "1/12"):
+        k = num_symbols(cbr, *img.shape[:2])
+        for mode in ("photo", "tile", "uniform"):
+            r = semantic2_photo(b, img, cbr, "awgn", 20.0, 0, mode)
+            assert r["image"].shape == img.shape
+            assert r["symbols"] <= k and r["cbr_spent"] <= float(eval(cbr)) + 1e-12
+            assert 10 * np.log10(1 / ((r["image"] - ref) ** 2).mean()) > floor + 3
+        d = deepjscc_photo(b, img, cbr, "rayleigh", 20.0, 0)
+        assert d["image"].shape == img.shape and d["symbols"] >= k  # padding: the baseline spends a bit more
+
+
+def test_photo_mode_gives_the_busy_tiles_more_tokens(bundle_dir):
+    b = load_bundle(bundle_dir[0])
+    img = synthetic_photo(128, 128)
+    r = semantic2_photo(b, img, "1/48", "awgn", 10.0, 0, "photo")
+    tiles, _ = tile_photo(img, 32)
+    feats = b.run("semantic2_encoder", images=tiles)["features"]
+    lev, _ = semantic2_levels(feats[:, :b.manifest["semantic2"]["c"]], b.manifest["semantic2"],
+                              float(num_symbols("1/48", 128, 128)), "photo", side_beta(10.0), (4, 4))
+    tokens = (4.0 ** -lev.astype(float)).sum(axis=(1, 2)).reshape(4, 4)
+    assert tokens[:2].mean() < tokens[2:].mean()  # sky (top) cheaper than ground (bottom)
+    assert r["tokens"] == tokens.sum()
+
+
+def test_numpy_pipeline_matches_the_torch_codec(perturbed_bundle):
+    """ONNX + numpy (allocation, tokens, power, gain, unmerge) == the torch forward, noise-free."""
+    out, codec = perturbed_bundle
+    b = load_bundle(out)
+    img = synthetic_photo(64, 96)
+    tiles, grid = tile_photo(img, 32)
+    r = semantic2_photo(b, img, "1/48", "awgn", 200.0, 0, "photo")
+    meta = b.manifest["semantic2"]
+    feats = b.run("semantic2_encoder", images=tiles)["features"]
+    lev, _ = semantic2_levels(feats[:, :meta["c"]], meta, float(num_symbols("1/48", 64, 96)), "photo",
+                              side_beta(200.0), grid)
+    with torch.no_grad():
+        rec = codec.eval()(torch.from_numpy(tiles), 200.0, levels=lev, groups=np.zeros(len(tiles), int))["recon"]
+    np.testing.assert_allclose(r["image"], np.clip(stitch(rec.numpy(), grid, (64, 96)), 0, 1), atol=2e-4)
+
+
+def test_nothing_merged_is_deep_jscc_of_the_base_rate_through_onnx(bundle_dir):
+    b = load_bundle(bundle_dir[0])
+    img = synthetic_photo(64, 64)
+    r = semantic2_photo(b, img, "1/12", "awgn", 200.0, 0, "none")
+    d = deepjscc_photo(b, img, "1/12", "awgn", 200.0, 0)
+    np.testing.assert_allclose(r["image"], d["image"], atol=2e-3)
+    lev = np.zeros((4, 8, 8), np.uint8)
+    tokens, bits = quadtree.tree_cost(lev, 3)
+    coded = quadtree.flag_code_bits(quadtree.flag_counts(quadtree.stitch_levels(lev, (2, 2)), 3)[0])
+    assert coded < 0.25 * bits.sum()  # every node split: the arithmetic coder nearly skips the flags
+    assert r["symbols"] == pytest.approx(tokens.sum() * 4 + (coded + 6) * side_beta(200.0))
+
+
+def test_eval_full_size_cli(bundle_dir, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(synthetic_photo(70, 100, 1)).save(photos / "a.png")
+    Image.fromarray(synthetic_photo(64, 64, 2)).save(photos / "b.png")
+    (photos / "broken.png").write_bytes(b"not a png")
+    p = argparse.ArgumentParser()
+    eval_cli.add_arguments(p)
+    args = p.parse_args(["--bundle", str(bundle_dir[0]), "--data", str(photos), "--full-size", "--cbr", "1/48",
+                         "--snr", "1", "10", "--channel", "awgn", "rayleigh", "--modes", "photo", "none",
+                         "--out", str(tmp_path / "out"), "--card", str(tmp_path / "card.md")])
+    assert eval_cli.run(args) == 0
+    text = capsys.readouterr()
+    assert "broken.png" in text.err
+    last = text.out.strip().splitlines()[-1]
+    assert last.startswith("fullsize_psnr_") and float(last.split("=")[1]) > 10
+    rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
+    assert {r["scheme"] for r in rows} == {"deepjscc", "semantic2_photo", "semantic2_none"}
+    assert len(rows) == 3 * 2 * 2 and all(r["n"] == "2" for r in rows)
+    photo = [r for r in rows if r["scheme"] == "semantic2_photo"]
+    assert all(float(r["cbr_spent"]) <= 1 / 48 for r in photo)
+    card = (tmp_path / "card.md").read_text()
+    assert "semcod eval" in card and "minus Deep JSCC" in card
+
+
+def test_crops_each_with_its_own_budget_match_the_torch_codec(perturbed_bundle):
+    from gr_semcod.evaluation.fullsize import semantic2_images
+
+    out, codec = perturbed_bundle
+    b = load_bundle(out)
+    tiles, _ = tile_photo(synthetic_photo(64, 128), 32)
+    r = semantic2_images(b, tiles, "1/24", "awgn", 200.0)
+    assert r["images"].shape == tiles.shape and r["cbr_spent"] <= 1 / 24
+    codec.beta = side_beta(200.0)  # the transmitter's side-information scheme at this SNR
+    with torch.no_grad():
+        rec = codec.eval()(torch.from_numpy(tiles), 200.0, cbr="1/24")["recon"].numpy()
+    np.testing.assert_allclose(r["images"], np.clip(rec, 0, 1), atol=2e-4)
+    noisy = semantic2_images(b, tiles, "1/24", "rayleigh", 5.0)
+    assert 0 < np.mean((noisy["images"] - tiles) ** 2) < np.mean((tiles - tiles.mean()) ** 2)
