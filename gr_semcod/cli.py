@@ -17,6 +17,7 @@ COMMANDS = {
     "eval": ("gr_semcod.evaluation.cli", "evaluate a bundle against the baselines"),
     "demo": ("gr_semcod.demo", "run the loopback flowgraph on a few images"),
     "serve": ("gr_semcod.serve", "serve a bundle over ZMQ for a remote radio flowgraph"),
+    "keys": ("gr_semcod.runtime.zmq_security", "make CurveZMQ key pairs for the ZMQ links"),
 }
 
 #: ``semcod bench <target>`` -> (module, help)
@@ -25,6 +26,7 @@ BENCHES = {
     "reorg": ("gr_semcod.bench.reorg", "bipartite matching vs k-means consolidation"),
     "phy": ("gr_semcod.bench.phy", "OFDM loopback throughput, ours vs stock"),
     "e2e": ("gr_semcod.bench.e2e", "images/s through the full loopback flowgraph"),
+    "soak": ("gr_semcod.bench.soak", "long loopback run: images/s, losses and RSS every minute"),
     "sideinfo": ("gr_semcod.bench.sideinfo", "bit error rate of the side-information codes"),
     "metrics": ("gr_semcod.bench.metrics", "numpy PSNR/SSIM vs scikit-image (values, time)"),
 }

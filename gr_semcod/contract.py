@@ -57,6 +57,7 @@ PORT_LABEL = "label"
 PORT_SYSTEM = "system"  # GNU Radio's own: the ``done`` message
 PORT_FRAMES = "frames"  # the PHY: one PDU per OFDM frame
 PORT_IMAGES = "images"  # the PHY receiver: one PDU per reassembled image
+PORT_DROPS = "drops"  # the image sink: the ``drop`` messages of upstream blocks (lost-image ledger)
 
 # --------------------------------------------------------------------------- stream tags
 #: length tag of the OFDM transmitter's tagged stream (and of ``burst_guard``)

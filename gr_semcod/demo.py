@@ -84,8 +84,9 @@ def compile_flowgraph(grc: Path, build: Path):
 def run_loopback(cls, timeout: float = 120.0, **params):
     """One finite run of the loopback top block; returns its image sink.
 
-    Long finite runs are paced (``rate``): when frames queue up inside the OFDM transmitter,
-    GNU Radio ends ``pdu_to_tagged_stream`` at the end of the run with PDUs still queued.
+    The run drains before it ends (the transmitter's framer waits for ``pdu_to_tagged_stream``,
+    every message block for its queue, the sink for every announced image or ``linger``), so
+    the sink's :meth:`~gr_semcod.blocks.image_sink.image_sink.summary` accounts every image.
     """
     tb = cls(**params)
     tb.start()
@@ -227,7 +228,7 @@ def run(args) -> int:
         bar = tqdm(runs, desc="semcod demo", unit="run", disable=args.quiet, file=sys.stderr)
     except ImportError:  # pragma: no cover
         bar = runs
-    table, received = [], {}
+    table, received, lost_lines = [], {}, []
     for codec, ch, snr in bar:
         tag = f"{codec} {ch} {snr:g}dB"
         if hasattr(bar, "set_postfix_str"):
@@ -238,21 +239,20 @@ def run(args) -> int:
             multipath=CHANNELS[ch], cfo=0.0, seed=int(args.seed), limit=int(args.limit), outdir=str(rx_dir),
             csv_path=str(out / "metrics.csv"), tag=tag, linger=1.0, header_reps=int(args.header_reps),
             sync_threshold=float(args.sync_threshold))
-        res = list(sink.results)
-        ps = [r["psnr_db"] for r in res if np.isfinite(r["psnr_db"])]
-        ss = [r["ssim"] for r in res if np.isfinite(r["ssim"])]
-        est = [r["snr_db"] for r in res if np.isfinite(r["snr_db"])]
+        acc = sink.summary(final=True)
         try:
             phy = tb.semcod_ofdm_analog_rx_0.counters()
         except Exception:  # noqa: BLE001 - counters are informative only
             phy = {}
-        table.append({"codec": codec, "channel": ch, "snr_db": float(snr), "sent": len(originals),
-                      "received": len(res), "psnr_db": float(np.mean(ps)) if ps else float("nan"),
-                      "ssim": float(np.mean(ss)) if ss else float("nan"),
-                      "snr_est_db": float(np.mean(est)) if est else float("nan"),
+        table.append({"codec": codec, "channel": ch, "snr_db": float(snr), "sent": acc["sent"],
+                      "received": acc["received"], "lost": acc["lost"],
+                      "psnr_db": sink.stats["psnr_db"].value_mean(), "ssim": sink.stats["ssim"].value_mean(),
+                      "snr_est_db": sink.stats["snr_db"].value_mean(),
                       "phy_triggers": int(phy.get("triggers", -1)), "phy_frames": int(phy.get("frames", -1)),
                       "phy_header_errors": int(phy.get("header_errors", -1)),
                       "seconds": round(tb.elapsed, 2)})
+        if acc["lost"]:
+            lost_lines.append(f"{tag}: {sink.summary_line()}")
         received[(codec, ch, float(snr))] = dict(sink.received)
         del tb
 
@@ -267,9 +267,9 @@ def run(args) -> int:
                 cls, bundle=str(args.bundle), data=str(cls_data), cbr=cbr, codec=codec, snr_db=ref_snr_default(args),
                 multipath=0, cfo=0.0, seed=int(args.seed), limit=int(args.classify_images), outdir="", csv_path="",
                 tag=f"{codec} classify", linger=1.0, header_reps=int(args.header_reps),
-                sync_threshold=float(args.sync_threshold), rate=100.0)  # paced: see run_loopback
+                sync_threshold=float(args.sync_threshold))
             acc_rows.append({"codec": codec, "snr_db": ref_snr_default(args), "images": int(args.classify_images),
-                             "classified": len(sink.labels), "accuracy": sink.accuracy()})
+                             "classified": sink.n_classified(), "accuracy": sink.accuracy()})
             del tb
 
     # ---------------------------------------------------------------- outputs
@@ -300,6 +300,8 @@ def run(args) -> int:
 
     print(f"semcod demo: bundle {bundle.name} ({args.bundle}), CBR {cbr}, {len(originals)} images from {args.data}")
     print(text)
+    for line in lost_lines:
+        print(f"lost images: {line}")
     print(f"grid: {out / 'grid.png'} (original | " + " | ".join(codecs) + f", {ch0} {ref_snr:g} dB)")
     print(f"plot: {out / 'psnr_vs_snr.png'}; table: {out / 'results.md'}; per image: {out / 'metrics.csv'}")
     print(f"total {time.monotonic() - t_start:.1f} s")

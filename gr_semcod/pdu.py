@@ -6,7 +6,7 @@ The payload vector is converted directly (``init_<type>vector`` takes a numpy ar
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import pmt
@@ -69,8 +69,13 @@ def meta_to_pmt(meta: Mapping[str, Any]):
     return d
 
 
-def split_pdu(msg, dtype) -> Tuple[Dict[str, Any], np.ndarray]:
-    """``(metadata as a python dict, vector as a numpy array of dtype)`` or :class:`PDUError`."""
+def split_pdu(msg, dtype, max_items: Optional[int] = None) -> Tuple[Dict[str, Any], np.ndarray]:
+    """``(metadata as a python dict, vector as a numpy array of dtype)`` or :class:`PDUError`.
+
+    A vector longer than ``max_items`` (default :data:`~gr_semcod.runtime.limits.MAX_PDU_ITEMS`)
+    is refused before it is converted, so an oversized PDU costs no memory."""
+    from .runtime.limits import MAX_PDU_ITEMS
+
     dtype = np.dtype(dtype)
     if not pmt.is_pair(msg):
         raise PDUError("not a PDU (expected a pair of metadata dict and vector)")
@@ -80,6 +85,10 @@ def split_pdu(msg, dtype) -> Tuple[Dict[str, Any], np.ndarray]:
     is_kind, _, name = VECTOR_DTYPES[dtype]
     if not is_kind(vec):
         raise PDUError(f"PDU vector is not a {name}vector")
+    limit = MAX_PDU_ITEMS if max_items is None else int(max_items)
+    n = pmt.length(vec)
+    if n > limit:
+        raise PDUError(f"PDU vector has {n} items, more than the limit of {limit}")
     return meta_to_python(meta), np.asarray(pmt.to_python(vec), dtype=dtype)
 
 

@@ -102,16 +102,17 @@ def run(args) -> int:
         tb.start()
         tb.wait()
         sink = tb.semcod_image_sink_0
-        res = list(sink.results)
-        t_last = max((r["time"] for r in res), default=time.time())
+        acc = sink.summary(final=True)
+        t_last = sink.last_time if np.isfinite(sink.last_time) else time.time()
         dt = max(t_last - t0, 1e-9)
-        rate = len(res) / dt
-        lat = np.array([r["latency_s"] for r in res if np.isfinite(r["latency_s"])])
+        rate = acc["received"] / dt
         if best is None or rate > best[0]:
-            best = (rate, len(res), dt, tb, lat)
+            best = (rate, acc, dt, tb)
         else:
             del tb
-    rate, n_rx, dt, tb, lat = best
+    rate, acc, dt, tb = best
+    sink = tb.semcod_image_sink_0
+    lat = sink.stats["latency_s"]
 
     tps = float(gr.high_res_timer_tps())
     rows = []
@@ -126,14 +127,19 @@ def run(args) -> int:
     total = sum(r[1] for r in rows) or 1.0
     print(f"semcod bench e2e: bundle {bundle.name}, codec {args.codec}, CBR {cbr}, SNR {args.snr:g} dB"
           f"{' multipath' if args.multipath else ''}, {len(images)} images, {os.cpu_count()} CPUs")
-    print(f"received {n_rx}/{len(images)} images in {dt:.2f} s (start -> last image at the sink)")
-    if lat.size:
-        print(f"latency source -> sink: median {1e3 * np.median(lat):.1f} ms, 95% {1e3 * np.percentile(lat, 95):.1f} ms "
+    print(f"{sink.summary_line()}; {acc['received']} images in {dt:.2f} s (start -> last image at the sink)")
+    if lat.n:
+        print(f"latency source -> sink: median {1e3 * lat.quantile(0.5):.1f} ms, 95% {1e3 * lat.quantile(0.95):.1f} ms "
               f"(all images are queued at once, so this includes queueing)")
     print(f"{'block':<48} {'seconds':>8} {'share':>7}  kind")
     for name, sec, kind in sorted(rows, key=lambda r: -r[1]):
         print(f"{name:<48} {sec:8.3f} {100 * sec / total:6.1f}%  {kind}")
-    if n_rx < len(images):
-        print(f"note: {len(images) - n_rx} image(s) lost on the air (see the OFDM RX counters)")
+    if acc["lost"] or acc["sent"] != len(images):
+        try:
+            phy = tb.semcod_ofdm_analog_rx_0.counters()
+        except Exception:  # noqa: BLE001 - informative only
+            phy = {}
+        print(f"warning: incomplete run, {acc['lost']} of {acc['sent']} image(s) lost: {acc['reasons']}; "
+              f"OFDM RX counters {phy}; images/s counts the received images only")
     print(f"e2e_images_per_s={rate:.2f}")
     return 0

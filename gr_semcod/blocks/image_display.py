@@ -59,7 +59,9 @@ class image_display(message_block):
         return self.widget
 
     def handle_image(self, msg):
-        meta, vec = split_pdu(msg, np.uint8)
+        from ..runtime.limits import MAX_IMAGE_BYTES
+
+        meta, vec = split_pdu(msg, np.uint8, MAX_IMAGE_BYTES)
         h, w, c = meta_int(meta, KEY_HEIGHT), meta_int(meta, KEY_WIDTH), meta_int(meta, KEY_CHANNELS, 3)
         if h is None or w is None or c != 3 or vec.size < h * w * 3:
             raise PDUError("image_display needs an RGB image PDU with height/width metadata")

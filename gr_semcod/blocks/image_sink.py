@@ -20,10 +20,23 @@ Per received image:
 * PSNR (dB) and SSIM against the reference (NaN when there is none, counted in
   :meth:`n_no_reference`);
 * a metrics message on ``metrics``: a dict with the keys of :data:`CSV_FIELDS`;
-* a row appended to ``csv_path`` (header written when the file is new).
+* a row appended to ``csv_path`` as it arrives (header written when the file is new).
 
-The latest results are also kept in :attr:`results` (a list of dicts) and the received images
-in :attr:`received` (``{image_id: HWC uint8}``, at most ``keep`` of each) for scripts and tests.
+State stays bounded in long runs: :attr:`stats` holds running statistics per metric (count,
+mean, std, min/max, median and 95th percentile by the streaming P-squared method, see
+:mod:`gr_semcod.runtime.rolling`); only the latest ``keep`` results (:attr:`results`, dicts),
+labels (:attr:`labels`), references and received images (:attr:`received`,
+``{image_id: HWC uint8}``) are kept.
+
+Accounting (no silent loss): every image announced on ``ref`` counts as sent.  It is either
+received, or dropped upstream -- the ``drop`` messages of the other gr-semcod blocks, connected
+to the ``drops`` port, name the block and the reason -- or, at the end of a finite run (or
+once ``keep`` newer images have been sent), counted lost with the reason "not received".
+:meth:`summary` returns ``sent/received/lost`` with the reasons, :meth:`summary_line` is the
+line the sink logs when a finite run ends.  Without a ``ref`` connection (the receiver of a
+split flowgraph) the ids themselves are the ledger: ids skipped over are in flight until they
+arrive late or fall ``keep`` ids behind the newest, then lost, "gap in image_id"; a jump
+further than ``keep`` (a restarted transmitter) starts a new sequence (:meth:`n_restarts`).
 """
 from __future__ import annotations
 
@@ -31,24 +44,33 @@ import csv
 import math
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict, deque
 from pathlib import Path
 from typing import Any, Dict
 
 import numpy as np
 import pmt
 
-from ..runtime.images import save_png
-from ..runtime.metrics import psnr_per_image, ssim_per_image
 from ..contract import (IMAGE_ID_MODULO, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_LABEL,
-                        KEY_LABEL_PRED, KEY_SNR_DB, KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_IN, PORT_LABEL,
-                        PORT_METRICS, PORT_REF, PDUError, check_image, image_ids, meta_int, meta_ints, unwrap_id)
+                        KEY_LABEL_PRED, KEY_SNR_DB, KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_DROPS, PORT_IN,
+                        PORT_LABEL, PORT_METRICS, PORT_REF, PDUError, check_image, image_ids, meta_int, meta_ints,
+                        unwrap_id)
 from ..pdu import meta_to_python, split_pdu
+from ..runtime.images import save_png
+from ..runtime.limits import MAX_IMAGE_BYTES
+from ..runtime.metrics import psnr_per_image, ssim_per_image
+from ..runtime.rolling import RunningStat
 from .base import message_block
 from .image_source import load_source
 
 #: columns of the metrics CSV and keys of the metrics messages
 CSV_FIELDS = ("time", "tag", "image_id", "codec", "cbr", "snr_db", "psnr_db", "ssim", "latency_s", "png")
+#: metrics with running statistics in :attr:`image_sink.stats`
+STAT_FIELDS = ("psnr_db", "ssim", "snr_db", "latency_s")
+#: lost-image reason when nothing arrived for an announced image
+REASON_NOT_RECEIVED = "not received (lost on the air or in the PHY)"
+#: lost-image reason of the id ledger (no ``ref`` port)
+REASON_GAP = "not received (gap in image_id)"
 
 
 class image_sink(message_block):
@@ -63,12 +85,15 @@ class image_sink(message_block):
         keep: how many references / received images to keep in memory.
         linger: end of a finite run -- after upstream is done, wait for every reference image
             to arrive, but at most ``linger`` seconds without any new image.
+        max_image_bytes: largest image PDU accepted (0 = the default
+            :data:`~gr_semcod.runtime.limits.MAX_IMAGE_BYTES`); bigger ones are refused unread.
     """
 
     def __init__(self, outdir="", reference="", size=32, start_id=0, csv_path="", tag="", prefix="rx", keep=4096,
-                 linger=2.0):
+                 linger=2.0, max_image_bytes=0):
         message_block.__init__(self, "semcod_image_sink",
-                               {PORT_IN: self.handle_image, PORT_REF: self.handle_ref, PORT_LABEL: self.handle_label},
+                               {PORT_IN: self.handle_image, PORT_REF: self.handle_ref, PORT_LABEL: self.handle_label,
+                                PORT_DROPS: self.handle_upstream_drop},
                                [PORT_METRICS])
         self.outdir = Path(outdir) if outdir else None
         self.csv_path = Path(csv_path) if csv_path else None
@@ -76,17 +101,32 @@ class image_sink(message_block):
         self.prefix = str(prefix)
         self.keep = max(1, int(keep))
         self.linger = float(linger)
+        self.max_image_bytes = int(max_image_bytes) if int(max_image_bytes) > 0 else MAX_IMAGE_BYTES
         self._last_rx = time.monotonic()
         self.refs: "OrderedDict[int, np.ndarray]" = OrderedDict()
         self.ref_times: "OrderedDict[int, float]" = OrderedDict()  # tx_time of the ref PDUs
         self.ref_labels: "OrderedDict[int, int]" = OrderedDict()  # true labels of the references
-        self.labels = []  # (image_id, true label or None, predicted label) per classified image
+        # (image_id, true label or None, predicted label) of the latest classified images
+        self.labels: "deque" = deque(maxlen=self.keep)
         self.received: "OrderedDict[int, np.ndarray]" = OrderedDict()
-        self.results = []
+        self.results: "deque" = deque(maxlen=self.keep)  # the latest metrics rows
+        self.stats = {k: RunningStat() for k in STAT_FIELDS}
         self._lock = threading.Lock()
         self._n_noref = 0
         self._n_labels = 0
         self._n_correct = 0
+        self._n_images = 0
+        self._n_classified = 0
+        # accounting: ids announced on ``ref`` and not yet received / dropped
+        self._outstanding: "OrderedDict[int, bool]" = OrderedDict()
+        self._n_sent = 0
+        self._n_got = 0  # received images that had been announced
+        self._lost = Counter()  # reason -> images
+        self._last_key = None  # id ledger without a ref port: the newest id
+        self._missing: "OrderedDict[int, bool]" = OrderedDict()  # ids skipped over, maybe late
+        self._n_restarts = 0
+        self._summary_logged = False
+        self.last_time = float("nan")  # time.time() of the latest received image
         self._start_id = int(start_id)
         # the ``reference`` path: image i has id start+i; a repeating image_source keeps counting,
         # so id start+n*N+i (sent mod 65536) is image i again -- found by unwrapping the id
@@ -102,27 +142,147 @@ class image_sink(message_block):
         return self._n_noref
 
     def n_images(self) -> int:
-        return len(self.results)
+        """Images received (all of them, not only the :attr:`results` kept)."""
+        return self._n_images
+
+    def n_classified(self) -> int:
+        """Images with a classifier label received."""
+        return self._n_classified
 
     def accuracy(self) -> float:
         """Top-1 accuracy of the classifier PDUs that carried the true ``label`` (NaN if none)."""
         return self._n_correct / self._n_labels if self._n_labels else float("nan")
 
     def mean_psnr(self) -> float:
-        v = [r["psnr_db"] for r in self.results if np.isfinite(r["psnr_db"])]
-        return float(np.mean(v)) if v else float("nan")
+        return self.stats["psnr_db"].value_mean()
 
     def mean_ssim(self) -> float:
-        v = [r["ssim"] for r in self.results if np.isfinite(r["ssim"])]
-        return float(np.mean(v)) if v else float("nan")
+        return self.stats["ssim"].value_mean()
 
     def set_tag(self, tag):
         self.tag = str(tag)
 
     def reset(self):
         with self._lock:
-            self.results = []
+            self.results.clear()
+            self.labels.clear()
             self.received.clear()
+            self.stats = {k: RunningStat() for k in STAT_FIELDS}
+            self._n_images = self._n_classified = 0
+            self._outstanding.clear()
+            self._n_sent = self._n_got = 0
+            self._lost.clear()
+            self._last_key = None
+            self._missing.clear()
+
+    # ------------------------------------------------------------------ accounting
+    def n_sent(self) -> int:
+        """Images announced on the ``ref`` port (what the source emitted)."""
+        return self._n_sent
+
+    def n_in_flight(self) -> int:
+        """Announced images neither received nor accounted lost yet."""
+        return len(self._outstanding)
+
+    def n_lost(self) -> int:
+        return sum(self._lost.values())
+
+    def lost_reasons(self) -> Dict[str, int]:
+        return dict(self._lost)
+
+    def summary(self, final: bool = False) -> Dict[str, Any]:
+        """``sent``, ``received`` (of the sent ones), ``lost`` (with ``reasons``), ``in_flight``.
+
+        ``final=True`` (end of a finite run) counts every image still in flight as lost,
+        "not received"."""
+        with self._lock:
+            if final and self._outstanding:
+                self._lost[REASON_NOT_RECEIVED] += len(self._outstanding)
+                self._outstanding.clear()
+            if final and self._missing:
+                self._lost[REASON_GAP] += len(self._missing)
+                self._missing.clear()
+            if self._n_sent:
+                sent, got, flight = self._n_sent, self._n_got, len(self._outstanding)
+            else:  # the id ledger: what arrived, the gaps counted lost and the ids still missing
+                flight = len(self._missing)
+                sent, got = self._n_images + self._lost[REASON_GAP] + flight, self._n_images
+            return {"sent": sent, "received": got, "received_total": self._n_images,
+                    "lost": sum(self._lost.values()), "in_flight": flight,
+                    "reasons": {k: v for k, v in self._lost.items() if v}}
+
+    def summary_line(self, final: bool = False) -> str:
+        s = self.summary(final)
+        why = "; ".join(f"{n} {r}" for r, n in sorted(s["reasons"].items(), key=lambda kv: -kv[1]))
+        line = f"sent {s['sent']}, received {s['received']}, lost {s['lost']}" + (f" ({why})" if why else "")
+        if s["in_flight"]:
+            line += f", in flight {s['in_flight']}"
+        if s["received_total"] != s["received"]:
+            line += f"; {s['received_total'] - s['received']} received image(s) were not announced on ref"
+        return line
+
+    def _announce(self, key: int) -> None:
+        """A sent image (ref port); the oldest outstanding one is lost after ``keep`` newer ones."""
+        self._n_sent += 1
+        if key in self._outstanding:  # an id reused before its image came back (wrapped ids)
+            self._lost[REASON_NOT_RECEIVED] += 1
+        self._outstanding[key] = True
+        self._outstanding.move_to_end(key)
+        while len(self._outstanding) > self.keep:
+            self._outstanding.popitem(last=False)
+            self._lost[REASON_NOT_RECEIVED] += 1
+
+    def n_restarts(self) -> int:
+        """Id sequences restarted (a jump backwards / too far) in the id ledger."""
+        return self._n_restarts
+
+    def _ledger(self, key: int) -> None:
+        """Id ledger (no ``ref`` port): ids skipped over are missing; a missing id that arrives
+        late (the PHY releases incomplete images out of order) is received, one that falls
+        ``keep`` ids behind the newest is lost."""
+        hi = self._last_key
+        if hi is None:
+            self._last_key = key
+            return
+        d = (key - hi) % IMAGE_ID_MODULO
+        if d == 0:
+            return
+        if d <= self.keep:  # forward
+            for j in range(1, d):
+                self._missing[(hi + j) % IMAGE_ID_MODULO] = True
+            self._last_key = key
+            while self._missing:
+                old = next(iter(self._missing))
+                if (key - old) % IMAGE_ID_MODULO <= self.keep:
+                    break
+                self._missing.popitem(last=False)
+                self._lost[REASON_GAP] += 1
+        elif IMAGE_ID_MODULO - d <= self.keep:  # behind the newest: a late image
+            self._missing.pop(key, None)
+        else:  # a new sequence (restarted transmitter): what was missing is lost
+            self._n_restarts += 1
+            self._lost[REASON_GAP] += len(self._missing)
+            self._missing.clear()
+            self._last_key = key
+
+    def handle_upstream_drop(self, msg) -> None:
+        """A ``drop`` message of an upstream block: the images it names are lost for that reason."""
+        if not pmt.is_dict(msg):
+            raise PDUError("drop message is not a dict")
+        self._drain_refs()
+        d = meta_to_python(msg)
+        block, reason = str(d.get("block", "?")), str(d.get("reason", "?"))
+        iid = d.get("image_id")
+        ids = [] if iid is None or isinstance(iid, bool) else [int(v) for v in np.atleast_1d(np.asarray(iid)).ravel()]
+        with self._lock:
+            why = f"dropped by {block}: {reason}"
+            if not ids:
+                self._lost[why] += 1
+            for i in ids:
+                key = i % IMAGE_ID_MODULO
+                if self._outstanding.pop(key, None) is not None or not self._n_sent:
+                    self._lost[why] += 1
+        self._last_rx = time.monotonic()
 
     def _path_index(self, key) -> int:
         """Index in the ``reference`` path of the image sent with id ``key`` (mod 65536): the id
@@ -145,13 +305,20 @@ class image_sink(message_block):
         The sink has several upstreams (images, labels, references) that finish at different
         times, so the first ``done`` does not mean the last message has arrived."""
         with self._lock:
-            missing = [k for k in self.refs if k not in self.received]
-            n = len(self.path_refs)
-            missing += [k for k in ((self._start_id + i) % IMAGE_ID_MODULO for i in range(max(0, n - self.keep), n))
-                        if k not in self.received]
-            unlabelled = bool(self.labels) and len(self.labels) < len(self.results)
+            if self._n_sent:
+                missing = bool(self._outstanding)
+            else:
+                n = len(self.path_refs)
+                path_keys = ((self._start_id + i) % IMAGE_ID_MODULO for i in range(max(0, n - self.keep), n))
+                missing = (any(k not in self.received for k in self.refs)
+                           or any(k not in self.received for k in path_keys))
+            unlabelled = self._n_classified > 0 and self._n_classified < self._n_images
         idle = time.monotonic() - max(self._last_rx, self._done_seen or 0.0)
-        return (not missing and not unlabelled) or idle >= self.linger
+        ready = (not missing and not unlabelled) or idle >= self.linger
+        if ready and not self._summary_logged:
+            self._summary_logged = True
+            self._log.info(self.summary_line(final=True))
+        return ready
 
     # ------------------------------------------------------------------ helpers
     def _remember(self, store, key, value):
@@ -178,7 +345,7 @@ class image_sink(message_block):
 
     # ------------------------------------------------------------------ handlers
     def handle_ref(self, msg) -> None:
-        meta, vec = split_pdu(msg, np.uint8)
+        meta, vec = split_pdu(msg, np.uint8, self.max_image_bytes)
         imgs = self._images_of(meta, vec)
         tx_time = meta.get(KEY_TX_TIME)
         true = meta_ints(meta, KEY_LABEL, len(imgs))
@@ -187,6 +354,7 @@ class image_sink(message_block):
                 if iid is None:
                     raise PDUError("reference PDU without image_id")
                 self._remember(self.refs, iid % IMAGE_ID_MODULO, im.copy())
+                self._announce(iid % IMAGE_ID_MODULO)
                 if isinstance(tx_time, (int, float)):
                     self._remember(self.ref_times, iid % IMAGE_ID_MODULO, float(tx_time))
                 if true is not None:
@@ -217,6 +385,7 @@ class image_sink(message_block):
                 true = [None if i is None else self._ref_label(i % IMAGE_ID_MODULO) for i in ids]
         for iid, t, p in zip(ids, true, pred):
             self.labels.append((iid, t, p))
+            self._n_classified += 1
             if t is not None:
                 self._n_labels += 1
                 self._n_correct += int(p == t)
@@ -237,7 +406,7 @@ class image_sink(message_block):
     def handle_image(self, msg) -> None:
         self._last_rx = time.monotonic()
         self._drain_refs()
-        meta, vec = split_pdu(msg, np.uint8)
+        meta, vec = split_pdu(msg, np.uint8, self.max_image_bytes)
         ids = image_ids(meta, 1)
         first = ids[0] % IMAGE_ID_MODULO if ids and ids[0] is not None else None
         with self._lock:
@@ -274,8 +443,16 @@ class image_sink(message_block):
             }
             with self._lock:
                 self.results.append(row)
+                self._n_images += 1
+                self.last_time = now
+                for k in STAT_FIELDS:
+                    self.stats[k].add(row[k])
                 if key is not None:
                     self._remember(self.received, key, im.copy())
+                    if self._outstanding.pop(key, None) is not None:
+                        self._n_got += 1
+                    elif not self._n_sent:
+                        self._ledger(key)
             self._write_csv(row)
             self._publish(row)
             self._n_out += 1

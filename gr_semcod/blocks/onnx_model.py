@@ -43,6 +43,7 @@ from ..contract import (MAX_RX_SYMBOL_ABS, PORT_IN, PORT_OUT, KEY_BATCH, PDUErro
                         check_n_symbols, check_symbols, image_ids, meta_float)
 from ..pdu import make_pdu, split_pdu
 from ..rates import cbr_text, role_key
+from ..runtime.limits import MAX_PDU_BATCH
 from .base import get_bundle, message_block
 
 #: PDU vector types: name -> numpy dtype
@@ -62,6 +63,9 @@ class onnx_model(message_block):
         max_batch: dynamic batching -- PDUs already queued are run together, up to this many
             items per ONNX Runtime call (1 = one call per PDU).  Outputs stay one PDU per input.
         cbr: for a per-rate role, the rate: the role becomes ``role@cbr``.
+        max_pdu_batch: items (images) one PDU may hold (0 = :data:`~gr_semcod.runtime.limits.MAX_PDU_BATCH`);
+            a bigger PDU is refused before its vector is converted (so its size -- ``max_pdu_batch``
+            images or symbol blocks -- bounds memory).
 
     A named model block only declares its class attributes -- ``ROLE``, ``IN_TYPE``,
     ``OUT_TYPE``, ``NAME`` (and ``INPUT_KEYS``) -- and, where it owns metadata, :meth:`prepare`
@@ -76,7 +80,7 @@ class onnx_model(message_block):
 
     def __init__(self, bundle: str = "models/semcod_32", role: Optional[str] = None, in_type: Optional[str] = None,
                  out_type: Optional[str] = None, threads: int = 1, input_keys: Optional[Dict[str, str]] = None,
-                 name: Optional[str] = None, max_batch: int = 16, cbr=None):
+                 name: Optional[str] = None, max_batch: int = 16, cbr=None, max_pdu_batch: int = 0):
         role = self.ROLE if role is None else str(role)
         in_type = self.IN_TYPE if in_type is None else in_type
         out_type = self.OUT_TYPE if out_type is None else out_type
@@ -97,6 +101,7 @@ class onnx_model(message_block):
             raise ValueError(f"{self.role}: the manifest must declare inputs and outputs")
         self.input_keys = dict(self.INPUT_KEYS if input_keys is None else input_keys)
         self.max_batch = max(1, int(max_batch))
+        self.max_pdu_batch = int(max_pdu_batch) if int(max_pdu_batch) > 0 else MAX_PDU_BATCH
         names = list(self.in_specs)
         self.vector_input = names[0]
         self.meta_inputs = names[1:]
@@ -193,7 +198,7 @@ class onnx_model(message_block):
 
     # ------------------------------------------------------------------ handler
     def _prepare_msg(self, msg):
-        meta, vec = split_pdu(msg, VECTOR_TYPES[self.in_type])
+        meta, vec = split_pdu(msg, VECTOR_TYPES[self.in_type], max_items=self.item_size * self.max_pdu_batch)
         b = self.batch_of(meta, vec)
         return meta, b, self.prepare(meta, vec, b)
 

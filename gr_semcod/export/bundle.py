@@ -16,6 +16,8 @@ deepjscc_decoder@<cbr>   symbols, snr_db                         images
 =======================  ======================================  ===========================
 
 Every file is checked against PyTorch with ONNX Runtime at export (max abs error <= ``tol``).
+The manifest lists (and hashes) the external-data files of a model saved with them too
+(:func:`~gr_semcod.runtime.bundle.write_manifest`), so the runtime verifies every weight it loads.
 """
 from __future__ import annotations
 

@@ -15,6 +15,11 @@ which then become stream tags on the frame's first item; otherwise it is empty (
 
 Malformed input (not a pair, metadata not a dict, no integer ``image_id``, vector not c32,
 empty, too long, non-finite or above ``max_abs`` in magnitude) is logged, counted in :attr:`n_dropped` and dropped.
+
+End of a finite run: the framer finishes only after its input queue is empty and
+:meth:`set_drain_check`'s check agrees (``ofdm_analog_tx`` waits until
+``pdu_to_tagged_stream`` has written every item the framer published, :attr:`n_items`), so no
+frame is left in a queue when the transmitter stops.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from gnuradio import gr
 from .header import (MAX_FRAGMENTS, MAX_IMAGE_LEN, MAX_PAYLOAD_LEN, Header, HeaderLayout, fragment_bounds,
                      pack_header, plan_fragments)
 from ..contract import KEY_IMAGE_ID, MAX_SYMBOL_ABS, PDUError, check_symbols
+from .drain import defer_done
 from .params import OfdmParams
 
 
@@ -45,11 +51,23 @@ class ofdm_analog_framer(gr.basic_block):
         self.n_images = 0
         self.n_frames = 0
         self.n_dropped = 0
+        self.n_items = 0  # carrier values published on ``frames`` (all frames, all images)
+        self._drained = None
         self.frame_tags = bool(frame_tags)
         self._empty = pmt.make_dict()
         self.message_port_register_in(pmt.intern("in"))
         self.message_port_register_out(pmt.intern("frames"))
         self.set_msg_handler(pmt.intern("in"), self.handle_pdu)
+        defer_done(self, self._ready_to_finish)
+
+    def set_drain_check(self, drained) -> None:
+        """``drained()`` -> True once everything published has left downstream (end of a run)."""
+        self._drained = drained
+
+    def _ready_to_finish(self) -> bool:
+        if self.nmsgs(pmt.intern("in")):
+            return False
+        return self._drained is None or bool(self._drained())
 
     @staticmethod
     def _meta(h):
@@ -91,6 +109,8 @@ class ofdm_analog_framer(gr.basic_block):
                 return self._drop("no integer image_id in metadata")
             if not pmt.is_c32vector(vec):
                 return self._drop("payload is not a c32vector")
+            if pmt.length(vec) > MAX_IMAGE_LEN:  # before converting: an oversized PDU costs no memory
+                return self._drop(f"{pmt.length(vec)} symbols (allowed 1..{MAX_IMAGE_LEN})")
             x = np.asarray(pmt.to_python(vec), np.complex64)
             if x.size == 0 or x.size > MAX_IMAGE_LEN:
                 return self._drop(f"{x.size} symbols (allowed 1..{MAX_IMAGE_LEN})")
@@ -106,5 +126,6 @@ class ofdm_analog_framer(gr.basic_block):
         self.n_images += 1
         for h, frame in self.frames_for(image_id, x):
             d = self._meta(h) if self.frame_tags else self._empty
+            self.n_items += frame.size
             self.message_port_pub(pmt.intern("frames"), pmt.cons(d, pmt.init_c32vector(frame.size, frame.tolist())))
             self.n_frames += 1

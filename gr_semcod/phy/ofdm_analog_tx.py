@@ -91,6 +91,8 @@ class ofdm_analog_tx(gr.hier_block2):
         self.msg_connect(self.framer, "frames", self, "frames")
         self.msg_connect(self.framer, "frames", self.to_stream, "pdus")
         self.connect(self.to_stream, self.allocator, self.ifft, self.prefixer, self)
+        # a finite run ends only after pdu_to_tagged_stream has written every frame (no queued tail lost)
+        self.framer.set_drain_check(lambda: self.to_stream.nitems_written(0) >= self.framer.n_items)
 
     def post(self, pdu) -> None:
         """Hand one image PDU to the transmitter from Python (same as a message on ``in``)."""

@@ -42,6 +42,14 @@ A bundle is everything the radio side needs to run the trained models, with no t
 * ``dtype`` is a numpy dtype name (``float32``, ``int64``, ...).
 * ``sha256`` is the hex digest of the file; :func:`write_manifest` fills it in.  It is
   verified on :meth:`Bundle.load` (``verify=True``).
+* ``external_data`` (per model, written by :func:`write_manifest` when the ONNX file keeps
+  tensors in other files): ``[{"file": "<path in the bundle>", "sha256": "..."}]``.  Every
+  external-data file the ONNX model references must be listed and is hashed like the model;
+  an unlisted reference is an error (its weights would load unverified).
+* Confinement: ``file`` names (models and external data) are relative paths that resolve
+  inside the bundle folder -- no ``..``, no absolute path, no symlink leading out.  The check
+  comes before any file is opened, so an error never carries the hash (or anything else) of a
+  file outside the bundle.
 * ``image.mean`` / ``image.std`` are the per-channel normalisation of images in [0, 1]:
   ``x = (pixel / 255 - mean) / std`` in NCHW layout (see :func:`normalize_images`).
 
@@ -60,12 +68,13 @@ import copy
 import hashlib
 import json
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from ..rates import role_key  # noqa: F401 - re-exported: the rates live in gr_semcod.rates
+from .onnx_refs import OnnxParseError, external_data_files
 
 FORMAT = "gr-semcod-bundle"
 VERSION = 1
@@ -136,6 +145,52 @@ def select_providers(
     return providers
 
 
+# --------------------------------------------------------------------------- confinement
+def bundle_file(root: PathLike, name: Any, what: str) -> Path:
+    """``root / name`` when ``name`` is a relative path that stays inside ``root``, else
+    :class:`BundleError` naming ``what`` (the manifest entry).  Nothing is opened or hashed."""
+    if not isinstance(name, str) or not name.strip():
+        raise BundleError(f"{what}: must be a non-empty relative file name, got {name!r}")
+    if "\x00" in name:
+        raise BundleError(f"{what}: file name contains a NUL byte")
+    if os.path.isabs(name) or PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() \
+            or PureWindowsPath(name).drive:
+        raise BundleError(f"{what}: {name!r} is an absolute path; bundle files are relative to the bundle folder")
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        raise BundleError(f"{what}: {name!r} contains '..'; bundle files must stay inside the bundle folder")
+    root = Path(root)
+    path = root / name
+    real_root = root.resolve()
+    real = path.resolve()
+    if real != real_root and real_root not in real.parents:
+        raise BundleError(f"{what}: {name!r} resolves outside the bundle folder (symlink?)")
+    return path
+
+
+def _relative_name(root: Path, path: Path) -> str:
+    """``path`` relative to ``root`` as a POSIX string (both unresolved, ``path`` under ``root``)."""
+    return PurePosixPath(os.path.relpath(path, root)).as_posix()
+
+
+def model_external_data(root: PathLike, model_file: Path, what: str) -> List[str]:
+    """Bundle-relative names of the external-data files ``model_file`` references (confined)."""
+    root = Path(root)
+    try:
+        refs = external_data_files(model_file)
+    except OnnxParseError as e:
+        raise BundleError(f"{model_file}: not a readable ONNX file ({e})") from None
+    out = []
+    for ref in refs:
+        rel = _relative_name(root, model_file.parent / ref) if ref and not os.path.isabs(ref) else ref
+        bundle_file(root, rel, f"{what} external data {ref!r}")
+        out.append(_relative_name(root, root / rel))
+    return sorted(set(out))
+
+
+def _listed_external(m: Mapping[str, Any]) -> Dict[str, Any]:
+    return {e["file"]: e.get("sha256") for e in m.get("external_data", [])}
+
+
 # --------------------------------------------------------------------------- manifest
 
 
@@ -157,6 +212,10 @@ def validate_manifest(manifest: Mapping[str, Any], where: str = MANIFEST) -> Non
     for role, m in models.items():
         if not isinstance(m, Mapping) or not isinstance(m.get("file"), str):
             fail(f"models[{role!r}] needs a 'file' string")
+        ext = m.get("external_data", [])
+        if not isinstance(ext, list) or not all(
+                isinstance(e, Mapping) and isinstance(e.get("file"), str) for e in ext):
+            fail(f"models[{role!r}].external_data must be a list of {{file, sha256}} objects")
         for io in ("inputs", "outputs"):
             specs = m.get(io, {})
             if not isinstance(specs, Mapping):
@@ -228,10 +287,21 @@ def write_manifest(directory: PathLike, manifest: Mapping[str, Any], fill_io: bo
     out.setdefault("format", FORMAT)
     out.setdefault("version", VERSION)
     for role, m in out.get("models", {}).items():
-        path = directory / m["file"]
+        path = bundle_file(directory, m.get("file"), f"models[{role!r}].file")
         if not path.is_file():
             raise BundleError(f"{path}: model file for role {role!r} not found")
         m["sha256"] = sha256_file(path)
+        ext = model_external_data(directory, path, f"models[{role!r}]")
+        if ext:
+            entries = []
+            for name in ext:
+                f = directory / name
+                if not f.is_file():
+                    raise BundleError(f"{f}: external data of role {role!r} not found")
+                entries.append({"file": name, "sha256": sha256_file(f)})
+            m["external_data"] = entries
+        else:
+            m.pop("external_data", None)
         if fill_io and ("inputs" not in m or "outputs" not in m):
             specs = io_specs_from_onnx(path)
             m.setdefault("inputs", specs["inputs"])
@@ -320,6 +390,15 @@ def denormalize_images(x: np.ndarray, mean: Sequence[float], std: Sequence[float
 
 
 # --------------------------------------------------------------------------- bundle
+
+
+def _verify_hash(f: Path, want: Any, mpath: Path) -> None:
+    """sha256 of ``f`` (a confined bundle file) against the manifest's ``want``."""
+    if not want or not isinstance(want, str):
+        raise BundleError(f"{f}: no sha256 in {mpath} (write it with write_manifest)")
+    got = sha256_file(f)
+    if got != want.lower():
+        raise BundleError(f"{f}: sha256 mismatch, expected {want}, actual {got}")
 
 
 class ManifestBundle:
@@ -439,16 +518,26 @@ class Bundle(ManifestBundle):
             raise BundleError(f"{mpath}: cannot parse manifest: {e}") from None
         validate_manifest(manifest, str(mpath))
         for role, m in manifest["models"].items():
-            f = root / m["file"]
+            what = f"{mpath}: models[{role!r}]"
+            f = bundle_file(root, m["file"], f"{what}.file")
+            listed = _listed_external(m)
+            for name in listed:
+                bundle_file(root, name, f"{what}.external_data")
             if not f.is_file():
                 raise BundleError(f"{f}: model file for role {role!r} not found (listed in {mpath})")
+            referenced = model_external_data(root, f, what)  # confined, whether verified or not
             if verify:
-                want = m.get("sha256")
-                if not want:
-                    raise BundleError(f"{f}: no sha256 in {mpath} (write it with write_manifest)")
-                got = sha256_file(f)
-                if got != want.lower():
-                    raise BundleError(f"{f}: sha256 mismatch, expected {want}, actual {got}")
+                _verify_hash(f, m.get("sha256"), mpath)
+                for name in referenced:
+                    if name not in listed:
+                        raise BundleError(f"{f}: references external data {name!r}, which is not listed in "
+                                          f"models[{role!r}].external_data of {mpath} (its weights would load "
+                                          f"unverified; rewrite the manifest with write_manifest)")
+                for name, want in listed.items():
+                    g = root / name
+                    if not g.is_file():
+                        raise BundleError(f"{g}: external data of role {role!r} not found (listed in {mpath})")
+                    _verify_hash(g, want, mpath)
         return cls(root, manifest, select_providers(providers), intra_op_threads, inter_op_threads)
 
     @property

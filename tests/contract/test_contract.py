@@ -8,6 +8,7 @@ from gr_semcod.contract import PDUError
 
 def test_names_are_defined_once_and_reused():
     import importlib
+    from pathlib import Path
 
     pytest.importorskip("gnuradio.gr")
     from gr_semcod.blocks import common
@@ -20,6 +21,10 @@ def test_names_are_defined_once_and_reused():
     assert ofdm_analog_tx.TX_LEN_TAG is DEFAULT_LEN_TAG is c.TX_LEN_TAG
     assert common.make_pdu is __import__("gr_semcod.pdu", fromlist=["make_pdu"]).make_pdu
     assert common.IMAGE_ID_MODULO == 1 << 16
+    image_sink = importlib.import_module("gr_semcod.blocks.image_sink")  # the package exports the class
+
+    assert image_sink.PORT_DROPS == c.PORT_DROPS == "drops"
+    assert "PORT_DROPS =" not in Path(image_sink.__file__).read_text()  # imported, not redefined
 
 
 def test_image_ids():

@@ -1,0 +1,100 @@
+"""qa_image_sink accounting: sent / received / lost with reasons; bounded state over many images."""
+import csv
+
+import numpy as np
+import pmt
+from gnuradio import blocks, gr
+
+from gr_semcod.blocks import image_sink
+from gr_semcod.blocks.image_sink import REASON_NOT_RECEIVED
+
+from .harness import image_pdu, post, wait_for
+
+
+def drop_msg(block, reason, iid):
+    d = pmt.make_dict()
+    d = pmt.dict_add(d, pmt.intern("block"), pmt.intern(block))
+    d = pmt.dict_add(d, pmt.intern("reason"), pmt.intern(reason))
+    d = pmt.dict_add(d, pmt.intern("image_id"), pmt.from_long(iid))
+    d = pmt.dict_add(d, pmt.intern("count"), pmt.from_long(1))
+    return d
+
+
+def run(sink, msgs, until):
+    tb = gr.top_block()
+    dbg = blocks.message_debug()
+    tb.msg_connect(sink, "metrics", dbg, "store")
+    tb.start()
+    for port, m in msgs:
+        post(sink, port, m)
+    assert wait_for(until)
+    tb.stop()
+    tb.wait()
+
+
+def test_sent_received_lost_with_reasons(test_images):
+    sink = image_sink("", linger=0.5)
+    imgs = test_images
+    msgs = [("ref", image_pdu(imgs[i % len(imgs)], i)) for i in range(5)]
+    msgs += [("in", image_pdu(imgs[i % len(imgs)], i)) for i in (0, 1, 3)]
+    msgs += [("drops", drop_msg("semcod_jscc_decoder", "metadata 'snr_db' must be finite", 2))]
+    run(sink, msgs, lambda: sink.n_images() == 3 and sink.n_lost() == 1)
+    s = sink.summary()
+    assert (s["sent"], s["received"], s["lost"], s["in_flight"]) == (5, 3, 1, 1)
+    assert s["reasons"] == {"dropped by semcod_jscc_decoder: metadata 'snr_db' must be finite": 1}
+    final = sink.summary(final=True)  # end of the run: image 4 never came
+    assert (final["lost"], final["in_flight"]) == (2, 0)
+    assert final["reasons"][REASON_NOT_RECEIVED] == 1
+    line = sink.summary_line()
+    assert line.startswith("sent 5, received 3, lost 2 (") and "semcod_jscc_decoder" in line
+
+
+def test_bounded_state_and_streaming_csv(test_images, tmp_path):
+    """3000 images through a sink with keep=64: the kept lists stay at 64, the statistics count
+    all 3000, and the CSV has a row per image written as it arrived."""
+    csv_path = tmp_path / "m.csv"
+    sink = image_sink("", csv_path=str(csv_path), keep=64)
+    n = 3000
+    rng = np.random.default_rng(0)
+    ref = test_images[0]
+    noisy = [np.clip(ref.astype(int) + rng.integers(-8, 9, ref.shape), 0, 255).astype(np.uint8) for _ in range(8)]
+    tb = gr.top_block()
+    dbg = blocks.message_debug()
+    tb.msg_connect(sink, "metrics", dbg, "store")
+    tb.start()
+    for i in range(n):
+        post(sink, "ref", image_pdu(ref, i))
+        post(sink, "in", image_pdu(noisy[i % 8], i))
+        if i % 32 == 31:  # fewer than ``keep`` references ahead of their images
+            assert wait_for(lambda: sink.n_images() > i - 16)
+        if i == 100:
+            assert wait_for(lambda: sink.n_images() > 50)
+            with open(csv_path) as f:  # rows are on disk while the run goes on
+                assert len(list(csv.DictReader(f))) >= 50
+    assert wait_for(lambda: sink.n_images() == n, timeout=120)
+    tb.stop()
+    tb.wait()
+    assert len(sink.results) == 64 and len(sink.received) <= 64 and len(sink.refs) <= 64
+    st = sink.stats["psnr_db"]
+    assert st.n == n
+    from gr_semcod.runtime.metrics import psnr
+    exact = [psnr(ref, noisy[i % 8]) for i in range(n)]
+    assert abs(st.mean - np.mean(exact)) < 1e-9 * n
+    assert abs(st.quantile(0.5) - np.median(exact)) < 0.1
+    s = sink.summary(final=True)
+    assert (s["sent"], s["received"], s["lost"]) == (n, n, 0)
+    with open(csv_path) as f:
+        assert len(list(csv.DictReader(f))) == n
+
+
+def test_id_ledger_without_ref_port(test_images):
+    """A receiver without the ref port counts gaps in the ids as lost, a restart as a new sequence."""
+    sink = image_sink("")
+    # 3 arrives late (out of order), 4 and 7, 8 never; the transmitter restarts; 2 is missing at the end
+    ids = [0, 1, 2, 5, 6, 3, 9, 40000, 40001, 40003]
+    run(sink, [("in", image_pdu(test_images[0], i)) for i in ids], lambda: sink.n_images() == len(ids))
+    s = sink.summary()
+    assert (s["sent"], s["received"], s["lost"], s["in_flight"], sink.n_restarts()) == (14, 10, 3, 1, 1)
+    s = sink.summary(final=True)
+    assert (s["lost"], s["in_flight"]) == (4, 0)
+    assert s["reasons"] == {"not received (gap in image_id)": 4}
