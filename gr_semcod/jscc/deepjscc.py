@@ -130,6 +130,11 @@ class DeepJSCCEncoder(nn.Module):
         self.af = nn.ModuleList([AttentionFeature(ch) for ch in (m, n, n, n)]) if snr_aware else None
 
     def forward(self, images: torch.Tensor, snr_db: Optional[torch.Tensor] = None) -> torch.Tensor:
+        x = self.analysis(images, snr_db)
+        return power_normalize(x.reshape(x.shape[0], -1, 2))
+
+    def analysis(self, images: torch.Tensor, snr_db: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The latent map before power normalisation, ``(B, c, H/4, W/4)`` (any H, W divisible by 4)."""
         x = images * 2.0 - 1.0  # centre the input
         for i, (conv, norm, act) in enumerate(zip(self.convs, self.norms, self.acts)):
             x = act(norm(conv(x)))
@@ -137,8 +142,7 @@ class DeepJSCCEncoder(nn.Module):
                 if snr_db is None:
                     raise ValueError("an SNR-aware encoder needs snr_db")
                 x = self.af[i](x, snr_db)
-        b = x.shape[0]
-        return power_normalize(x.reshape(b, -1, 2))
+        return x
 
 
 class DeepJSCCDecoder(nn.Module):
@@ -158,8 +162,11 @@ class DeepJSCCDecoder(nn.Module):
         self.af = nn.ModuleList([AttentionFeature(ch) for ch in (n, n, n, m)]) if snr_aware else None
 
     def forward(self, symbols: torch.Tensor, snr_db: Optional[torch.Tensor] = None) -> torch.Tensor:
-        b = symbols.shape[0]
-        x = symbols.reshape(b, self.c, self.h4, self.w4)
+        return self.synthesis(symbols.reshape(symbols.shape[0], self.c, self.h4, self.w4), snr_db)
+
+    def synthesis(self, x: torch.Tensor, snr_db: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """A latent map ``(B, c, h, w)`` of any size -> images ``(B, 3, 4h, 4w)``."""
+        b = x.shape[0]
         if self.af is not None:
             if snr_db is None:
                 raise ValueError("an SNR-aware decoder needs snr_db")

@@ -127,27 +127,6 @@ class WindowBlock(nn.Module):
         return x + self.mlp(self.norm2(t)).permute(0, 3, 1, 2)
 
 
-def _trunk(enc, images: torch.Tensor) -> torch.Tensor:
-    """Deep JSCC encoder convolutions, no reshape: ``(B, 3, H, W) -> (B, c, H/4, W/4)``."""
-    x = images * 2.0 - 1.0
-    for conv, norm, act in zip(enc.convs, enc.norms, enc.acts):
-        x = act(norm(conv(x)))
-    return x
-
-
-def _synthesis(dec, x: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-    """Deep JSCC decoder on a latent map ``(B, c, h, w)`` of any size."""
-    b = x.shape[0]
-    snr_db = snr_db.reshape(b, 1).to(x.dtype)
-    for i, conv in enumerate(dec.convs):
-        x = conv(x)
-        if i < len(dec.acts):
-            x = dec.acts[i](dec.norms[i](x))
-            if dec.af is not None:
-                x = dec.af[i](x, snr_db)
-    return torch.sigmoid(x)
-
-
 class HybridEncoderA(nn.Module):
     """images -> ``features (B, c + d, h, w)`` = ``[y'; t]`` before the merge (ONNX part 1)."""
 
@@ -161,7 +140,7 @@ class HybridEncoderA(nn.Module):
         nn.init.zeros_(self.to_latent.bias)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        y = _trunk(self.trunk, images)
+        y = self.trunk.analysis(images)
         b, c, h, w = y.shape
         y = power_normalize(y.reshape(b, -1, 2)).reshape(b, c, h, w)
         t = self.block.attn(self.embed(y))
@@ -207,7 +186,7 @@ class HybridDecoder(nn.Module):
             + self.snr_embed(snr_db / 20.0)[:, :, None, None]
         for blk in self.blocks:
             t = blk.mlp_part(blk.attn(t))
-        return _synthesis(self.synthesis, latent + self.out(t), snr_db)
+        return self.synthesis.synthesis(latent + self.out(t), snr_db)
 
 
 # --------------------------------------------------------------------------- the codec
