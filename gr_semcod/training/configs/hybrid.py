@@ -8,10 +8,12 @@ SNR 0–20 dB.  Checkpoints are chosen on the validation crops at the first CBR,
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ...semantic.hybrid import HybridSemanticCodec
-from ..registry import DATA_DIR, TrainConfig, register
+from ..registry import TrainConfig, register
+from .semantic import _semcod32
 
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_BUNDLE = "models/semcod_32"
@@ -27,19 +29,13 @@ def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
 
 def _semcod2_32(name: str, base_cbr: str = "1/12", cbrs=("1/48", "1/24", "1/12"), minutes: float = 90.0,
                 **kw) -> TrainConfig:
-    return TrainConfig(
-        name=name,
+    """The 32x32 semantic recipe (data, SNR range, validation; :func:`.semantic._semcod32`) with the
+    v2 model and a fine-tuning learning rate."""
+    return dataclasses.replace(
+        _semcod32(name, minutes=minutes),
         build_model=build_hybrid,
-        train_data=str(DATA_DIR / "crops32_train.npz"),
-        val_data=str(DATA_DIR / "crops32_val.npz"),
-        image_size=32,
-        batch_size=64,
         lr=5e-4,
         weight_decay=1e-4,
-        warmup=0.03,
-        minutes=minutes,
-        snr_range=(0.0, 20.0),
-        val_limit=1000,
         model_kwargs={"base_cbr": base_cbr, "cbrs": list(cbrs), "init_from_bundle": DEFAULT_BUNDLE, **kw},
         description=f"semantic codec v2, 32x32 tiles: Deep JSCC {base_cbr} trunk + window attention + "
                     f"quadtree ToMe merging to CBR {'/'.join(cbrs)}, AWGN, SNR U(0,20) dB",
