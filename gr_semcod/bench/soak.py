@@ -27,7 +27,7 @@ def add_arguments(p) -> None:
     p.add_argument("--snr", type=float, default=10.0, help="channel SNR in dB (default %(default)s)")
     p.add_argument("--codec", default="semantic", choices=["semantic", "deepjscc"])
     p.add_argument("--cbr", default="", help="CBR (default: 1/12 if the bundle has it)")
-    p.add_argument("--header-reps", type=int, default=8, help="PHY header repetitions (default %(default)s)")
+    p.add_argument("--header-reps", type=int, default=2, help="PHY header repetitions (default %(default)s)")
     p.add_argument("--window", type=int, default=512,
                    help="an image not back after this many newer ones counts as lost (default %(default)s)")
     p.add_argument("--report-seconds", type=float, default=60.0, help="seconds between reports (default %(default)s)")
