@@ -244,23 +244,18 @@ def allocate(
         lo = np.where(ok, lo, mid)
     lev, t, fl, s = cost(hi)
     if fill:
-        base = lev
+        base_over = s > budget  # even the Lagrangian solution is over: nothing to undo to
         raw = np.bincount(groups, tree_cost(lev, depth)[1], ng)
         per_flag = beta * np.where(raw > 0, fl / np.maximum(raw, 1), 1.0)  # symbols per flag, as coded now
         lev, history = fill_budget(dist, lev, groups, np.maximum(budget - s, 0.0), r, per_flag)
         t, fl, s = rate(lev)
         for g in np.flatnonzero(s > budget + 1e-9):  # coded flags cost more than estimated: undo
-            while s[g] > budget[g] and history[g] and not info_over(base, g, groups, rate, budget):
+            while s[g] > budget[g] and history[g] and not base_over[g]:
                 b, lv, i, j = history[g].pop()
                 sz = 1 << lv
                 lev[b, i * sz:(i + 1) * sz, j * sz:(j + 1) * sz] = lv
                 t, fl, s = rate(lev)
     return lev, {"tokens": t, "bits": fl + extra_bits, "symbols": s, "over": s > budget, "budget": budget}
-
-
-def info_over(base, g, groups, rate, budget) -> bool:
-    """True when even the Lagrangian solution ``base`` of group ``g`` is over its budget."""
-    return bool(rate(base)[2][g] > budget[g])
 
 
 def fill_budget(dist: Sequence[np.ndarray], lev: np.ndarray, groups: np.ndarray, left: np.ndarray, r: float,
