@@ -1,0 +1,117 @@
+"""One 768x512 photo (made here) through the headless loopback and the ZMQ split at 10 dB with the
+shipped bundle's Deep JSCC: it comes back at its own size, far above the mean-colour floor."""
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import REPO, free_port, grc_env
+from .test_flowgraphs import read_rows
+
+pytestmark = pytest.mark.gnuradio
+PY = sys.executable
+BUNDLE = REPO / "models" / "semcod_32"
+H, W = 512, 768
+
+
+def make_photo(h=H, w=W, seed=0):
+    """Smooth colour waves, a checker of shadows (edges) and sensor noise: structure at every scale."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([127 + 90 * np.sin(x / 37.0 + c) * np.cos(y / 29.0 - c) for c in range(3)], -1)
+    img[(x // 96 + y // 96) % 2 == 0] *= 0.6
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    if not (BUNDLE / "manifest.json").is_file():
+        pytest.skip("the shipped bundle models/semcod_32 is not there")
+    from gr_semcod.runtime.images import save_png
+
+    d = tmp_path_factory.mktemp("photo")
+    img = make_photo()
+    save_png(d / "photo.png", img)
+    mean = np.broadcast_to(img.reshape(-1, 3).mean(0).round().astype(np.uint8), img.shape)
+    from gr_semcod.runtime.metrics import psnr
+
+    return str(d), img, psnr(img, mean)
+
+
+def check_row(row, img, floor):
+    assert (int(row["height"]), int(row["width"])) == (H, W)
+    assert row["codec"] == "deepjscc" and row["cbr"] == "1/12"
+    assert int(row["n_lost_tiles"]) == 0
+    p = float(row["psnr_db"])
+    assert p > floor + 10.0, (p, floor)  # ~30 dB against a ~12 dB mean-colour floor
+    assert 0.5 < float(row["ssim"]) <= 1.0 and 0.8 < float(row["ms_ssim"]) <= 1.0
+    return p
+
+
+def test_photo_through_the_headless_loopback(compiled, photo, tmp_path):
+    d, img, floor = photo
+    csv_path = tmp_path / "m.csv"
+    cmd = [PY, "-u", str(compiled["semcod_loopback_nogui"]), "--bundle", str(BUNDLE), "--codec", "deepjscc",
+           "--cbr", "1/12", "--data", d, "--snr-db", "10", "--outdir", str(tmp_path / "rx"),
+           "--csv-path", str(csv_path)]
+    r = subprocess.run(cmd, env=grc_env(), capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (row,) = read_rows(csv_path)
+    check_row(row, img, floor)
+    from PIL import Image
+
+    assert np.asarray(Image.open(row["png"])).shape == (H, W, 3)  # the PNG at the photo's own size
+
+
+def _start(script, args, log):
+    return subprocess.Popen([PY, "-u", str(script), *args], env=grc_env(), stdout=log, stderr=subprocess.STDOUT,
+                            cwd=REPO, start_new_session=True)
+
+
+def test_photo_through_the_zmq_split(compiled, photo, tmp_path):
+    d, img, floor = photo
+    a1, a2 = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    csv_path = tmp_path / "rx.csv"
+    common = ["--bundle", str(BUNDLE), "--codec", "deepjscc", "--cbr", "1/12"]
+    args = {
+        "rx": (compiled["semcod_rx_zmq"], common + ["--address", a2, "--reference", d, "--csv-path", str(csv_path)]),
+        "channel": (compiled["channel_zmq"], ["--in-address", a1, "--out-address", a2, "--snr-db", "10"]),
+        "tx": (compiled["semcod_tx_zmq"], common + ["--data", d, "--address", a1, "--repeat", "0", "--rate", "1",
+                                                    "--samp-rate", "2e6"]),
+    }
+    procs, logs = {}, {}
+    try:
+        for name, (script, a) in args.items():
+            logs[name] = open(tmp_path / f"{name}.log", "w")
+            procs[name] = _start(script, a, logs[name])
+            time.sleep(0.5)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 90 and not read_rows(csv_path):
+            assert all(p.poll() is None for n, p in procs.items() if n != "tx"), \
+                {n: (tmp_path / f"{n}.log").read_text()[-2000:] for n in procs}
+            time.sleep(0.25)
+        rows = read_rows(csv_path)
+        assert len(rows) == 1, (tmp_path / "rx.log").read_text()[-3000:]
+        p = check_row(rows[0], img, floor)
+        assert math.isfinite(p)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        codes = {}
+        for name, p in procs.items():
+            try:
+                codes[name] = p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                codes[name] = "hung"
+        for f in logs.values():
+            f.close()
+    assert codes == {n: 0 for n in procs}, codes
