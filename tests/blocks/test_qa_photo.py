@@ -105,6 +105,8 @@ def test_photo_of_odd_size_comes_back_at_its_own_size(codec, linear_bundle, tmp_
     p = float(psnr_per_image(photo, got)[0])
     assert p == pytest.approx(10 * np.log10(1 / (1e-3 / 2 / 4)), abs=1.0)
     assert sink.results[-1]["psnr_db"] == pytest.approx(p)
+    # the classifiers are trained on whole bundle-size images: a photo's tiles are skipped, not dropped
+    assert rx.classifier.n_skipped_photos() == 1 and rx.classifier.n_processed() == 0 and sink.n_lost() == 0
 
 
 def test_new_codecs_say_they_are_not_available(linear_bundle):
