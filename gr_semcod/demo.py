@@ -17,7 +17,7 @@ Writes ``<out>/``:
   Fashion-MNIST is installed, their accuracy through the same loopback at 10 dB
 * ``psnr_vs_snr.png``    PSNR against SNR (matplotlib, Agg)
 
-Photos of any size (``--data`` a folder / glob of photos; default: the first ``--limit`` = 3
+Photos of any size (``--data`` a folder / glob of photos; default: the first ``--limit`` = 2
 validation photos of ``../shared/data/photos/val`` when that folder exists, else the shipped
 demo images) go through at their own size: the received PNGs have the photo's size, ``grid.png``
 shows original | every codec side by side with zoomed insets (:mod:`gr_semcod.demo_photos`),
@@ -49,7 +49,7 @@ DEFAULT_BUNDLE = "models/semcod_32"
 DEFAULT_DATA = str(REPO / "flowgraphs" / "images")
 #: full-size validation photos, the demo's default input when present (not part of the repository)
 VALIDATION_PHOTOS = REPO.parent / "shared" / "data" / "photos" / "val"
-PHOTO_LIMIT = 3
+PHOTO_LIMIT = 2
 CHANNELS = {"awgn": 0, "multipath": 1}
 CODECS = ("semantic", "deepjscc")
 
@@ -63,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snrs", type=float, nargs="+", default=[-3.0, 0.0, 5.0, 10.0, 20.0], help="SNRs in dB")
     p.add_argument("--channels", nargs="+", default=list(CHANNELS), choices=list(CHANNELS))
     p.add_argument("--cbr", default="", help="channel bandwidth ratio (default: 1/12 if the bundle has it)")
-    p.add_argument("--limit", type=int, default=0, help="number of images (default 8; 3 validation photos)")
+    p.add_argument("--limit", type=int, default=0, help="number of images (default 8; 2 validation photos)")
     p.add_argument("--no-deepjscc", action="store_true", help="skip the Deep JSCC baseline")
     p.add_argument("--seed", type=int, default=1, help="channel noise seed")
     p.add_argument("--header-reps", type=int, default=2, help="PHY header repetitions (default %(default)s)")

@@ -115,3 +115,38 @@ def test_photo_through_the_zmq_split(compiled, photo, tmp_path):
         for f in logs.values():
             f.close()
     assert codes == {n: 0 for n in procs}, codes
+
+
+def test_demo_with_photos_and_a_deepjscc_only_bundle(linear_bundle, tmp_path):
+    """``semcod demo --data PHOTOS``: received PNGs at the photos' own sizes, the side-by-side grid,
+    the per-photo table; a bundle holding only Deep JSCC runs Deep JSCC alone (no error)."""
+    import json
+    import shutil
+
+    from PIL import Image
+
+    from gr_semcod.runtime.images import save_png
+
+    photos = tmp_path / "photos"
+    save_png(photos / "a.png", make_photo(64, 96, seed=1))
+    save_png(photos / "b.png", make_photo(45, 70, seed=2))
+    only = tmp_path / "deepjscc_only"
+    shutil.copytree(linear_bundle, only)
+    man = json.loads((only / "manifest.json").read_text())
+    man["models"] = {k: v for k, v in man["models"].items() if k.startswith("deepjscc_")}
+    (only / "manifest.json").write_text(json.dumps(man))
+    for bundle, codecs in ((linear_bundle, {"semantic", "deepjscc"}), (str(only), {"deepjscc"})):
+        out = tmp_path / f"demo_{Path(bundle).name}"
+        r = subprocess.run([PY, "-m", "gr_semcod.cli", "demo", "--bundle", bundle, "--data", str(photos),
+                            "--out", str(out), "--snrs", "20", "--channels", "awgn", "--quiet",
+                            "--classify-images", "0"],
+                           env=grc_env(), capture_output=True, text=True, timeout=300, cwd=REPO)
+        assert r.returncode == 0, r.stderr[-3000:]
+        for codec in codecs:
+            sizes = sorted(np.asarray(Image.open(p)).shape for p in (out / "rx" / f"{codec}_awgn_20dB").glob("*.png"))
+            assert sizes == [(45, 70, 3), (64, 96, 3)], (codec, sizes)
+        md = (out / "results.md").read_text()
+        assert "Per photo" in md and "| a | 96x64 |" in md and "| b | 70x45 |" in md, md
+        assert {line.split("|")[3].strip() for line in md.splitlines() if line.startswith("| a |")} == codecs
+        grid = np.asarray(Image.open(out / "grid.png"))
+        assert grid.shape[1] == 4 + (1 + len(codecs)) * (320 + 4)  # original + one column per codec
