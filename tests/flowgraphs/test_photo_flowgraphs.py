@@ -1,8 +1,6 @@
 """One 768x512 photo (made here) through the headless loopback and the ZMQ split at 10 dB with the
 shipped bundle's Deep JSCC: it comes back at its own size, far above the mean-colour floor."""
 import math
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,7 +10,7 @@ import numpy as np
 import pytest
 
 from .conftest import REPO, free_port, grc_env
-from .test_flowgraphs import read_rows
+from .test_flowgraphs import _start, read_rows, stop_all
 
 pytestmark = pytest.mark.gnuradio
 PY = sys.executable
@@ -70,11 +68,6 @@ def test_photo_through_the_headless_loopback(compiled, photo, tmp_path):
     assert np.asarray(Image.open(row["png"])).shape == (H, W, 3)  # the PNG at the photo's own size
 
 
-def _start(script, args, log):
-    return subprocess.Popen([PY, "-u", str(script), *args], env=grc_env(), stdout=log, stderr=subprocess.STDOUT,
-                            cwd=REPO, start_new_session=True)
-
-
 def test_photo_through_the_zmq_split(compiled, photo, tmp_path):
     d, img, floor = photo
     a1, a2 = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
@@ -102,18 +95,7 @@ def test_photo_through_the_zmq_split(compiled, photo, tmp_path):
         p = check_row(rows[0], img, floor)
         assert math.isfinite(p)
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        codes = {}
-        for name, p in procs.items():
-            try:
-                codes[name] = p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                codes[name] = "hung"
-        for f in logs.values():
-            f.close()
+        codes = stop_all(procs, logs)
     assert codes == {n: 0 for n in procs}, codes
 
 
