@@ -35,6 +35,19 @@ import numpy as np
 from .params import OfdmParams
 
 
+def inv_hpd(A: np.ndarray) -> np.ndarray:
+    """Inverse of a small Hermitian positive-definite matrix by Gauss-Jordan elimination (no
+    pivoting needed for HPD), in numpy's own loops: LAPACK here would wake OpenBLAS's threads."""
+    n = A.shape[0]
+    M = np.concatenate([np.asarray(A, complex), np.eye(n)], axis=1)
+    for j in range(n):
+        M[j] /= M[j, j]
+        col = M[:, j].copy()
+        col[j] = 0.0
+        M -= np.multiply.outer(col, M[j])
+    return M[:, n:]
+
+
 @dataclass
 class ChannelEstimate:
     """Estimates of F frames."""
@@ -98,6 +111,7 @@ class FrameEqualizer:
         self._t_hdr = 1.0 + np.arange(self.n_hdr)
         self.FH = self.F.conj().T.copy()
         self.G = self.FH @ self.F  # Gram matrix of the candidate taps
+        self.FT = self.F.T.copy()  # (taps, K): DFT column of every candidate tap
         self.x2 = p.sync_word2[self.act]
         self.scale = 1.0 / np.sqrt(N)
         K = len(self.act)
@@ -179,7 +193,7 @@ class FrameEqualizer:
         # the residual while its energy is significant against the noise of the mean (s2 / J)
         floor = self.tap_threshold * s2 / J
         c = np.einsum("fk,tk->ft", Hm, self.FH)  # (F, taps): correlation with every candidate tap
-        Hs, kept = self._sparse_fit(c, floor)
+        Hs, kept = self._sparse_fit(Hm, c, floor)
         misfit = np.sum(np.abs(Hm - Hs) ** 2, axis=1) * J
         dof = np.maximum(dof_w + K - kept, 1)
         s2 = np.maximum((within + misfit) / dof, 1e-12)
@@ -188,11 +202,11 @@ class FrameEqualizer:
         snr = np.sum(np.abs(Hs) ** 2, axis=1) / (K * s2)
         return ChannelEstimate(H, s2, 10 * np.log10(np.maximum(snr, 1e-12)), kept), ph
 
-    def _sparse_fit(self, c: np.ndarray, floor: np.ndarray):
-        """Tap-domain fit of every frame: the previous support where it still satisfies the
-        pursuit's stopping rule (one cached solve for all those frames), the pursuit
-        (:meth:`_omp`, batched) for the others.  Returns (H on the active carriers (F, K), taps
-        kept (F,))."""
+    def _sparse_fit(self, Hm: np.ndarray, c: np.ndarray, floor: np.ndarray):
+        """Tap-domain fit of every frame's mean channel ``Hm`` (F, K): the previous support where
+        it still satisfies the pursuit's stopping rule (one cached solve for all those frames),
+        the pursuit (:meth:`_omp`, batched) for the others.  Returns (H on the active carriers
+        (F, K), taps kept (F,))."""
         F = c.shape[0]
         Hs = np.empty((F, self._K), complex)
         kept = np.empty(F, np.int64)
@@ -203,27 +217,26 @@ class FrameEqualizer:
             kept[ok] = len(idx)
             todo = np.flatnonzero(~ok)
         if todo.size:
-            sup, gk = self._omp(c[todo], floor[todo])
-            for j, f in enumerate(todo):
-                n = int(np.count_nonzero(sup[j] >= 0))
-                Hs[f] = np.einsum("ks,s->k", self.F[:, sup[j, :n]], gk[j, :n])
-                kept[f] = n
+            sup, Hs[todo] = self._omp(Hm[todo], c[todo], floor[todo])
+            kept[todo] = np.count_nonzero(sup >= 0, axis=1)
             self._last_support = tuple(int(i) for i in sup[-1] if i >= 0)
         return Hs, kept
 
-    def _omp(self, c: np.ndarray, floor: np.ndarray):
-        """Orthogonal matching pursuit on the tap correlations ``c = F^H Hm`` of F frames at once
-        (F, taps): each frame adds the tap that explains most of its residual while that tap's
-        energy is above its ``floor``.  All frames still running at step k have k taps, so the
-        normal equations ``G_S g = c_S`` of step k are one stacked solve.  Returns (support (F,
-        max_taps), -1 past a frame's last tap; gains (F, max_taps), 0 there)."""
-        F, T = c.shape[0], self.max_taps
+    def _omp(self, Hm: np.ndarray, c: np.ndarray, floor: np.ndarray):
+        """Orthogonal matching pursuit of F frames at once (``Hm`` (F, K) mean channels, ``c =
+        F^H Hm`` (F, taps)): each frame adds the tap that explains most of its residual while that
+        tap's energy is above its ``floor``.  The least-squares fit on the support is kept as an
+        orthonormal basis (Gram-Schmidt, twice for accuracy), one new vector per step for all
+        running frames: no linear solve (LAPACK would wake OpenBLAS's threads).  Returns (support
+        (F, max_taps), -1 past a frame's last tap; fit on the active carriers (F, K))."""
+        F, T, K = c.shape[0], self.max_taps, self._K
         sup = np.full((F, T), -1, np.int64)
-        gk = np.zeros((F, T), complex)
+        Q = np.zeros((F, T, K), complex)  # orthonormal basis of the chosen taps' DFT columns
+        fit = np.zeros((F, K), complex)
         r = c
         run = np.arange(F)  # frames still adding taps
         for k in range(T):
-            e = np.abs(r) ** 2 / self._K
+            e = np.abs(r) ** 2 / K
             if k:
                 np.put_along_axis(e, sup[run, :k], 0.0, axis=1)
             i = np.argmax(e, axis=1)
@@ -233,11 +246,15 @@ class FrameEqualizer:
                 if run.size == 0:
                     break
             sup[run, k] = i
-            S = sup[run, :k + 1]  # (R, k+1)
-            g = np.linalg.solve(self.G[S[:, :, None], S[:, None, :]], c[run[:, None], S][:, :, None])[:, :, 0]
-            gk[run, :k + 1] = g
-            r = c[run] - np.einsum("rtk,rk->rt", self.G[:, S].transpose(1, 0, 2), g)  # F^H (Hm - F_S g_S)
-        return sup, gk
+            u = self.FT[i]  # (R, K): the new taps' DFT columns
+            Qk = Q[run, :k]
+            for _ in range(2):
+                u = u - np.einsum("rj,rjk->rk", np.einsum("rjk,rk->rj", Qk.conj(), u), Qk)
+            q = u / np.sqrt(np.einsum("rk,rk->r", u.conj(), u).real)[:, None]
+            Q[run, k] = q
+            fit[run] += np.einsum("rk,rk->r", q.conj(), Hm[run])[:, None] * q
+            r = np.einsum("tk,rk->rt", self.FH, Hm[run] - fit[run])  # F^H (Hm - F_S g_S)
+        return sup, fit
 
     def _reuse_support(self, c: np.ndarray, floor: np.ndarray):
         """The previous pursuit's tap support for every frame (F, taps correlations): returns
@@ -249,7 +266,7 @@ class FrameEqualizer:
         cached = self._support_cache.get(S)
         if cached is None:
             idx = list(S)
-            Ginv = np.linalg.inv(self.G[np.ix_(idx, idx)])
+            Ginv = inv_hpd(self.G[np.ix_(idx, idx)])
             cached = (idx, Ginv, self.G[:, idx].copy(), self.F[:, idx].copy(), np.real(np.diag(Ginv)))
             if len(self._support_cache) > 64:
                 self._support_cache.clear()
