@@ -46,6 +46,7 @@ from gnuradio import gr
 from ..contract import (KEY_ERASURE_MASK, KEY_FRAG_IDX, KEY_IMAGE_ID, KEY_LOST_FRAGMENTS,  # noqa: F401
                         KEY_N_ERASED, KEY_N_FRAGMENTS, KEY_NOISE_VAR, KEY_RX_OFFSET, KEY_SEQ, KEY_SNR_DB,
                         KEY_SYMBOL_NOISE_VAR, PORT_FRAMES, PORT_IMAGES)
+from ..pdu import c32vector
 from .detector import default_threshold
 from .equalizer import FrameEqualizer
 from .header import HEADER_BITS, HeaderLayout, unpack_header
@@ -374,7 +375,7 @@ class ofdm_analog_deframer(gr.sync_block):
         d = pmt.dict_add(d, pmt.intern(KEY_NOISE_VAR), pmt.from_double(float(np.mean(nvs))))
         d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), pmt.init_f32vector(nvs.size, nvs.tolist()))
         d = pmt.dict_add(d, pmt.intern(KEY_RX_OFFSET), pmt.from_uint64(int(s)))
-        self.message_port_pub(pmt.intern(PORT_FRAMES), pmt.cons(d, pmt.init_c32vector(sym.size, sym.tolist())))
+        self.message_port_pub(pmt.intern(PORT_FRAMES), pmt.cons(d, c32vector(sym)))
 
     def _publish(self, img):
         self.n_images += 1
@@ -409,7 +410,7 @@ def image_to_pdu(img) -> "pmt.pmt_t":
             else pmt.make_u8vector(img.erasure.size, 0))
     d = pmt.dict_add(d, pmt.intern(KEY_ERASURE_MASK), mask)
     d = pmt.dict_add(d, pmt.intern(KEY_N_ERASED), pmt.from_long(int(img.erasure.sum())))
-    return pmt.cons(d, pmt.init_c32vector(img.symbols.size, img.symbols.tolist()))
+    return pmt.cons(d, c32vector(img.symbols))
 
 
 def pdu_to_image(msg) -> dict:
