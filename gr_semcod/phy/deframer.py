@@ -75,7 +75,7 @@ class ofdm_analog_deframer(gr.sync_block):
         self.search = 2 * self.P + p.cp_len if fine_search is None else int(fine_search)
         self.cfo_search = int(cfo_search)
         self._tc = np.arange(self.Q - 1) - (self.Q - 2) / 2.0  # centred period index (fine-CFO fit)
-        self._n_sym = np.arange(params.sym_len)
+        self._ar = np.arange(0)  # 0, 1, 2, ... (grown on demand)
         self.header_iterations = int(header_iterations)
         # fine-timing template: last training symbol + sync word 2, for each integer-CFO hypothesis
         tmpl = np.concatenate([p.time_symbol(p.sync_word1), p.time_symbol(p.sync_word2)]).astype(np.complex128)
@@ -167,17 +167,18 @@ class ofdm_analog_deframer(gr.sync_block):
             i = int(np.searchsorted(above, self.skip_until - lo))
         self.skip_until = max(self.skip_until, top - look)
 
+    def _arange(self, n: int) -> np.ndarray:
+        if self._ar.size < n:
+            self._ar = np.arange(n)
+        return self._ar[:n]
+
     def _derot(self, a: np.ndarray, n: int, s0: np.ndarray, eps: np.ndarray) -> np.ndarray:
         """Samples ``[a_f, a_f + n)`` of F frames (F, n) with their CFOs ``eps_f`` (subcarriers)
-        removed, phases referenced to ``s0_f``.  The phasor ``e^{-j w (t - s0)}`` is built per
-        symbol as an outer product (S + rows complex exponentials per frame, not one per sample)."""
-        S = self.p.sym_len
-        x = self.buf[(a - self.buf_start)[:, None] + np.arange(n)[None, :]]
-        rows = -(-n // S)
-        w = (-2.0 * np.pi / self.p.fft_len) * eps
-        rot = (np.exp(1j * w[:, None] * ((a - s0)[:, None] + S * np.arange(rows)[None, :]))[:, :, None]
-               * np.exp(1j * w[:, None] * self._n_sym[None, :])[:, None, :])
-        return x * rot.reshape(len(a), -1)[:, :n].astype(np.complex64)
+        removed, phases referenced to ``s0_f``: ``x[t] e^{-j 2 pi eps (t - s0) / fft_len}``."""
+        t = self._arange(n)
+        x = self.buf[(a - self.buf_start)[:, None] + t]
+        w = (-2j * np.pi / self.p.fft_len) * eps
+        return x * np.exp(w[:, None] * ((a - s0)[:, None] + t)).astype(np.complex64)
 
     def _acquire(self, cands):
         """Candidates ``[(coarse start, peak)]`` -> per candidate None (the exact re-check failed)
@@ -188,7 +189,7 @@ class ofdm_analog_deframer(gr.sync_block):
         xw = self.buf[(s - self.buf_start)[:, None] + np.arange(self.win)[None, :]]
         c = np.einsum("fqp,p->fq", xw.reshape(-1, Q, P), self._seg_conj)
         D = np.sum(c[:, 1:] * np.conj(c[:, :-1]), axis=1)
-        E = np.sum(np.abs(xw.astype(np.complex128)) ** 2, axis=1)
+        E = np.einsum("fi,fi->f", xw.real.astype(np.float64), xw.real) + np.einsum("fi,fi->f", xw.imag.astype(np.float64), xw.imag)
         with np.errstate(invalid="ignore", divide="ignore"):
             L = np.where(E > 0, np.abs(D) / (self._Ep * E), 0.0)
         ok = np.flatnonzero(L > self.threshold)
@@ -204,12 +205,15 @@ class ofdm_analog_deframer(gr.sync_block):
         m, k = np.divmod(np.argmax(cc.reshape(len(s), -1), axis=1), 2 * W + 1)  # (F,): hypothesis, offset
         s = s + k - W
         eps = eps + self._m[m]
+        n = (p.n_sync + self.nh) * S
+        x = self._derot(s, n, s, eps)
         # fine CFO: slope of the per-period matched-filter phases over the whole preamble
         if Q - 1 > 2:
-            cs = np.einsum("fqp,p->fq", self._derot(s, self.win, s, eps).reshape(-1, Q, P), self._seg_conj)[:, 1:]  # [0]: maybe the previous burst
+            cs = np.einsum("fqp,p->fq", x[:, :self.win].reshape(-1, Q, P), self._seg_conj)[:, 1:]  # [0]: maybe the previous burst
             ph = np.concatenate([np.zeros((len(s), 1)), np.cumsum(np.angle(cs[:, 1:] * np.conj(cs[:, :-1])), axis=1)], axis=1)
-            eps = eps + (ph @ self._tc) / float(self._tc @ self._tc) * p.fft_len / (2 * np.pi * P)
-        x = self._derot(s, (p.n_sync + self.nh) * S, s, eps)
+            d = (ph @ self._tc) * (p.fft_len / (2 * np.pi * P * float(self._tc @ self._tc)))
+            eps = eps + d
+            x *= np.exp(((-2j * np.pi / p.fft_len) * d)[:, None] * self._arange(n)).astype(np.complex64)
         for j, i in enumerate(ok):
             out[i] = (int(s[j]), float(eps[j]), x[j])
         return out
