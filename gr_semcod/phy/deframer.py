@@ -48,7 +48,7 @@ from ..contract import (KEY_ERASURE_MASK, KEY_FRAG_IDX, KEY_IMAGE_ID, KEY_LOST_F
                         KEY_SYMBOL_NOISE_VAR, PORT_FRAMES, PORT_IMAGES)
 from ..pdu import c32vector
 from .detector import default_threshold
-from .equalizer import FrameEqualizer
+from .equalizer import FrameEqualizer, einsum
 from .header import HEADER_BITS, HeaderLayout, unpack_header
 from .params import OfdmParams
 from .reassembly import Reassembler
@@ -187,9 +187,9 @@ class ofdm_analog_deframer(gr.sync_block):
         s = np.array([c[0] for c in cands], np.int64)
         # exact re-check of the peak: L and D of the preamble window (detector.window_metric, batched)
         xw = self.buf[(s - self.buf_start)[:, None] + np.arange(self.win)[None, :]]
-        c = np.einsum("fqp,p->fq", xw.reshape(-1, Q, P), self._seg_conj)
+        c = einsum("fqp,p->fq", xw.reshape(-1, Q, P), self._seg_conj)
         D = np.sum(c[:, 1:] * np.conj(c[:, :-1]), axis=1)
-        E = np.einsum("fi,fi->f", xw.real.astype(np.float64), xw.real) + np.einsum("fi,fi->f", xw.imag.astype(np.float64), xw.imag)
+        E = einsum("fi,fi->f", xw.real.astype(np.float64), xw.real) + einsum("fi,fi->f", xw.imag.astype(np.float64), xw.imag)
         with np.errstate(invalid="ignore", divide="ignore"):
             L = np.where(E > 0, np.abs(D) / (self._Ep * E), 0.0)
         ok = np.flatnonzero(L > self.threshold)
@@ -209,7 +209,7 @@ class ofdm_analog_deframer(gr.sync_block):
         x = self._derot(s, n, s, eps)
         # fine CFO: slope of the per-period matched-filter phases over the whole preamble
         if Q - 1 > 2:
-            cs = np.einsum("fqp,p->fq", x[:, :self.win].reshape(-1, Q, P), self._seg_conj)[:, 1:]  # [0]: maybe the previous burst
+            cs = einsum("fqp,p->fq", x[:, :self.win].reshape(-1, Q, P), self._seg_conj)[:, 1:]  # [0]: maybe the previous burst
             ph = np.concatenate([np.zeros((len(s), 1)), np.cumsum(np.angle(cs[:, 1:] * np.conj(cs[:, :-1])), axis=1)], axis=1)
             d = (ph @ self._tc) * (p.fft_len / (2 * np.pi * P * float(self._tc @ self._tc)))
             eps = eps + d

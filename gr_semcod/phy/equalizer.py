@@ -34,6 +34,11 @@ import numpy as np
 
 from .params import OfdmParams
 
+try:  # numpy's einsum kernel without its Python wrapper (a few us per call, called ~20 times a frame)
+    from numpy.core._multiarray_umath import c_einsum as einsum
+except ImportError:  # pragma: no cover - other numpy layouts
+    einsum = np.einsum
+
 
 def inv_hpd(A: np.ndarray) -> np.ndarray:
     """Inverse of a small Hermitian positive-definite matrix by Gauss-Jordan elimination (no
@@ -112,6 +117,7 @@ class FrameEqualizer:
         self.FH = self.F.conj().T.copy()
         self.G = self.FH @ self.F  # Gram matrix of the candidate taps
         self.FT = self.F.T.copy()  # (taps, K): DFT column of every candidate tap
+        self._row_idx = np.arange(0)[:, None]
         self.x2 = p.sync_word2[self.act]
         self.scale = 1.0 / np.sqrt(N)
         K = len(self.act)
@@ -143,7 +149,7 @@ class FrameEqualizer:
         W = the observations' energies).  Returns H (F, fft_len), zero off the active bins."""
         h = np.concatenate([Y2[:, self.act] / self.x2, Ys[:, :, self.pre_bins].sum(axis=1) * self._w1inv], axis=1)
         H = np.zeros((Y2.shape[0], self.p.fft_len), complex)
-        H[:, self.act] = np.einsum("fj,kj->fk", h, self.M_hdr)
+        H[:, self.act] = einsum("fj,kj->fk", h, self.M_hdr)
         return H
 
     def header_matched(self, H: np.ndarray, Yh: np.ndarray) -> np.ndarray:
@@ -157,7 +163,7 @@ class FrameEqualizer:
         c = np.empty((F, self.n_hdr + 1), complex)
         c[:, 0] = np.sum(np.abs(H[:, self.act]) ** 2, axis=1)
         c[:, 1:] = np.sum(Yh[:, :, self.pil] * np.conj(H[:, None, self.pil] * self._pil_hdr[None]), axis=2)
-        m = np.einsum("ft,gt->fg", c, self._w_grid)  # (F, grid)
+        m = einsum("ft,gt->fg", c, self._w_grid)  # (F, grid)
         i = np.argmax(np.abs(m), axis=1)
         w, phi0 = self._w[i], np.angle(m[np.arange(F), i])
         phase = phi0[:, None] + w[:, None] * self._t_hdr[None, :]
@@ -188,11 +194,11 @@ class FrameEqualizer:
         Hm = Hj.sum(axis=1) * (1.0 / J)
         within = np.sum(np.abs(Hj - Hm[:, None]) ** 2, axis=(1, 2))
         dof_w = K * (J - 1)
-        s2 = within / dof_w if dof_w else np.mean(np.abs(Hm - np.einsum("fj,kj->fk", Hm, self.P_full)) ** 2, axis=1) * 2
+        s2 = within / dof_w if dof_w else np.mean(np.abs(Hm - einsum("fj,kj->fk", Hm, self.P_full)) ** 2, axis=1) * 2
         # sparse delay-domain fit (orthogonal matching pursuit): add the tap that explains most of
         # the residual while its energy is significant against the noise of the mean (s2 / J)
         floor = self.tap_threshold * s2 / J
-        c = np.einsum("fk,tk->ft", Hm, self.FH)  # (F, taps): correlation with every candidate tap
+        c = einsum("fk,tk->ft", Hm, self.FH)  # (F, taps): correlation with every candidate tap
         Hs, kept = self._sparse_fit(Hm, c, floor)
         misfit = np.sum(np.abs(Hm - Hs) ** 2, axis=1) * J
         dof = np.maximum(dof_w + K - kept, 1)
@@ -213,7 +219,7 @@ class FrameEqualizer:
         todo = np.arange(F)
         if self._last_support:
             idx, Fs, ok, gk = self._reuse_support(c, floor)
-            Hs[ok] = np.einsum("fs,ks->fk", gk[ok], Fs)
+            Hs[ok] = einsum("fs,ks->fk", gk[ok], Fs)
             kept[ok] = len(idx)
             todo = np.flatnonzero(~ok)
         if todo.size:
@@ -221,6 +227,12 @@ class FrameEqualizer:
             kept[todo] = np.count_nonzero(sup >= 0, axis=1)
             self._last_support = tuple(int(i) for i in sup[-1] if i >= 0)
         return Hs, kept
+
+    def _rows(self, n: int) -> np.ndarray:
+        """(n, 1) row indices 0..n-1 (cached)."""
+        if self._row_idx.shape[0] < n:
+            self._row_idx = np.arange(n)[:, None]
+        return self._row_idx[:n]
 
     def _omp(self, Hm: np.ndarray, c: np.ndarray, floor: np.ndarray):
         """Orthogonal matching pursuit of F frames at once (``Hm`` (F, K) mean channels, ``c =
@@ -238,10 +250,10 @@ class FrameEqualizer:
         for k in range(T):
             e = np.abs(r) ** 2 / K
             if k:
-                np.put_along_axis(e, sup[run, :k], 0.0, axis=1)
+                e[self._rows(run.size), sup[run, :k]] = 0.0
             i = np.argmax(e, axis=1)
             if k:
-                go = e[np.arange(run.size), i] >= floor[run]
+                go = e[self._rows(run.size)[:, 0], i] >= floor[run]
                 run, i = run[go], i[go]
                 if run.size == 0:
                     break
@@ -249,11 +261,11 @@ class FrameEqualizer:
             u = self.FT[i]  # (R, K): the new taps' DFT columns
             Qk = Q[run, :k]
             for _ in range(2):
-                u = u - np.einsum("rj,rjk->rk", np.einsum("rjk,rk->rj", Qk.conj(), u), Qk)
-            q = u / np.sqrt(np.einsum("rk,rk->r", u.conj(), u).real)[:, None]
+                u = u - einsum("rj,rjk->rk", einsum("rjk,rk->rj", Qk.conj(), u), Qk)
+            q = u / np.sqrt(einsum("rk,rk->r", u.conj(), u).real)[:, None]
             Q[run, k] = q
-            fit[run] += np.einsum("rk,rk->r", q.conj(), Hm[run])[:, None] * q
-            r = np.einsum("tk,rk->rt", self.FH, Hm[run] - fit[run])  # F^H (Hm - F_S g_S)
+            fit[run] += einsum("rk,rk->r", q.conj(), Hm[run])[:, None] * q
+            r = einsum("tk,rk->rt", self.FH, Hm[run] - fit[run])  # F^H (Hm - F_S g_S)
         return sup, fit
 
     def _reuse_support(self, c: np.ndarray, floor: np.ndarray):
@@ -272,8 +284,8 @@ class FrameEqualizer:
                 self._support_cache.clear()
             self._support_cache[S] = cached
         idx, Ginv, GS, Fs, dg = cached
-        gk = np.einsum("fs,us->fu", c[:, idx], Ginv)
-        e = np.abs(c - np.einsum("fs,ts->ft", gk, GS)) ** 2 / self._K
+        gk = einsum("fs,us->fu", c[:, idx], Ginv)
+        e = np.abs(c - einsum("fs,ts->ft", gk, GS)) ** 2 / self._K
         e[:, idx] = 0.0
         ok = e.max(axis=1) < floor
         if len(idx) > 1:
@@ -331,7 +343,7 @@ class FrameEqualizer:
         if P >= 3:
             gp = np.pad(g, ((0, 0), (1, 1), (0, 0)), mode="edge")
             g = (gp[:, :-2] + gp[:, 1:-1] + gp[:, 2:]) / 3.0
-        gi = np.einsum("fpq,dq->fpd", g, self.W_interp)  # linear interpolation across frequency (edges held)
+        gi = einsum("fpq,dq->fpd", g, self.W_interp)  # linear interpolation across frequency (edges held)
         Heff = Hd[:, None, :] * gi
         a2 = np.abs(Heff) ** 2
         s2 = s2[:, :, None]
