@@ -52,6 +52,10 @@ def add_arguments(p):
     p.add_argument("--all-modes", action="store_true", help="--quality: every tracking x equaliser (default phase/zf)")
     p.add_argument("--noise-samples", type=float, default=1e7, help="--quality: pure-noise samples for the false-frame count")
     p.add_argument("--preamble-len", type=int, default=3, help="short training symbols (TX and RX)")
+    p.add_argument("--deframer", type=int, nargs="*", default=None, metavar="CHUNK",
+                   help="instead: CPU time of the deframer alone (this thread) per frame, fed recorded samples "
+                        "and detector output in chunks of CHUNK samples (default 2640 32768: one frame per "
+                        "call, or a dozen batched); --images images at the first --snr")
 
 
 def _stock(args, n, taps):
@@ -251,9 +255,47 @@ def _quality(args, taps) -> int:
     return 0
 
 
+def _deframer_cost(args, taps) -> int:
+    """Deframer CPU per frame for each chunk size, on the same recorded channel output (the
+    detector's C++ chain run beforehand): what the receiver's Python thread costs, without the
+    rest of the flowgraph or other jobs' share of the machine in the number."""
+    import numpy as np
+    from gnuradio import blocks, gr
+
+    from gr_semcod.phy.channel import channel
+    from gr_semcod.phy.deframer import ofdm_analog_deframer
+    from gr_semcod.phy.detector import preamble_detector
+
+    y, _, nf, p = _waveform(args, args.images)
+    tb = gr.top_block()
+    ch = channel(args.snr[0] if args.snr else 20.0, taps, args.cfo, seed=5)
+    det = preamble_detector(p)
+    sx, sl = blocks.vector_sink_c(), blocks.vector_sink_f()
+    tb.connect(blocks.vector_source_c(y), ch, sx)
+    tb.connect(ch, det, sl)
+    tb.run()
+    x, lam = np.asarray(sx.data(), np.complex64), np.asarray(sl.data(), np.float32)
+    print(f"deframer         {args.images * nf} frames, {x.size} samples, SNR {args.snr[0] if args.snr else 20.0} dB, "
+          f"CFO {args.cfo}, taps {args.taps}; load average {os.getloadavg()[0]:.2f}")
+    for chunk in args.deframer or [2640, 32768]:
+        best = None
+        for _ in range(max(1, args.repeat)):
+            d = ofdm_analog_deframer(p, timeout_samples=20000)
+            t0 = time.thread_time()
+            for i in range(0, x.size, chunk):
+                d.work([x[i:i + chunk], lam[i:i + chunk]], [])
+            dt = time.thread_time() - t0
+            best = dt if best is None else min(best, dt)
+        print(f"  chunk {chunk:6d} samples: {1e3 * best / max(d.n_frames, 1):.3f} ms CPU per frame "
+              f"({d.n_frames} frames, {x.size / best / 1e6:.2f} Msps of this thread alone, best of {max(1, args.repeat)})")
+    return 0
+
+
 def run(args) -> int:
     n = int(args.samples)
     taps = [complex(t) for t in args.taps.split(",")]
+    if args.deframer is not None:
+        return _deframer_cost(args, taps)
     if args.quality:
         args.snr = args.snr or [-3.0, 0.0, 1.0, 3.0, 10.0]
         return _quality(args, taps)
