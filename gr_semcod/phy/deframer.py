@@ -75,7 +75,8 @@ class ofdm_analog_deframer(gr.sync_block):
         self.search = 2 * self.P + p.cp_len if fine_search is None else int(fine_search)
         self.cfo_search = int(cfo_search)
         self._tc = np.arange(self.Q - 1) - (self.Q - 2) / 2.0  # centred period index (fine-CFO fit)
-        self._ar = np.arange(0)  # 0, 1, 2, ... (grown on demand)
+        self._n_sym = np.arange(S)
+        self._sym_starts = S * np.arange(self.max_payload_symbols + p.n_sync + self.nh + 8)  # symbol starts of any span
         self.header_iterations = int(header_iterations)
         # fine-timing template: last training symbol + sync word 2, for each integer-CFO hypothesis
         tmpl = np.concatenate([p.time_symbol(p.sync_word1), p.time_symbol(p.sync_word2)]).astype(np.complex128)
@@ -167,18 +168,25 @@ class ofdm_analog_deframer(gr.sync_block):
             i = int(np.searchsorted(above, self.skip_until - lo))
         self.skip_until = max(self.skip_until, top - look)
 
-    def _arange(self, n: int) -> np.ndarray:
-        if self._ar.size < n:
-            self._ar = np.arange(n)
-        return self._ar[:n]
-
     def _derot(self, a: np.ndarray, n: int, s0: np.ndarray, eps: np.ndarray) -> np.ndarray:
         """Samples ``[a_f, a_f + n)`` of F frames (F, n) with their CFOs ``eps_f`` (subcarriers)
-        removed, phases referenced to ``s0_f``: ``x[t] e^{-j 2 pi eps (t - s0) / fft_len}``."""
-        t = self._arange(n)
-        x = self.buf[(a - self.buf_start)[:, None] + t]
-        w = (-2j * np.pi / self.p.fft_len) * eps
-        return x * np.exp(w[:, None] * ((a - s0)[:, None] + t)).astype(np.complex64)
+        removed, phases referenced to ``s0_f``: ``x[t] e^{-j w (t - s0)}``, ``w = 2 pi eps / fft_len``.
+        The phasor is an outer product per symbol, ``e^{-j w (a - s0 + S r)} e^{-j w m}`` (S + rows
+        complex exponentials per frame instead of one per sample)."""
+        S = self.p.sym_len
+        rows = -(-n // S)
+        x = np.stack([self.buf[i:i + n] for i in (a - self.buf_start).tolist()])
+        w = (-2j * np.pi / self.p.fft_len) * eps[:, None]
+        rot = np.exp(w * ((a - s0)[:, None] + self._sym_starts[:rows]))[:, :, None] * np.exp(w * self._n_sym)[:, None, :]
+        return x * rot.reshape(len(a), -1)[:, :n].astype(np.complex64)
+
+    def _phasor(self, n: int, eps: np.ndarray) -> np.ndarray:
+        """``e^{-j 2 pi eps t / fft_len}`` for t = 0..n-1 (F, n), complex64, as :meth:`_derot`'s."""
+        S = self.p.sym_len
+        rows = -(-n // S)
+        w = (-2j * np.pi / self.p.fft_len) * eps[:, None]
+        rot = np.exp(w * self._sym_starts[:rows])[:, :, None] * np.exp(w * self._n_sym)[:, None, :]
+        return rot.reshape(len(eps), -1)[:, :n].astype(np.complex64)
 
     def _acquire(self, cands):
         """Candidates ``[(coarse start, peak)]`` -> per candidate None (the exact re-check failed)
@@ -186,7 +194,7 @@ class ofdm_analog_deframer(gr.sync_block):
         p, S, W, P, Q = self.p, self.p.sym_len, self.search, self.P, self.Q
         s = np.array([c[0] for c in cands], np.int64)
         # exact re-check of the peak: L and D of the preamble window (detector.window_metric, batched)
-        xw = self.buf[(s - self.buf_start)[:, None] + np.arange(self.win)[None, :]]
+        xw = np.stack([self.buf[i:i + self.win] for i in (s - self.buf_start).tolist()])
         c = einsum("fqp,p->fq", xw.reshape(-1, Q, P), self._seg_conj)
         D = np.sum(c[:, 1:] * np.conj(c[:, :-1]), axis=1)
         E = einsum("fi,fi->f", xw.real.astype(np.float64), xw.real) + einsum("fi,fi->f", xw.imag.astype(np.float64), xw.imag)
@@ -213,7 +221,7 @@ class ofdm_analog_deframer(gr.sync_block):
             ph = np.concatenate([np.zeros((len(s), 1)), np.cumsum(np.angle(cs[:, 1:] * np.conj(cs[:, :-1])), axis=1)], axis=1)
             d = (ph @ self._tc) * (p.fft_len / (2 * np.pi * P * float(self._tc @ self._tc)))
             eps = eps + d
-            x *= np.exp(((-2j * np.pi / p.fft_len) * d)[:, None] * self._arange(n)).astype(np.complex64)
+            x *= self._phasor(n, d)
         for j, i in enumerate(ok):
             out[i] = (int(s[j]), float(eps[j]), x[j])
         return out
