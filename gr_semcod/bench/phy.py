@@ -146,6 +146,9 @@ def _ours(args, n, taps):
         pos += lens[f % nf]
         sent += 1
         f += 1
+    d = rx.deframer
+    c = dict(c, work_calls=d.n_work_calls, samples_per_call=round(d.nread / max(d.n_work_calls, 1)),
+             frames_per_batch=round(d.n_triggers / max(d.n_batches, 1), 2))
     return n / dt / 1e6, c["frames"], sent, per_image / nf, cpu / n * 1e6, c
 
 

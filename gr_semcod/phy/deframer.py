@@ -111,6 +111,7 @@ class ofdm_analog_deframer(gr.sync_block):
         self.n_lost_fragments = self.n_errors = self.n_bad_payloads = self.n_candidates = 0
         self.n_header_retries = 0  # headers that passed only after decision-directed re-decoding
         self.header_error_reasons = {}
+        self.n_work_calls = self.n_batches = 0  # work() calls; header batches decoded (their mean size: speed)
         #: set to a list to also keep every delivered :class:`~gr_semcod.phy.reassembly.Image` (tests, tools)
         self.image_log = None
         self.message_port_register_out(pmt.intern(PORT_IMAGES))
@@ -122,6 +123,7 @@ class ofdm_analog_deframer(gr.sync_block):
         n = len(x)
         if n == 0:
             return 0
+        self.n_work_calls += 1
         self.buf = np.concatenate([self.buf, x])
         self.lam = np.concatenate([self.lam, lam])
         self.nread += n
@@ -306,6 +308,7 @@ class ofdm_analog_deframer(gr.sync_block):
                     if c not in self._acq:
                         ready.append(c)
                 self._acq.update(zip(ready, self._decode_headers(ready)))
+                self.n_batches += 1
             r = self._acq[t]
             if r is None:  # the exact re-check failed
                 self._pop()
