@@ -177,7 +177,7 @@ class ofdm_analog_deframer(gr.sync_block):
         complex exponentials per frame instead of one per sample)."""
         S = self.p.sym_len
         rows = -(-n // S)
-        x = np.stack([self.buf[i:i + n] for i in (a - self.buf_start).tolist()])
+        x = _stack([self.buf[i:i + n] for i in (a - self.buf_start).tolist()])
         w = (-2j * np.pi / self.p.fft_len) * eps[:, None]
         rot = np.exp(w * ((a - s0)[:, None] + self._sym_starts[:rows]))[:, :, None] * np.exp(w * self._n_sym)[:, None, :]
         return x * rot.reshape(len(a), -1)[:, :n].astype(np.complex64)
@@ -196,7 +196,7 @@ class ofdm_analog_deframer(gr.sync_block):
         p, S, W, P, Q = self.p, self.p.sym_len, self.search, self.P, self.Q
         s = np.array([c[0] for c in cands], np.int64)
         # exact re-check of the peak: L and D of the preamble window (detector.window_metric, batched)
-        xw = np.stack([self.buf[i:i + self.win] for i in (s - self.buf_start).tolist()])
+        xw = _stack([self.buf[i:i + self.win] for i in (s - self.buf_start).tolist()])
         c = einsum("fqp,p->fq", xw.reshape(-1, Q, P), self._seg_conj)
         D = np.sum(c[:, 1:] * np.conj(c[:, :-1]), axis=1)
         E = einsum("fi,fi->f", xw.real.astype(np.float64), xw.real) + einsum("fi,fi->f", xw.imag.astype(np.float64), xw.imag)
@@ -237,7 +237,7 @@ class ofdm_analog_deframer(gr.sync_block):
         out = [None] * len(cands)
         if not idx:
             return out
-        Y = self.eq.fft_symbols(np.stack([acq[i][2] for i in idx]), 0, ns + nh)  # (F, ns + nh, fft_len)
+        Y = self.eq.fft_symbols(_stack([acq[i][2] for i in idx]), 0, ns + nh)  # (F, ns + nh, fft_len)
         Ys, Y2, Yh = Y[:, :pl], Y[:, pl], Y[:, ns:]
         z = self.eq.header_matched(self.eq.header_channel(Y2, Ys), Yh)
         fin = np.isfinite(z).all(axis=1)
@@ -353,8 +353,8 @@ class ofdm_analog_deframer(gr.sync_block):
                 s = np.array([r[4] for r in rs], np.int64)
                 eps = np.array([r[5] for r in rs])
                 Yp = self.eq.fft_symbols(self._derot(s + (ns + nh) * S, P * S, s, eps), 0, P)
-                known = np.stack([self.layout.place(r[3]) for r in rs])
-                est, ph = self.eq.estimate(np.stack([r[1] for r in rs]), np.stack([r[2] for r in rs]), known)
+                known = _stack([self.layout.place(r[3]) for r in rs])
+                est, ph = self.eq.estimate(_stack([r[1] for r in rs]), _stack([r[2] for r in rs]), known)
                 X, nv = self.eq.equalize(Yp, est, ph)
             except Exception as e:  # never stall: these frames are lost, counted, logged
                 self.n_errors += 1
@@ -411,6 +411,12 @@ class ofdm_analog_deframer(gr.sync_block):
         return dict(triggers=self.n_triggers, frames=self.n_frames, header_errors=self.n_header_errors,
                     images=self.n_images, lost_fragments=self.n_lost_fragments, errors=self.n_errors,
                     duplicates=self.reasm.n_duplicates, bad_payloads=self.n_bad_payloads)
+
+
+def _stack(arrays):
+    """``np.stack`` of equal-shape arrays; a view for a single one (the common batch of one frame
+    costs no copy and none of ``np.stack``'s checks)."""
+    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
 
 
 def image_to_pdu(img) -> "pmt.pmt_t":
