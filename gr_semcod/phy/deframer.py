@@ -5,7 +5,8 @@ Inputs (both sync, same rate):
 0. complex samples as received (any carrier frequency offset within about +-2 subcarriers);
 1. the detection metric ``L`` of :class:`gr_semcod.phy.detector.preamble_detector` (float).
 
-Per frame (all vectorised numpy, one call per frame, never per sample):
+Per frame (vectorised numpy, never per sample; steps 2-5 run batched over every frame a work()
+call can handle: one numpy call per step for the batch, at most ``max_batch`` headers at once):
 
 1. **Detection.**  Every first crossing of ``L > threshold`` (CFAR: ``L`` is normalised by the
    local energy) opens a candidate; its peak is the maximum of ``L`` over the next preamble
@@ -24,15 +25,21 @@ Per frame (all vectorised numpy, one call per frame, never per sample):
    tracking, ZF/MMSE (:class:`gr_semcod.phy.equalizer.FrameEqualizer`), reassembly.
 
 The block keeps its own sample buffer, so a frame split across work() calls, back-to-back
-frames and frames separated by gaps are all the same case; candidates are handled one by one
-and one is skipped only if it lies inside a frame whose header passed its CRC.
+frames and frames separated by gaps are all the same case.  The headers of all candidates in
+the buffer are decoded together, then the candidates are consumed in order exactly as one by
+one (:meth:`ofdm_analog_deframer._walk`): one is skipped only if it lies inside a frame whose
+header passed its CRC, and only the consumed ones are counted; the payloads of the accepted
+frames are then equalised together.  The chunk size changes no output
+(``tests/phy/test_qa_batch.py``).  No BLAS or LAPACK call is on this path (``einsum``,
+Gram-Schmidt, Gauss-Jordan): OpenBLAS's worker threads would spin against the flowgraph.
 
 Message output ``images``: one PDU per image (:mod:`gr_semcod.phy.ofdm_analog_rx` documents it).
 Message output ``frames``: one PDU per decoded frame if ``emit_frames`` (debugging/metrics).
 
 Counters: ``n_triggers`` (peaks that passed the exact re-check), ``n_frames``, ``n_header_errors``
 (CRC or inconsistent fields), ``n_images``, ``n_lost_fragments``, ``n_errors`` (unexpected
-exceptions; frame dropped), ``n_bad_payloads``.
+exceptions; frame dropped), ``n_bad_payloads``; ``n_work_calls`` and ``n_batches`` (header
+batches decoded) tell how well the batching works.
 """
 from __future__ import annotations
 
