@@ -26,9 +26,10 @@ Message output ``images``: one PDU per image, ``pmt.cons(meta, c32vector)``:
 ============================  ==========================================================
 
 The vector holds the equalised symbols, in transmit order, zeros where erased.  No decision
-is ever taken on them.  An image is released when all its fragments arrived, when too many
-other images are open (``max_pending``), or ``timeout_samples`` after its last fragment; call
-:meth:`flush` at the end of a finite recording.
+is ever taken on them.  An image is released when all its fragments arrived, when its last
+fragment arrived (fragments are sent in order: one missing then is lost), when too many
+other images are open (``max_pending``), or ``timeout_samples`` after its last fragment; the
+rest is released when the receiver stops (end of the stream), or by :meth:`flush`.
 
 Message output ``frames`` (if ``emit_frames``): one PDU per decoded frame with the header
 fields, ``snr_db``, ``noise_var``, ``symbol_noise_var`` and ``rx_offset`` (sample index).
