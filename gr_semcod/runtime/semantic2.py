@@ -182,7 +182,8 @@ def _run(bundle: Bundle, role: str, batch: int, **inputs) -> np.ndarray:
     return np.concatenate(outs)
 
 
-def _meta(bundle: Bundle) -> Dict:
+def check_bundle(bundle: Bundle) -> Dict:
+    """The bundle's ``semantic2`` manifest entry; ValueError when it has no codec v2 this side info fits."""
     if "semantic2" not in bundle.manifest or not all(
             bundle.has(r) for r in ("semantic2_encoder", "semantic2_merger", "semantic2_decoder")):
         raise ValueError(f"bundle {bundle.name!r} has no semantic codec v2 (roles semantic2_*)")
@@ -211,7 +212,7 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     """
     from .channels import num_symbols
 
-    meta = _meta(bundle)
+    meta = check_bundle(bundle)
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"photo must be uint8 H x W x 3, got {img.dtype} {img.shape}")
@@ -297,7 +298,7 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
     is False (with ``info["reason"]``) when the side information failed: the image is then the
     uniform fallback, no token is placed.
     """
-    meta = _meta(bundle)
+    meta = check_bundle(bundle)
     s, c, depth = meta["tile"], meta["c"], meta["depth"]
     scheme = side_mcs(snr_db) if mcs is None else SIDE_MCS[int(mcs)]
     y = np.asarray(symbols, np.complex64).ravel()
