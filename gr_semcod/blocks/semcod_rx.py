@@ -8,7 +8,8 @@
 ``codec="semantic"``: jscc_decoder@cbr -> detokenizer (``image``) and, when the bundle has a
 ``classifier`` and ``classify`` is set, -> token classifier (``label``).  ``codec="deepjscc"``:
 the Deep JSCC decoder (``image``) and, with an ``image_classifier`` in the bundle, -> image
-classifier on the reconstruction (``label``).  The decoders read ``snr_db`` / ``noise_var`` /
+classifier on the reconstruction (``label``).  ``codec="semantic2"``: semantic2_decoder, the
+photo whole (``image``; no machine receiver yet).  The decoders read ``snr_db`` / ``noise_var`` /
 ``erasures`` from the PDU metadata (the PHY receiver's); ``snr_db`` is the fallback (or, with
 ``snr_source="fixed"``, the value always used).
 """
@@ -23,6 +24,8 @@ from .deepjscc_decoder import deepjscc_decoder
 from .detokenizer import detokenizer
 from .image_classifier import image_classifier
 from .jscc_decoder import jscc_decoder
+from .semantic2_decoder import semantic2_decoder
+from ..runtime.semantic2 import CODEC_SEMANTIC2
 
 
 class semcod_rx(gr.hier_block2):
@@ -31,11 +34,19 @@ class semcod_rx(gr.hier_block2):
     def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, snr_db=10.0,
                  snr_source="metadata", classify=True, class_names="", threads=1):
         gr.hier_block2.__init__(self, "semcod_rx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
-        if codec not in CODECS:
-            raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
+        if codec not in CODECS + (CODEC_SEMANTIC2,):
+            raise ValueError(f"codec must be one of {CODECS + (CODEC_SEMANTIC2,)}, got {codec!r}")
         self.message_port_register_hier_in(PORT_IN)
         for port in (PORT_IMAGE, PORT_LABEL, PORT_DROP):
             self.message_port_register_hier_out(port)
+        if codec == CODEC_SEMANTIC2:  # the photo whole: one decoder, the image out
+            self.decoder = semantic2_decoder(bundle, snr_db, snr_source, threads=threads)
+            self.stages = [self.decoder]
+            self.image_stage, self.classifier = self.decoder, None
+            self.msg_connect(self, PORT_IN, self.decoder, PORT_IN)
+            self.msg_connect(self.decoder, PORT_OUT, self, PORT_IMAGE)
+            self.msg_connect(self.decoder, PORT_DROP, self, PORT_DROP)
+            return
         self.decoder = (jscc_decoder if codec == CODEC_SEMANTIC else deepjscc_decoder)(bundle, cbr, snr_db,
                                                                                     snr_source, threads)
         self.stages = [self.decoder]

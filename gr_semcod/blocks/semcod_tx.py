@@ -6,7 +6,8 @@
 """``semcod_tx``: image PDU -> channel symbols PDU (hier block).
 
 ``codec="semantic"``: semantic_encoder -> jscc_encoder@cbr;  ``codec="deepjscc"``: the Deep JSCC
-baseline encoder@cbr.  Ports: ``in`` (image PDU), ``out`` (c32 symbols PDU, unit power,
+baseline encoder@cbr;  ``codec="semantic2"``: semantic2_encoder (the photo whole, its rate shared
+by content, side information inside; ``snr_db`` is the SNR the transmitter is told).  Ports: ``in`` (image PDU), ``out`` (c32 symbols PDU, unit power,
 ``image_id``/``cbr``/``n_symbols``/``codec`` metadata), ``drop`` (drops of the inner blocks).
 """
 from __future__ import annotations
@@ -14,18 +15,21 @@ from __future__ import annotations
 from gnuradio import gr
 
 from ..contract import CODEC_SEMANTIC, CODECS, PORT_DROP, PORT_IN, PORT_OUT
+from ..runtime.semantic2 import CODEC_SEMANTIC2
 from .deepjscc_encoder import deepjscc_encoder
 from .jscc_encoder import jscc_encoder
+from .semantic2_encoder import semantic2_encoder
 from .semantic_encoder import semantic_encoder
 
 
 class semcod_tx(gr.hier_block2):
-    """Args: bundle, cbr, codec ("semantic" | "deepjscc"), normalize (unit power per image),
-    threads (ORT threads per model)."""
+    """Args: bundle, cbr, codec ("semantic" | "deepjscc" | "semantic2"), normalize (unit power per image),
+    threads (ORT threads per model), snr_db (semantic2: the SNR the transmitter is told)."""
 
-    def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, normalize=True, threads=1):
+    def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, normalize=True, threads=1,
+                 snr_db=10.0):
         gr.hier_block2.__init__(self, "semcod_tx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
-        if codec not in CODECS:
+        if codec not in CODECS + (CODEC_SEMANTIC2,):
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
         for port in (PORT_IN,):
             self.message_port_register_hier_in(port)
@@ -33,6 +37,8 @@ class semcod_tx(gr.hier_block2):
             self.message_port_register_hier_out(port)
         if codec == CODEC_SEMANTIC:
             self.stages = [semantic_encoder(bundle, threads), jscc_encoder(bundle, cbr, normalize, threads)]
+        elif codec == CODEC_SEMANTIC2:  # takes the photo whole; symbols per photo vary (None here)
+            self.stages = [semantic2_encoder(bundle, cbr, snr_db, threads=threads)]
         else:
             self.stages = [deepjscc_encoder(bundle, cbr, normalize, threads)]
         self.msg_connect(self, PORT_IN, self.stages[0], PORT_IN)
@@ -41,7 +47,7 @@ class semcod_tx(gr.hier_block2):
         self.msg_connect(self.stages[-1], PORT_OUT, self, PORT_OUT)
         for s in self.stages:
             self.msg_connect(s, PORT_DROP, self, PORT_DROP)
-        self.n_symbols = self.stages[-1].n_symbols
+        self.n_symbols = getattr(self.stages[-1], "n_symbols", None)
 
     def n_dropped(self):
         return sum(s.n_dropped() for s in self.stages)
