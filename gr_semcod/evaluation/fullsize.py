@@ -157,7 +157,9 @@ def run_full_size(args) -> int:
                                           "tokens_per_tile": r.get("tokens_per_tile", float("nan")),
                                           "side_fail": float(not r["side_ok"]) if "side_ok" in r else float("nan"),
                                           "side_share": r["side_symbols"] / r["symbols"] if "side_symbols" in r
-                                          else float("nan")})
+                                          else float("nan"),
+                                          "flag_bits": r.get("flag_bits", float("nan")),
+                                          "flag_bits_ideal": r.get("flag_bits_ideal", float("nan"))})
                         if args.save_images and channel == args.channel[0]:
                             from ..runtime.images import save_png
 
@@ -169,14 +171,15 @@ def run_full_size(args) -> int:
     for scheme, channel, cbr, snr in keys:
         sel = [r for r in per_photo if (r["scheme"], r["channel"], r["cbr"], r["snr_db"]) == (scheme, channel, cbr, snr)]
         row = {"scheme": scheme, "channel": channel, "cbr": cbr, "snr_db": snr, "n": len(sel)}
-        for key in ("psnr", "ssim", "ms_ssim", "cbr_spent", "tokens_per_tile", "side_fail", "side_share"):
+        for key in ("psnr", "ssim", "ms_ssim", "cbr_spent", "tokens_per_tile", "side_fail", "side_share", "flag_bits",
+                    "flag_bits_ideal"):
             row[key] = float(np.mean([r[key] for r in sel]))
         row["psnr_mse"] = float(10 * np.log10(1.0 / np.mean([r["mse"] for r in sel])))
         rows.append(row)
     out_dir = Path(args.out or Path("out") / "eval" / f"{bundle.name}_fullsize")
     out_dir.mkdir(parents=True, exist_ok=True)
     fields = ["scheme", "channel", "cbr", "snr_db", "n", "psnr", "psnr_mse", "ssim", "ms_ssim", "cbr_spent",
-              "tokens_per_tile", "side_fail", "side_share"]
+              "tokens_per_tile", "side_fail", "side_share", "flag_bits", "flag_bits_ideal"]
     for path, data, cols in ((out_dir / "results.csv", rows, fields),
                              (out_dir / "per_photo.csv", per_photo,
                               ["photo", "height", "width"] + [f for f in fields if f != "n"])):
@@ -222,7 +225,8 @@ def format_side_info(rows) -> str:
     lines = []
     for r in sorted(sel, key=lambda r: (r["scheme"], r["channel"], float(Fraction(r["cbr"])), r["snr_db"])):
         lines.append(f"- {r['scheme']}, {r['channel']}, CBR {r['cbr']}, {r['snr_db']:g} dB: side information "
-                     f"{100 * r['side_share']:.1f} % of the symbols, failed on {r['side_fail'] * r['n']:.0f} of "
+                     f"{100 * r['side_share']:.1f} % of the symbols, flags coded in {r['flag_bits']:.1f} bits per photo "
+                     f"(charged at the KT length {r['flag_bits_ideal']:.1f}), failed on {r['side_fail'] * r['n']:.0f} of "
                      f"{r['n']} photos")
     return "\n".join(lines)
 
