@@ -241,16 +241,9 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     p = float(np.mean(np.abs(z) ** 2))
     q = int(np.clip(np.round((10 * np.log10(max(p, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"]),
                     0, (1 << GAIN_BITS) - 1))
-    head = _head_bits(len(flags), q)
-    tree = modulate(np.concatenate([flags, crc16(np.concatenate([head, flags]))]), scheme)
-    rest = np.concatenate([tree, (z / np.sqrt(max(p, 1e-20))).astype(np.complex64)])
-    n_head = side_symbols_for(HEAD_BITS, scheme)
-    sym = np.empty(n_head + rest.size, np.complex64)
-    at = head_positions(sym.size, scheme)
-    sym[at] = modulate(head, scheme)
-    sym[np.setdiff1d(np.arange(sym.size), at)] = rest
+    sym = side_vector(flags, q, scheme, (z / np.sqrt(max(p, 1e-20))).astype(np.complex64))
     ideal = float(quadtree.flag_code_bits(quadtree.flag_counts(quadtree.stitch_levels(lev, grid), depth))[0])
-    return sym, {"height": h, "width": w, "n_symbols": int(sym.size), "side_symbols": int(n_head + tree.size),
+    return sym, {"height": h, "width": w, "n_symbols": int(sym.size), "side_symbols": side_cost(len(flags), scheme),
                  "tokens": tokens, "tiles": len(tiles), "flag_bits": int(len(flags)), "flag_bits_ideal": ideal,
                  "gain_index": q, "mcs": SIDE_MCS.index(scheme), "budget": budget, "levels": lev}
 
@@ -258,11 +251,22 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
 # --------------------------------------------------------------------------- receiver
 
 
-def decode_side(y: np.ndarray, weight: np.ndarray, n_tiles: int, grid: Tuple[int, int], tile_shape: Tuple[int, int],
-                depth: int, mcs: SideMCS) -> Tuple[np.ndarray, int, np.ndarray, int]:
-    """Head + tree blocks of a photo's vector ``y`` -> ``(level maps (T, h, w), gain index, the
-    symbols after the side information (the tokens), side symbols)``; :class:`SideInfoError`
-    when a check fails."""
+def side_vector(flags: np.ndarray, gain: int, mcs: SideMCS, payload: np.ndarray) -> np.ndarray:
+    """The photo's symbol vector: head (spread), tree block, then ``payload`` (the token symbols)."""
+    head = _head_bits(len(flags), gain)
+    rest = np.concatenate([modulate(np.concatenate([flags, crc16(np.concatenate([head, flags]))]), mcs),
+                           np.asarray(payload, np.complex64)])
+    sym = np.empty(side_symbols_for(HEAD_BITS, mcs) + rest.size, np.complex64)
+    at = head_positions(sym.size, mcs)
+    sym[at] = modulate(head, mcs)
+    sym[np.setdiff1d(np.arange(sym.size), at)] = rest
+    return sym
+
+
+def read_side(y: np.ndarray, weight: np.ndarray, mcs: SideMCS, max_flags: int) -> Tuple[np.ndarray, int, np.ndarray]:
+    """Inverse of :func:`side_vector`: ``(flag bits, gain index, payload symbols)`` once the head's
+    check and the tree's CRC pass; :class:`SideInfoError` otherwise (or when the length the head
+    gives exceeds ``max_flags`` or the vector)."""
     at = head_positions(y.size, mcs)
     head = demodulate(y[at], weight[at], HEAD_BITS, mcs)
     body = head[:LEN_BITS + GAIN_BITS]
@@ -271,20 +275,28 @@ def decode_side(y: np.ndarray, weight: np.ndarray, n_tiles: int, grid: Tuple[int
     n_flags, q = _bits_uint(head[:LEN_BITS]), _bits_uint(head[LEN_BITS:LEN_BITS + GAIN_BITS])
     rest = np.setdiff1d(np.arange(y.size), at)
     y, weight = y[rest], weight[rest]
-    max_flags = 32 * n_tiles + 64  # 21 raw flags per tile at most; the coder adds a few bits
     n_tree = side_symbols_for(n_flags + CRC_BITS, mcs)
     if n_flags > max_flags or n_tree > y.size:
-        raise SideInfoError(f"side-info head says {n_flags} flag bits: does not fit {n_tiles} tiles / "
-                            f"{y.size + at.size} symbols")
+        raise SideInfoError(f"side-info head says {n_flags} flag bits: more than {max_flags} or than the "
+                            f"{y.size + at.size} symbols hold")
     tree = demodulate(y[:n_tree], weight[:n_tree], n_flags + CRC_BITS, mcs)
     flags = tree[:n_flags]
     if not np.array_equal(crc16(np.concatenate([head, flags])), tree[n_flags:]):
         raise SideInfoError("side-info tree CRC failed")
+    return flags, q, y[n_tree:]
+
+
+def decode_side(y: np.ndarray, weight: np.ndarray, n_tiles: int, grid: Tuple[int, int], tile_shape: Tuple[int, int],
+                depth: int, mcs: SideMCS) -> Tuple[np.ndarray, int, np.ndarray, int]:
+    """Head + tree blocks of a photo's vector ``y`` -> ``(level maps (T, h, w), gain index, the
+    symbols after the side information (the tokens), side symbols)``; :class:`SideInfoError`
+    when a check fails."""
+    flags, q, rx = read_side(y, weight, mcs, 32 * n_tiles + 64)  # 21 raw flags per tile at most, + coder bits
     gh, gw = grid
     th, tw = tile_shape
     lev, _ = decode_flags(flags, (gh * th, gw * tw), depth)
     lev = lev.reshape(gh, th, gw, tw).transpose(0, 2, 1, 3).reshape(n_tiles, th, tw)
-    return lev, q, y[n_tree:], at.size + n_tree
+    return lev, q, rx, y.size - rx.size
 
 
 def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, snr_db: float,

@@ -118,3 +118,12 @@ def test_scheme_follows_the_snr_or_the_mode_given(bundle):
 def test_bad_photo(bundle):
     with pytest.raises(ValueError, match="uint8 H x W x 3"):
         encode_photo(bundle, np.zeros((8, 8), np.uint8), "1/12", 10.0)
+
+
+def test_side_frame_failure_rate_bench():
+    from gr_semcod.bench.sideinfo import frame_failure_rate
+
+    qpsk = SIDE_MCS[2]
+    assert frame_failure_rate(qpsk, 8.0, "awgn", 300, 500, 5) == 0.0
+    assert frame_failure_rate(qpsk, -4.0, "awgn", 300, 500, 5) == 1.0  # far below its threshold
+    assert frame_failure_rate(SIDE_MCS[0], -4.0, "awgn", 300, 500, 5) == 0.0  # 8 symbols per bit hold there
