@@ -66,6 +66,12 @@ class semantic2_encoder(message_block):
         self.cbr = cbr_text(cbr)
         self.snr_db = float(snr_db)
         self.max_pixels = int(max_pixels) if int(max_pixels) > 0 else MAX_PIXELS
+        self._n_over = 0
+
+    def n_over_budget(self) -> int:
+        """Photos too small for their CBR: even the coarsest tree plus the side information
+        exceeded ``round(CBR*H*W*3)`` (sent anyway; ``n_symbols`` says what they spent)."""
+        return self._n_over
 
     def set_snr_db(self, snr_db):
         self.snr_db = float(snr_db)
@@ -80,6 +86,10 @@ class semantic2_encoder(message_block):
             raise PDUError(f"metadata {KEY_BATCH}={meta[KEY_BATCH]}: one photo per PDU")
         image_ids(meta, 1)
         sym, info = encode_photo(self.bundle, vec.reshape(h, w, 3), self.cbr, self.snr_db)
+        if info["over_budget"]:
+            self._n_over += 1
+            self._log.warn(f"photo {h}x{w} (image_id={meta.get('image_id')}) needs {sym.size} symbols, over its "
+                           f"budget of {info['budget']:.0f} at CBR {self.cbr}: sent, n_symbols says so")
         for key in (KEY_HEIGHT, KEY_WIDTH, KEY_CHANNELS, KEY_BATCH):
             meta.pop(key, None)
         meta.update({KEY_CODEC: CODEC_SEMANTIC2, KEY_CBR: self.cbr, KEY_N_SYMBOLS: int(sym.size),

@@ -208,7 +208,8 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     ``height``, ``width``, ``n_symbols`` (= N), ``side_symbols``, ``tokens``, ``flag_bits`` (real
     coded length), ``flag_bits_ideal`` (the KT length the allocation charged), ``gain_index``,
     ``mcs`` (index into :data:`SIDE_MCS`; the PDU's ``mode``), ``budget``, ``levels`` (the tiles'
-    level maps ``(T, h, w)``).
+    level maps ``(T, h, w)``), ``over_budget`` (True when even the coarsest tree and the side
+    information do not fit ``k``: a photo too small for its CBR; mode ``none`` always).
     """
     from .channels import num_symbols
 
@@ -245,7 +246,8 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     ideal = float(quadtree.flag_code_bits(quadtree.flag_counts(quadtree.stitch_levels(lev, grid), depth))[0])
     return sym, {"height": h, "width": w, "n_symbols": int(sym.size), "side_symbols": side_cost(len(flags), scheme),
                  "tokens": tokens, "tiles": len(tiles), "flag_bits": int(len(flags)), "flag_bits_ideal": ideal,
-                 "gain_index": q, "mcs": SIDE_MCS.index(scheme), "budget": budget, "levels": lev}
+                 "gain_index": q, "mcs": SIDE_MCS.index(scheme), "budget": budget, "levels": lev,
+                 "over_budget": bool(sym.size > budget)}
 
 
 # --------------------------------------------------------------------------- receiver

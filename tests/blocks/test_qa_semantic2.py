@@ -96,7 +96,7 @@ class qa_semantic2(gr_unittest.TestCase):
                make_pdu({"image_id": 2, "height": 60, "width": 60}, np.zeros(60 * 60 * 3, np.uint8)),  # too big
                photo_pdu(img, 3)]
         d = run_block(enc, bad, expect=4)
-        self.assertEqual((enc.n_dropped(), enc.n_processed()), (3, 1))
+        self.assertEqual((enc.n_dropped(), enc.n_processed(), enc.n_over_budget()), (3, 1, 0))
         (meta, z), = pdus(d["out"])
         dec = semantic2_decoder(SHIPPED)
         cases = [make_pdu({"image_id": 4, "mode": 2}, z),  # no photo size
@@ -110,7 +110,13 @@ class qa_semantic2(gr_unittest.TestCase):
         self.assertTrue(any("photo_height" in r for r in reasons))
         self.assertTrue(any("mode=9" in r for r in reasons))
 
-    def test_005_a_bundle_without_v2(self):
+    def test_005_photo_too_small_for_its_rate(self):
+        enc = semantic2_encoder(SHIPPED, "1/48", 0.0)
+        (meta, z), = pdus(run_block(enc, [photo_pdu(make_photo(16, 16), 9)])["out"])
+        self.assertEqual(enc.n_over_budget(), 1)
+        self.assertTrue(z.size == meta["n_symbols"] > num_symbols("1/48", 16, 16))  # sent, and says what it spent
+
+    def test_006_a_bundle_without_v2(self):
         from .bundles import build_linear_bundle
 
         import tempfile
@@ -119,7 +125,7 @@ class qa_semantic2(gr_unittest.TestCase):
             with pytest.raises(ValueError, match="semantic codec v2"):
                 semantic2_encoder(str(build_linear_bundle(Path(d) / "lin")))
 
-    def test_006_semcod_tx_rx_codec_semantic2(self):
+    def test_007_semcod_tx_rx_codec_semantic2(self):
         """The hier blocks' semantic2 branch over a simulated channel that keeps only what the PHY
         header carries (image_id, photo_height, photo_width, mode) and adds snr_db."""
         from gnuradio import blocks, gr
