@@ -65,9 +65,10 @@ def semantic2_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr
 
     The receiver learns the tree and the gain only from the received side-information blocks
     (soft Viterbi, CRC); ``side_ok`` is False when they failed and the photo fell back to grey.
+    The transmitter knows the SNR and whether the channel fades (it picks the side scheme by both).
     """
     h, w = img.shape[:2]
-    sym, tx = encode_photo(bundle, img, cbr, snr_db, mode, batch)
+    sym, tx = encode_photo(bundle, img, cbr, snr_db, mode, batch, fading=channel == "rayleigh")
     rx, nv = through_channel(complex_to_iq(sym)[None], channel, snr_db, seed, return_noise=True)
     image, rxi = decode_photo(bundle, iq_to_complex(rx)[0], h, w, snr_db, noise_var=nv[0], mcs=tx["mcs"],
                               batch=batch)
@@ -258,10 +259,11 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         "(with padding it spends a little more, see CBR spent); the semantic codec v2 spends at most `k`, "
         f"side information included and transmitted (arithmetic-coded quadtree flags, a {s2.get('gain_bits', '?')}-bit "
         "power gain, a 20-bit length and two CRCs, sent at the head of the photo's symbols with gr-fec's K=7 "
-        "rate-1/2 convolutional code at 8 channel symbols per bit below 1 dB (BPSK, 4 repetitions), 2 from 1 dB "
-        "(BPSK) and 1 from 5 dB (QPSK), `gr_semcod.runtime.semantic2`, and decoded by soft Viterbi at the "
-        "receiver before any token is placed; `side fail` counts photos whose side information failed its CRC "
-        "and fell back to grey). PSNR is per photo, then averaged; "
+        "rate-1/2 convolutional code, interleaved, at 8 channel symbols per bit below 1 dB (BPSK, 4 repetitions), "
+        "2 from 1 dB (BPSK) and 1 from 5 dB (QPSK) on AWGN, and on Rayleigh (the transmitter is told the channel "
+        "fades) 8 below 5 dB, 2 from 5 dB, 1 from 11 dB, `gr_semcod.runtime.semantic2`; decoded by soft Viterbi at "
+        "the receiver before any token is placed; a photo whose side information fails its CRC is counted and "
+        "shown mid-grey). PSNR is per photo, then averaged; "
         "MS-SSIM where the photo is large enough.",
         "",
         "Schemes: `deepjscc` (the bundle's Deep JSCC at the CBR, per tile); `semantic2_photo` (one budget per "

@@ -201,8 +201,11 @@ def _gain_db(meta: Dict, q: int) -> float:
 
 
 def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode: str = "photo",
-                 batch: int = 256, mcs: Optional[int] = None) -> Tuple[np.ndarray, Dict]:
+                 batch: int = 256, mcs: Optional[int] = None, fading: bool = False) -> Tuple[np.ndarray, Dict]:
     """uint8 ``H x W x 3`` photo -> ``(symbols complex64 (N,), info)``.
+
+    The side-information scheme is :func:`.side_info.side_mcs` of ``snr_db`` (its fading table
+    with ``fading``), or ``mcs`` (an index of :data:`SIDE_MCS`) when given.
 
     ``N <= round(CBR * H * W * 3)`` (except mode ``none``, which spends the base rate); ``info``:
     ``height``, ``width``, ``n_symbols`` (= N), ``side_symbols``, ``tokens``, ``flag_bits`` (real
@@ -218,7 +221,7 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"photo must be uint8 H x W x 3, got {img.dtype} {img.shape}")
     s, c, depth = meta["tile"], meta["c"], meta["depth"]
-    scheme = side_mcs(snr_db) if mcs is None else SIDE_MCS[int(mcs)]
+    scheme = side_mcs(snr_db, fading) if mcs is None else SIDE_MCS[int(mcs)]
     h, w = img.shape[:2]
     tiles, grid = tile_photo(img, s)
     feats = _run(bundle, "semantic2_encoder", batch, images=tiles)
