@@ -55,9 +55,11 @@ def photo_dims(meta, keys=((KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH), (KEY_HEIGHT, KEY
 class semantic2_encoder(message_block):
     """Args: bundle, cbr (the photo's rate, e.g. "1/48"), snr_db (the SNR the transmitter is told:
     it picks the side-information scheme and prices it in the allocation), max_pixels (largest
-    photo accepted), threads (ORT threads)."""
+    photo accepted), threads (ORT threads), fading (the channel fades: the side-information
+    scheme's fading thresholds, :data:`gr_semcod.runtime.side_info.FADING_MIN_SNR_DB`)."""
 
-    def __init__(self, bundle="models/semcod_32", cbr="1/12", snr_db=10.0, max_pixels=MAX_PIXELS, threads=1):
+    def __init__(self, bundle="models/semcod_32", cbr="1/12", snr_db=10.0, max_pixels=MAX_PIXELS, threads=1,
+                 fading=False):
         message_block.__init__(self, "semcod_semantic2_encoder", {PORT_IN: self.handle}, [PORT_OUT])
         self.bundle = get_bundle(bundle, threads)
         check_bundle(self.bundle)  # no semantic v2 in the bundle -> error at construction, not per PDU
@@ -65,6 +67,7 @@ class semantic2_encoder(message_block):
             raise ValueError(f"cbr must be in (0, 1], got {cbr!r}")
         self.cbr = cbr_text(cbr)
         self.snr_db = float(snr_db)
+        self.fading = bool(fading)
         self.max_pixels = int(max_pixels) if int(max_pixels) > 0 else MAX_PIXELS
         self._n_over = 0
 
@@ -85,7 +88,7 @@ class semantic2_encoder(message_block):
         if meta_int(meta, KEY_BATCH, 1) != 1:
             raise PDUError(f"metadata {KEY_BATCH}={meta[KEY_BATCH]}: one photo per PDU")
         image_ids(meta, 1)
-        sym, info = encode_photo(self.bundle, vec.reshape(h, w, 3), self.cbr, self.snr_db)
+        sym, info = encode_photo(self.bundle, vec.reshape(h, w, 3), self.cbr, self.snr_db, fading=self.fading)
         if info["over_budget"]:
             self._n_over += 1
             self._log.warn(f"photo {h}x{w} (image_id={meta.get('image_id')}) needs {sym.size} symbols, over its "

@@ -62,6 +62,9 @@ class qa_semantic2(gr_unittest.TestCase):
         enc = semantic2_encoder(SHIPPED, "1/12", 3.0)
         (meta, z), = pdus(run_block(enc, [photo_pdu(img, 1)])["out"])
         self.assertEqual(meta["mode"], 1)
+        faded = semantic2_encoder(SHIPPED, "1/12", 3.0, fading=True)
+        (fmeta, _), = pdus(run_block(faded, [photo_pdu(img, 1)])["out"])
+        self.assertEqual(fmeta["mode"], 0)  # below 5 dB on a fading channel: BPSK x4
         dec = semantic2_decoder(SHIPPED)
         bad = z.copy()
         bad[:meta["side_symbols"]] *= -1  # the tree block (and part of the spread head): inverted code bits
