@@ -35,6 +35,8 @@ from ..runtime.side_info import side_beta
 from ..runtime.tiles import stitch, tile_photo  # noqa: F401  (re-exported: the evaluation's names)
 from .pipeline import _batches, through_channel
 
+
+
 def _run(bundle: Bundle, role: str, batch: int, **inputs) -> np.ndarray:
     n = len(next(iter(inputs.values())))
     outs = []
