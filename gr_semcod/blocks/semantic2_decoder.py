@@ -21,15 +21,16 @@ from __future__ import annotations
 import numpy as np
 import pmt
 
-from ..contract import (KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_N_ERASED, KEY_SNR_USED, KEY_SYMBOL_NOISE_VAR,
-                        KEY_WIDTH, MAX_RX_SYMBOL_ABS, PORT_IN, PORT_OUT, SNR_SOURCES, PDUError, check_symbols,
-                        erasure_mask, image_ids, meta_float, meta_int, snr_from_meta)
+from ..contract import (CODEC_SEMANTIC2, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_MODE, KEY_N_ERASED,
+                        KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH, KEY_SNR_USED, KEY_SYMBOL_NOISE_VAR, KEY_WIDTH,
+                        MAX_RX_SYMBOL_ABS, PORT_IN, PORT_OUT, SNR_SOURCES, PDUError, check_symbols, erasure_mask,
+                        image_ids, meta_float, meta_int, snr_from_meta)
 from ..pdu import make_pdu, split_pdu
 from ..runtime.limits import MAX_PDU_SYMBOLS
-from ..runtime.semantic2 import CODEC_SEMANTIC2, check_bundle, decode_photo
+from ..runtime.semantic2 import check_bundle, decode_photo
 from ..runtime.side_info import SIDE_MCS
 from .base import get_bundle, message_block
-from .semantic2_encoder import KEY_MODE, KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH, MAX_PIXELS, photo_dims
+from .semantic2_encoder import MAX_PIXELS, photo_dims
 
 KEY_SIDE_OK = "side_info_ok"
 KEY_SIDE_ERROR = "side_info_error"

@@ -20,21 +20,17 @@ from __future__ import annotations
 import numpy as np
 import pmt
 
-from ..contract import (KEY_BATCH, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_N_SYMBOLS, KEY_N_TOKENS,
-                        KEY_WIDTH, PORT_IN, PORT_OUT, PDUError, image_ids, meta_int)
+from ..contract import (CODEC_SEMANTIC2, KEY_BATCH, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_MODE,
+                        KEY_N_SYMBOLS, KEY_N_TOKENS, KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH, KEY_WIDTH, MAX_PHOTO_SIDE,
+                        PORT_IN, PORT_OUT, PDUError, image_ids, meta_int)
 from ..pdu import make_pdu, split_pdu
 from ..rates import cbr_text, parse_cbr
-from ..runtime.limits import MAX_IMAGE_BYTES
-from ..runtime.semantic2 import CODEC_SEMANTIC2, check_bundle, encode_photo
+from ..runtime.semantic2 import check_bundle, encode_photo
 from .base import get_bundle, message_block
 
-# the photo contract's keys (gr_semcod.contract once the photo PHY fields are in)
-KEY_PHOTO_HEIGHT = "photo_height"
-KEY_PHOTO_WIDTH = "photo_width"
-KEY_MODE = "mode"
 KEY_SIDE_SYMBOLS = "side_symbols"
-#: default largest photo, pixels (2048 x 2048)
-MAX_PIXELS = MAX_IMAGE_BYTES // 3
+#: default largest photo, pixels (2048 x 2048; the PHY header carries sides up to MAX_PHOTO_SIDE)
+MAX_PIXELS = 2048 * 2048
 
 
 def photo_dims(meta, keys=((KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH), (KEY_HEIGHT, KEY_WIDTH)), max_pixels=MAX_PIXELS):
@@ -46,8 +42,8 @@ def photo_dims(meta, keys=((KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH), (KEY_HEIGHT, KEY
             continue
         if h is None or w is None or h < 1 or w < 1:
             raise PDUError(f"metadata {kh}={h}, {kw}={w}: expected two positive sizes")
-        if h * w > max_pixels:
-            raise PDUError(f"photo {h}x{w} has more than max_pixels={max_pixels} pixels")
+        if h * w > max_pixels or max(h, w) > MAX_PHOTO_SIDE:
+            raise PDUError(f"photo {h}x{w}: more than max_pixels={max_pixels} pixels or a side above {MAX_PHOTO_SIDE}")
         return h, w
     raise PDUError(f"metadata has no {'/'.join(k for pair in keys for k in pair)}: the photo's size is unknown")
 

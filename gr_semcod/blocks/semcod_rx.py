@@ -18,14 +18,14 @@ from __future__ import annotations
 from gnuradio import gr
 
 from .classifier import classifier
-from ..contract import CODEC_SEMANTIC, CODECS, PORT_DROP, PORT_IMAGE, PORT_IN, PORT_LABEL, PORT_OUT
+from ..contract import (CODEC_SEMANTIC, CODEC_SEMANTIC2, CODECS, PORT_DROP, PORT_IMAGE, PORT_IN, PORT_LABEL,
+                        PORT_OUT)
 from .base import get_bundle
 from .deepjscc_decoder import deepjscc_decoder
 from .detokenizer import detokenizer
 from .image_classifier import image_classifier
 from .jscc_decoder import jscc_decoder
 from .semantic2_decoder import semantic2_decoder
-from ..runtime.semantic2 import CODEC_SEMANTIC2
 
 
 class semcod_rx(gr.hier_block2):
@@ -34,8 +34,8 @@ class semcod_rx(gr.hier_block2):
     def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, snr_db=10.0,
                  snr_source="metadata", classify=True, class_names="", threads=1):
         gr.hier_block2.__init__(self, "semcod_rx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
-        if codec not in CODECS + (CODEC_SEMANTIC2,):
-            raise ValueError(f"codec must be one of {CODECS + (CODEC_SEMANTIC2,)}, got {codec!r}")
+        if codec not in CODECS:
+            raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
         self.message_port_register_hier_in(PORT_IN)
         for port in (PORT_IMAGE, PORT_LABEL, PORT_DROP):
             self.message_port_register_hier_out(port)

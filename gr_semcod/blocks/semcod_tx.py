@@ -7,15 +7,15 @@
 
 ``codec="semantic"``: semantic_encoder -> jscc_encoder@cbr;  ``codec="deepjscc"``: the Deep JSCC
 baseline encoder@cbr;  ``codec="semantic2"``: semantic2_encoder (the photo whole, its rate shared
-by content, side information inside; ``snr_db`` is the SNR the transmitter is told).  Ports: ``in`` (image PDU), ``out`` (c32 symbols PDU, unit power,
+by content, side information inside; ``snr_db`` is the SNR the transmitter is told).
+Ports: ``in`` (image PDU), ``out`` (c32 symbols PDU, unit power,
 ``image_id``/``cbr``/``n_symbols``/``codec`` metadata), ``drop`` (drops of the inner blocks).
 """
 from __future__ import annotations
 
 from gnuradio import gr
 
-from ..contract import CODEC_SEMANTIC, CODECS, PORT_DROP, PORT_IN, PORT_OUT
-from ..runtime.semantic2 import CODEC_SEMANTIC2
+from ..contract import CODEC_SEMANTIC, CODEC_SEMANTIC2, CODECS, PORT_DROP, PORT_IN, PORT_OUT
 from .deepjscc_encoder import deepjscc_encoder
 from .jscc_encoder import jscc_encoder
 from .semantic2_encoder import semantic2_encoder
@@ -29,7 +29,7 @@ class semcod_tx(gr.hier_block2):
     def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, normalize=True, threads=1,
                  snr_db=10.0):
         gr.hier_block2.__init__(self, "semcod_tx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
-        if codec not in CODECS + (CODEC_SEMANTIC2,):
+        if codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
         for port in (PORT_IN,):
             self.message_port_register_hier_in(port)

@@ -36,7 +36,6 @@ from ..runtime.tiles import stitch, tile_photo  # noqa: F401  (re-exported: the 
 from .pipeline import _batches, through_channel
 
 
-
 def _run(bundle: Bundle, role: str, batch: int, **inputs) -> np.ndarray:
     n = len(next(iter(inputs.values())))
     outs = []

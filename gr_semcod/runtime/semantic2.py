@@ -37,13 +37,13 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from ..contract import CODEC_SEMANTIC2  # noqa: F401  (the codec's name, re-exported)
 from . import quadtree
 from .bundle import Bundle
 from .flag_coder import decode_flags, encode_flags
 from .side_info import SIDE_MCS, SideMCS, side_mcs
 from .tiles import stitch, tile_photo
 
-CODEC_SEMANTIC2 = "semantic2"
 LEN_BITS = 20          # flag-stream length field: up to 2^20 - 1 flag bits (> 4096 x 4096 pixels)
 GAIN_BITS = 6          # the bundle's gain_bits (checked against the manifest)
 CHECK_BITS = 6
