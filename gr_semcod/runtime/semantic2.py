@@ -16,7 +16,9 @@ BPSK/QPSK by the scheme :func:`.side_info.side_mcs` picks for the SNR (its index
 PDU's ``mode``).  Interleaving and spreading turn a fade or a lost PHY frame into scattered bit
 errors that the Viterbi decoder corrects.  The side information costs exactly::
 
-    S_side = beta * (n_flags + HEAD_BITS + CRC_BITS + 2 * 6)  = beta * (n_flags + SIDE_OVERHEAD_BITS)
+    S_side = beta * (4 (HEAD_BITS + 6) + n_flags + CRC_BITS + 6)  = beta * (n_flags + SIDE_OVERHEAD_BITS)
+
+(the head is repeated 4x on top of the scheme: losing it loses the photo, and it is short)
 
 channel symbols, and the photo spends ``N = S_side + tokens * c/2 <= round(CBR * H * W * 3)``:
 what is sent is what is charged (the allocation charges the flags at their ideal KT length, then
@@ -50,7 +52,8 @@ CHECK_BITS = 6
 HEAD_BITS = LEN_BITS + GAIN_BITS + CHECK_BITS
 CRC_BITS = 16
 TAIL_BITS = 6          # K - 1 termination bits of each convolutional block
-SIDE_OVERHEAD_BITS = HEAD_BITS + CRC_BITS + 2 * TAIL_BITS
+HEAD_REPEAT = 4        # the head is sent 4x more often than the tree block: losing it loses everything
+SIDE_OVERHEAD_BITS = HEAD_REPEAT * (HEAD_BITS + TAIL_BITS) + CRC_BITS + TAIL_BITS  # 174
 INTERLEAVER_SEED = 0x5EC2
 FALLBACK_LEVEL = 0.5   # the image a receiver shows when the side information fails
 MODES = ("photo", "tile", "uniform", "none")
@@ -96,9 +99,14 @@ def side_symbols_for(n_bits: int, mcs: SideMCS) -> int:
     return -(-coded // mcs.bits_per_symbol)
 
 
+def head_mcs(mcs: SideMCS) -> SideMCS:
+    """The head block's scheme: ``mcs`` with ``HEAD_REPEAT`` times its repetitions (+6 dB)."""
+    return mcs._replace(repeat=mcs.repeat * HEAD_REPEAT, beta=mcs.beta * HEAD_REPEAT)
+
+
 def side_cost(n_flags: int, mcs: SideMCS) -> int:
     """Symbols of the whole side information (head block + tree block) for ``n_flags`` flag bits."""
-    return side_symbols_for(HEAD_BITS, mcs) + side_symbols_for(n_flags + CRC_BITS, mcs)
+    return side_symbols_for(HEAD_BITS, head_mcs(mcs)) + side_symbols_for(n_flags + CRC_BITS, mcs)
 
 
 def _interleaver(n: int) -> np.ndarray:
@@ -143,7 +151,7 @@ def head_positions(n_symbols: int, mcs: SideMCS) -> np.ndarray:
     """Where the head block's symbols sit in a photo's vector of ``n_symbols``: spread evenly over
     all of it (the receiver knows ``n_symbols``), so that no single fade or lost frame takes the
     head; the tree block and the tokens fill the other positions in order."""
-    n_head = side_symbols_for(HEAD_BITS, mcs)
+    n_head = side_symbols_for(HEAD_BITS, head_mcs(mcs))
     if n_symbols < n_head:
         raise SideInfoError(f"{n_symbols} symbols, fewer than the {n_head} of the side-info head")
     return (np.arange(n_head) * n_symbols) // n_head
@@ -261,9 +269,9 @@ def side_vector(flags: np.ndarray, gain: int, mcs: SideMCS, payload: np.ndarray)
     head = _head_bits(len(flags), gain)
     rest = np.concatenate([modulate(np.concatenate([flags, crc16(np.concatenate([head, flags]))]), mcs),
                            np.asarray(payload, np.complex64)])
-    sym = np.empty(side_symbols_for(HEAD_BITS, mcs) + rest.size, np.complex64)
+    sym = np.empty(side_symbols_for(HEAD_BITS, head_mcs(mcs)) + rest.size, np.complex64)
     at = head_positions(sym.size, mcs)
-    sym[at] = modulate(head, mcs)
+    sym[at] = modulate(head, head_mcs(mcs))
     sym[np.setdiff1d(np.arange(sym.size), at)] = rest
     return sym
 
@@ -273,7 +281,7 @@ def read_side(y: np.ndarray, weight: np.ndarray, mcs: SideMCS, max_flags: int) -
     check and the tree's CRC pass; :class:`SideInfoError` otherwise (or when the length the head
     gives exceeds ``max_flags`` or the vector)."""
     at = head_positions(y.size, mcs)
-    head = demodulate(y[at], weight[at], HEAD_BITS, mcs)
+    head = demodulate(y[at], weight[at], HEAD_BITS, head_mcs(mcs))
     body = head[:LEN_BITS + GAIN_BITS]
     if not np.array_equal(crc16(body)[-CHECK_BITS:], head[-CHECK_BITS:]):
         raise SideInfoError("side-info head check failed")
