@@ -259,7 +259,7 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         "Equal total symbols per photo: `k = round(CBR * H * W * 3)`; Deep JSCC codes every tile at the CBR "
         "(with padding it spends a little more, see CBR spent); the semantic codec v2 spends at most `k`, "
         f"side information included and transmitted (arithmetic-coded quadtree flags, a {s2.get('gain_bits', '?')}-bit "
-        "power gain, a 20-bit length and two CRCs, sent at the head of the photo's symbols with gr-fec's K=7 "
+        "power gain, a 20-bit length (this head sent 4x) and two CRCs, at the head of the photo's symbols with gr-fec's K=7 "
         "rate-1/2 convolutional code, interleaved, at 8 channel symbols per bit below 1 dB (BPSK, 4 repetitions), "
         "2 from 1 dB (BPSK) and 1 from 5 dB (QPSK) on AWGN, and on Rayleigh (the transmitter is told the channel "
         "fades) 8 below 5 dB, 2 from 5 dB, 1 from 11 dB, `gr_semcod.runtime.semantic2`; decoded by soft Viterbi at "
