@@ -33,17 +33,18 @@ KEY_SIDE_SYMBOLS = "side_symbols"
 MAX_PIXELS = 2048 * 2048
 
 
-def photo_dims(meta, keys=((KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH), (KEY_HEIGHT, KEY_WIDTH)), max_pixels=MAX_PIXELS):
+def photo_dims(meta, keys=((KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH), (KEY_HEIGHT, KEY_WIDTH)), max_pixels=MAX_PIXELS,
+               max_side=MAX_PHOTO_SIDE):
     """``(height, width)`` of a photo PDU from the first pair of keys present; :class:`PDUError`
-    when absent, not positive or above ``max_pixels``."""
+    when absent, not positive, above ``max_pixels`` or with a side above ``max_side``."""
     for kh, kw in keys:
         h, w = meta_int(meta, kh), meta_int(meta, kw)
         if h is None and w is None:
             continue
         if h is None or w is None or h < 1 or w < 1:
             raise PDUError(f"metadata {kh}={h}, {kw}={w}: expected two positive sizes")
-        if h * w > max_pixels or max(h, w) > MAX_PHOTO_SIDE:
-            raise PDUError(f"photo {h}x{w}: more than max_pixels={max_pixels} pixels or a side above {MAX_PHOTO_SIDE}")
+        if h * w > max_pixels or max(h, w) > max_side:
+            raise PDUError(f"photo {h}x{w}: more than max_pixels={max_pixels} pixels or a side above {max_side}")
         return h, w
     raise PDUError(f"metadata has no {'/'.join(k for pair in keys for k in pair)}: the photo's size is unknown")
 
@@ -52,10 +53,11 @@ class semantic2_encoder(message_block):
     """Args: bundle, cbr (the photo's rate, e.g. "1/48"), snr_db (the SNR the transmitter is told:
     it picks the side-information scheme and prices it in the allocation), max_pixels (largest
     photo accepted), threads (ORT threads), fading (the channel fades: the side-information
-    scheme's fading thresholds, :data:`gr_semcod.runtime.side_info.FADING_MIN_SNR_DB`)."""
+    scheme's fading thresholds, :data:`gr_semcod.runtime.side_info.FADING_MIN_SNR_DB`),
+    max_side (largest side accepted, at most the PHY header's 4096)."""
 
     def __init__(self, bundle="models/semcod_32", cbr="1/12", snr_db=10.0, max_pixels=MAX_PIXELS, threads=1,
-                 fading=False):
+                 fading=False, max_side=MAX_PHOTO_SIDE):
         message_block.__init__(self, "semcod_semantic2_encoder", {PORT_IN: self.handle}, [PORT_OUT])
         self.bundle = get_bundle(bundle, threads)
         check_bundle(self.bundle)  # no semantic v2 in the bundle -> error at construction, not per PDU
@@ -65,6 +67,9 @@ class semantic2_encoder(message_block):
         self.snr_db = float(snr_db)
         self.fading = bool(fading)
         self.max_pixels = int(max_pixels) if int(max_pixels) > 0 else MAX_PIXELS
+        if not 1 <= int(max_side) <= MAX_PHOTO_SIDE:
+            raise ValueError(f"max_side must be in 1..{MAX_PHOTO_SIDE}, got {max_side}")
+        self.max_side = int(max_side)
         self._n_over = 0
 
     def n_over_budget(self) -> int:
@@ -77,7 +82,7 @@ class semantic2_encoder(message_block):
 
     def handle(self, msg) -> None:
         meta, vec = split_pdu(msg, np.uint8, max_items=3 * self.max_pixels)
-        h, w = photo_dims(meta, max_pixels=self.max_pixels)
+        h, w = photo_dims(meta, max_pixels=self.max_pixels, max_side=self.max_side)
         if meta_int(meta, KEY_CHANNELS, 3) != 3 or vec.size != h * w * 3:
             raise PDUError(f"photo PDU has {vec.size} bytes, expected {h}x{w}x3 = {h * w * 3} "
                            f"(channels={meta.get(KEY_CHANNELS, 3)})")

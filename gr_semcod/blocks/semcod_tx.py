@@ -3,54 +3,79 @@
 #
 # Copyright 2026 gr-semcod authors.
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""``semcod_tx``: image PDU -> channel symbols PDU (hier block).
+"""``semcod_tx``: photo (image PDU of any size) -> channel symbols PDU (hier block).
 
-``codec="semantic"``: semantic_encoder -> jscc_encoder@cbr;  ``codec="deepjscc"``: the Deep JSCC
-baseline encoder@cbr;  ``codec="semantic2"``: semantic2_encoder (the photo whole, its rate shared
-by content, side information inside; ``snr_db`` is the SNR the transmitter is told).
-Ports: ``in`` (image PDU), ``out`` (c32 symbols PDU, unit power,
-``image_id``/``cbr``/``n_symbols``/``codec`` metadata), ``drop`` (drops of the inner blocks).
+Tiled codecs: ``photo_tiler`` cuts the photo into tiles of the bundle's size (edge padded; a PDU
+that already is one bundle-size image or a batch of them passes unchanged), then
+``codec="semantic"``: semantic_encoder -> jscc_encoder@cbr; ``codec="deepjscc"``: the Deep JSCC
+baseline encoder@cbr.  All tiles of a photo are one PDU (one ``image_id``, T*k symbols, one
+batched ONNX Runtime call per ``max_run_batch`` tiles).  Ports: ``in`` (image PDU), ``out`` (c32
+symbols PDU, unit power per tile, ``image_id``/``cbr``/``n_symbols``/``codec`` and
+``photo_height``/``photo_width`` metadata), ``drop`` (drops of the inner blocks).
+
+The codec is chosen by :func:`encoder_stages`, one small branch per codec.
 """
 from __future__ import annotations
 
 from gnuradio import gr
 
-from ..contract import CODEC_SEMANTIC, CODEC_SEMANTIC2, CODECS, PORT_DROP, PORT_IN, PORT_OUT
+from ..contract import (CODEC_DEEPJSCC, CODEC_DIGITAL, CODEC_SEMANTIC, CODEC_SEMANTIC2, CODECS, MAX_PHOTO_SIDE,
+                        PORT_DROP, PORT_IN, PORT_OUT)
 from .deepjscc_encoder import deepjscc_encoder
 from .jscc_encoder import jscc_encoder
+from .photo_tiler import photo_tiler
 from .semantic2_encoder import semantic2_encoder
 from .semantic_encoder import semantic_encoder
 
 
+def not_available(codec: str, where: str = "this bundle/build") -> ValueError:
+    return ValueError(f"codec {codec!r} is not available in {where} (available: {', '.join(CODECS[:2])})")
+
+
+def encoder_stages(codec, bundle, cbr, normalize, threads, max_side, snr_db=10.0):
+    """The chain of blocks of ``codec``, photo PDU in, symbols PDU out."""
+    if codec == CODEC_SEMANTIC:
+        coder = [semantic_encoder(bundle, threads), jscc_encoder(bundle, cbr, normalize, threads)]
+        return [photo_tiler(coder[0].item_dims[1], max_side)] + coder  # item_dims: (C, S, S)
+    if codec == CODEC_DEEPJSCC:
+        coder = [deepjscc_encoder(bundle, cbr, normalize, threads)]
+        return [photo_tiler(coder[0].item_dims[1], max_side)] + coder
+    if codec == CODEC_SEMANTIC2:  # takes the photo whole (rate shared across the photo, side info inside)
+        return [semantic2_encoder(bundle, cbr, snr_db, threads=threads, max_side=max_side)]
+    if codec == CODEC_DIGITAL:  # takes the photo whole (whole-photo source coding)
+        raise not_available(codec)
+    raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
+
+
 class semcod_tx(gr.hier_block2):
-    """Args: bundle, cbr, codec ("semantic" | "deepjscc" | "semantic2"), normalize (unit power per image),
-    threads (ORT threads per model), snr_db (semantic2: the SNR the transmitter is told)."""
+    """Args: bundle, cbr, codec (one of ``contract.CODECS``), normalize (unit power per tile),
+    threads (ORT threads per model), max_side (largest photo side accepted, default 4096),
+    snr_db (semantic2: the SNR the transmitter is told; it picks and prices the side information)."""
 
     def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, normalize=True, threads=1,
-                 snr_db=10.0):
+                 max_side=MAX_PHOTO_SIDE, snr_db=10.0):
         gr.hier_block2.__init__(self, "semcod_tx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
         if codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
+        self.codec = codec
+        self.stages = encoder_stages(codec, bundle, cbr, normalize, threads, max_side, snr_db)
         for port in (PORT_IN,):
             self.message_port_register_hier_in(port)
         for port in (PORT_OUT, PORT_DROP):
             self.message_port_register_hier_out(port)
-        if codec == CODEC_SEMANTIC:
-            self.stages = [semantic_encoder(bundle, threads), jscc_encoder(bundle, cbr, normalize, threads)]
-        elif codec == CODEC_SEMANTIC2:  # takes the photo whole; symbols per photo vary (None here)
-            self.stages = [semantic2_encoder(bundle, cbr, snr_db, threads=threads)]
-        else:
-            self.stages = [deepjscc_encoder(bundle, cbr, normalize, threads)]
         self.msg_connect(self, PORT_IN, self.stages[0], PORT_IN)
         for a, b in zip(self.stages[:-1], self.stages[1:]):
             self.msg_connect(a, PORT_OUT, b, PORT_IN)
         self.msg_connect(self.stages[-1], PORT_OUT, self, PORT_OUT)
         for s in self.stages:
             self.msg_connect(s, PORT_DROP, self, PORT_DROP)
-        self.n_symbols = getattr(self.stages[-1], "n_symbols", None)
+        self.n_symbols = getattr(self.stages[-1], "n_symbols", None)  # semantic2: varies per photo
 
     def n_dropped(self):
         return sum(s.n_dropped() for s in self.stages)
 
     def n_processed(self):
         return self.stages[-1].n_processed()
+
+    def busy_seconds(self):
+        return sum(s.busy_seconds() for s in self.stages)
