@@ -94,3 +94,28 @@ def test_photo_768x512_at_1_48_and_a_second_photo_through_the_phy():
         assert psnr(p, img.reshape(p.shape)) > psnr(p, mean) + 6
     assert psnr(photos[0], by_id[0][1].reshape(photos[0].shape)) > 26.0
     assert (tx.n_dropped(), rx.n_dropped(), rx.decoder.n_side_failures()) == (0, 0, 0)
+
+
+def test_photo_through_the_headless_loopback_flowgraph(compiled, tmp_path):
+    """The shipped headless loopback (GRC, compiled by grcc) with --codec semantic2: a 768x512 photo
+    made here comes back at its own size from the image sink, far above the mean-colour floor."""
+    import subprocess
+    import sys
+
+    from gr_semcod.runtime.images import save_png
+
+    from .conftest import REPO, grc_env
+    from .test_flowgraphs import read_rows
+
+    photo = make_photo(512, 768, 4)
+    d = tmp_path / "photos"
+    save_png(d / "photo.png", photo)
+    csv_path = tmp_path / "m.csv"
+    cmd = [sys.executable, "-u", str(compiled["semcod_loopback_nogui"]), "--bundle", SHIPPED, "--codec", "semantic2",
+           "--cbr", "1/48", "--data", str(d), "--snr-db", "10", "--csv-path", str(csv_path)]
+    r = subprocess.run(cmd, env=grc_env(), capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (row,) = read_rows(csv_path)
+    assert (int(row["height"]), int(row["width"]), row["codec"]) == (512, 768, "semantic2")
+    mean = np.broadcast_to(np.rint(photo.reshape(-1, 3).mean(0)).astype(np.uint8), photo.shape)
+    assert float(row["psnr_db"]) > max(psnr(photo, mean) + 10, 26.0)
