@@ -105,6 +105,7 @@ class Classification:
 
     * semantic:  tokens -> JSCE@cbr -> channel -> JSCD@cbr -> ``classifier`` on the received tokens
     * deepjscc:  encoder@cbr -> channel -> decoder@cbr -> ``image_classifier`` on the reconstruction
+    * semantic2: v2 encoder -> channel -> v2 decoder -> the same ``image_classifier`` on its reconstruction
     """
 
     def __init__(self, images: np.ndarray, batch: int = 250):
@@ -149,3 +150,13 @@ class Classification:
             recon = np.clip(base.run(role_key("deepjscc_decoder", cbr), symbols=rx, snr_db=snr)["images"], 0, 1)
             out.append(classifier.run("image_classifier", images=recon)["logits"])
         return np.concatenate(out)
+
+    def semantic2_logits(self, bundle: Bundle, classifier: Bundle, cbr: str, channel: str, snr_db: float,
+                         seed: int = 0) -> np.ndarray:
+        """semantic v2 (each image its own budget) -> ``image_classifier`` on the reconstruction:
+        the machine receiver Deep JSCC gets, on v2's images."""
+        from .fullsize import semantic2_images
+
+        recon = semantic2_images(bundle, self.images, cbr, channel, snr_db, seed, self.batch)["images"]
+        return np.concatenate([classifier.run("image_classifier", images=recon[sl])["logits"]
+                               for sl in _batches(len(recon), self.batch)])
