@@ -12,7 +12,10 @@ tiles and counted (``n_lost_tiles``).  ``codec="semantic"``: jscc_decoder@cbr ->
 (``image``) and, when the bundle has a ``classifier`` and ``classify`` is set, -> token classifier
 (``label``).  ``codec="deepjscc"``: the Deep JSCC decoder (``image``) and, with an
 ``image_classifier`` in the bundle, -> image classifier on the reconstruction (``label``; one
-label per tile).  The decoders read ``snr_db`` / ``noise_var`` / ``erasures`` from the PDU
+label per tile).  ``codec="semantic2"``: semantic2_decoder decodes the photo whole, its side
+information first (``image``; a failed side information gives the grey photo, counted), and the
+image classifier reads it (``label``; a photo larger than the bundle size is skipped, counted).
+The decoders read ``snr_db`` / ``noise_var`` / ``erasures`` from the PDU
 metadata (the PHY receiver's); ``snr_db`` is the fallback (or, with ``snr_source="fixed"``, the
 value always used).
 
@@ -31,6 +34,7 @@ from .detokenizer import detokenizer
 from .image_classifier import image_classifier
 from .jscc_decoder import jscc_decoder
 from .photo_stitcher import photo_stitcher
+from .semantic2_decoder import semantic2_decoder
 from .semcod_tx import not_available
 
 
@@ -81,8 +85,10 @@ class semcod_rx(gr.hier_block2):
             self.stitcher = photo_stitcher(int(tile), self.decoder.item_size)
             self._chain(self.decoder, self.stitcher)
             self._head(image_classifier, self.decoder, bundle, classify, class_names, threads)
-        elif codec == CODEC_SEMANTIC2:  # decodes the photo whole
-            raise not_available(codec)
+        elif codec == CODEC_SEMANTIC2:  # decodes the photo whole (side info first); the image classifier reads it
+            self.decoder = semantic2_decoder(bundle, snr_db, snr_source, threads=threads)
+            self._chain(self.decoder)
+            self._head(image_classifier, self.decoder, bundle, classify, class_names, threads)
         elif codec == CODEC_DIGITAL:  # decodes the photo whole
             raise not_available(codec)
         self.image_stage = self.stages[-1] if self.classifier is None else self.stages[-2]

@@ -24,6 +24,7 @@ from ..contract import (CODEC_DEEPJSCC, CODEC_DIGITAL, CODEC_SEMANTIC, CODEC_SEM
 from .deepjscc_encoder import deepjscc_encoder
 from .jscc_encoder import jscc_encoder
 from .photo_tiler import photo_tiler
+from .semantic2_encoder import semantic2_encoder
 from .semantic_encoder import semantic_encoder
 
 
@@ -31,7 +32,7 @@ def not_available(codec: str, where: str = "this bundle/build") -> ValueError:
     return ValueError(f"codec {codec!r} is not available in {where} (available: {', '.join(CODECS[:2])})")
 
 
-def encoder_stages(codec, bundle, cbr, normalize, threads, max_side):
+def encoder_stages(codec, bundle, cbr, normalize, threads, max_side, snr_db=10.0):
     """The chain of blocks of ``codec``, photo PDU in, symbols PDU out."""
     if codec == CODEC_SEMANTIC:
         coder = [semantic_encoder(bundle, threads), jscc_encoder(bundle, cbr, normalize, threads)]
@@ -39,8 +40,8 @@ def encoder_stages(codec, bundle, cbr, normalize, threads, max_side):
     if codec == CODEC_DEEPJSCC:
         coder = [deepjscc_encoder(bundle, cbr, normalize, threads)]
         return [photo_tiler(coder[0].item_dims[1], max_side)] + coder
-    if codec == CODEC_SEMANTIC2:  # takes the photo whole (rate shared across the photo)
-        raise not_available(codec)
+    if codec == CODEC_SEMANTIC2:  # takes the photo whole (rate shared across the photo, side info inside)
+        return [semantic2_encoder(bundle, cbr, snr_db, threads=threads, max_side=max_side)]
     if codec == CODEC_DIGITAL:  # takes the photo whole (whole-photo source coding)
         raise not_available(codec)
     raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
@@ -48,15 +49,16 @@ def encoder_stages(codec, bundle, cbr, normalize, threads, max_side):
 
 class semcod_tx(gr.hier_block2):
     """Args: bundle, cbr, codec (one of ``contract.CODECS``), normalize (unit power per tile),
-    threads (ORT threads per model), max_side (largest photo side accepted, default 4096)."""
+    threads (ORT threads per model), max_side (largest photo side accepted, default 4096),
+    snr_db (semantic2: the SNR the transmitter is told; it picks and prices the side information)."""
 
     def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, normalize=True, threads=1,
-                 max_side=MAX_PHOTO_SIDE):
+                 max_side=MAX_PHOTO_SIDE, snr_db=10.0):
         gr.hier_block2.__init__(self, "semcod_tx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
         if codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
         self.codec = codec
-        self.stages = encoder_stages(codec, bundle, cbr, normalize, threads, max_side)
+        self.stages = encoder_stages(codec, bundle, cbr, normalize, threads, max_side, snr_db)
         for port in (PORT_IN,):
             self.message_port_register_hier_in(port)
         for port in (PORT_OUT, PORT_DROP):
@@ -67,7 +69,7 @@ class semcod_tx(gr.hier_block2):
         self.msg_connect(self.stages[-1], PORT_OUT, self, PORT_OUT)
         for s in self.stages:
             self.msg_connect(s, PORT_DROP, self, PORT_DROP)
-        self.n_symbols = self.stages[-1].n_symbols
+        self.n_symbols = getattr(self.stages[-1], "n_symbols", None)  # semantic2: varies per photo
 
     def n_dropped(self):
         return sum(s.n_dropped() for s in self.stages)

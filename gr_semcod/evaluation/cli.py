@@ -144,8 +144,11 @@ def run(args) -> int:
                     rows.append(row)
                 if has_semantic2(bundle):
                     res = semantic2_images(bundle, x, cbr, channel, snr, args.seed)
-                    rows.append({"scheme": "semantic2", "channel": channel, "cbr": cbr, "snr_db": snr,
-                                 **score(res["images"]), "cbr_spent": res["cbr_spent"]})
+                    row = {"scheme": "semantic2", "channel": channel, "cbr": cbr, "snr_db": snr,
+                           **score(res["images"]), "cbr_spent": res["cbr_spent"]}
+                    if clf is not None and img_cls is not None:
+                        row["acc"] = accuracy(clf.semantic2_logits(bundle, img_cls, cbr, channel, snr, args.seed), cy)
+                    rows.append(row)
                 if has_deepjscc(base, cbr):
                     res = deepjscc_roundtrip(base, x, cbr, channel, snr, args.seed)
                     row = {"scheme": "deepjscc", "channel": channel, "cbr": cbr, "snr_db": snr, **score(res["images"])}

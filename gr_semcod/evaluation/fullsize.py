@@ -7,13 +7,16 @@ symbols (the *unpadded* size):
 * **Deep JSCC** codes every tile at the CBR, ``k_tile = CBR * S^2 * 3``; with padding it spends a
   little more than ``k`` (the ``cbr_spent`` column says how much) — in the baseline's favour.
 * **semantic v2** (:mod:`gr_semcod.semantic.hybrid`) spends at most ``k``, side information
-  included (arithmetic-coded quadtree flags + power gain, at ``beta`` symbols per bit of the convolutionally coded
-  scheme :func:`gr_semcod.runtime.side_info.side_beta` picks for the SNR).  Modes:
+  included and *transmitted*: :mod:`gr_semcod.runtime.semantic2` puts the arithmetic-coded
+  quadtree flags, the power gain and two CRCs at the head of the photo's symbol vector, K=7
+  convolutionally coded on the BPSK/QPSK scheme :func:`gr_semcod.runtime.side_info.side_mcs`
+  picks for the SNR; the receiver decodes them (soft Viterbi) before it places a token, and a
+  photo whose side information fails is counted (``side_fail``) and shown as mid-grey.  Modes:
 
   ``photo``    one budget for the whole photo, shared among its tiles by content (mode b)
   ``tile``     the same budget for every tile, adapted within the tile (mode a)
-  ``uniform``  the same merge level everywhere, no flags (content-blind reorganization)
-  ``none``     nothing merged: the Deep JSCC of the base rate (``cbr_spent`` = base + flags)
+  ``uniform``  the same merge level everywhere (content-blind; its tree costs a few coded bits)
+  ``none``     nothing merged: the Deep JSCC of the base rate (``cbr_spent`` = base + side info)
 
 One channel realisation per photo and scheme, seeded, so schemes compare on equal noise.
 """
@@ -26,12 +29,11 @@ import numpy as np
 
 from ..runtime import quadtree
 from ..runtime.bundle import Bundle, role_key
-from ..runtime.channels import num_symbols
+from ..runtime.channels import complex_to_iq, iq_to_complex, num_symbols
+from ..runtime.semantic2 import MODES, decode_photo, encode_photo  # noqa: F401
 from ..runtime.side_info import side_beta
 from ..runtime.tiles import stitch, tile_photo  # noqa: F401  (re-exported: the evaluation's names)
 from .pipeline import _batches, through_channel
-
-MODES = ("photo", "tile", "uniform", "none")
 
 
 def _run(bundle: Bundle, role: str, batch: int, **inputs) -> np.ndarray:
@@ -57,67 +59,24 @@ def deepjscc_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr_
     return {"image": np.clip(stitch(rec, grid, (h, w)), 0, 1), "symbols": t * k, "cbr_spent": t * k / (h * w * 3)}
 
 
-def semantic2_levels(y: np.ndarray, meta: Dict, budget: float, mode: str, beta: float,
-                     layout: Tuple[int, int] = None) -> Tuple[np.ndarray, float]:
-    """Level maps of the photo's tiles and the symbols they cost (flags and gain at ``beta``
-    symbols per bit included)."""
-    c, depth, gbits = meta["c"], meta["depth"], meta["gain_bits"]
-    t = len(y)
-    r = c / 2.0
-    if mode == "photo":
-        lev, info = quadtree.allocate(y, depth, r, budget, beta, gbits, groups=np.zeros(t, np.int64), layout=layout)
-        return lev, float(info["symbols"][0])
-    if mode == "tile":
-        per = (budget - gbits * beta) / t
-        lev, info = quadtree.allocate(y, depth, r, per, beta, 0.0)
-        return lev, float(info["symbols"].sum() + gbits * beta)
-    if mode == "none":
-        lev = np.zeros(y.shape[:1] + y.shape[2:], np.uint8)
-    elif mode == "uniform":  # the finest level every tile can afford, known to the receiver: no flags
-        pos = y.shape[2] * y.shape[3]
-        fits = [lv for lv in range(depth + 1) if t * pos / 4 ** lv * r + gbits * beta <= budget]
-        lev = np.full(y.shape[:1] + y.shape[2:], fits[0] if fits else depth, np.uint8)
-        tokens, _ = quadtree.tree_cost(lev, depth)
-        return lev, float(tokens.sum() * r + gbits * beta)
-    else:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    tokens, _ = quadtree.tree_cost(lev, depth)
-    counts = quadtree.flag_counts(quadtree.stitch_levels(lev, layout) if layout else lev, depth)
-    bits = quadtree.flag_code_bits(counts.sum(0))
-    return lev, float(tokens.sum() * r + (bits + gbits) * beta)
-
-
 def semantic2_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr_db: float, seed: int,
                     mode: str = "photo", batch: int = 256) -> Dict:
-    """Semantic codec v2 on a whole photo: encode tiles, allocate, merge, send tokens, unmerge, decode."""
-    meta = bundle.manifest["semantic2"]
-    s, c = meta["tile"], meta["c"]
+    """Semantic codec v2 on a whole photo, side information included, as the radio sends it
+    (:mod:`gr_semcod.runtime.semantic2`): encode to one symbol vector, channel, decode.
+
+    The receiver learns the tree and the gain only from the received side-information blocks
+    (soft Viterbi, CRC); ``side_ok`` is False when they failed and the photo fell back to grey.
+    The transmitter knows the SNR and whether the channel fades (it picks the side scheme by both).
+    """
     h, w = img.shape[:2]
-    tiles, grid = tile_photo(img, s)
-    feats = _run(bundle, "semantic2_encoder", batch, images=tiles)
-    budget = float(num_symbols(cbr, h, w))
-    lev, spent = semantic2_levels(feats[:, :c], meta, budget, mode, side_beta(snr_db), grid)
-    levels = lev[:, None].astype(np.float32)
-    latent = _run(bundle, "semantic2_merger", batch, features=feats, levels=levels)
-    tokens = quadtree.extract_tokens(latent, lev)
-    counts = [len(x) for x in tokens]
-    level_amp = np.asarray(meta["level_amp"], np.float32)  # per-level token amplitude (learned)
-    amp = np.concatenate([level_amp[lv[m]] for lv, m in zip(lev, quadtree.anchor_mask(lev))])
-    tok = np.concatenate(tokens) * amp[:, None].astype(np.float32)
-    z = tok.reshape(1, -1, 2)
-    p = float((z.astype(np.float64) ** 2).sum(-1).mean())
-    q = np.clip(np.round((10 * np.log10(max(p, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"]),
-                0, (1 << meta["gain_bits"]) - 1)
-    g_db = meta["gain_min_db"] + meta["gain_step_db"] * q
-    rx = through_channel((z / np.sqrt(p)).astype(np.float32), channel, snr_db, seed).reshape(-1)
-    rx = rx * np.float32(10 ** (g_db / 20))
-    parts = np.split(rx.reshape(-1, c) / amp[:, None].astype(np.float32), np.cumsum(counts)[:-1])
-    latent_hat = quadtree.insert_tokens(parts, lev)
-    snr = np.full((len(tiles), 1), snr_db - g_db, np.float32)
-    rec = _run(bundle, "semantic2_decoder", batch, latent=latent_hat, levels=levels, snr_db=snr)
-    tok = float(sum(counts))
-    return {"image": np.clip(stitch(rec, grid, (h, w)), 0, 1), "symbols": spent, "cbr_spent": spent / (h * w * 3),
-            "tokens": tok, "tokens_per_tile": tok / len(tiles)}
+    sym, tx = encode_photo(bundle, img, cbr, snr_db, mode, batch, fading=channel == "rayleigh")
+    rx, nv = through_channel(complex_to_iq(sym)[None], channel, snr_db, seed, return_noise=True)
+    image, rxi = decode_photo(bundle, iq_to_complex(rx)[0], h, w, snr_db, noise_var=nv[0], mcs=tx["mcs"],
+                              batch=batch)
+    n = tx["n_symbols"]
+    return {"image": image, "symbols": n, "cbr_spent": n / (h * w * 3), "tokens": tx["tokens"],
+            "tokens_per_tile": tx["tokens"] / tx["tiles"], "side_ok": rxi["ok"], "levels": tx["levels"],
+            "side_symbols": tx["side_symbols"], "flag_bits": tx["flag_bits"], "flag_bits_ideal": tx["flag_bits_ideal"]}
 
 
 def has_semantic2(bundle: Bundle) -> bool:
@@ -197,7 +156,12 @@ def run_full_size(args) -> int:
                         per_photo.append({"scheme": scheme, "channel": channel, "cbr": cbr, "snr_db": snr,
                                           "photo": name, "height": img.shape[0], "width": img.shape[1],
                                           **_score(ref, r["image"]), "cbr_spent": r["cbr_spent"],
-                                          "tokens_per_tile": r.get("tokens_per_tile", float("nan"))})
+                                          "tokens_per_tile": r.get("tokens_per_tile", float("nan")),
+                                          "side_fail": float(not r["side_ok"]) if "side_ok" in r else float("nan"),
+                                          "side_share": r["side_symbols"] / r["symbols"] if "side_symbols" in r
+                                          else float("nan"),
+                                          "flag_bits": r.get("flag_bits", float("nan")),
+                                          "flag_bits_ideal": r.get("flag_bits_ideal", float("nan"))})
                         if args.save_images and channel == args.channel[0]:
                             from ..runtime.images import save_png
 
@@ -209,14 +173,15 @@ def run_full_size(args) -> int:
     for scheme, channel, cbr, snr in keys:
         sel = [r for r in per_photo if (r["scheme"], r["channel"], r["cbr"], r["snr_db"]) == (scheme, channel, cbr, snr)]
         row = {"scheme": scheme, "channel": channel, "cbr": cbr, "snr_db": snr, "n": len(sel)}
-        for key in ("psnr", "ssim", "ms_ssim", "cbr_spent", "tokens_per_tile"):
+        for key in ("psnr", "ssim", "ms_ssim", "cbr_spent", "tokens_per_tile", "side_fail", "side_share", "flag_bits",
+                    "flag_bits_ideal"):
             row[key] = float(np.mean([r[key] for r in sel]))
         row["psnr_mse"] = float(10 * np.log10(1.0 / np.mean([r["mse"] for r in sel])))
         rows.append(row)
     out_dir = Path(args.out or Path("out") / "eval" / f"{bundle.name}_fullsize")
     out_dir.mkdir(parents=True, exist_ok=True)
     fields = ["scheme", "channel", "cbr", "snr_db", "n", "psnr", "psnr_mse", "ssim", "ms_ssim", "cbr_spent",
-              "tokens_per_tile"]
+              "tokens_per_tile", "side_fail", "side_share", "flag_bits", "flag_bits_ideal"]
     for path, data, cols in ((out_dir / "results.csv", rows, fields),
                              (out_dir / "per_photo.csv", per_photo,
                               ["photo", "height", "width"] + [f for f in fields if f != "n"])):
@@ -255,6 +220,19 @@ def format_full_size(rows) -> str:
     return "\n".join(lines)
 
 
+def format_side_info(rows) -> str:
+    """Markdown lines: per semantic v2 scheme and condition, the side information's share of the
+    symbols sent and the fraction of photos whose side information failed."""
+    sel = [r for r in rows if r["scheme"].startswith("semantic2_") and np.isfinite(r.get("side_share", np.nan))]
+    lines = []
+    for r in sorted(sel, key=lambda r: (r["scheme"], r["channel"], float(Fraction(r["cbr"])), r["snr_db"])):
+        lines.append(f"- {r['scheme']}, {r['channel']}, CBR {r['cbr']}, {r['snr_db']:g} dB: side information "
+                     f"{100 * r['side_share']:.1f} % of the symbols, flags coded in {r['flag_bits']:.1f} bits per photo "
+                     f"(charged at the KT length {r['flag_bits_ideal']:.1f}), failed on {r['side_fail'] * r['n']:.0f} of "
+                     f"{r['n']} photos")
+    return "\n".join(lines)
+
+
 def write_full_size_card(path, bundle, summary, table: str) -> None:
     from pathlib import Path
 
@@ -280,17 +258,25 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         f"its own size as {bundle.image_size[0]}x{bundle.image_size[0]} tiles (edge-padded, cropped back). "
         "Equal total symbols per photo: `k = round(CBR * H * W * 3)`; Deep JSCC codes every tile at the CBR "
         "(with padding it spends a little more, see CBR spent); the semantic codec v2 spends at most `k`, "
-        f"side information included (quadtree flags and a {s2.get('gain_bits', '?')}-bit power gain, sent "
-        "with a K=7 convolutional code at 2 channel symbols per bit below 5 dB (BPSK, rate 1/2) and 1 from 5 dB "
-        "(QPSK, rate 1/2), `gr_semcod.runtime.side_info`; their bit error rates: `semcod bench sideinfo`). PSNR is per photo, then averaged; "
+        f"side information included and transmitted (arithmetic-coded quadtree flags, a {s2.get('gain_bits', '?')}-bit "
+        "power gain, a 20-bit length (this head sent 4x) and two CRCs, at the head of the photo's symbols with gr-fec's K=7 "
+        "rate-1/2 convolutional code, interleaved, at 8 channel symbols per bit below 1 dB (BPSK, 4 repetitions), "
+        "2 from 1 dB (BPSK) and 1 from 5 dB (QPSK) on AWGN, and on Rayleigh (the transmitter is told the channel "
+        "fades) 8 below 5 dB, 2 from 5 dB, 1 from 11 dB, `gr_semcod.runtime.semantic2`; decoded by soft Viterbi at "
+        "the receiver before any token is placed; a photo whose side information fails its CRC is counted and "
+        "shown mid-grey). PSNR is per photo, then averaged; "
         "MS-SSIM where the photo is large enough.",
         "",
         "Schemes: `deepjscc` (the bundle's Deep JSCC at the CBR, per tile); `semantic2_photo` (one budget per "
         "photo shared among tiles by content, mode b); `semantic2_tile` (the same budget per tile, mode a); "
-        "`semantic2_uniform` (the same merge level everywhere, no side bits); `semantic2_none` (nothing merged: "
+        "`semantic2_uniform` (the same merge level everywhere); `semantic2_none` (nothing merged: "
         f"the Deep JSCC {s2.get('base_cbr', '?')} limit, spending its own rate).",
         "",
         table,
+        "",
+        "Side information actually sent (semantic v2):",
+        "",
+        format_side_info(rows),
         "",
         "Semantic v2 (photo mode) minus Deep JSCC, PSNR:",
         "",

@@ -14,17 +14,24 @@ from ..runtime.bundle import Bundle
 from ..runtime.channels import awgn, complex_to_iq, iq_to_complex, rayleigh
 
 
-def through_channel(symbols: np.ndarray, channel: str, snr_db: float, seed: int, block_len: int = 16) -> np.ndarray:
-    """(B, k, 2) I/Q -> received, equalised (B, k, 2) I/Q; unit power in, noise 10^(-SNR/10)."""
+def through_channel(symbols: np.ndarray, channel: str, snr_db: float, seed: int, block_len: int = 16,
+                    return_noise: bool = False):
+    """(B, k, 2) I/Q -> received, equalised (B, k, 2) I/Q; unit power in, noise 10^(-SNR/10).
+
+    ``return_noise``: also the effective noise variance of every received symbol ``(B, k)``
+    (the MMSE error after the Rayleigh equaliser; the constant noise on AWGN), as a PHY
+    receiver reports it."""
     rng = np.random.default_rng(seed)
     z = iq_to_complex(symbols)
     if channel == "awgn":
         y = awgn(z, snr_db, rng)
+        nv = np.broadcast_to(np.float32(10 ** (-snr_db / 10)), z.shape)
     elif channel == "rayleigh":
-        y, _ = rayleigh(z, snr_db, block_len, rng, equalize="mmse")
+        y, nv = rayleigh(z, snr_db, block_len, rng, equalize="mmse")
     else:
         raise ValueError(f"channel must be awgn or rayleigh, got {channel!r}")
-    return complex_to_iq(y).astype(np.float32)
+    out = complex_to_iq(y).astype(np.float32)
+    return (out, np.asarray(nv, np.float32)) if return_noise else out
 
 
 def _batches(n: int, batch: int):
@@ -98,6 +105,7 @@ class Classification:
 
     * semantic:  tokens -> JSCE@cbr -> channel -> JSCD@cbr -> ``classifier`` on the received tokens
     * deepjscc:  encoder@cbr -> channel -> decoder@cbr -> ``image_classifier`` on the reconstruction
+    * semantic2: v2 encoder -> channel -> v2 decoder -> the same ``image_classifier`` on its reconstruction
     """
 
     def __init__(self, images: np.ndarray, batch: int = 250):
@@ -142,3 +150,13 @@ class Classification:
             recon = np.clip(base.run(role_key("deepjscc_decoder", cbr), symbols=rx, snr_db=snr)["images"], 0, 1)
             out.append(classifier.run("image_classifier", images=recon)["logits"])
         return np.concatenate(out)
+
+    def semantic2_logits(self, bundle: Bundle, classifier: Bundle, cbr: str, channel: str, snr_db: float,
+                         seed: int = 0) -> np.ndarray:
+        """semantic v2 (each image its own budget) -> ``image_classifier`` on the reconstruction:
+        the machine receiver Deep JSCC gets, on v2's images."""
+        from .fullsize import semantic2_images
+
+        recon = semantic2_images(bundle, self.images, cbr, channel, snr_db, seed, self.batch)["images"]
+        return np.concatenate([classifier.run("image_classifier", images=recon[sl])["logits"]
+                               for sl in _batches(len(recon), self.batch)])

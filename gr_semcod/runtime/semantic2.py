@@ -1,0 +1,358 @@
+"""The semantic codec v2 on a whole photo, as it goes over the air: symbols out, image back.
+
+:func:`encode_photo` tiles the photo, runs ``semantic2_encoder``, allocates the quadtree (one
+budget per photo, mode b), merges (``semantic2_merger``) and returns ONE complex symbol vector of ``N`` symbols::
+
+    head   32 bits: flag-stream length (20) | power-gain index (6) | check (6, CRC-16 low bits),
+           its symbols spread evenly over the whole vector (positions ``i N // n_head``)
+    then, in the remaining positions in order:
+    tree   the arithmetic-coded split flags (:mod:`.flag_coder`) + CRC-16 of head and flags
+    tokens c/2 complex symbols per token, raster order of the leaves, tiles in raster order
+
+Each of the two side blocks is coded with gr-fec's terminated K=7 rate-1/2 code (the PHY
+header's, :class:`gr_semcod.phy.code.ConvCode`: ``2 (n + 6)`` code bits), its code bits
+(repeated where the scheme says) interleaved by a fixed pseudo-random permutation and mapped on
+BPSK/QPSK by the scheme :func:`.side_info.side_mcs` picks for the SNR (its index travels as the
+PDU's ``mode``).  Interleaving and spreading turn a fade or a lost PHY frame into scattered bit
+errors that the Viterbi decoder corrects.  The side information costs exactly::
+
+    S_side = beta * (4 (HEAD_BITS + 6) + n_flags + CRC_BITS + 6)  = beta * (n_flags + SIDE_OVERHEAD_BITS)
+
+(the head is repeated 4x on top of the scheme: losing it loses the photo, and it is short)
+
+channel symbols, and the photo spends ``N = S_side + tokens * c/2 <= round(CBR * H * W * 3)``:
+what is sent is what is charged (the allocation charges the flags at their ideal KT length, then
+the real coded length is measured and the budget tightened until the real total fits).
+
+:func:`decode_photo` soft-Viterbi-decodes the head, then the tree block, checks both CRCs, parses
+the flags and only then places the tokens.  Any failure (check or CRC mismatch, a length that
+does not fit the vector, a tree whose token count disagrees with the symbols left) is reported in
+``info["ok"] = False`` / ``info["reason"]`` and the photo falls back to uniform mid-grey: tokens
+are never placed on a tree that did not pass its CRC.
+
+numpy + ONNX Runtime (+ gr-fec's C++ coder); no torch.
+"""
+from __future__ import annotations
+
+import binascii
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from ..contract import CODEC_SEMANTIC2  # noqa: F401  (the codec's name, re-exported)
+from . import quadtree
+from .bundle import Bundle
+from .flag_coder import decode_flags, encode_flags
+from .side_info import SIDE_MCS, SideMCS, side_mcs
+from .tiles import stitch, tile_photo
+
+LEN_BITS = 20          # flag-stream length field: up to 2^20 - 1 flag bits (> 4096 x 4096 pixels)
+GAIN_BITS = 6          # the bundle's gain_bits (checked against the manifest)
+CHECK_BITS = 6
+HEAD_BITS = LEN_BITS + GAIN_BITS + CHECK_BITS
+CRC_BITS = 16
+TAIL_BITS = 6          # K - 1 termination bits of each convolutional block
+HEAD_REPEAT = 4        # the head is sent 4x more often than the tree block: losing it loses everything
+SIDE_OVERHEAD_BITS = HEAD_REPEAT * (HEAD_BITS + TAIL_BITS) + CRC_BITS + TAIL_BITS  # 174
+INTERLEAVER_SEED = 0x5EC2
+FALLBACK_LEVEL = 0.5   # the image a receiver shows when the side information fails
+MODES = ("photo", "tile", "uniform", "none")
+
+
+class SideInfoError(ValueError):
+    """The side information of a photo could not be decoded (the message says why)."""
+
+
+# --------------------------------------------------------------------------- bits
+
+
+def _uint_bits(value: int, n: int) -> np.ndarray:
+    return np.array([(int(value) >> (n - 1 - i)) & 1 for i in range(n)], np.uint8)
+
+
+def _bits_uint(bits: np.ndarray) -> int:
+    v = 0
+    for b in bits:
+        v = 2 * v + int(b)
+    return v
+
+
+def crc16(bits: np.ndarray) -> np.ndarray:
+    """CRC-16/CCITT (``binascii.crc_hqx``, init 0xFFFF) of a bit string (zero-padded to bytes,
+    its length included so that trailing zeros count) as 16 bits."""
+    b = np.asarray(bits, np.uint8)
+    data = int(b.size).to_bytes(4, "big") + np.packbits(b).tobytes()
+    return _uint_bits(binascii.crc_hqx(data, 0xFFFF), CRC_BITS)
+
+
+def _head_bits(n_flags: int, gain: int) -> np.ndarray:
+    body = np.concatenate([_uint_bits(n_flags, LEN_BITS), _uint_bits(gain, GAIN_BITS)])
+    return np.concatenate([body, crc16(body)[-CHECK_BITS:]])
+
+
+# --------------------------------------------------------------------------- protected blocks
+
+
+def side_symbols_for(n_bits: int, mcs: SideMCS) -> int:
+    """Channel symbols of one terminated block of ``n_bits`` information bits under ``mcs``."""
+    coded = 2 * (int(n_bits) + TAIL_BITS) * mcs.repeat
+    return -(-coded // mcs.bits_per_symbol)
+
+
+def head_mcs(mcs: SideMCS) -> SideMCS:
+    """The head block's scheme: ``mcs`` with ``HEAD_REPEAT`` times its repetitions (+6 dB)."""
+    return mcs._replace(repeat=mcs.repeat * HEAD_REPEAT, beta=mcs.beta * HEAD_REPEAT)
+
+
+def side_cost(n_flags: int, mcs: SideMCS) -> int:
+    """Symbols of the whole side information (head block + tree block) for ``n_flags`` flag bits."""
+    return side_symbols_for(HEAD_BITS, head_mcs(mcs)) + side_symbols_for(n_flags + CRC_BITS, mcs)
+
+
+def _interleaver(n: int) -> np.ndarray:
+    """The fixed pseudo-random permutation of a block's ``n`` (repeated) code bits: neighbouring
+    code bits land on distant symbols, so a fade or a lost PHY frame hits the Viterbi decoder as
+    scattered errors, not as a burst."""
+    return np.random.default_rng([INTERLEAVER_SEED, int(n)]).permutation(int(n))
+
+
+def modulate(bits: np.ndarray, mcs: SideMCS) -> np.ndarray:
+    """Information bits -> conv-coded, repeated, interleaved, BPSK (I only) / QPSK unit-power
+    symbols (bit 0 -> +)."""
+    from ..phy.code import ConvCode
+
+    code = ConvCode(len(bits)).encode(bits)
+    x = np.repeat(1.0 - 2.0 * code.astype(np.float64), mcs.repeat)
+    x = x[_interleaver(x.size)]
+    if mcs.bits_per_symbol == 1:
+        return x.astype(np.complex64)
+    x = np.concatenate([x, np.ones(len(x) % 2)])  # pad to pairs (never needed: 2 (n + 6) is even)
+    return ((x[0::2] + 1j * x[1::2]) * np.sqrt(0.5)).astype(np.complex64)
+
+
+def demodulate(y: np.ndarray, weight: np.ndarray, n_bits: int, mcs: SideMCS) -> np.ndarray:
+    """Soft-Viterbi decode ``n_bits`` from the symbols of :func:`modulate` (``weight``: per-symbol
+    reliability ``1 / noise_var``, 0 for an erased symbol)."""
+    from ..phy.code import ConvCode
+
+    cc = ConvCode(n_bits)
+    y = np.asarray(y, np.complex64) * np.asarray(weight, np.float64)
+    soft = y.real if mcs.bits_per_symbol == 1 else np.stack([y.real, y.imag], -1).reshape(-1)
+    n = cc.n_coded * mcs.repeat
+    x = np.empty(n)
+    x[_interleaver(n)] = soft[:n]
+    x = x.reshape(-1, mcs.repeat).sum(1)  # maximum-ratio combining of the repetitions
+    if not np.any(x):
+        raise SideInfoError("side information erased")
+    return cc.decode(x)
+
+
+def head_positions(n_symbols: int, mcs: SideMCS) -> np.ndarray:
+    """Where the head block's symbols sit in a photo's vector of ``n_symbols``: spread evenly over
+    all of it (the receiver knows ``n_symbols``), so that no single fade or lost frame takes the
+    head; the tree block and the tokens fill the other positions in order."""
+    n_head = side_symbols_for(HEAD_BITS, head_mcs(mcs))
+    if n_symbols < n_head:
+        raise SideInfoError(f"{n_symbols} symbols, fewer than the {n_head} of the side-info head")
+    return (np.arange(n_head) * n_symbols) // n_head
+
+
+# --------------------------------------------------------------------------- allocation
+
+
+def photo_levels(y: np.ndarray, meta: Dict, budget: float, mode: str, beta: float,
+                 layout: Tuple[int, int]) -> np.ndarray:
+    """Level maps ``(T, h, w)`` of a photo's tiles for ``mode``, charging the flags at their KT
+    length and the fixed side overhead at ``beta`` symbols per bit."""
+    c, depth = meta["c"], meta["depth"]
+    t = len(y)
+    r = c / 2.0
+    extra = float(SIDE_OVERHEAD_BITS)
+    if mode == "photo":
+        return quadtree.allocate(y, depth, r, budget, beta, extra, groups=np.zeros(t, np.int64), layout=layout)[0]
+    if mode == "tile":
+        return quadtree.allocate(y, depth, r, (budget - extra * beta) / t, beta, 0.0)[0]
+    if mode == "none":
+        return np.zeros(y.shape[:1] + y.shape[2:], np.uint8)
+    if mode == "uniform":  # the finest level every tile can afford (its tree costs next to nothing)
+        pos = y.shape[2] * y.shape[3]
+        fits = [lv for lv in range(depth + 1) if t * pos / 4 ** lv * r + (extra + t) * beta <= budget]
+        return np.full(y.shape[:1] + y.shape[2:], fits[0] if fits else depth, np.uint8)
+    raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+
+def _run(bundle: Bundle, role: str, batch: int, **inputs) -> np.ndarray:
+    n = len(next(iter(inputs.values())))
+    outs = []
+    for i in range(0, n, batch):
+        res = bundle.run(role, **{k: v[i:i + batch] for k, v in inputs.items()})
+        outs.append(next(iter(res.values())))
+    return np.concatenate(outs)
+
+
+def check_bundle(bundle: Bundle) -> Dict:
+    """The bundle's ``semantic2`` manifest entry; ValueError when it has no codec v2 this side info fits."""
+    if "semantic2" not in bundle.manifest or not all(
+            bundle.has(r) for r in ("semantic2_encoder", "semantic2_merger", "semantic2_decoder")):
+        raise ValueError(f"bundle {bundle.name!r} has no semantic codec v2 (roles semantic2_*)")
+    meta = bundle.manifest["semantic2"]
+    if int(meta["gain_bits"]) != GAIN_BITS:
+        raise ValueError(f"bundle gain_bits={meta['gain_bits']}, the side-info head carries {GAIN_BITS}")
+    return meta
+
+
+def _gain_db(meta: Dict, q: int) -> float:
+    return float(meta["gain_min_db"] + meta["gain_step_db"] * q)
+
+
+# --------------------------------------------------------------------------- transmitter
+
+
+def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode: str = "photo",
+                 batch: int = 256, mcs: Optional[int] = None, fading: bool = False) -> Tuple[np.ndarray, Dict]:
+    """uint8 ``H x W x 3`` photo -> ``(symbols complex64 (N,), info)``.
+
+    The side-information scheme is :func:`.side_info.side_mcs` of ``snr_db`` (its fading table
+    with ``fading``), or ``mcs`` (an index of :data:`SIDE_MCS`) when given.
+
+    ``N <= round(CBR * H * W * 3)`` (except mode ``none``, which spends the base rate); ``info``:
+    ``height``, ``width``, ``n_symbols`` (= N), ``side_symbols``, ``tokens``, ``flag_bits`` (real
+    coded length), ``flag_bits_ideal`` (the KT length the allocation charged), ``gain_index``,
+    ``mcs`` (index into :data:`SIDE_MCS`; the PDU's ``mode``), ``budget``, ``levels`` (the tiles'
+    level maps ``(T, h, w)``), ``over_budget`` (True when even the coarsest tree and the side
+    information do not fit ``k``: a photo too small for its CBR; mode ``none`` always).
+    """
+    from .channels import num_symbols
+
+    meta = check_bundle(bundle)
+    img = np.asarray(img)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(f"photo must be uint8 H x W x 3, got {img.dtype} {img.shape}")
+    s, c, depth = meta["tile"], meta["c"], meta["depth"]
+    scheme = side_mcs(snr_db, fading) if mcs is None else SIDE_MCS[int(mcs)]
+    h, w = img.shape[:2]
+    tiles, grid = tile_photo(img, s)
+    feats = _run(bundle, "semantic2_encoder", batch, images=tiles)
+    budget = float(num_symbols(cbr, h, w))
+    target = budget
+    for _ in range(8):  # tighten until the REAL coded flags fit (they are within bits of the estimate)
+        lev = photo_levels(feats[:, :c], meta, target, mode, scheme.beta, grid)
+        flags = encode_flags(quadtree.stitch_levels(lev, grid)[0], depth)
+        tokens = int(quadtree.anchor_mask(lev).sum())
+        n = side_cost(len(flags), scheme) + tokens * c // 2
+        if n <= budget or mode in ("none", "uniform"):
+            break
+        target -= n - budget
+    levels = lev[:, None].astype(np.float32)
+    latent = _run(bundle, "semantic2_merger", batch, features=feats, levels=levels)
+    level_amp = np.asarray(meta["level_amp"], np.float32)
+    parts = quadtree.extract_tokens(latent, lev)
+    amp = np.concatenate([level_amp[lv[m]] for lv, m in zip(lev, quadtree.anchor_mask(lev))])
+    tok = (np.concatenate(parts) * amp[:, None]).reshape(-1, 2).astype(np.float64)
+    z = tok[:, 0] + 1j * tok[:, 1]
+    p = float(np.mean(np.abs(z) ** 2))
+    q = int(np.clip(np.round((10 * np.log10(max(p, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"]),
+                    0, (1 << GAIN_BITS) - 1))
+    sym = side_vector(flags, q, scheme, (z / np.sqrt(max(p, 1e-20))).astype(np.complex64))
+    ideal = float(quadtree.flag_code_bits(quadtree.flag_counts(quadtree.stitch_levels(lev, grid), depth))[0])
+    return sym, {"height": h, "width": w, "n_symbols": int(sym.size), "side_symbols": side_cost(len(flags), scheme),
+                 "tokens": tokens, "tiles": len(tiles), "flag_bits": int(len(flags)), "flag_bits_ideal": ideal,
+                 "gain_index": q, "mcs": SIDE_MCS.index(scheme), "budget": budget, "levels": lev,
+                 "over_budget": bool(sym.size > budget)}
+
+
+# --------------------------------------------------------------------------- receiver
+
+
+def side_vector(flags: np.ndarray, gain: int, mcs: SideMCS, payload: np.ndarray) -> np.ndarray:
+    """The photo's symbol vector: head (spread), tree block, then ``payload`` (the token symbols)."""
+    head = _head_bits(len(flags), gain)
+    rest = np.concatenate([modulate(np.concatenate([flags, crc16(np.concatenate([head, flags]))]), mcs),
+                           np.asarray(payload, np.complex64)])
+    sym = np.empty(side_symbols_for(HEAD_BITS, head_mcs(mcs)) + rest.size, np.complex64)
+    at = head_positions(sym.size, mcs)
+    sym[at] = modulate(head, head_mcs(mcs))
+    sym[np.setdiff1d(np.arange(sym.size), at)] = rest
+    return sym
+
+
+def read_side(y: np.ndarray, weight: np.ndarray, mcs: SideMCS, max_flags: int) -> Tuple[np.ndarray, int, np.ndarray]:
+    """Inverse of :func:`side_vector`: ``(flag bits, gain index, payload symbols)`` once the head's
+    check and the tree's CRC pass; :class:`SideInfoError` otherwise (or when the length the head
+    gives exceeds ``max_flags`` or the vector)."""
+    at = head_positions(y.size, mcs)
+    head = demodulate(y[at], weight[at], HEAD_BITS, head_mcs(mcs))
+    body = head[:LEN_BITS + GAIN_BITS]
+    if not np.array_equal(crc16(body)[-CHECK_BITS:], head[-CHECK_BITS:]):
+        raise SideInfoError("side-info head check failed")
+    n_flags, q = _bits_uint(head[:LEN_BITS]), _bits_uint(head[LEN_BITS:LEN_BITS + GAIN_BITS])
+    rest = np.setdiff1d(np.arange(y.size), at)
+    y, weight = y[rest], weight[rest]
+    n_tree = side_symbols_for(n_flags + CRC_BITS, mcs)
+    if n_flags > max_flags or n_tree > y.size:
+        raise SideInfoError(f"side-info head says {n_flags} flag bits: more than {max_flags} or than the "
+                            f"{y.size + at.size} symbols hold")
+    tree = demodulate(y[:n_tree], weight[:n_tree], n_flags + CRC_BITS, mcs)
+    flags = tree[:n_flags]
+    if not np.array_equal(crc16(np.concatenate([head, flags])), tree[n_flags:]):
+        raise SideInfoError("side-info tree CRC failed")
+    return flags, q, y[n_tree:]
+
+
+def decode_side(y: np.ndarray, weight: np.ndarray, n_tiles: int, grid: Tuple[int, int], tile_shape: Tuple[int, int],
+                depth: int, mcs: SideMCS) -> Tuple[np.ndarray, int, np.ndarray, int]:
+    """Head + tree blocks of a photo's vector ``y`` -> ``(level maps (T, h, w), gain index, the
+    symbols after the side information (the tokens), side symbols)``; :class:`SideInfoError`
+    when a check fails."""
+    flags, q, rx = read_side(y, weight, mcs, 32 * n_tiles + 64)  # 21 raw flags per tile at most, + coder bits
+    gh, gw = grid
+    th, tw = tile_shape
+    lev, _ = decode_flags(flags, (gh * th, gw * tw), depth)
+    lev = lev.reshape(gh, th, gw, tw).transpose(0, 2, 1, 3).reshape(n_tiles, th, tw)
+    return lev, q, rx, y.size - rx.size
+
+
+def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, snr_db: float,
+                 noise_var=None, erasures: Optional[np.ndarray] = None, mcs: Optional[int] = None,
+                 batch: int = 256) -> Tuple[np.ndarray, Dict]:
+    """Received (equalised) symbols of :func:`encode_photo` -> ``(image float32 H x W x 3 in [0, 1], info)``.
+
+    ``snr_db`` conditions the decoder and picks the side scheme unless ``mcs`` (the PDU's
+    ``mode``) is given; ``noise_var`` (scalar or one per symbol, e.g. the PHY's post-equaliser
+    noise) weights the soft side bits; ``erasures`` (bool mask) zeroes symbols.  ``info["ok"]``
+    is False (with ``info["reason"]``) when the side information failed: the image is then the
+    uniform fallback, no token is placed.
+    """
+    meta = check_bundle(bundle)
+    s, c, depth = meta["tile"], meta["c"], meta["depth"]
+    scheme = side_mcs(snr_db) if mcs is None else SIDE_MCS[int(mcs)]
+    y = np.asarray(symbols, np.complex64).ravel()
+    weight = np.ones(y.size) if noise_var is None else 1.0 / np.broadcast_to(
+        np.maximum(np.asarray(noise_var, np.float64), 1e-12), y.shape)
+    if erasures is not None:
+        weight = np.where(np.asarray(erasures, bool), 0.0, weight)
+        y = np.where(np.asarray(erasures, bool), 0, y).astype(np.complex64)
+    gh, gw = -(-int(height) // s), -(-int(width) // s)
+    t = gh * gw
+    lat = s // 4  # the trunk's downsampling: 32 px -> 8 positions
+    info = {"ok": False, "reason": "", "tiles": t, "n_symbols": int(y.size)}
+    try:
+        lev, q, rx, n_side = decode_side(y, weight, t, (gh, gw), (lat, lat), depth, scheme)
+        n_tok = int(quadtree.anchor_mask(lev).sum())
+        if rx.size != n_tok * c // 2:
+            raise SideInfoError(f"tree of {n_tok} tokens needs {n_tok * c // 2} symbols, "
+                                f"{rx.size} follow the side information")
+    except SideInfoError as e:
+        info["reason"] = str(e)
+        return np.full((int(height), int(width), 3), FALLBACK_LEVEL, np.float32), info
+    g_db = _gain_db(meta, q)
+    level_amp = np.asarray(meta["level_amp"], np.float32)
+    amp = np.concatenate([level_amp[lv[m]] for lv, m in zip(lev, quadtree.anchor_mask(lev))])
+    iq = np.stack([rx.real, rx.imag], -1).reshape(-1, c) * np.float32(10 ** (g_db / 20)) / amp[:, None]
+    counts = quadtree.anchor_mask(lev).sum(axis=(1, 2))
+    latent_hat = quadtree.insert_tokens(np.split(iq.astype(np.float32), np.cumsum(counts)[:-1]), lev)
+    snr = np.full((t, 1), snr_db - g_db, np.float32)
+    levels = lev[:, None].astype(np.float32)
+    rec = _run(bundle, "semantic2_decoder", batch, latent=latent_hat, levels=levels, snr_db=snr)
+    info.update(ok=True, tokens=n_tok, side_symbols=n_side, gain_index=q)
+    return np.clip(stitch(rec, (gh, gw), (int(height), int(width))), 0, 1).astype(np.float32), info

@@ -1,0 +1,129 @@
+"""The semantic codec v2 as it goes over the air (gr_semcod.runtime.semantic2): the side
+information is transmitted, decoded before any token is placed, and spends what it is charged."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gr_semcod.runtime import load_bundle
+from gr_semcod.runtime.channels import awgn, num_symbols, rayleigh
+from gr_semcod.runtime.semantic2 import (FALLBACK_LEVEL, HEAD_BITS, SIDE_OVERHEAD_BITS, decode_photo, encode_photo,
+                                         head_positions, side_cost, side_symbols_for)
+from gr_semcod.runtime.side_info import SIDE_MCS, side_mcs
+
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_bundle(SHIPPED)
+
+
+def photo(h=96, w=160, seed=0):
+    """Smooth sky above, noisy texture below."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
+    img = np.stack([0.3 + 0.4 * yy, 0.5 + 0.2 * xx, 0.9 - 0.3 * yy], -1)
+    low = np.arange(h) >= h // 2
+    img[low] = 0.3 + 0.4 * rng.random((int(low.sum()), w, 3))
+    return (img * 255).astype(np.uint8)
+
+
+def psnr(a, b):
+    return 10 * np.log10(1 / np.mean((a - b) ** 2))
+
+
+@pytest.mark.parametrize("cbr,snr", [("1/48", 1.0), ("1/24", 3.0), ("1/12", 10.0)])
+def test_spends_exactly_what_it_sends_and_decodes_the_tree(bundle, cbr, snr):
+    img = photo()
+    sym, tx = encode_photo(bundle, img, cbr, snr)
+    mcs = side_mcs(snr)
+    assert sym.dtype == np.complex64 and sym.size == tx["n_symbols"] <= num_symbols(cbr, 96, 160)
+    assert tx["side_symbols"] == side_cost(tx["flag_bits"], mcs) == mcs.beta * (tx["flag_bits"] + SIDE_OVERHEAD_BITS)
+    assert sym.size == tx["side_symbols"] + 4 * tx["tokens"]
+    assert abs(tx["flag_bits"] - tx["flag_bits_ideal"]) <= 2.5  # the real coder vs the charged length
+    assert np.mean(np.abs(sym) ** 2) == pytest.approx(1.0, rel=1e-3)
+    y = awgn(sym[None], snr, np.random.default_rng(1))[0]
+    rec, rx = decode_photo(bundle, y, 96, 160, snr)
+    assert rx["ok"], rx["reason"]
+    assert (rx["tokens"], rx["side_symbols"], rx["gain_index"]) == (tx["tokens"], tx["side_symbols"], tx["gain_index"])
+    ref = img / 255.0
+    floor = psnr(ref, np.broadcast_to(ref.reshape(-1, 3).mean(0), ref.shape))
+    assert rec.shape == img.shape and psnr(ref, rec) > floor + 2
+
+
+def test_noise_free_equals_decoding_with_the_true_tree(bundle):
+    """With no noise the receiver's image is what the transmitter's own levels give: nothing lost
+    between the tree that was allocated and the one that was decoded."""
+    img = photo(64, 64, 3)
+    sym, tx = encode_photo(bundle, img, "1/24", 20.0)
+    rec, rx = decode_photo(bundle, sym, 64, 64, 20.0)
+    assert rx["ok"]
+    rec2, _ = decode_photo(bundle, sym * np.complex64(1.0), 64, 64, 20.0, noise_var=np.full(sym.size, 0.01))
+    np.testing.assert_array_equal(rec, rec2)  # weights scale the soft bits only, never the tokens
+    assert psnr(img / 255.0, rec) > 20
+
+
+def test_head_survives_a_lost_frame_and_fades(bundle):
+    img = photo()
+    sym, tx = encode_photo(bundle, img, "1/48", 10.0)
+    lost = np.zeros(sym.size, bool)
+    lost[sym.size // 3: sym.size // 3 + sym.size // 10] = True  # one PHY frame's worth, contiguous
+    at = head_positions(sym.size, SIDE_MCS[tx["mcs"]])
+    assert lost[at].sum() <= 0.12 * at.size  # spread: the frame takes ~10 % of the head
+    y = awgn(sym[None], 10.0, np.random.default_rng(2))[0]
+    _, rx = decode_photo(bundle, y, 96, 160, 10.0, erasures=lost)
+    assert rx["ok"], rx["reason"]
+    z, nv = rayleigh(sym[None], 10.0, 16, np.random.default_rng(3))
+    _, rx = decode_photo(bundle, z[0], 96, 160, 10.0, noise_var=nv[0])
+    assert rx["ok"], rx["reason"]
+
+
+def test_side_info_failure_falls_back_cleanly(bundle):
+    img = photo()
+    sym, tx = encode_photo(bundle, img, "1/48", 10.0)
+    mcs = SIDE_MCS[tx["mcs"]]
+    at = head_positions(sym.size, mcs)
+    rest = np.setdiff1d(np.arange(sym.size), at)
+    n_tree = tx["side_symbols"] - side_symbols_for(HEAD_BITS, mcs)
+    bad_tree = sym.copy()
+    bad_tree[rest[:n_tree]] *= -1  # every tree code bit inverted: a valid code word of other bits
+    bad_head = sym.copy()
+    bad_head[at] = np.random.default_rng(0).choice([-1, 1], at.size) * np.sqrt(0.5) * (1 + 1j)
+    longer = np.zeros(sym.size + 4, np.complex64)  # 4 symbols more than the tree's tokens, head in place
+    at2 = head_positions(longer.size, mcs)
+    longer[at2] = sym[at]
+    longer[np.setdiff1d(np.arange(longer.size), at2)[:rest.size]] = sym[rest]
+    cases = {"tree CRC": bad_tree, "head check": bad_head, "erased": np.zeros_like(sym),
+             "fewer than": sym[:10], "tokens needs": longer}
+    for reason, y in cases.items():
+        rec, rx = decode_photo(bundle, y, 96, 160, 10.0)
+        assert not rx["ok"] and reason in rx["reason"], (reason, rx)
+        assert rec.shape == (96, 160, 3) and np.all(rec == FALLBACK_LEVEL)  # no token placed
+
+
+def test_scheme_follows_the_snr_or_the_mode_given(bundle):
+    img = photo(32, 32)
+    s0, t0 = encode_photo(bundle, img, "1/12", 0.0)
+    s1, t1 = encode_photo(bundle, img, "1/12", 0.0, mcs=2)
+    assert (t0["mcs"], t1["mcs"]) == (0, 2)
+    assert (t0["side_symbols"], t1["side_symbols"]) == (8 * (t0["flag_bits"] + SIDE_OVERHEAD_BITS),
+                                                        t1["flag_bits"] + SIDE_OVERHEAD_BITS)
+    y = awgn(s0[None], 0.0, np.random.default_rng(4))[0]
+    assert decode_photo(bundle, y, 32, 32, 0.0)[1]["ok"]  # 8 symbols per bit at 0 dB
+    assert decode_photo(bundle, s1, 32, 32, 0.0, mcs=2)[1]["ok"]
+    assert not decode_photo(bundle, s1, 32, 32, 0.0)[1]["ok"]  # the receiver must be told (PDU mode)
+
+
+def test_bad_photo(bundle):
+    with pytest.raises(ValueError, match="uint8 H x W x 3"):
+        encode_photo(bundle, np.zeros((8, 8), np.uint8), "1/12", 10.0)
+
+
+def test_side_frame_failure_rate_bench():
+    from gr_semcod.bench.sideinfo import frame_failure_rate
+
+    qpsk = SIDE_MCS[2]
+    assert frame_failure_rate(qpsk, 8.0, "awgn", 300, 500, 5) == 0.0
+    assert frame_failure_rate(qpsk, -4.0, "awgn", 300, 500, 5) == 1.0  # far below its threshold
+    assert frame_failure_rate(SIDE_MCS[0], -4.0, "awgn", 300, 500, 5) == 0.0  # 8 symbols per bit hold there
