@@ -37,6 +37,7 @@ from .header import (MAX_FRAGMENTS, MAX_IMAGE_LEN, MAX_MODE, MAX_PAYLOAD_LEN, MA
 from ..contract import (KEY_HEIGHT, KEY_IMAGE_ID, KEY_MODE, KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH, KEY_WIDTH,
                         MAX_SYMBOL_ABS, PDUError, check_symbols)
 from .drain import defer_done
+from ..pdu import c32vector
 from .params import OfdmParams
 
 
@@ -164,5 +165,5 @@ class ofdm_analog_framer(gr.basic_block):
         for h, frame in self.frames_for(image_id, x, *fields):
             d = self._meta(h) if self.frame_tags else self._empty
             self.n_items += frame.size
-            self.message_port_pub(pmt.intern("frames"), pmt.cons(d, pmt.init_c32vector(frame.size, frame.tolist())))
+            self.message_port_pub(pmt.intern("frames"), pmt.cons(d, c32vector(frame)))
             self.n_frames += 1
