@@ -197,7 +197,8 @@ def run(args) -> int:
     summary = {"bundle": bundle.name, "data": data, "images": int(len(ref_u8)), "mean_colour_psnr": mean_floor, "mean_colour_psnr_mse": mean_floor_mse, "psnr_cap_db": PSNR_CAP,
                "command": command, "rows": rows}
     if digital is not None:
-        summary.update({"digital_images": int(len(dig_ref)), "digital_codecs": digital.codecs})
+        summary.update({"digital_images": int(len(dig_ref)), "digital_codecs": digital.codecs,
+                        "digital_min_payload_bytes": digital.min_payload_bytes()})
     if clf is not None:
         summary.update({"classify_data": cls_data, "classify_images": int(len(cy))})
     (out_dir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -38,6 +38,13 @@ class DigitalRows:
         self.seed = seed
         self.searches = {c: make_searches(self.images, c) for c in self.codecs}
 
+    def min_payload_bytes(self) -> Dict[str, float]:
+        """Median payload (bytes) at each codec's lowest quality: the smallest frame it can send."""
+        from ..baselines.source_codecs import QUALITY_RANGE
+
+        return {c: float(np.median([s.at(QUALITY_RANGE[c][0])[0] / 8 for s in self.searches[c]]))
+                for c in self.codecs}
+
     def rows(self, channel: str, cbr: str, snr: float, score) -> List[Dict]:
         from ..baselines.digital import transmit_images
 
