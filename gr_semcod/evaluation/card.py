@@ -53,9 +53,10 @@ def _digital_lines(summary) -> list:
     if mins:
         lines += ["", "Why not everywhere: the smallest payload each codec can send (lowest quality, median over "
                   "the images) is " + ", ".join(f"{c} {v:.0f} bytes" for c, v in mins.items())
-                  + "; below that budget a codec sends nothing (mean colour), and the frame adds 8 bytes. "
-                  "JPEG's DC-only scan (standard tables, not sent) is the shortest, so at the smallest "
-                  "budgets it delivers where an intra-video codec cannot; the PSNR differences above are measured."]
+                  + "; below that budget a codec sends nothing (mean colour), and the frame adds 8 bytes."
+                  + (" JPEG's DC-only scan (standard tables, not sent) is the shortest, so at the smallest "
+                     "budgets it delivers where an intra-video codec cannot."
+                     if "jpeg" in mins and mins["jpeg"] == min(mins.values()) else "")]
     return lines
 
 
