@@ -45,6 +45,13 @@ KEY_LOST_FRAGMENTS = "lost_fragments"
 KEY_FRAG_IDX = "frag_idx"
 KEY_SEQ = "seq"
 KEY_RX_OFFSET = "rx_offset"
+# a photo of any size (tiled by the codec, carried in every PHY frame header)
+KEY_PHOTO_HEIGHT = "photo_height"  # the photo's own size, before tiling / padding (1 .. MAX_PHOTO_SIDE)
+KEY_PHOTO_WIDTH = "photo_width"
+KEY_MODE = "mode"  # int 0..255, codec-specific (digital: MCS index; semantic2: its own; others 0)
+KEY_TILE = "tile"  # tile side S of a tiled photo (the bundle's image size)
+KEY_N_TILES = "n_tiles"  # tiles of a photo, rows * cols of the grid
+KEY_N_LOST_TILES = "n_lost_tiles"  # tiles whose symbols were all erased (filled with the mean colour)
 
 # --------------------------------------------------------------------------- port names
 PORT_IN = "in"
@@ -66,7 +73,15 @@ TX_LEN_TAG = "semcod_tx_len"
 # --------------------------------------------------------------------------- values
 CODEC_SEMANTIC = "semantic"
 CODEC_DEEPJSCC = "deepjscc"
-CODECS = (CODEC_SEMANTIC, CODEC_DEEPJSCC)
+CODEC_SEMANTIC2 = "semantic2"
+CODEC_DIGITAL = "digital"
+CODECS = (CODEC_SEMANTIC, CODEC_DEEPJSCC, CODEC_SEMANTIC2, CODEC_DIGITAL)
+#: codecs that code a photo as tiles of the bundle's size in ``semcod_tx`` (the others take the photo whole)
+TILED_CODECS = (CODEC_SEMANTIC, CODEC_DEEPJSCC)
+
+#: largest photo side the PHY header carries (12 bits, value - 1) and the default photo limit
+MAX_PHOTO_SIDE = 4096
+MODE_MAX = 255
 
 #: image ids wrap here (the PHY header carries 16 bits)
 IMAGE_ID_MODULO = 1 << 16
@@ -319,6 +334,20 @@ def apply_erasures(meta: Mapping[str, Any], z: np.ndarray) -> Tuple[np.ndarray, 
     z = z.copy()
     z[mask] = 0
     return z, int(mask.sum())
+
+
+def photo_size(meta: Mapping[str, Any]) -> Optional[Tuple[int, int]]:
+    """``(photo_height, photo_width)`` of a PDU, None when absent; :class:`PDUError` when malformed
+    or outside ``1 .. MAX_PHOTO_SIDE``."""
+    ph, pw = meta_int(meta, KEY_PHOTO_HEIGHT), meta_int(meta, KEY_PHOTO_WIDTH)
+    if ph is None and pw is None:
+        return None
+    if ph is None or pw is None:
+        raise PDUError(f"metadata has only one of {KEY_PHOTO_HEIGHT!r}/{KEY_PHOTO_WIDTH!r}")
+    for key, v in ((KEY_PHOTO_HEIGHT, ph), (KEY_PHOTO_WIDTH, pw)):
+        if not 1 <= v <= MAX_PHOTO_SIDE:
+            raise PDUError(f"metadata {key}={v} outside 1..{MAX_PHOTO_SIDE}")
+    return ph, pw
 
 
 def unwrap_id(key: int, near: int) -> int:

@@ -27,6 +27,8 @@ block with fixed roles, types and metadata handling):
 * Dynamic batching: when PDUs queue up behind the one being handled (a burst of images, a slow
   model), up to ``max_batch`` items go through ONNX Runtime in one call; each still gets its
   own output PDU, in order, and a bad PDU is dropped alone.
+* A PDU of many items (the tiles of a photo) goes through ONNX Runtime in calls of at most
+  ``max_run_batch`` items (bounded activation memory), its output joined into one PDU.
 
 Message ports: ``in`` -> ``out``; ``drop`` publishes a dict for every dropped PDU (see
 ``docs/pdu.md``).  A handler never raises into the scheduler: wrong PDUs and
@@ -43,7 +45,7 @@ from ..contract import (MAX_RX_SYMBOL_ABS, PORT_IN, PORT_OUT, KEY_BATCH, PDUErro
                         check_n_symbols, check_symbols, image_ids, meta_float)
 from ..pdu import make_pdu, split_pdu
 from ..rates import cbr_text, role_key
-from ..runtime.limits import MAX_PDU_BATCH
+from ..runtime.limits import MAX_PDU_BATCH, MAX_RUN_BATCH
 from .base import get_bundle, message_block
 
 #: PDU vector types: name -> numpy dtype
@@ -66,6 +68,8 @@ class onnx_model(message_block):
         max_pdu_batch: items (images) one PDU may hold (0 = :data:`~gr_semcod.runtime.limits.MAX_PDU_BATCH`);
             a bigger PDU is refused before its vector is converted (so its size -- ``max_pdu_batch``
             images or symbol blocks -- bounds memory).
+        max_run_batch: items per ONNX Runtime call (0 = :data:`~gr_semcod.runtime.limits.MAX_RUN_BATCH`);
+            a PDU holding more is run in chunks.
 
     A named model block only declares its class attributes -- ``ROLE``, ``IN_TYPE``,
     ``OUT_TYPE``, ``NAME`` (and ``INPUT_KEYS``) -- and, where it owns metadata, :meth:`prepare`
@@ -80,7 +84,8 @@ class onnx_model(message_block):
 
     def __init__(self, bundle: str = "models/semcod_32", role: Optional[str] = None, in_type: Optional[str] = None,
                  out_type: Optional[str] = None, threads: int = 1, input_keys: Optional[Dict[str, str]] = None,
-                 name: Optional[str] = None, max_batch: int = 16, cbr=None, max_pdu_batch: int = 0):
+                 name: Optional[str] = None, max_batch: int = 16, cbr=None, max_pdu_batch: int = 0,
+                 max_run_batch: int = 0):
         role = self.ROLE if role is None else str(role)
         in_type = self.IN_TYPE if in_type is None else in_type
         out_type = self.OUT_TYPE if out_type is None else out_type
@@ -102,6 +107,7 @@ class onnx_model(message_block):
         self.input_keys = dict(self.INPUT_KEYS if input_keys is None else input_keys)
         self.max_batch = max(1, int(max_batch))
         self.max_pdu_batch = int(max_pdu_batch) if int(max_pdu_batch) > 0 else MAX_PDU_BATCH
+        self.max_run_batch = int(max_run_batch) if int(max_run_batch) > 0 else MAX_RUN_BATCH
         names = list(self.in_specs)
         self.vector_input = names[0]
         self.meta_inputs = names[1:]
@@ -197,6 +203,15 @@ class onnx_model(message_block):
         return meta, self.output_vector(outputs[first])
 
     # ------------------------------------------------------------------ handler
+    def run(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """The model on ``inputs`` (batch first), in ONNX Runtime calls of at most ``max_run_batch`` items."""
+        n = len(next(iter(inputs.values())))
+        if n <= self.max_run_batch:
+            return self.bundle.run(self.role, **inputs)
+        parts = [self.bundle.run(self.role, **{k: v[a:a + self.max_run_batch] for k, v in inputs.items()})
+                 for a in range(0, n, self.max_run_batch)]
+        return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
+
     def _prepare_msg(self, msg):
         meta, vec = split_pdu(msg, VECTOR_TYPES[self.in_type], max_items=self.item_size * self.max_pdu_batch)
         b = self.batch_of(meta, vec)
@@ -228,18 +243,18 @@ class onnx_model(message_block):
                 self._drop_exception(e, m)
         if len(items) == 1:
             _, meta, b, inputs = items[0]
-            self._publish(meta, self.bundle.run(self.role, **inputs), b)
+            self._publish(meta, self.run(inputs), b)
             return
         try:
             joined = {k: np.concatenate([it[3][k] for it in items], axis=0) for k in items[0][3]}
-            outputs = self.bundle.run(self.role, **joined)
+            outputs = self.run(joined)
         except Exception:  # noqa: BLE001 - fall back to one call per PDU, so one bad PDU drops alone
             outputs = None
         start = 0
         for m, meta, b, inputs in items:
             try:
                 if outputs is None:
-                    out = self.bundle.run(self.role, **inputs)
+                    out = self.run(inputs)
                 else:
                     out = {k: v[start:start + b] for k, v in outputs.items()}
                 self._publish(meta, out, b)

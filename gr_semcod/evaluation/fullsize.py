@@ -28,26 +28,10 @@ from ..runtime import quadtree
 from ..runtime.bundle import Bundle, role_key
 from ..runtime.channels import num_symbols
 from ..runtime.side_info import side_beta
+from ..runtime.tiles import stitch, tile_photo  # noqa: F401  (re-exported: the evaluation's names)
 from .pipeline import _batches, through_channel
 
 MODES = ("photo", "tile", "uniform", "none")
-
-
-def tile_photo(img: np.ndarray, tile: int) -> Tuple[np.ndarray, Tuple[int, int]]:
-    """uint8 ``H x W x 3`` -> float tiles ``(T, 3, S, S)`` (edge-padded), and the grid ``(rows, cols)``."""
-    h, w = img.shape[:2]
-    gh, gw = -(-h // tile), -(-w // tile)
-    x = np.pad(img, ((0, gh * tile - h), (0, gw * tile - w), (0, 0)), mode="edge").astype(np.float32) / 255.0
-    t = x.reshape(gh, tile, gw, tile, 3).transpose(0, 2, 4, 1, 3).reshape(gh * gw, 3, tile, tile)
-    return np.ascontiguousarray(t), (gh, gw)
-
-
-def stitch(tiles: np.ndarray, grid: Tuple[int, int], hw: Tuple[int, int]) -> np.ndarray:
-    """Inverse of :func:`tile_photo`: ``(T, 3, S, S)`` -> ``H x W x 3`` float, padding cropped."""
-    gh, gw = grid
-    s = tiles.shape[-1]
-    x = tiles.reshape(gh, gw, 3, s, s).transpose(0, 3, 1, 4, 2).reshape(gh * s, gw * s, 3)
-    return x[:hw[0], :hw[1]]
 
 
 def _run(bundle: Bundle, role: str, batch: int, **inputs) -> np.ndarray:

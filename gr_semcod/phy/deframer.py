@@ -44,8 +44,8 @@ from gnuradio import gr
 
 # metadata keys of the output PDUs: the contract's (re-exported by gr_semcod.phy)
 from ..contract import (KEY_ERASURE_MASK, KEY_FRAG_IDX, KEY_IMAGE_ID, KEY_LOST_FRAGMENTS,  # noqa: F401
-                        KEY_N_ERASED, KEY_N_FRAGMENTS, KEY_NOISE_VAR, KEY_RX_OFFSET, KEY_SEQ, KEY_SNR_DB,
-                        KEY_SYMBOL_NOISE_VAR, PORT_FRAMES, PORT_IMAGES)
+                        KEY_MODE, KEY_N_ERASED, KEY_N_FRAGMENTS, KEY_NOISE_VAR, KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH,
+                        KEY_RX_OFFSET, KEY_SEQ, KEY_SNR_DB, KEY_SYMBOL_NOISE_VAR, PORT_FRAMES, PORT_IMAGES)
 from .detector import default_threshold, segment_correlations, window_metric
 from .equalizer import FrameEqualizer
 from .header import HeaderLayout, unpack_header
@@ -264,7 +264,8 @@ class ofdm_analog_deframer(gr.sync_block):
             self.n_frames += 1
             if self.emit_frames:
                 self._publish_frame(h, sym, nvs, est, s)
-            for img in self.reasm.add(h.image_id, h.frag_idx, h.n_frags, h.image_len, sym, nvs, est.snr_db, h.seq, end):
+            for img in self.reasm.add(h.image_id, h.frag_idx, h.n_frags, h.image_len, sym, nvs, est.snr_db, h.seq, end,
+                                      (h.photo_height, h.photo_width, h.mode)):
                 self._publish(img)
 
     # ------------------------------------------------------------------------------------------
@@ -311,6 +312,10 @@ def image_to_pdu(img) -> "pmt.pmt_t":
             else pmt.make_u8vector(img.erasure.size, 0))
     d = pmt.dict_add(d, pmt.intern(KEY_ERASURE_MASK), mask)
     d = pmt.dict_add(d, pmt.intern(KEY_N_ERASED), pmt.from_long(int(img.erasure.sum())))
+    if img.photo is not None:  # 1 x 1 in the header: the transmitter gave no size
+        d = pmt.dict_add(d, pmt.intern(KEY_PHOTO_HEIGHT), pmt.from_long(int(img.photo_height)))
+        d = pmt.dict_add(d, pmt.intern(KEY_PHOTO_WIDTH), pmt.from_long(int(img.photo_width)))
+    d = pmt.dict_add(d, pmt.intern(KEY_MODE), pmt.from_long(int(img.mode)))
     return pmt.cons(d, pmt.init_c32vector(img.symbols.size, img.symbols.tolist()))
 
 

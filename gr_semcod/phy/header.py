@@ -1,8 +1,8 @@
 """Frame header of the analog OFDM PHY: fields, CRC-16, BPSK mapping (pure numpy).
 
-Layout (96 bits, MSB first; K=7 rate-1/2 convolutional code (gr-fec) -> 204 code bits, BPSK,
+Layout (128 bits, MSB first; K=7 rate-1/2 convolutional code (gr-fec) -> 268 code bits, BPSK,
 every code bit sent ``reps`` times (default 2), interleaved over the data carriers of
-``ceil(204 * reps / n_data)`` OFDM symbols (nine with 48 data carriers), see :class:`HeaderLayout`)::
+``ceil(268 * reps / n_data)`` OFDM symbols (twelve with 48 data carriers), see :class:`HeaderLayout`)::
 
     bits   field        meaning
     8      seq          frame sequence number (mod 256), counted by the transmitter
@@ -11,7 +11,15 @@ every code bit sent ``reps`` times (default 2), interleaved over the data carrie
     10     n_frags      number of fragments of the image (1 .. 1023)
     22     image_len    total complex symbols of the image (1 .. 4194303)
     14     payload_len  complex symbols carried by this frame (1 .. 16383)
-    16     crc          CRC-16/CCITT-FALSE over the 80 bits above (10 bytes)
+    12     photo_height the photo's own height - 1 (1 .. 4096; tiles, padding not counted)
+    12     photo_width  the photo's own width - 1 (1 .. 4096)
+    8      mode         codec-specific (0 .. 255; digital: MCS index, semantic2: its own, others 0)
+    16     crc          CRC-16/CCITT-FALSE over the 112 bits above (14 bytes)
+
+The photo fields travel in every frame, so any one received fragment tells the receiver the size
+of the photo it belongs to.  A 1 x 1 photo is what the transmitter sends when its PDU says no size
+(no ``photo_height``/``photo_width`` nor ``height``/``width``): the receiver reports it as absent
+(:attr:`Header.photo`).
 
 Fragmentation is even: ``n_frags = ceil(image_len / max_payload)``, every fragment but the
 last has ``frag_len = ceil(image_len / n_frags)`` symbols, so a receiver that lost fragments
@@ -29,13 +37,18 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from ..contract import MAX_PHOTO_SIDE  # 4096: the 12-bit photo fields hold 1 .. MAX_PHOTO_SIDE
+
 HEADER_FIELDS = (("seq", 8), ("image_id", 16), ("frag_idx", 10), ("n_frags", 10),
-                 ("image_len", 22), ("payload_len", 14))
-HEADER_PAYLOAD_BITS = sum(w for _, w in HEADER_FIELDS)  # 80
-HEADER_BITS = HEADER_PAYLOAD_BITS + 16  # 96
+                 ("image_len", 22), ("payload_len", 14), ("photo_height", 12), ("photo_width", 12), ("mode", 8))
+#: fields sent as value - 1 (so that 12 bits hold 1 .. 4096)
+MINUS_ONE_FIELDS = ("photo_height", "photo_width")
+HEADER_PAYLOAD_BITS = sum(w for _, w in HEADER_FIELDS)  # 112
+HEADER_BITS = HEADER_PAYLOAD_BITS + 16  # 128
 MAX_PAYLOAD_LEN = (1 << 14) - 1
 MAX_IMAGE_LEN = (1 << 22) - 1
 MAX_FRAGMENTS = (1 << 10) - 1
+MAX_MODE = (1 << 8) - 1  # the contract's MODE_MAX
 
 
 def crc16(data: bytes) -> int:
@@ -51,6 +64,14 @@ class Header:
     n_frags: int
     image_len: int
     payload_len: int
+    photo_height: int = 1
+    photo_width: int = 1
+    mode: int = 0
+
+    @property
+    def photo(self) -> Optional[Tuple[int, int]]:
+        """``(photo_height, photo_width)``, None for the 1 x 1 "no size given"."""
+        return None if (self.photo_height, self.photo_width) == (1, 1) else (self.photo_height, self.photo_width)
 
     def check(self) -> Optional[str]:
         """None if the fields are consistent, else the reason."""
@@ -85,14 +106,14 @@ def plan_fragments(image_len: int, max_payload: int) -> int:
 
 
 def pack_header(h: Header) -> np.ndarray:
-    """Header -> 96 bits (uint8 0/1)."""
-    vals = dict(seq=h.seq & 0xFF, image_id=h.image_id & 0xFFFF, frag_idx=h.frag_idx, n_frags=h.n_frags,
-                image_len=h.image_len, payload_len=h.payload_len)
+    """Header -> 128 bits (uint8 0/1)."""
+    vals = dict(h.__dict__, seq=h.seq & 0xFF, image_id=h.image_id & 0xFFFF)
     v = 0
     for name, w in HEADER_FIELDS:
-        x = int(vals[name])
+        x = int(vals[name]) - (name in MINUS_ONE_FIELDS)
         if not 0 <= x < (1 << w):
-            raise ValueError(f"header field {name}={x} does not fit in {w} bits")
+            raise ValueError(f"header field {name}={int(vals[name])} does not fit in {w} bits"
+                             + (" (1 .. 4096)" if name in MINUS_ONE_FIELDS else ""))
         v = (v << w) | x
     body = v.to_bytes(HEADER_PAYLOAD_BITS // 8, "big")
     full = body + crc16(body).to_bytes(2, "big")
@@ -100,7 +121,7 @@ def pack_header(h: Header) -> np.ndarray:
 
 
 def unpack_header(bits: np.ndarray) -> Tuple[Optional[Header], str]:
-    """96 bits -> (Header, "") or (None, reason) on CRC failure / inconsistent fields."""
+    """128 bits -> (Header, "") or (None, reason) on CRC failure / inconsistent fields."""
     bits = np.asarray(bits, np.uint8)[:HEADER_BITS]
     if bits.size != HEADER_BITS:
         return None, "short header"
@@ -112,7 +133,7 @@ def unpack_header(bits: np.ndarray) -> Tuple[Optional[Header], str]:
     vals, pos = {}, HEADER_PAYLOAD_BITS
     for name, w in HEADER_FIELDS:
         pos -= w
-        vals[name] = (v >> pos) & ((1 << w) - 1)
+        vals[name] = ((v >> pos) & ((1 << w) - 1)) + (name in MINUS_ONE_FIELDS)
     h = Header(**vals)
     why = h.check()
     return (None, why) if why else (h, "")
@@ -132,17 +153,17 @@ def _interleaver_step(n: int) -> int:
 
 
 class HeaderLayout:
-    """Coding and placement of the 96 header bits on the header symbols' data carriers.
+    """Coding and placement of the 128 header bits on the header symbols' data carriers.
 
-    The 96 bits (with their CRC-16) are encoded with the K=7 rate-1/2 convolutional code
-    (:class:`gr_semcod.phy.code.ConvCode`, gr-fec) into ``C = 204`` code bits.  The header has
+    The 128 bits (with their CRC-16) are encoded with the K=7 rate-1/2 convolutional code
+    (:class:`gr_semcod.phy.code.ConvCode`, gr-fec) into ``C = 268`` code bits.  The header has
     ``n_syms = ceil(C * reps / n_data)`` OFDM symbols, and *every* data carrier of them carries a
     code bit (BPSK): carrier ``j`` carries code bit ``(j * step) mod C``, so each code bit is sent
     ``reps`` (or ``reps + 1``) times, on carriers far apart in time and frequency, and neighbouring
     code bits of the trellis never share a carrier neighbourhood (interleaving).
 
     The receiver adds the matched-filter outputs of all copies of a code bit (soft combining,
-    maximum-ratio) and decodes the 204 combined soft values with gr-fec's soft Viterbi decoder;
+    maximum-ratio) and decodes the 268 combined soft values with gr-fec's soft Viterbi decoder;
     the CRC then checks the result.  After the CRC passes every header carrier is known and
     serves as training for the channel estimate.
     """
@@ -160,13 +181,13 @@ class HeaderLayout:
         self.perm = (np.arange(self.n_items) * _interleaver_step(C)) % C  # carrier -> code bit
 
     def place(self, bits: np.ndarray) -> np.ndarray:
-        """96 bits -> the header's data-carrier values (n_syms * n_data, complex64)."""
+        """128 bits -> the header's data-carrier values (n_syms * n_data, complex64)."""
         return bpsk_map(self.code.encode(bits))[self.perm]
 
     def combine(self, z: np.ndarray) -> np.ndarray:
-        """Matched-filter outputs on the header carriers -> 204 combined soft code-bit values (real)."""
+        """Matched-filter outputs on the header carriers -> 268 combined soft code-bit values (real)."""
         return np.bincount(self.perm, weights=np.real(np.asarray(z).reshape(-1)), minlength=self.code.n_coded)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
-        """Matched-filter outputs on the header carriers -> the 96 decoded header bits."""
+        """Matched-filter outputs on the header carriers -> the 128 decoded header bits."""
         return self.code.decode(self.combine(z))

@@ -20,6 +20,9 @@ Message output ``images``: one PDU per image, ``pmt.cons(meta, c32vector)``:
 ``lost_fragments``            s32vector, indices of the fragments that never arrived
 ``erasure_mask``              u8vector, 1 for every erased (zero) symbol
 ``n_erased``                  int, number of erased symbols
+``photo_height``,             int, the photo's own size from the headers (absent when the
+``photo_width``               transmitter gave no size: 1 x 1 in the header)
+``mode``                      int 0..255, the codec's mode from the headers
 ============================  ==========================================================
 
 The vector holds the equalised symbols, in transmit order, zeros where erased.  No decision

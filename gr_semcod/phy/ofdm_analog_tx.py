@@ -4,7 +4,9 @@ PDU interface
 -------------
 Message input ``in``: one PDU per image, ``pmt.cons(meta, c32vector)``.
 
-* ``meta``: a PMT dict with at least ``image_id`` (integer, sent mod 65536); other keys are
+* ``meta``: a PMT dict with at least ``image_id`` (integer, sent mod 65536);
+  ``photo_height``/``photo_width`` (1..4096; absent: ``height``/``width``; absent too: 1 x 1 =
+  "no size") and ``mode`` (0..255, default 0) go into every frame header; other keys are
   ignored by the radio.
 * vector: the image's complex channel symbols (``complex64``), nominally unit average power;
   they go onto the data carriers *as they are* (no quantisation, no constellation).
@@ -16,14 +18,14 @@ A tagged stream of symbols can be turned into such PDUs with ``pdu.tagged_stream
 
 Output: complex baseband, one burst per fragment::
 
-    [short x preamble_len][sync 2][header x 9][payload x ceil(payload_len / 48)]   (802.11a numerology)
+    [short x preamble_len][sync 2][header x 12][payload x ceil(payload_len / 48)]   (802.11a numerology)
 
 each OFDM symbol ``fft_len + cp_len`` samples.  The short training symbols have energy on every
 4th carrier only, so the preamble is one periodic waveform of ``5 * preamble_len`` periods of 16
 samples (the receiver's matched filter, CFO range +-2 subcarriers); sync 2 is a full BPSK symbol
-for fine timing and channel estimation.  The header (see :mod:`gr_semcod.phy.header`) is 96
+for fine timing and channel estimation.  The header (see :mod:`gr_semcod.phy.header`) is 128
 bits with CRC-16, K=7 convolutionally coded (gr-fec), BPSK, every code bit sent twice
-(interleaved) on nine symbols.  Pilots (802.11a
+(interleaved) on twelve symbols.  Pilots (802.11a
 positions and polarity) are on every symbol after the sync words.  The IFFT is scaled by
 ``1/sqrt(fft_len)`` (unitary), so a unit-power symbol on a carrier has unit power after the
 receiver's unitary FFT: :class:`gr_semcod.phy.channel.channel` with ``snr_db`` then gives

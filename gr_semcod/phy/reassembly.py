@@ -12,11 +12,15 @@ A released image whose fragments are missing carries zeros in their place, an er
 (1 = erased symbol) and the list of lost fragment indices.  A fragment that arrives again
 (same image, same index) replaces nothing and is counted as a duplicate.  Frames of an image
 already released are delivered as a new image (the transmitter reused the id).
+
+Every frame header also carries the photo's size and the codec's ``mode``
+(:mod:`gr_semcod.phy.header`); the first received fragment sets them for the image, and a fragment
+of the same id that disagrees starts a new image (like a different ``n_frags`` / ``image_len``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -34,6 +38,7 @@ class PendingImage:
     received: np.ndarray = field(repr=False)
     snr_db: List[float] = field(default_factory=list)
     seqs: List[int] = field(default_factory=list)
+    photo: Tuple[int, int, int] = (1, 1, 0)
 
 
 @dataclass
@@ -47,6 +52,14 @@ class Image:
     lost: List[int]
     snr_db: float                # mean over the received fragments (in dB of the mean linear SNR)
     seqs: List[int]
+    photo_height: int = 1        # from the headers (1 x 1: no size given)
+    photo_width: int = 1
+    mode: int = 0
+
+    @property
+    def photo(self) -> Optional[Tuple[int, int]]:
+        """``(photo_height, photo_width)``, None when the transmitter gave no size (1 x 1)."""
+        return None if (self.photo_height, self.photo_width) == (1, 1) else (self.photo_height, self.photo_width)
 
     @property
     def mean_noise_var(self) -> float:
@@ -65,10 +78,13 @@ class Reassembler:
         self.n_duplicates = 0
         self.n_inconsistent = 0
 
-    def add(self, image_id, frag_idx, n_frags, image_len, symbols, noise_var, snr_db, seq, now) -> List[Image]:
+    def add(self, image_id, frag_idx, n_frags, image_len, symbols, noise_var, snr_db, seq, now,
+            photo: Tuple[int, int, int] = (1, 1, 0)) -> List[Image]:
+        """Add one fragment; ``photo`` = ``(photo_height, photo_width, mode)`` of its header."""
         out: List[Image] = []
         img = self.pending.get(image_id)
-        if img is not None and (img.n_frags != n_frags or img.image_len != image_len):
+        photo = tuple(int(v) for v in photo)
+        if img is not None and (img.n_frags != n_frags or img.image_len != image_len or img.photo != photo):
             # same id, different image: release the old one
             self.n_inconsistent += 1
             out.append(self._release(image_id))
@@ -79,7 +95,7 @@ class Reassembler:
                 out.append(self._release(oldest.image_id))
             img = PendingImage(image_id, n_frags, image_len, now,
                                np.zeros(image_len, np.complex64), np.full(image_len, ERASED_NOISE_VAR, np.float32),
-                               np.zeros(n_frags, bool))
+                               np.zeros(n_frags, bool), photo=photo)
             self.pending[image_id] = img
         if img.received[frag_idx]:
             self.n_duplicates += 1
@@ -113,4 +129,5 @@ class Reassembler:
             else:
                 lost.append(f)
         snr = 10 * np.log10(np.mean(10 ** (np.asarray(img.snr_db) / 10))) if img.snr_db else float("nan")
-        return Image(img.image_id, img.symbols, img.noise_var, erasure, img.n_frags, lost, float(snr), img.seqs)
+        return Image(img.image_id, img.symbols, img.noise_var, erasure, img.n_frags, lost, float(snr), img.seqs,
+                     *img.photo)

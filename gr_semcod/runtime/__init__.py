@@ -67,6 +67,7 @@ from .images import (
     save_png,
     to_uint8,
 )
+from .tiles import fill_lost, grid_of, pad_photo, stitch, stitch_u8, tile_photo, tile_photo_u8
 from .metrics import (
     MS_SSIM_WEIGHTS,
     MetricError,

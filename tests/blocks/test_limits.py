@@ -66,9 +66,9 @@ RSS_SCRIPT = textwrap.dedent("""
     tb.msg_connect(sink, "metrics", dbg, "store")
     tb.start()
     d = pmt.make_dict()
-    for k, v in (("image_id", 0), ("height", 2887), ("width", 2887), ("channels", 3)):
+    for k, v in (("image_id", 0), ("height", 4200), ("width", 4200), ("channels", 3)):
         d = pmt.dict_add(d, pmt.intern(k), pmt.from_long(v))
-    big = pmt.cons(d, pmt.make_u8vector(2887 * 2887 * 3, 0))  # 25 MB image PDU
+    big = pmt.cons(d, pmt.make_u8vector(4200 * 4200 * 3, 0))  # 53 MB image PDU (limits: 4096x4096)
     time.sleep(0.5)
     base = hwm_mb()
     for _ in range(3):
@@ -90,4 +90,4 @@ def test_rss_bounded_under_oversized_pdus(linear_bundle, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     n_enc, n_sink, growth_mb = r.stdout.split()[-3:]
     assert (int(n_enc), int(n_sink)) == (3, 3)
-    assert float(growth_mb) < 50.0, f"peak RSS grew by {growth_mb} MB for 25 MB PDUs"
+    assert float(growth_mb) < 50.0, f"peak RSS grew by {growth_mb} MB for 53 MB PDUs"

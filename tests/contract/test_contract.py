@@ -123,3 +123,24 @@ def test_label_entries():
         c.meta_ints({"label_pred": "cat"}, "label_pred")
     with pytest.raises(PDUError, match="'label' has 3 values, expected 1 or 2"):
         c.meta_ints({"label": np.arange(3)}, "label", 2)
+
+
+def test_photo_contract():
+    assert c.CODECS == ("semantic", "deepjscc", "semantic2", "digital")
+    assert set(c.TILED_CODECS) <= set(c.CODECS)
+    assert (c.KEY_PHOTO_HEIGHT, c.KEY_PHOTO_WIDTH, c.KEY_MODE) == ("photo_height", "photo_width", "mode")
+    assert c.photo_size({}) is None
+    assert c.photo_size({"photo_height": 512, "photo_width": 768}) == (512, 768)
+    assert c.photo_size({"photo_height": 4096.0, "photo_width": 1}) == (4096, 1)
+    with pytest.raises(PDUError, match="only one of"):
+        c.photo_size({"photo_height": 512})
+    with pytest.raises(PDUError, match="photo_width=4097 outside 1..4096"):
+        c.photo_size({"photo_height": 512, "photo_width": 4097})
+    with pytest.raises(PDUError, match="'photo_height' must be an integer"):
+        c.photo_size({"photo_height": "512", "photo_width": 5})
+    # the PHY header's 12-bit fields hold exactly the contract's photo limit
+    from gr_semcod.phy.header import HEADER_FIELDS, MAX_MODE
+
+    widths = dict(HEADER_FIELDS)
+    assert 1 << widths["photo_height"] == 1 << widths["photo_width"] == c.MAX_PHOTO_SIDE
+    assert (1 << widths["mode"]) - 1 == MAX_MODE == c.MODE_MAX

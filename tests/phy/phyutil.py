@@ -31,16 +31,16 @@ class Collector(gr.basic_block):
 
 
 def tx_waveform(images, timeout=30.0, **tx_kwargs):
-    """Run the transmitter on ``images`` ([(image_id, symbols)]); returns (samples, frames) where
+    """Run the transmitter on ``images`` ([(image_id, symbols)] or [(image_id, symbols, metadata)]); returns (samples, frames) where
     frames is a list of dicts (start, end, image_id, frag_idx, n_frags) in transmit order."""
     tb = gr.top_block()
     tx = ofdm_analog_tx(frame_tags=True, **tx_kwargs)
     snk = blocks.vector_sink_c()
     tb.connect(tx, snk)
     tb.start()
-    for iid, x in images:
-        tx.post(make_pdu(iid, x))
-    n_expected = sum(plan_fragments(len(x), tx.framer.max_payload) for _, x in images)
+    for iid, x, *meta in images:
+        tx.post(make_pdu(iid, x, **(meta[0] if meta else {})))
+    n_expected = sum(plan_fragments(len(im[1]), tx.framer.max_payload) for im in images)
     t0 = time.time()
     while time.time() - t0 < timeout:
         starts = [t.offset for t in snk.tags() if pmt.symbol_to_string(t.key) == "semcod_tx_len"]

@@ -25,6 +25,18 @@ class qa_header(gr_unittest.TestCase):
             self.assertIsNone(got)
             self.assertEqual(why, "crc")
 
+    def test_002b_photo_fields_round_trip_at_their_limits(self):
+        # photo size sent as value - 1 in 12 bits: 1 .. 4096 both ways; mode 0 .. 255
+        for ph, pw, mode in ((1, 1, 0), (512, 768, 7), (4096, 4096, 255), (4096, 1, 0), (33, 4095, 128)):
+            h = Header(5, 9, 0, 1, 100, 100, ph, pw, mode)
+            got, why = unpack_header(pack_header(h))
+            self.assertEqual((got, why), (h, ""))
+        self.assertIsNone(Header(0, 1, 0, 1, 10, 10).photo)  # 1 x 1: "no size given"
+        self.assertEqual(Header(0, 1, 0, 1, 10, 10, 512, 768).photo, (512, 768))
+        for bad in (dict(photo_height=0), dict(photo_width=4097), dict(mode=256), dict(mode=-1)):
+            with self.assertRaises(ValueError):
+                pack_header(Header(0, 1, 0, 1, 10, 10, **{**dict(photo_height=2, photo_width=2, mode=0), **bad}))
+
     def test_003_inconsistent_fields_rejected(self):
         # a correct CRC over impossible fields must not pass
         for h in (Header(0, 1, 5, 5, 100, 20), Header(0, 1, 0, 2, 100, 49), Header(0, 1, 0, 0, 100, 100)):
@@ -45,7 +57,7 @@ class qa_header(gr_unittest.TestCase):
     def test_005_layout_every_code_bit_twice_on_distant_carriers(self):
         lay = HeaderLayout(48, 2)
         self.assertEqual(lay.code.n_coded, 2 * (HEADER_BITS + 6))  # terminated rate 1/2, K=7
-        self.assertEqual(lay.n_syms, 9)  # ceil(204 * 2 / 48)
+        self.assertEqual(lay.n_syms, 12)  # ceil(268 * 2 / 48)
         counts = np.bincount(lay.perm, minlength=lay.code.n_coded)
         self.assertGreaterEqual(counts.min(), 2)
         self.assertLessEqual(counts.max(), 3)
@@ -58,7 +70,7 @@ class qa_header(gr_unittest.TestCase):
         self.assertGreater(np.abs(np.diff(where)).min(), 4)
         bits = pack_header(Header(1, 2, 0, 1, 10, 10))
         z = lay.place(bits)
-        self.assertEqual(z.size, 9 * 48)
+        self.assertEqual(z.size, 12 * 48)
         np.testing.assert_array_equal(lay.decode(z), bits)
         np.testing.assert_array_equal(lay.decode(-0.01 * z), 1 - bits)  # sign convention, any scale
 
@@ -93,7 +105,7 @@ class qa_header_code(gr_unittest.TestCase):
         es_n0 = 10 ** (-3.0 / 10)  # -3 dB per carrier
         errs, theory, n = 0, 0.0, 600
         for _ in range(n):
-            bits = rng.integers(0, 2, 96).astype(np.uint8)
+            bits = rng.integers(0, 2, HEADER_BITS).astype(np.uint8)
             z = lay.place(bits)
             z = z + np.sqrt(0.5 / es_n0) * (rng.standard_normal(z.size) + 1j * rng.standard_normal(z.size))
             errs += int(np.sum((lay.combine(z) < 0) != lay.code.encode(bits)))
@@ -102,7 +114,7 @@ class qa_header_code(gr_unittest.TestCase):
         self.assertLess(abs(errs / m - p), 4 * np.sqrt(p / m), (errs / m, p))
 
     def test_003_header_error_rate_vs_snr(self):
-        """Perfect CSI, AWGN per carrier: the coded header (2 copies, 9 symbols) decodes at -3 dB;
+        """Perfect CSI, AWGN per carrier: the coded header (2 copies, 12 symbols) decodes at -3 dB;
         the error rate falls with SNR and a 1-copy header at the same SNR is far worse."""
         rng = np.random.default_rng(2)
         her = {}

@@ -6,7 +6,7 @@ import pmt
 import pytest
 from gnuradio import blocks, gr, gr_unittest
 
-from gr_semcod.phy import pdu_to_image
+from gr_semcod.phy import image_to_pdu, pdu_to_image
 from gr_semcod.phy.header import fragment_bounds
 from gr_semcod.phy.ofdm_analog_rx import ofdm_analog_rx
 from gr_semcod.phy.ofdm_analog_tx import make_pdu, ofdm_analog_tx
@@ -187,6 +187,39 @@ class qa_ofdm_loopback(gr_unittest.TestCase):
         self.assertLess(_mse_db(g.symbols[ok], imgs[1][1][ok]), -17.0)
         self.assertEqual(by_id[0].lost, [])
         self.assertEqual(by_id[2].lost, [])
+
+    def test_007b_photo_size_and_mode_in_every_header(self):
+        """photo_height/photo_width/mode reach the image PDU from any received fragment (the first
+        one lost here); height/width stand in for an absent photo size; no size at all: absent keys."""
+        imgs = [(0, random_symbols(self.rng, 3000), dict(photo_height=512, photo_width=768, mode=7)),
+                (1, random_symbols(self.rng, 1500), dict(height=32, width=32)),
+                (2, random_symbols(self.rng, 500))]
+        y, frames = tx_waveform(imgs)
+        lost = [f for f in frames if f["image_id"] == 0 and f["frag_idx"] == 0][0]
+        y = np.concatenate([y[:lost["start"]], y[lost["end"]:]])
+        got, rx = run_rx(pad(y), chan=dict(snr_db=15.0, seed=5))
+        by_id = {g.image_id: g for g in got}
+        self.assertEqual(by_id[0].lost, [0])
+        self.assertEqual((by_id[0].photo, by_id[0].mode), ((512, 768), 7))
+        self.assertEqual((by_id[1].photo, by_id[1].mode), ((32, 32), 0))
+        self.assertIsNone(by_id[2].photo)
+        metas = {g.image_id: pdu_to_image(image_to_pdu(g)) for g in got}
+        self.assertEqual((metas[0]["photo_height"], metas[0]["photo_width"], metas[0]["mode"]), (512, 768, 7))
+        self.assertEqual((metas[1]["photo_height"], metas[1]["photo_width"]), (32, 32))
+        self.assertNotIn("photo_height", metas[2])
+
+    def test_007c_photo_fields_out_of_range_dropped(self):
+        from gr_semcod.phy.framer import ofdm_analog_framer
+        from gr_semcod.phy.params import make_params
+
+        fr = ofdm_analog_framer(make_params())
+        x = random_symbols(self.rng, 10)
+        for meta in (dict(photo_height=4097, photo_width=5), dict(photo_height=0, photo_width=5),
+                     dict(mode=256), dict(photo_height="a", photo_width=2)):
+            fr.handle_pdu(make_pdu(1, x, **meta))
+        self.assertEqual((fr.n_dropped, fr.n_images), (4, 0))
+        fr.handle_pdu(make_pdu(1, x, photo_height=4096, photo_width=4096, mode=255))
+        self.assertEqual((fr.n_dropped, fr.n_images), (4, 1))
 
     def test_008_malformed_pdus_dropped(self):
         tb = gr.top_block()
