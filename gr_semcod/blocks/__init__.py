@@ -12,6 +12,8 @@ One block per module, named as in GRC (``semcod_<name>``):
 ``image_classifier``   image PDU -> logits PDU with ``label_pred`` (Deep JSCC's machine receiver)
 ``deepjscc_encoder``   image PDU -> c32 symbols PDU (Deep JSCC baseline)
 ``deepjscc_decoder``   c32 symbols PDU -> image PDU (Deep JSCC baseline)
+``digital_encoder``    image / photo PDU -> QAM c32 symbols PDU (codec + CRC-32 + 802.16e LDPC)
+``digital_decoder``    c32 symbols PDU (+ PHY mode / symbol_noise_var) -> image PDU, drop on CRC failure
 ``image_source``       images from a file / folder / glob / .npz as image PDUs
 ``image_sink``         PNGs, PSNR/SSIM against the source by id, metrics messages, CSV
 ``semcod_tx``          hier: image PDU -> symbols PDU
@@ -38,6 +40,8 @@ from .classifier import classifier
 from .image_classifier import image_classifier
 from .deepjscc_encoder import deepjscc_encoder
 from .deepjscc_decoder import deepjscc_decoder
+from .digital_encoder import digital_encoder
+from .digital_decoder import digital_decoder
 from .image_source import image_source
 from .image_sink import image_sink
 from .semcod_tx import semcod_tx
@@ -48,5 +52,5 @@ from .zmq_sample_source import zmq_sample_source
 from .zmq_model_client import zmq_model_client
 
 __all__ = ["onnx_model", "semantic_encoder", "jscc_encoder", "jscc_decoder", "detokenizer", "classifier", "image_classifier",
-           "deepjscc_encoder", "deepjscc_decoder", "image_source", "image_sink", "semcod_tx", "semcod_rx",
+           "deepjscc_encoder", "deepjscc_decoder", "digital_encoder", "digital_decoder", "image_source", "image_sink", "semcod_tx", "semcod_rx",
            "burst_guard", "zmq_sample_sink", "zmq_sample_source", "zmq_model_client"]
