@@ -10,14 +10,16 @@
 the Deep JSCC decoder (``image``) and, with an ``image_classifier`` in the bundle, -> image
 classifier on the reconstruction (``label``).  The decoders read ``snr_db`` / ``noise_var`` /
 ``erasures`` from the PDU metadata (the PHY receiver's); ``snr_db`` is the fallback (or, with
-``snr_source="fixed"``, the value always used).
+``snr_source="fixed"``, the value always used).  ``codec="digital"``: the digital decoder
+(``source_codec``; MCS from the PHY header's ``mode``; a failed CRC is a drop, and ``fallback``
+"mean" / "last" / "none" says what is shown), then the image classifier as for Deep JSCC.
 """
 from __future__ import annotations
 
 from gnuradio import gr
 
 from .classifier import classifier
-from ..contract import CODEC_SEMANTIC, CODECS, PORT_DROP, PORT_IMAGE, PORT_IN, PORT_LABEL, PORT_OUT
+from ..contract import CODEC_DIGITAL, CODEC_SEMANTIC, CODECS, PORT_DROP, PORT_IMAGE, PORT_IN, PORT_LABEL, PORT_OUT
 from .base import get_bundle
 from .deepjscc_decoder import deepjscc_decoder
 from .detokenizer import detokenizer
@@ -26,18 +28,25 @@ from .jscc_decoder import jscc_decoder
 
 
 class semcod_rx(gr.hier_block2):
-    """Args: bundle, cbr, codec, snr_db, snr_source, classify, class_names, threads."""
+    """Args: bundle, cbr, codec, snr_db, snr_source, classify, class_names, threads; digital:
+    source_codec, fallback."""
 
     def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, snr_db=10.0,
-                 snr_source="metadata", classify=True, class_names="", threads=1):
+                 snr_source="metadata", classify=True, class_names="", threads=1, source_codec="avif",
+                 fallback="mean"):
         gr.hier_block2.__init__(self, "semcod_rx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
         if codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
         self.message_port_register_hier_in(PORT_IN)
         for port in (PORT_IMAGE, PORT_LABEL, PORT_DROP):
             self.message_port_register_hier_out(port)
-        self.decoder = (jscc_decoder if codec == CODEC_SEMANTIC else deepjscc_decoder)(bundle, cbr, snr_db,
-                                                                                    snr_source, threads)
+        if codec == CODEC_DIGITAL:
+            from .digital_decoder import digital_decoder
+
+            self.decoder = digital_decoder(cbr, source_codec, fallback, snr_db=snr_db)
+        else:
+            self.decoder = (jscc_decoder if codec == CODEC_SEMANTIC else deepjscc_decoder)(bundle, cbr, snr_db,
+                                                                                        snr_source, threads)
         self.stages = [self.decoder]
         if codec == CODEC_SEMANTIC:  # tokens -> detokenizer (image); the classifier reads the tokens
             self.detokenizer = detokenizer(bundle, threads)
