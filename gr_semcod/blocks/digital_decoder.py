@@ -72,6 +72,10 @@ class digital_decoder(message_block):
         self._sum_colour = np.zeros(3)
         self._n_good = 0
         self._last = None
+        from ..baselines import link  # noqa: F401  (imports and codes built now, not on the first PDU)
+
+        for m in self.table:
+            m.code
 
     def set_snr_db(self, snr_db):
         self.snr_db = float(snr_db)

@@ -75,6 +75,10 @@ class digital_encoder(message_block):
             raise ValueError(f"mode must be -1 or 0..{len(self.table) - 1}, got {mode}")
         self.snr_db = float(snr_db)
         self.max_side = int(max_side)
+        from ..baselines import link  # noqa: F401  (imports and codes built now, not on the first PDU)
+
+        for m in self.table:
+            m.code
 
     def set_snr_db(self, snr_db):
         self.snr_db = float(snr_db)
