@@ -40,7 +40,8 @@ GRC_DIR = REPO / "grc"
 DEFAULT_BUNDLE = "models/semcod_32"
 DEFAULT_DATA = str(REPO / "flowgraphs" / "images")
 CHANNELS = {"awgn": 0, "multipath": 1}
-CODECS = ("semantic", "deepjscc")
+CODECS = ("semantic", "deepjscc", "digital")
+LABELS = {"semantic": "semantic coding", "deepjscc": "Deep JSCC", "digital": "digital (LDPC + QAM)"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,6 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cbr", default="", help="channel bandwidth ratio (default: 1/12 if the bundle has it)")
     p.add_argument("--limit", type=int, default=8, help="number of images (default %(default)s)")
     p.add_argument("--no-deepjscc", action="store_true", help="skip the Deep JSCC baseline")
+    p.add_argument("--digital", default="jpeg", choices=["jpeg", "webp", "avif", "heif", "none"],
+                   help="source codec of the digital baseline (codec + CRC-32 + 802.16e LDPC + QAM; none = skip)")
     p.add_argument("--seed", type=int, default=1, help="channel noise seed")
     p.add_argument("--header-reps", type=int, default=2, help="PHY header repetitions (default %(default)s)")
     p.add_argument("--sync-threshold", type=float, default=0.0,
@@ -161,13 +164,13 @@ def write_plot(path: Path, table: List[Dict], snrs: List[float]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    styles = {"semantic": "-o", "deepjscc": "--s"}
+    styles = {"semantic": "-o", "deepjscc": "--s", "digital": "-.x"}
     for codec in CODECS:
         for ch in CHANNELS:
             pts = [(r["snr_db"], r["psnr_db"]) for r in table if r["codec"] == codec and r["channel"] == ch]
             if pts:
                 x, y = zip(*sorted(pts))
-                label = ("semantic coding" if codec == "semantic" else "Deep JSCC") + f", {ch}"
+                label = LABELS[codec] + f", {ch}"
                 ax.plot(x, y, styles[codec], label=label, alpha=1.0 if ch == "awgn" else 0.6)
     ax.set_xlabel("channel SNR (dB)")
     ax.set_ylabel("PSNR (dB)")
@@ -211,7 +214,7 @@ def run(args) -> int:
     deep = not args.no_deepjscc
     cbr = pick_cbr(bundle, args.cbr, deep)
     deep = deep and bundle.has(f"deepjscc_encoder@{cbr}") and bundle.has(f"deepjscc_decoder@{cbr}")
-    codecs = ["semantic"] + (["deepjscc"] if deep else [])
+    codecs = ["semantic"] + (["deepjscc"] if deep else []) + (["digital"] if args.digital != "none" else [])
     size = bundle.image_size[0] if bundle.image_size else 32
     originals = load_images(args.data, size=size, limit=args.limit).images
     if out.exists():
@@ -238,7 +241,8 @@ def run(args) -> int:
             cls, bundle=str(args.bundle), data=str(args.data), cbr=cbr, codec=codec, snr_db=float(snr),
             multipath=CHANNELS[ch], cfo=0.0, seed=int(args.seed), limit=int(args.limit), outdir=str(rx_dir),
             csv_path=str(out / "metrics.csv"), tag=tag, linger=1.0, header_reps=int(args.header_reps),
-            sync_threshold=float(args.sync_threshold))
+            sync_threshold=float(args.sync_threshold),
+            source_codec=args.digital if codec == "digital" else "avif")
         acc = sink.summary(final=True)
         try:
             phy = tb.semcod_ofdm_analog_rx_0.counters()
@@ -292,7 +296,7 @@ def run(args) -> int:
     for i, im in enumerate(originals):
         row = [im] + [received.get((c, ch0, ref_snr), {}).get(i) for c in codecs]
         rows.append(row)
-    names = {"semantic": "semantic", "deepjscc": "Deep JSCC"}
+    names = {"semantic": "semantic", "deepjscc": "Deep JSCC", "digital": f"digital {args.digital}"}
     save_png(out / "grid.png", grid_rows(rows, shape, labels=["original"] + [names[c] for c in codecs]))
     rows = [[im] + [received.get(("semantic", ch0, float(s)), {}).get(i) for s in args.snrs]
             for i, im in enumerate(originals)]
