@@ -59,3 +59,19 @@ def test_hevc_and_av1_beat_jpeg_on_a_photo_sized_image(codec):
         assert hit is not None
         got[c] = psnr_per_image(img[None], hit[2][None])[0]
     assert got[codec] > got["jpeg"] + 0.5, got
+
+
+def test_bench_codecs_prints_psnr_per_budget(tmp_path):
+    import subprocess
+    import sys
+
+    from .fixtures import batch
+
+    np.savez(tmp_path / "x.npz", images=batch(3, 48, 48))
+    r = subprocess.run([sys.executable, "-m", "gr_semcod.cli", "bench", "codecs", "--data", str(tmp_path / "x.npz"),
+                        "--bpp", "0.01", "2", "--codecs", "jpeg", "avif"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    vals = dict(line.split("=") for line in r.stdout.splitlines() if line.startswith("codec_psnr_"))
+    assert set(vals) == {f"codec_psnr_{c}_{b}bpp" for c in ("jpeg", "avif") for b in ("0.01", "2")}
+    assert vals["codec_psnr_jpeg_0.01bpp"] == "nan"  # 23 bits: no payload fits
+    assert float(vals["codec_psnr_avif_2bpp"]) > 30
