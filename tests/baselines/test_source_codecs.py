@@ -74,4 +74,4 @@ def test_bench_codecs_prints_psnr_per_budget(tmp_path):
     vals = dict(line.split("=") for line in r.stdout.splitlines() if line.startswith("codec_psnr_"))
     assert set(vals) == {f"codec_psnr_{c}_{b}bpp" for c in ("jpeg", "avif") for b in ("0.01", "2")}
     assert vals["codec_psnr_jpeg_0.01bpp"] == "nan"  # 23 bits: no payload fits
-    assert float(vals["codec_psnr_avif_2bpp"]) > 30
+    assert float(vals["codec_psnr_avif_2bpp"]) > 27  # the fixtures carry noise of std 4
