@@ -2,8 +2,8 @@
 
 For every image of ``--data`` (photos at their own size by default) and every budget in bits per
 pixel: the highest quality whose payload (:mod:`gr_semcod.baselines.source_codecs`: what the
-digital link sends) fits, and its PSNR; mean over the images.  ``nan`` = the codec's smallest
-payload does not fit (nothing would be sent).  Last lines: ``codec_psnr_<codec>_<bpp>bpp=<dB>``.
+digital link sends) fits, and its PSNR; mean over the images.  ``nan`` = for at least one image
+the codec's smallest payload does not fit (nothing would be sent).  Last lines: ``codec_psnr_<codec>_<bpp>bpp=<dB>``.
 """
 from __future__ import annotations
 
