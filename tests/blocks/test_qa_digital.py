@@ -126,6 +126,31 @@ class qa_digital(gr_unittest.TestCase):
         (meta, _), = pdus(run_block(enc, [image_pdu(img, 0)])["out"])
         self.assertEqual(meta["mode"], M.select_mcs(25.0).mode)
 
+    def test_007_photo_through_the_ofdm_phy(self):
+        """A 96x128 photo: encoder -> OFDM TX (mode and photo size in every frame header) -> AWGN 18 dB
+        -> OFDM RX -> decoder, which takes the MCS and the size from the PHY: bit-exact."""
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "phy"))
+        from phyutil import pad, run_rx, tx_waveform
+
+        img = photo_like(96, 128, seed=4)
+        enc = digital_encoder("1/12", "avif", snr_db=18.0)
+        (meta, z), = pdus(run_block(enc, [image_pdu(img, 21)])["out"])
+        keep = {k: meta[k] for k in ("mode", "photo_height", "photo_width")}
+        y, frames = tx_waveform([(21, z, keep)])
+        self.assertGreater(len(frames), 1)  # fragmented over several OFDM frames
+        _, rx = run_rx(pad(y), chan={"snr_db": 18.0}, collect_pdus=True)
+        got = rx.collector.msgs
+        self.assertEqual(len(got), 1)
+        dec = digital_decoder("1/12", "avif", size=32)  # the size parameter is not what is used
+        (m2, out), = pdus(run_block(dec, got)["out"])
+        q = meta["quality"]
+        want = source_codecs.decode(source_codecs.encode(img, "avif", q), "avif", 96, 128, q)
+        np.testing.assert_array_equal(out.reshape(96, 128, 3), want)
+        self.assertEqual((m2["image_id"], m2["mode"], m2["photo_height"], m2["photo_width"]), (21, meta["mode"], 96, 128))
+
 
 if __name__ == "__main__":
     gr_unittest.run(qa_digital)
