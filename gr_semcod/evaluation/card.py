@@ -35,7 +35,7 @@ def _digital_lines(summary) -> list:
         "",
         "`digital_<codec>` = an actual digital link in the same k channel uses per image: the source codec's "
         "payload at the highest quality that fits (the receiver rebuilds the container; "
-        f"{', '.join(summary['digital_codecs'])}; heif = HEVC intra, BPG's codec), a 64-bit frame header + "
+        f"{', '.join(summary['digital_codecs'])}; heif = HEVC intra, BPG's codec), a 32-bit frame header (quality, length) + "
         "CRC-32, IEEE 802.16e LDPC (scikit-commpy's n = 1440 rate 1/2 and n = 960 rate 3/4 designs, a shortened "
         "last codeword), BPSK…64-QAM, exact LLRs, 50 sum-product iterations; the MCS is chosen from the SNR "
         "with the thresholds of `semcod bench mcs` for that channel (Rayleigh: 16-symbol block fading, "
