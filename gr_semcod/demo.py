@@ -17,7 +17,15 @@ Writes ``<out>/``:
   Fashion-MNIST is installed, their accuracy through the same loopback at 10 dB
 * ``psnr_vs_snr.png``    PSNR against SNR (matplotlib, Agg)
 
-The last line printed is ``demo_psnr_10db=<mean PSNR of semantic coding at 10 dB AWGN>``.
+Photos of any size (``--data`` a folder / glob of photos; default: the first ``--limit`` = 2
+validation photos of ``../shared/data/photos/val`` when that folder exists, else the shipped
+demo images) go through at their own size: the received PNGs have the photo's size, ``grid.png``
+shows original | every codec side by side with zoomed insets (:mod:`gr_semcod.demo_photos`),
+``results.md`` adds a per-photo table (PSNR, SSIM, MS-SSIM, lost tiles) and ``psnr_vs_snr.png``
+has one line per photo and codec.  The demo runs whichever codecs the bundle holds (semantic
+and/or Deep JSCC).
+
+The last line printed is ``demo_psnr_10db=<mean PSNR of the first codec at 10 dB AWGN>``.
 """
 from __future__ import annotations
 
@@ -30,7 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,19 +47,23 @@ FLOWGRAPH = REPO / "flowgraphs" / "semcod_loopback_nogui.grc"
 GRC_DIR = REPO / "grc"
 DEFAULT_BUNDLE = "models/semcod_32"
 DEFAULT_DATA = str(REPO / "flowgraphs" / "images")
+#: full-size validation photos, the demo's default input when present (not part of the repository)
+VALIDATION_PHOTOS = REPO.parent / "shared" / "data" / "photos" / "val"
+PHOTO_LIMIT = 2
 CHANNELS = {"awgn": 0, "multipath": 1}
-CODECS = ("semantic", "deepjscc", "digital")
-LABELS = {"semantic": "semantic coding", "deepjscc": "Deep JSCC", "digital": "digital (LDPC + QAM)"}
+CODECS = ("semantic", "deepjscc")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", default=DEFAULT_BUNDLE, help="model bundle directory (default %(default)s)")
-    p.add_argument("--data", default=DEFAULT_DATA, help="images: folder, glob or .npz (default: the shipped demo images)")
+    p.add_argument("--data", default=None,
+                   help="images or photos of any size: folder, glob or .npz (default: the validation photos "
+                        "../shared/data/photos/val if present, else the shipped demo images)")
     p.add_argument("--out", default="out/demo", help="output folder (default %(default)s)")
     p.add_argument("--snrs", type=float, nargs="+", default=[-3.0, 0.0, 5.0, 10.0, 20.0], help="SNRs in dB")
     p.add_argument("--channels", nargs="+", default=list(CHANNELS), choices=list(CHANNELS))
     p.add_argument("--cbr", default="", help="channel bandwidth ratio (default: 1/12 if the bundle has it)")
-    p.add_argument("--limit", type=int, default=8, help="number of images (default %(default)s)")
+    p.add_argument("--limit", type=int, default=0, help="number of images (default 8; 2 validation photos)")
     p.add_argument("--no-deepjscc", action="store_true", help="skip the Deep JSCC baseline")
     p.add_argument("--digital", default="jpeg", choices=["jpeg", "webp", "avif", "heif", "none"],
                    help="source codec of the digital baseline (codec + CRC-32 + 802.16e LDPC + QAM; none = skip)")
@@ -114,22 +126,40 @@ def _wait(tb, timeout: float) -> bool:
 
 
 # --------------------------------------------------------------------------- helpers
+#: roles a codec needs at a rate
+CODEC_ROLES = {"semantic": ("tokenizer", "jscc_encoder@{}", "jscc_decoder@{}", "detokenizer"),
+               "deepjscc": ("deepjscc_encoder@{}", "deepjscc_decoder@{}")}
+
+
+def available_codecs(bundle, cbr: str) -> List[str]:
+    """The codecs of :data:`CODECS` whose every role the bundle holds at ``cbr``."""
+    return [c for c in CODECS if all(bundle.has(r.format(cbr)) for r in CODEC_ROLES[c])]
+
+
 def pick_cbr(bundle, want: str, deepjscc: bool) -> str:
-    cbrs = [str(c) for c in bundle.cbrs] or [r.split("@", 1)[1] for r in bundle.roles if r.startswith("jscc_encoder@")]
-    ok = [c for c in cbrs if bundle.has(f"jscc_encoder@{c}") and bundle.has(f"jscc_decoder@{c}")]
+    """The rate to run: ``want`` if given, else 1/12 (or the first rate) among the rates where the
+    bundle holds a codec -- both codecs when ``deepjscc`` and some rate has both."""
+    cbrs = [str(c) for c in bundle.cbrs] or sorted({r.split("@", 1)[1] for r in bundle.roles if "@" in r})
+    ok = [c for c in cbrs if available_codecs(bundle, c)]
     if want:
         if want not in ok:
             raise SystemExit(f"semcod demo: CBR {want} is not in the bundle (has {ok})")
         return want
-    if deepjscc:
-        both = [c for c in ok if bundle.has(f"deepjscc_encoder@{c}")]
-        if "1/12" in both:
-            return "1/12"
-        if both:
-            return both[0]
     if not ok:
-        raise SystemExit(f"semcod demo: {bundle.root} has no jscc_encoder/jscc_decoder pair")
-    return "1/12" if "1/12" in ok else ok[0]
+        raise SystemExit(f"semcod demo: {bundle.root} has no codec: neither a jscc_encoder/jscc_decoder pair "
+                         f"(semantic) nor a deepjscc_encoder/deepjscc_decoder pair (Deep JSCC)")
+    both = [c for c in ok if len(available_codecs(bundle, c)) == len(CODECS)]
+    pool = both if deepjscc and both else ok
+    return "1/12" if "1/12" in pool else pool[0]
+
+
+def default_data(args) -> Tuple[str, int]:
+    """``(data, limit)``: the arguments, or the validation photos / the shipped images."""
+    if args.data:
+        return str(args.data), int(args.limit) or 8
+    if VALIDATION_PHOTOS.is_dir() and any(VALIDATION_PHOTOS.iterdir()):
+        return str(VALIDATION_PHOTOS), int(args.limit) or PHOTO_LIMIT
+    return DEFAULT_DATA, int(args.limit) or 8
 
 
 def upscale(img: np.ndarray, k: int) -> np.ndarray:
@@ -165,12 +195,12 @@ def write_plot(path: Path, table: List[Dict], snrs: List[float]) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     styles = {"semantic": "-o", "deepjscc": "--s", "digital": "-.x"}
-    for codec in CODECS:
+    for codec in CODECS + ("digital",):
         for ch in CHANNELS:
             pts = [(r["snr_db"], r["psnr_db"]) for r in table if r["codec"] == codec and r["channel"] == ch]
             if pts:
                 x, y = zip(*sorted(pts))
-                label = LABELS[codec] + f", {ch}"
+                label = {"semantic": "semantic coding", "deepjscc": "Deep JSCC", "digital": "digital"}[codec] + f", {ch}"
                 ax.plot(x, y, styles[codec], label=label, alpha=1.0 if ch == "awgn" else 0.6)
     ax.set_xlabel("channel SNR (dB)")
     ax.set_ylabel("PSNR (dB)")
@@ -211,12 +241,19 @@ def run(args) -> int:
               f"  train and export it first (semcod train semcod_32 && semcod export ...), or pass --bundle DIR",
               file=sys.stderr)
         return 2
-    deep = not args.no_deepjscc
-    cbr = pick_cbr(bundle, args.cbr, deep)
-    deep = deep and bundle.has(f"deepjscc_encoder@{cbr}") and bundle.has(f"deepjscc_decoder@{cbr}")
-    codecs = ["semantic"] + (["deepjscc"] if deep else []) + (["digital"] if args.digital != "none" else [])
+    from .blocks.image_source import load_source
+
+    cbr = pick_cbr(bundle, args.cbr, not args.no_deepjscc)
+    codecs = [c for c in available_codecs(bundle, cbr) if not (args.no_deepjscc and c == "deepjscc")]
+    codecs += ["digital"] if args.digital != "none" else []  # needs no model: JPEG/.. + LDPC + QAM
+    if not codecs:
+        print(f"semcod demo: only Deep JSCC is in the bundle at CBR {cbr} and --no-deepjscc was given", file=sys.stderr)
+        return 2
     size = bundle.image_size[0] if bundle.image_size else 32
-    originals = load_images(args.data, size=size, limit=args.limit).images
+    data, limit = default_data(args)
+    photos, _, photo_names = load_source(data, 0, limit, max_side=4096)
+    photo_mode = any(p.shape != (size, size, 3) for p in photos)
+    originals = photos if photo_mode else load_images(data, size=size, limit=limit).images
     if out.exists():
         for sub in ("rx",):
             shutil.rmtree(out / sub, ignore_errors=True)
@@ -238,10 +275,11 @@ def run(args) -> int:
             bar.set_postfix_str(tag)
         rx_dir = out / "rx" / f"{codec}_{ch}_{snr:g}dB"
         tb, sink = run_loopback(
-            cls, bundle=str(args.bundle), data=str(args.data), cbr=cbr, codec=codec, snr_db=float(snr),
-            multipath=CHANNELS[ch], cfo=0.0, seed=int(args.seed), limit=int(args.limit), outdir=str(rx_dir),
-            csv_path=str(out / "metrics.csv"), tag=tag, linger=1.0, header_reps=int(args.header_reps),
-            sync_threshold=float(args.sync_threshold),
+            cls, timeout=600.0 if photo_mode else 120.0, bundle=str(args.bundle), data=data, cbr=cbr, codec=codec,
+            snr_db=float(snr), multipath=CHANNELS[ch], cfo=0.0, seed=int(args.seed), limit=limit,
+            outdir=str(rx_dir), csv_path=str(out / "metrics.csv"), tag=tag,
+            linger=30.0 if photo_mode else 1.0,  # a photo may take seconds to decode: wait that long when one is missing
+            header_reps=int(args.header_reps), sync_threshold=float(args.sync_threshold),
             source_codec=args.digital if codec == "digital" else "avif")
         acc = sink.summary(final=True)
         try:
@@ -287,8 +325,21 @@ def run(args) -> int:
                  "| codec | receiver | classified | accuracy |\n|---|---|---:|---:|\n")
         text += "\n".join(f"| {r['codec']} | {'token classifier' if r['codec'] == 'semantic' else 'image classifier'} | "
                           f"{r['classified']}/{r['images']} | {r['accuracy']:.3f} |" for r in acc_rows)
-    (out / "results.md").write_text(f"# semcod demo ({bundle.name}, CBR {cbr}, {len(originals)} images)\n\n{text}\n")
-    write_plot(out / "psnr_vs_snr.png", table, args.snrs)
+    per_photo = []
+    if photo_mode:
+        from . import demo_photos
+
+        names = {i: Path(n).stem for i, n in enumerate(photo_names)}
+        with open(out / "metrics.csv") as f:
+            per_photo = demo_photos.per_photo_rows(list(csv.DictReader(f)), names)
+        text += "\n\nPer photo (whole photo at its own size):\n\n" + demo_photos.format_per_photo(per_photo)
+    what = f"{len(originals)} {'photos at their own size' if photo_mode else 'images'}"
+    (out / "results.md").write_text(f"# semcod demo ({bundle.name}, CBR {cbr}, {what})\n\n{text}\n")
+    if photo_mode:
+        demo_photos.write_per_photo_plot(out / "psnr_vs_snr.png", per_photo,
+                                         "awgn" if "awgn" in args.channels else args.channels[0])
+    else:
+        write_plot(out / "psnr_vs_snr.png", table, args.snrs)
     shape = originals[0].shape
     ref_snr = 10.0 if 10.0 in [float(s) for s in args.snrs] else float(args.snrs[len(args.snrs) // 2])
     ch0 = "awgn" if "awgn" in args.channels else args.channels[0]
@@ -297,19 +348,26 @@ def run(args) -> int:
         row = [im] + [received.get((c, ch0, ref_snr), {}).get(i) for c in codecs]
         rows.append(row)
     names = {"semantic": "semantic", "deepjscc": "Deep JSCC", "digital": f"digital {args.digital}"}
-    save_png(out / "grid.png", grid_rows(rows, shape, labels=["original"] + [names[c] for c in codecs]))
-    rows = [[im] + [received.get(("semantic", ch0, float(s)), {}).get(i) for s in args.snrs]
-            for i, im in enumerate(originals)]
-    save_png(out / "grid_snr.png", grid_rows(rows, shape, labels=["original"] + [f"{s:g} dB" for s in args.snrs]))
+    first = codecs[0]
+    snr_rows = [[im] + [received.get((first, ch0, float(s)), {}).get(i) for s in args.snrs]
+                for i, im in enumerate(originals)]
+    labels = ["original"] + [names[c] for c in codecs]
+    snr_labels = ["original"] + [f"{names[first]} {s:g} dB" for s in args.snrs]
+    if photo_mode:
+        save_png(out / "grid.png", demo_photos.photo_grid(rows, labels))
+        save_png(out / "grid_snr.png", demo_photos.photo_grid(snr_rows, snr_labels, width=240))
+    else:
+        save_png(out / "grid.png", grid_rows(rows, shape, labels=labels))
+        save_png(out / "grid_snr.png", grid_rows(snr_rows, shape, labels=snr_labels))
 
-    print(f"semcod demo: bundle {bundle.name} ({args.bundle}), CBR {cbr}, {len(originals)} images from {args.data}")
+    print(f"semcod demo: bundle {bundle.name} ({args.bundle}), CBR {cbr}, {what} from {data}")
     print(text)
     for line in lost_lines:
         print(f"lost images: {line}")
     print(f"grid: {out / 'grid.png'} (original | " + " | ".join(codecs) + f", {ch0} {ref_snr:g} dB)")
     print(f"plot: {out / 'psnr_vs_snr.png'}; table: {out / 'results.md'}; per image: {out / 'metrics.csv'}")
     print(f"total {time.monotonic() - t_start:.1f} s")
-    ref = [r["psnr_db"] for r in table if r["codec"] == "semantic" and r["channel"] == ch0 and r["snr_db"] == ref_snr]
+    ref = [r["psnr_db"] for r in table if r["codec"] == first and r["channel"] == ch0 and r["snr_db"] == ref_snr]
     print(f"demo_psnr_10db={ref[0]:.2f}" if ref and np.isfinite(ref[0]) else "demo_psnr_10db=nan")
     return 0
 

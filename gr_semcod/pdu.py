@@ -89,7 +89,18 @@ def split_pdu(msg, dtype, max_items: Optional[int] = None) -> Tuple[Dict[str, An
     n = pmt.length(vec)
     if n > limit:
         raise PDUError(f"PDU vector has {n} items, more than the limit of {limit}")
-    return meta_to_python(meta), np.asarray(pmt.to_python(vec), dtype=dtype)
+    return meta_to_python(meta), vector_to_numpy(vec, dtype)
+
+
+def vector_to_numpy(vec, dtype) -> np.ndarray:
+    """A uniform PMT vector as a (writable) numpy array.  u8: the vector's bytes are the tail of
+    GNU Radio's own serialisation (``pmt.serialize_str``, a memory copy: a 768x512 photo in about
+    1 ms instead of about 100 ms element by element); other types via ``pmt.to_python``."""
+    dtype = np.dtype(dtype)
+    n = pmt.length(vec)
+    if dtype == np.uint8 and n:
+        return np.frombuffer(pmt.serialize_str(vec), np.uint8)[-n:].copy()
+    return np.asarray(pmt.to_python(vec), dtype=dtype)
 
 
 def make_pdu(meta: Mapping[str, Any], arr: np.ndarray):
@@ -99,7 +110,8 @@ def make_pdu(meta: Mapping[str, Any], arr: np.ndarray):
         _, init, _ = VECTOR_DTYPES[arr.dtype]
     except KeyError:
         raise PDUError(f"PDU vector must be u8, f32 or c32, got {arr.dtype}") from None
-    return pmt.cons(meta_to_pmt(meta), init(arr.size, arr))
+    # a list converts several times faster than a numpy array in the pybind11 binding (u8: 6x)
+    return pmt.cons(meta_to_pmt(meta), init(arr.size, arr.tolist()))
 
 
 def symbols_pdu(image_id: int, symbols, **meta):

@@ -16,8 +16,10 @@ One block per module, named as in GRC (``semcod_<name>``):
 ``digital_decoder``    c32 symbols PDU (+ PHY mode / symbol_noise_var) -> image PDU, drop on CRC failure
 ``image_source``       images from a file / folder / glob / .npz as image PDUs
 ``image_sink``         PNGs, PSNR/SSIM against the source by id, metrics messages, CSV
-``semcod_tx``          hier: image PDU -> symbols PDU
-``semcod_rx``          hier: symbols PDU -> image PDU + label PDU
+``photo_tiler``        photo PDU of any size -> batch PDU of tiles of the bundle's size
+``photo_stitcher``     decoded tiles PDU -> the photo (cropped; lost tiles: mean colour, counted)
+``semcod_tx``          hier: photo PDU -> symbols PDU (tiler + encoders)
+``semcod_rx``          hier: symbols PDU -> photo PDU + label PDU (decoders + stitcher)
 ``burst_guard``        hier: zeros before/after every burst of the OFDM TX (tagged stream mux)
 ``image_display``      Qt widget showing the received image and its PSNR/SSIM
 ``zmq_sample_sink``    hier: samples -> ZMQ PUSH (fc32 or sc16 on the wire)
@@ -44,6 +46,8 @@ from .digital_encoder import digital_encoder
 from .digital_decoder import digital_decoder
 from .image_source import image_source
 from .image_sink import image_sink
+from .photo_tiler import photo_tiler
+from .photo_stitcher import photo_stitcher
 from .semcod_tx import semcod_tx
 from .semcod_rx import semcod_rx
 from .burst_guard import burst_guard
@@ -52,5 +56,6 @@ from .zmq_sample_source import zmq_sample_source
 from .zmq_model_client import zmq_model_client
 
 __all__ = ["onnx_model", "semantic_encoder", "jscc_encoder", "jscc_decoder", "detokenizer", "classifier", "image_classifier",
-           "deepjscc_encoder", "deepjscc_decoder", "digital_encoder", "digital_decoder", "image_source", "image_sink", "semcod_tx", "semcod_rx",
+           "deepjscc_encoder", "deepjscc_decoder", "digital_encoder", "digital_decoder", "image_source", "image_sink",
+           "photo_tiler", "photo_stitcher", "semcod_tx", "semcod_rx",
            "burst_guard", "zmq_sample_sink", "zmq_sample_source", "zmq_model_client"]

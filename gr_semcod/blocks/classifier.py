@@ -8,12 +8,19 @@
 In: tokens PDU.  Out: ``f32vector`` of B*C logits with ``label_pred`` (int, or s64 vector for
 a batch) and ``label_name`` (from ``class_names``: comma separated, or a preset "cifar10" /
 "fashion_mnist"; empty = the bundle manifest's ``classes``, else the index as text).
+
+The classifiers are trained on whole images of the bundle's size: the tiles of a larger photo
+(``photo_height`` / ``photo_width`` other than the bundle size) are not classified unless
+``classify_photos`` is set; they are counted in :meth:`n_skipped_photos`, not dropped.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..contract import KEY_CHANNELS, KEY_HEIGHT, KEY_LABEL_NAME, KEY_LABEL_PRED, KEY_N_TOKENS, KEY_TOKEN_DIM, KEY_WIDTH
+import pmt
+
+from ..contract import (KEY_CHANNELS, KEY_HEIGHT, KEY_LABEL_NAME, KEY_LABEL_PRED, KEY_N_TOKENS, KEY_PHOTO_HEIGHT,
+                        KEY_PHOTO_WIDTH, KEY_TOKEN_DIM, KEY_WIDTH)
 from ..runtime.datasets import CIFAR10_CLASSES, FASHION_MNIST_CLASSES
 from .onnx_model import onnx_model
 
@@ -31,15 +38,39 @@ def parse_class_names(class_names):
 
 
 class classifier(onnx_model):
-    """Args: bundle, class_names, threads."""
+    """Args: bundle, class_names, threads, classify_photos (also the tiles of larger photos)."""
 
     ROLE, IN_TYPE, OUT_TYPE, NAME = ROLE, "f32", "f32", "semcod_classifier"
 
-    def __init__(self, bundle="models/semcod_32", class_names="", threads=1):
+    def __init__(self, bundle="models/semcod_32", class_names="", threads=1, classify_photos=False):
         self.class_names = parse_class_names(class_names)
+        self.classify_photos = bool(classify_photos)
+        self._n_skipped_photos = 0
         onnx_model.__init__(self, bundle, threads=threads)
         if not self.class_names:
             self.class_names = tuple(str(c) for c in self.bundle.manifest.get("classes", []) or [])
+        size = getattr(self.bundle, "image_size", None)
+        self._image_hw = tuple(size[:2]) if size else None
+
+    def n_skipped_photos(self) -> int:
+        """PDUs holding the tiles of a photo larger than the bundle size, not classified."""
+        return self._n_skipped_photos
+
+    def _is_large_photo(self, msg) -> bool:
+        """The PDU is the tiles of a photo other than the bundle size (metadata only, no vector read)."""
+        if self._image_hw is None or not pmt.is_pair(msg) or not pmt.is_dict(pmt.car(msg)):
+            return False
+        meta = pmt.car(msg)
+        hw = [pmt.dict_ref(meta, pmt.intern(k), pmt.PMT_NIL) for k in (KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH)]
+        if not all(pmt.is_integer(v) for v in hw):
+            return False
+        return tuple(pmt.to_long(v) for v in hw) != self._image_hw
+
+    def handle(self, msg) -> None:
+        if not self.classify_photos and self._is_large_photo(msg):
+            self._n_skipped_photos += 1
+            return
+        onnx_model.handle(self, msg)
 
     def finish(self, meta, outputs, b):
         logits = np.asarray(outputs[self.output_names[0]], np.float32)

@@ -14,13 +14,19 @@ In ``label``: classifier PDUs (``label_pred``) -> accuracy against the true labe
 ``label``, else the label of the reference image with the same id: ``.npz`` labels or
 Fashion-MNIST, via the ``ref`` port or the ``reference`` path).
 
-Per received image:
+Per received image (a photo of any size, e.g. stitched by ``semcod_rx``):
 
-* ``<outdir>/<prefix>_<image_id>.png`` when ``outdir`` is set;
-* PSNR (dB) and SSIM against the reference (NaN when there is none, counted in
-  :meth:`n_no_reference`);
+* ``<outdir>/<prefix>_<image_id>.png`` when ``outdir`` is set, at the image's own size;
+* PSNR (dB), SSIM and -- when the image is large enough (:func:`~gr_semcod.runtime.metrics.ms_ssim_fits`,
+  176 x 176 for 5 scales) -- MS-SSIM against the reference, on the whole image (NaN when there is
+  none, counted in :meth:`n_no_reference`); ``metrics="psnr"`` skips SSIM and MS-SSIM;
 * a metrics message on ``metrics``: a dict with the keys of :data:`CSV_FIELDS`;
-* a row appended to ``csv_path`` as it arrives (header written when the file is new).
+* a row appended to ``csv_path`` as it arrives (header written when the file is new); ``time``
+  is ``time.time()`` at reception with microsecond resolution.
+
+Off the hot path: the message handler does the accounting and the PSNR and hands the image to one
+worker thread, which computes SSIM / MS-SSIM, writes the PNG and the CSV row and publishes the
+metrics, in arrival order; a finite run ends only after the worker is idle.
 
 State stays bounded in long runs: :attr:`stats` holds running statistics per metric (count,
 mean, std, min/max, median and 95th percentile by the streaming P-squared method, see
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 import csv
 import math
+import queue
 import threading
 import time
 from collections import Counter, OrderedDict, deque
@@ -52,22 +59,26 @@ from typing import Any, Dict
 import numpy as np
 import pmt
 
-from ..contract import (IMAGE_ID_MODULO, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_LABEL,
-                        KEY_FALLBACK, KEY_LABEL_PRED, KEY_SNR_DB, KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_DROPS, PORT_IN,
+from ..contract import (IMAGE_ID_MODULO, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_FALLBACK, KEY_HEIGHT, KEY_LABEL,
+                        KEY_N_LOST_TILES, KEY_LABEL_PRED, KEY_SNR_DB, KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_DROPS,
+                        PORT_IN,
                         PORT_LABEL, PORT_METRICS, PORT_REF, PDUError, check_image, image_ids, meta_int, meta_ints,
                         unwrap_id)
 from ..pdu import meta_to_python, split_pdu
 from ..runtime.images import save_png
 from ..runtime.limits import MAX_IMAGE_BYTES
-from ..runtime.metrics import psnr_per_image, ssim_per_image
+from ..runtime.metrics import ms_ssim_fits, ms_ssim_per_image, psnr_per_image, ssim_per_image
 from ..runtime.rolling import RunningStat
 from .base import message_block
 from .image_source import load_source
 
 #: columns of the metrics CSV and keys of the metrics messages
-CSV_FIELDS = ("time", "tag", "image_id", "codec", "cbr", "snr_db", "psnr_db", "ssim", "latency_s", "png")
+CSV_FIELDS = ("time", "tag", "image_id", "codec", "cbr", "snr_db", "psnr_db", "ssim", "ms_ssim", "height", "width",
+              "n_lost_tiles", "latency_s", "png")
 #: metrics with running statistics in :attr:`image_sink.stats`
-STAT_FIELDS = ("psnr_db", "ssim", "snr_db", "latency_s")
+STAT_FIELDS = ("psnr_db", "ssim", "ms_ssim", "snr_db", "latency_s")
+#: what the sink computes: ``all`` (PSNR, SSIM, MS-SSIM where large enough) or ``psnr``
+METRICS = ("all", "psnr")
 #: lost-image reason when nothing arrived for an announced image
 REASON_NOT_RECEIVED = "not received (lost on the air or in the PHY)"
 #: lost-image reason of the id ledger (no ``ref`` port)
@@ -87,11 +98,12 @@ class image_sink(message_block):
         linger: end of a finite run -- after upstream is done, wait for every reference image
             to arrive, but at most ``linger`` seconds without any new image.
         max_image_bytes: largest image PDU accepted (0 = the default
-            :data:`~gr_semcod.runtime.limits.MAX_IMAGE_BYTES`); bigger ones are refused unread.
+            :data:`~gr_semcod.runtime.limits.MAX_IMAGE_BYTES`, a 4096x4096 photo); bigger ones are refused unread.
+        metrics: "all" (PSNR, SSIM, MS-SSIM) or "psnr".
     """
 
-    def __init__(self, outdir="", reference="", size=32, start_id=0, csv_path="", tag="", prefix="rx", keep=4096,
-                 linger=2.0, max_image_bytes=0):
+    def __init__(self, outdir="", reference="", size=0, start_id=0, csv_path="", tag="", prefix="rx", keep=4096,
+                 linger=2.0, max_image_bytes=0, metrics="all"):
         message_block.__init__(self, "semcod_image_sink",
                                {PORT_IN: self.handle_image, PORT_REF: self.handle_ref, PORT_LABEL: self.handle_label,
                                 PORT_DROPS: self.handle_upstream_drop},
@@ -103,6 +115,12 @@ class image_sink(message_block):
         self.keep = max(1, int(keep))
         self.linger = float(linger)
         self.max_image_bytes = int(max_image_bytes) if int(max_image_bytes) > 0 else MAX_IMAGE_BYTES
+        if metrics not in METRICS:
+            raise ValueError(f"image_sink: metrics must be one of {METRICS}, got {metrics!r}")
+        self.metrics = metrics
+        self._work: "queue.Queue" = queue.Queue()
+        self._n_pending = 0  # images handed to the metrics worker and not finished
+        self._worker = None
         self._last_rx = time.monotonic()
         self.refs: "OrderedDict[int, np.ndarray]" = OrderedDict()
         self.ref_times: "OrderedDict[int, float]" = OrderedDict()  # tx_time of the ref PDUs
@@ -160,6 +178,13 @@ class image_sink(message_block):
 
     def mean_ssim(self) -> float:
         return self.stats["ssim"].value_mean()
+
+    def mean_ms_ssim(self) -> float:
+        return self.stats["ms_ssim"].value_mean()
+
+    def n_pending(self) -> int:
+        """Images whose metrics are still being computed."""
+        return self._n_pending
 
     def set_tag(self, tag):
         self.tag = str(tag)
@@ -317,6 +342,8 @@ class image_sink(message_block):
                 missing = (any(k not in self.received for k in self.refs)
                            or any(k not in self.received for k in path_keys))
             unlabelled = self._n_classified > 0 and self._n_classified < self._n_images
+        if self._n_pending:  # the metrics of received images are not out yet
+            return False
         idle = time.monotonic() - max(self._last_rx, self._done_seen or 0.0)
         ready = (not missing and not unlabelled) or idle >= self.linger
         if ready and not self._summary_logged:
@@ -419,10 +446,12 @@ class image_sink(message_block):
         ids = image_ids(meta, len(imgs))
         now = time.time()
         snr = meta.get(KEY_SNR_USED, meta.get(KEY_SNR_DB, float("nan")))
-        snr = np.broadcast_to(np.atleast_1d(np.asarray(snr, np.float64)), (len(imgs),)) if np.size(snr) in (1, len(imgs)) \
-            else np.full(len(imgs), np.nan)
+        snr = np.atleast_1d(np.asarray(snr, np.float64)) if isinstance(snr, (int, float, np.ndarray, list)) \
+            else np.full(1, np.nan)
+        snr = np.broadcast_to(snr, (len(imgs),)) if snr.size in (1, len(imgs)) else np.full(len(imgs), np.nanmean(snr))
         tx_time = meta.get(KEY_TX_TIME)
         stand_in = bool(meta.get(KEY_FALLBACK))
+        lost_tiles = meta_int(meta, KEY_N_LOST_TILES, 0)
         for j, (iid, im) in enumerate(zip(ids, imgs)):
             key = None if iid is None else iid % IMAGE_ID_MODULO
             with self._lock:
@@ -430,28 +459,19 @@ class image_sink(message_block):
                 t_sent = tx_time if isinstance(tx_time, (int, float)) else self.ref_times.get(key)
             if ref is not None and ref.shape == im.shape:
                 p = float(psnr_per_image(ref, im)[0])
-                s = float(ssim_per_image(ref, im)[0]) if min(im.shape[:2]) >= 11 else float("nan")
             else:
-                p = s = float("nan")
+                p, ref = float("nan"), None
                 self._n_noref += 1
-            png = ""
-            if self.outdir is not None:
-                name = f"{self.prefix}_{key if key is not None else self._n_out:05d}.png"
-                png = str(save_png(self.outdir / name, im))
             row = {
                 "time": now, "tag": self.tag, "image_id": -1 if key is None else int(key),
                 "codec": str(meta.get(KEY_CODEC, "")), "cbr": str(meta.get(KEY_CBR, "")),
-                "snr_db": float(snr[j]), "psnr_db": p, "ssim": s,
+                "snr_db": float(snr[j]), "psnr_db": p, "ssim": float("nan"), "ms_ssim": float("nan"),
+                "height": int(im.shape[0]), "width": int(im.shape[1]), "n_lost_tiles": int(lost_tiles),
                 # the PHY carries only image_id: the source's tx_time comes from the ref port then
                 "latency_s": float(now - float(t_sent)) if t_sent is not None else float("nan"),
-                "png": png,
+                "png": "",
             }
             with self._lock:
-                self.results.append(row)
-                self._n_images += 1
-                self.last_time = now
-                for k in STAT_FIELDS:
-                    self.stats[k].add(row[k])
                 if key is not None:
                     self._remember(self.received, key, im.copy())
                     # a stand-in for an image that failed (``fallback``): its drop counts it lost
@@ -460,9 +480,53 @@ class image_sink(message_block):
                         self._n_got += 1
                     elif not self._n_sent:
                         self._ledger(key)
-            self._write_csv(row)
-            self._publish(row)
-            self._n_out += 1
+                self._n_pending += 1
+            self._submit((row, ref, im.copy(), key))
+
+    # ------------------------------------------------------------------ metrics worker
+    def _submit(self, item) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._metrics_loop, name="semcod_image_sink_metrics", daemon=True)
+            self._worker.start()
+        self._work.put(item)
+
+    def _metrics_loop(self) -> None:
+        while True:
+            item = self._work.get()
+            try:
+                self._finish_row(*item)
+            except Exception as e:  # noqa: BLE001 - the worker never dies on one image
+                self._drop(f"metrics: {type(e).__name__}: {e}", {"image_id": item[0]["image_id"]})
+            finally:
+                with self._lock:
+                    self._n_pending -= 1
+
+    def _finish_row(self, row, ref, im, key) -> None:
+        """SSIM / MS-SSIM, PNG, stats, CSV and the metrics message of one image (worker thread)."""
+        if ref is not None and self.metrics == "all":
+            if min(im.shape[:2]) >= 11:
+                row["ssim"] = float(ssim_per_image(ref, im)[0])
+            if ms_ssim_fits(im.shape):
+                row["ms_ssim"] = float(ms_ssim_per_image(ref, im)[0])
+        if self.outdir is not None:
+            name = f"{self.prefix}_{key if key is not None else self._n_out:05d}.png"
+            row["png"] = str(save_png(self.outdir / name, im))
+        with self._lock:
+            self.results.append(row)
+            self.last_time = row["time"]
+            for k in STAT_FIELDS:
+                self.stats[k].add(row[k])
+            self._n_images += 1
+        self._write_csv(row)
+        self._publish(row)
+        self._n_out += 1
+
+    def stop(self):
+        """End of the flowgraph: give the metrics worker up to 10 s to finish what it holds."""
+        t0 = time.monotonic()
+        while self._n_pending and time.monotonic() - t0 < 10.0:
+            time.sleep(0.01)
+        return True
 
     def _write_csv(self, row) -> None:
         if self.csv_path is None:
@@ -473,7 +537,8 @@ class image_sink(message_block):
             w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
             if new:
                 w.writeheader()
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in row.items()})
+            w.writerow({k: (f"{v:.6f}" if k == "time" else f"{v:.6g}") if isinstance(v, float) and math.isfinite(v)
+                        else v for k, v in row.items()})
 
     def _publish(self, row) -> None:
         d = pmt.make_dict()

@@ -17,7 +17,7 @@ the received tiles (:func:`gr_semcod.runtime.tiles.fill_lost`) -- a visible, bou
 counted (``n_lost_tiles`` in the metadata, :meth:`n_lost_tiles` in total); the photo is never
 dropped for it.  Partly erased tiles are left to the decoder (erasures are zeros at its input).
 The per-symbol entries (``erasure_mask``, ``symbol_noise_var``) describe the tiles' symbols, not the
-photo, and are removed; ``n_erased`` stays.
+photo, and are removed; ``n_erased`` stays; a per-tile ``snr_db_used`` becomes its mean.
 
 A PDU without a photo size, or whose size disagrees with its tile count (a batch of separate
 images), is passed through unchanged.
@@ -28,7 +28,7 @@ import numpy as np
 import pmt
 
 from ..contract import (KEY_BATCH, KEY_CHANNELS, KEY_ERASURE_MASK, KEY_ERASURES, KEY_HEIGHT, KEY_N_LOST_TILES,
-                        KEY_N_TILES, KEY_SYMBOL_NOISE_VAR, KEY_TILE, KEY_WIDTH, PORT_IN, PORT_OUT, PDUError,
+                        KEY_N_TILES, KEY_SNR_USED, KEY_SYMBOL_NOISE_VAR, KEY_TILE, KEY_WIDTH, PORT_IN, PORT_OUT, PDUError,
                         check_image, erasure_mask, photo_size)
 from ..pdu import make_pdu, split_pdu
 from ..runtime.tiles import fill_lost, grid_of, stitch_u8
@@ -86,6 +86,8 @@ class photo_stitcher(message_block):
         img = stitch_u8(tiles, grid, photo)
         for key in PER_SYMBOL_KEYS + (KEY_BATCH,):
             meta.pop(key, None)
+        if np.size(meta.get(KEY_SNR_USED, 0.0)) > 1:  # one SNR per tile -> the photo's (mean, dB)
+            meta[KEY_SNR_USED] = float(np.mean(meta[KEY_SNR_USED]))
         meta.update({KEY_HEIGHT: photo[0], KEY_WIDTH: photo[1], KEY_CHANNELS: c, KEY_TILE: s, KEY_N_TILES: b,
                      KEY_N_LOST_TILES: int(lost.sum())})
         self.message_port_pub(pmt.intern(PORT_OUT), make_pdu(meta, img))

@@ -293,6 +293,16 @@ class ofdm_analog_deframer(gr.sync_block):
             self._publish(img)
         return imgs
 
+    def stop(self):
+        """End of the stream (GNU Radio calls this when the block finishes): every image still
+        pending is released, its missing fragments erased -- the last photo of a finite run whose
+        last fragment was lost would otherwise never leave (no more samples, no timeout)."""
+        try:
+            self.flush()
+        except Exception as e:  # noqa: BLE001 - never fail the shutdown
+            gr.log.error(f"ofdm_analog_deframer: flush at stop: {type(e).__name__}: {e}")
+        return True
+
     def counters(self) -> dict:
         return dict(triggers=self.n_triggers, frames=self.n_frames, header_errors=self.n_header_errors,
                     images=self.n_images, lost_fragments=self.n_lost_fragments, errors=self.n_errors,

@@ -105,12 +105,20 @@ def _to_rgb_batch(x: np.ndarray, rgb: bool = True) -> np.ndarray:
 # --------------------------------------------------------------------------- image files
 
 
-def read_image(path: PathLike, size: Size = None) -> np.ndarray:
-    """One image file -> uint8 (H, W, 3) RGB (alpha dropped, grey/palette converted)."""
+def read_image(path: PathLike, size: Size = None, max_side: Optional[int] = None) -> np.ndarray:
+    """One image file -> uint8 (H, W, 3) RGB (alpha dropped, grey/palette converted).
+
+    ``max_side``: without ``size``, a file wider or taller than this is refused
+    (:class:`ImageLoadError`) from its header, before it is decoded."""
     try:
         with Image.open(path) as im:
+            if max_side and not size and max(im.size) > int(max_side):
+                raise ImageLoadError(f"image {str(path)!r} is {im.size[0]}x{im.size[1]}, larger than the limit of "
+                                     f"{int(max_side)}x{int(max_side)} (max_side)")
             im.load()
             img = im.convert("RGB")
+    except ImageLoadError:
+        raise
     except Exception as e:  # noqa: BLE001 - Pillow raises many types (OSError, SyntaxError, struct.error, ...) for corrupt files
         msg = str(e).splitlines()[0] if str(e) else ""
         raise ImageLoadError(f"cannot read image {str(path)!r}: {type(e).__name__}: {msg}") from None
@@ -135,15 +143,17 @@ def list_image_files(path: PathLike) -> List[Path]:
     return sorted(q for q in files if q.suffix.lower() in IMAGE_EXTS)
 
 
-def read_images(files: Sequence[PathLike], size: Size = None, limit: Optional[int] = None, on_bad=None):
-    """``(path, uint8 H x W x 3)`` for each readable file, at most ``limit``; an unreadable file
-    raises :class:`ImageLoadError`, or -- with ``on_bad`` -- is reported to ``on_bad(error)`` and skipped."""
+def read_images(files: Sequence[PathLike], size: Size = None, limit: Optional[int] = None, on_bad=None,
+                max_side: Optional[int] = None):
+    """``(path, uint8 H x W x 3)`` for each readable file, at most ``limit``; an unreadable (or, with
+    ``max_side``, too large) file raises :class:`ImageLoadError`, or -- with ``on_bad`` -- is reported
+    to ``on_bad(error)`` and skipped."""
     n = 0
     for f in files:
         if limit is not None and n >= limit:
             return
         try:
-            img = read_image(f, size)
+            img = read_image(f, size, max_side)
         except ImageLoadError as e:
             if on_bad is None:
                 raise

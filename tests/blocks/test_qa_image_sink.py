@@ -50,12 +50,18 @@ class qa_image_sink(gr_unittest.TestCase):
             rows = list(csv.DictReader(f))
         self.assertEqual(len(rows), 3)
         self.assertEqual(list(rows[0]), ["time", "tag", "image_id", "codec", "cbr", "snr_db", "psnr_db", "ssim",
-                                         "latency_s", "png"])
+                                         "ms_ssim", "height", "width", "n_lost_tiles", "latency_s", "png"])
+        # the time column keeps microseconds (time.time() is ~1.8e9 s: 6 significant digits were 1000 s)
+        t = [float(r["time"]) for r in rows]
+        self.assertTrue(all(abs(a - round(a, 6)) < 1e-7 for a in t) and len(rows[0]["time"].split(".")[1]) == 6)
+        self.assertAlmostEqual(t[0], sink.results[0]["time"], places=5)
         for i, r in enumerate(rows):
             self.assertEqual((r["tag"], int(r["image_id"]), r["codec"], r["cbr"]), ("awgn 10dB", i, "semantic", "1/12"))
             self.assertAlmostEqual(float(r["snr_db"]), 10.0)
             self.assertAlmostEqual(float(r["psnr_db"]), psnr(self.images[i], self.noisy[i]), places=3)
             self.assertAlmostEqual(float(r["ssim"]), ssim(self.images[i], self.noisy[i]), places=4)
+            self.assertEqual(r["ms_ssim"], "nan")  # 32x32 is too small for 5 scales
+            self.assertEqual((int(r["height"]), int(r["width"]), int(r["n_lost_tiles"])), (32, 32, 0))
             png = np.asarray(Image.open(r["png"]))
             np.testing.assert_array_equal(png, self.noisy[i])
         m = met.get_message(0)
@@ -63,6 +69,29 @@ class qa_image_sink(gr_unittest.TestCase):
                                psnr(self.images[0], self.noisy[0]), places=3)
         self.assertAlmostEqual(sink.mean_psnr(), np.mean([psnr(a, b) for a, b in zip(self.images[:3], self.noisy[:3])]),
                                places=3)
+
+    def test_001b_whole_photo_psnr_ssim_ms_ssim(self):
+        """A 200x300 photo: every metric on the whole photo, MS-SSIM too (>= 176 on both sides)."""
+        from gr_semcod.runtime.metrics import ms_ssim_per_image
+
+        rng = np.random.default_rng(3)
+        y, x = np.mgrid[0:200, 0:300]
+        photo = np.clip(np.stack([128 + 80 * np.sin(x / (9.0 + c)) * np.cos(y / 13.0) for c in range(3)], -1), 0, 255)
+        photo = photo.astype(np.uint8)
+        noisy = np.clip(photo.astype(int) + rng.integers(-20, 21, photo.shape), 0, 255).astype(np.uint8)
+        sink = image_sink("", metrics="all")
+        self.run_sink(sink, [("ref", image_pdu(photo, 4)), ("in", image_pdu(noisy, 4, n_lost_tiles=1))], 1)
+        (r,) = list(sink.results)
+        self.assertAlmostEqual(r["psnr_db"], psnr(photo, noisy), places=4)
+        self.assertAlmostEqual(r["ssim"], ssim(photo, noisy), places=5)
+        self.assertAlmostEqual(r["ms_ssim"], float(ms_ssim_per_image(photo, noisy)[0]), places=5)
+        self.assertTrue(0.3 < r["ms_ssim"] < 1.0)
+        self.assertEqual((r["height"], r["width"], r["n_lost_tiles"]), (200, 300, 1))
+        fast = image_sink("", metrics="psnr")
+        self.run_sink(fast, [("ref", image_pdu(photo, 4)), ("in", image_pdu(noisy, 4))], 1)
+        (r,) = list(fast.results)
+        self.assertAlmostEqual(r["psnr_db"], psnr(photo, noisy), places=4)
+        self.assertTrue(np.isnan(r["ssim"]) and np.isnan(r["ms_ssim"]))
 
     def test_002_reference_from_path_and_csv_appends(self):
         ref = self.tmp / "ref"

@@ -55,6 +55,26 @@ class qa_image_source(gr_unittest.TestCase):
             np.testing.assert_array_equal(v.reshape(32, 32, 3), self.images[i])
             self.assertIn("tx_time", m)
 
+    def test_001b_photos_keep_their_size_limit_refuses_and_names(self):
+        d = self.tmp / "photos"
+        rng = np.random.default_rng(0)
+        odd = rng.integers(0, 256, (45, 71, 3), dtype=np.uint8)
+        save_png(d / "a_odd.png", odd)
+        save_png(d / "b_wide.png", rng.integers(0, 256, (20, 130, 3), dtype=np.uint8))
+        (d / "c_corrupt.jpg").write_bytes(b"\xff\xd8\xff garbage")
+        src = image_source(str(d), max_side=128)  # size 0 (the default): native size
+        self.assertEqual((src.n_images(), src.n_dropped()), (1, 2))
+        self.assertEqual(len(src.skipped), 2)
+        self.assertIn("b_wide.png' is 130x20, larger than the limit of 128x128", src.skipped[0] + src.skipped[1])
+        self.assertTrue(any("c_corrupt.jpg" in r for r in src.skipped))
+        dbg, _, done = run_source(src)
+        ((m, v),) = pdus(dbg)
+        self.assertEqual((m["height"], m["width"]), (45, 71))  # odd sizes kept (the tiler pads)
+        np.testing.assert_array_equal(v.reshape(45, 71, 3), odd)
+        self.assertEqual(image_source(str(d), 32, max_side=128).images[0].shape, (32, 32, 3))  # size still resizes
+        with self.assertRaises(ValueError):
+            image_source(str(d), max_side=5000)
+
     def test_002_npz_labels_start_id_limit(self):
         p = self.tmp / "set.npz"
         np.savez(p, images=self.images, labels=np.arange(len(self.images)) + 10)
@@ -119,10 +139,10 @@ def test_fashion_mnist_is_zero_padded():
 
     if not os.path.isdir(FASHION_MNIST_DIR):
         pytest.skip("dataset-fashion-mnist not installed")
-    src = image_source(FASHION_MNIST_DIR, 32, limit=3)
     raw = load_images(FASHION_MNIST_DIR, limit=3)
-    assert src.labels == [int(v) for v in raw.labels]
-    for im, r in zip(src.images, raw.images):
-        assert im.shape == (32, 32, 3)
-        np.testing.assert_array_equal(im[2:30, 2:30], r)
-        assert im[:2].max() == 0 and im[:, :2].max() == 0
+    for src in (image_source(FASHION_MNIST_DIR, 32, limit=3), image_source(FASHION_MNIST_DIR, limit=3)):  # size 0 too
+        assert src.labels == [int(v) for v in raw.labels]
+        for im, r in zip(src.images, raw.images):
+            assert im.shape == (32, 32, 3)
+            np.testing.assert_array_equal(im[2:30, 2:30], r)
+            assert im[:2].max() == 0 and im[:, :2].max() == 0

@@ -80,6 +80,23 @@ def _start(script, args, log):
                             cwd=REPO, start_new_session=True)
 
 
+def stop_all(procs, logs):
+    """SIGTERM every process still running (its group), wait, SIGKILL what hangs; exit codes by name."""
+    for p in procs.values():
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    codes = {}
+    for name, p in procs.items():
+        try:
+            codes[name] = p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            codes[name] = "hung"
+    for f in logs.values():
+        f.close()
+    return codes
+
+
 @pytest.mark.parametrize("item_type,order", [("fc32", "rx,channel,tx"), ("sc16", "tx,channel,rx")])
 def test_zmq_split(compiled, linear_bundle, image_dir, tmp_path, item_type, order):
     """Three processes over ZMQ PUSH/PULL on 127.0.0.1, started in either order: the images
@@ -118,18 +135,7 @@ def test_zmq_split(compiled, linear_bundle, image_dir, tmp_path, item_type, orde
         assert all(math.isfinite(p) for p in psnrs)
         assert len({int(r["image_id"]) % 4 for r in rows}) == 4  # every image made it at least once
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        codes = {}
-        for name, p in procs.items():
-            try:
-                codes[name] = p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                codes[name] = "hung"
-        for f in logs.values():
-            f.close()
+        codes = stop_all(procs, logs)
     assert codes == {n: 0 for n in procs}, codes
 
 

@@ -208,6 +208,28 @@ class qa_ofdm_loopback(gr_unittest.TestCase):
         self.assertEqual((metas[1]["photo_height"], metas[1]["photo_width"]), (32, 32))
         self.assertNotIn("photo_height", metas[2])
 
+    def test_007d_end_of_stream_releases_an_incomplete_last_image(self):
+        """The last image's last fragment never arrives and the stream ends right after: the
+        receiver delivers the image (fragment erased) when the flowgraph finishes, without flush()."""
+        imgs = self._images(2, 3000)
+        y, frames = tx_waveform(imgs)
+        last = frames[-1]
+        y = y[:last["start"]]  # the final frame is lost; a short guard of silence (far below the timeout) follows
+        tb = gr.top_block()
+        src = blocks.vector_source_c(pad(y, 400, 2000).tolist(), False)
+        rx = ofdm_analog_rx()
+        rx.deframer.image_log = []
+        tb.connect(src, rx)
+        col = Collector()
+        tb.msg_connect(rx, "images", col, "in")
+        tb.run()
+        got = {g.image_id: g for g in rx.deframer.image_log}
+        self.assertEqual(sorted(got), [0, 1])
+        self.assertEqual(got[1].lost, [last["frag_idx"]])
+        self.assertEqual(rx.deframer.reasm.pending, {})
+        time.sleep(0.2)
+        self.assertEqual(sorted(pdu_to_image(m)["image_id"] for m in col.msgs), [0, 1])
+
     def test_007c_photo_fields_out_of_range_dropped(self):
         from gr_semcod.phy.framer import ofdm_analog_framer
         from gr_semcod.phy.params import make_params
