@@ -127,3 +127,11 @@ def safe_meta(msg) -> Dict[str, Any]:
     except Exception:  # noqa: BLE001
         pass
     return {}
+
+
+def c32vector(x: np.ndarray):
+    """A complex64 numpy array -> PMT c32vector, through PMT's own serialisation (uniform-vector
+    tag, length, then the big-endian items): about 3x faster than ``init_c32vector`` from a list
+    (and 9x faster than from the array, which pybind11 converts item by item)."""
+    a = np.ascontiguousarray(x, ">c8").ravel()
+    return pmt.deserialize_str(b"\x0a\x0a" + a.size.to_bytes(4, "big") + b"\x01\x00" + a.tobytes())

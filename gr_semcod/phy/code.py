@@ -4,7 +4,8 @@ Encoder ``fec.cc_encoder`` and soft-decision Viterbi decoder ``fec.cc_decoder`` 
 802.11/CCSDS code: impulse responses 133/171 octal, which gr-fec and commpy spell ``[109, 79]``),
 terminated (``CC_TERMINATED``: 6 tail bits return the trellis to state 0), so ``n`` information
 bits become ``2 (n + 6)`` code bits.  The coders are called directly on numpy buffers (their
-``generic_work``), one frame per call, with no flowgraph around them.
+``generic_work``), one frame per call, with no flowgraph around them; :meth:`ConvCode.decode_many`
+quantises a batch of frames at once.
 
 Soft input convention (gr-fec's ``uchar`` conversion): 0..255 with 128 = no information and
 larger = more likely a 1.  :meth:`ConvCode.decode` takes real soft values where *positive means
@@ -58,8 +59,17 @@ class ConvCode:
         s = np.asarray(soft, np.float64)
         if s.size != self.n_coded:
             raise ValueError(f"expected {self.n_coded} soft values, got {s.size}")
-        rms = float(np.sqrt(np.dot(s, s) / s.size))
-        q = np.clip(np.rint(128.0 - SOFT_SCALE * s / max(rms, 1e-30)), 0, 255).astype(np.uint8)
-        out = np.zeros(self.n_bits, np.uint8)
-        self._dec.generic_work(_buf(q), _buf(out))
+        return self.decode_many(s[None, :])[0]
+
+    def decode_many(self, soft: np.ndarray) -> np.ndarray:
+        """(F, ``n_coded``) soft values of F frames -> (F, ``n_bits``) decoded bits: each frame
+        scaled by its own rms and quantised in one numpy pass, then one Viterbi call per frame."""
+        s = np.asarray(soft, np.float64)
+        if s.ndim != 2 or s.shape[1] != self.n_coded:
+            raise ValueError(f"expected (frames, {self.n_coded}) soft values, got {s.shape}")
+        rms = np.sqrt(np.einsum("ij,ij->i", s, s) / self.n_coded)
+        q = np.clip(np.rint(128.0 - (SOFT_SCALE / np.maximum(rms, 1e-30))[:, None] * s), 0, 255).astype(np.uint8)
+        out = np.zeros((s.shape[0], self.n_bits), np.uint8)
+        for f in range(s.shape[0]):
+            self._dec.generic_work(_buf(q[f]), _buf(out[f]))
         return out

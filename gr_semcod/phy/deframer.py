@@ -5,7 +5,8 @@ Inputs (both sync, same rate):
 0. complex samples as received (any carrier frequency offset within about +-2 subcarriers);
 1. the detection metric ``L`` of :class:`gr_semcod.phy.detector.preamble_detector` (float).
 
-Per frame (all vectorised numpy, one call per frame, never per sample):
+Per frame (vectorised numpy, never per sample; steps 2-5 run batched over every frame a work()
+call can handle: one numpy call per step for the batch, at most ``max_batch`` headers at once):
 
 1. **Detection.**  Every first crossing of ``L > threshold`` (CFAR: ``L`` is normalised by the
    local energy) opens a candidate; its peak is the maximum of ``L`` over the next preamble
@@ -24,15 +25,21 @@ Per frame (all vectorised numpy, one call per frame, never per sample):
    tracking, ZF/MMSE (:class:`gr_semcod.phy.equalizer.FrameEqualizer`), reassembly.
 
 The block keeps its own sample buffer, so a frame split across work() calls, back-to-back
-frames and frames separated by gaps are all the same case; candidates are handled one by one
-and one is skipped only if it lies inside a frame whose header passed its CRC.
+frames and frames separated by gaps are all the same case.  The headers of all candidates in
+the buffer are decoded together, then the candidates are consumed in order exactly as one by
+one (:meth:`ofdm_analog_deframer._walk`): one is skipped only if it lies inside a frame whose
+header passed its CRC, and only the consumed ones are counted; the payloads of the accepted
+frames are then equalised together.  The chunk size changes no output
+(``tests/phy/test_qa_batch.py``).  No BLAS or LAPACK call is on this path (``einsum``,
+Gram-Schmidt, Gauss-Jordan): OpenBLAS's worker threads would spin against the flowgraph.
 
 Message output ``images``: one PDU per image (:mod:`gr_semcod.phy.ofdm_analog_rx` documents it).
 Message output ``frames``: one PDU per decoded frame if ``emit_frames`` (debugging/metrics).
 
 Counters: ``n_triggers`` (peaks that passed the exact re-check), ``n_frames``, ``n_header_errors``
 (CRC or inconsistent fields), ``n_images``, ``n_lost_fragments``, ``n_errors`` (unexpected
-exceptions; frame dropped), ``n_bad_payloads``.
+exceptions; frame dropped), ``n_bad_payloads``; ``n_work_calls`` and ``n_batches`` (header
+batches decoded) tell how well the batching works.
 """
 from __future__ import annotations
 
@@ -46,9 +53,10 @@ from gnuradio import gr
 from ..contract import (KEY_ERASURE_MASK, KEY_FRAG_IDX, KEY_IMAGE_ID, KEY_LOST_FRAGMENTS,  # noqa: F401
                         KEY_MODE, KEY_N_ERASED, KEY_N_FRAGMENTS, KEY_NOISE_VAR, KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH,
                         KEY_RX_OFFSET, KEY_SEQ, KEY_SNR_DB, KEY_SYMBOL_NOISE_VAR, PORT_FRAMES, PORT_IMAGES)
-from .detector import default_threshold, segment_correlations, window_metric
-from .equalizer import FrameEqualizer
-from .header import HeaderLayout, unpack_header
+from ..pdu import c32vector
+from .detector import default_threshold
+from .equalizer import FrameEqualizer, einsum
+from .header import HEADER_BITS, HeaderLayout, unpack_header
 from .params import OfdmParams
 from .reassembly import Reassembler
 
@@ -56,7 +64,7 @@ from .reassembly import Reassembler
 class ofdm_analog_deframer(gr.sync_block):
     def __init__(self, params: OfdmParams, header_reps: int = 2, backoff=None, tracking="phase", equalizer="zf",
                  max_payload_symbols=342, max_pending=4, timeout_samples=100000, emit_frames=False,
-                 threshold=None, cfo_search=1, fine_search=None, header_iterations=2):
+                 threshold=None, cfo_search=1, fine_search=None, header_iterations=2, max_batch=64):
         gr.sync_block.__init__(self, name="ofdm_analog_deframer", in_sig=[np.complex64, np.float32], out_sig=None)
         self.p = p = params
         self.layout = HeaderLayout(p.n_data, header_reps)
@@ -74,7 +82,8 @@ class ofdm_analog_deframer(gr.sync_block):
         self.search = 2 * self.P + p.cp_len if fine_search is None else int(fine_search)
         self.cfo_search = int(cfo_search)
         self._tc = np.arange(self.Q - 1) - (self.Q - 2) / 2.0  # centred period index (fine-CFO fit)
-        self._n_sym = np.arange(params.sym_len)
+        self._n_sym = np.arange(S)
+        self._sym_starts = S * np.arange(self.max_payload_symbols + p.n_sync + self.nh + 8)  # symbol starts of any span
         self.header_iterations = int(header_iterations)
         # fine-timing template: last training symbol + sync word 2, for each integer-CFO hypothesis
         tmpl = np.concatenate([p.time_symbol(p.sync_word1), p.time_symbol(p.sync_word2)]).astype(np.complex128)
@@ -97,11 +106,19 @@ class ofdm_analog_deframer(gr.sync_block):
         self.nread = self.nlam = 0  # samples / metric values received
         self.skip_until = 0  # first crossings before this index belong to a handled candidate
         self.triggers = deque()
-        self._cache = None
+        self._acq = {}  # trigger -> its header result (decoded in batches, consumed in order)
+        self._counted = set()  # triggers already counted in n_triggers (header passed, payload pending)
+        self.max_batch = int(max_batch)
+        if self.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        seg = p.preamble_segment.astype(np.complex64)
+        self._seg_conj = np.conj(seg)
+        self._Ep = float(np.vdot(seg, seg).real)
         self.n_triggers = self.n_frames = self.n_header_errors = self.n_images = 0
         self.n_lost_fragments = self.n_errors = self.n_bad_payloads = self.n_candidates = 0
         self.n_header_retries = 0  # headers that passed only after decision-directed re-decoding
         self.header_error_reasons = {}
+        self.n_work_calls = self.n_batches = 0  # work() calls; header batches decoded (their mean size: speed)
         #: set to a list to also keep every delivered :class:`~gr_semcod.phy.reassembly.Image` (tests, tools)
         self.image_log = None
         self.message_port_register_out(pmt.intern(PORT_IMAGES))
@@ -113,6 +130,7 @@ class ofdm_analog_deframer(gr.sync_block):
         n = len(x)
         if n == 0:
             return 0
+        self.n_work_calls += 1
         self.buf = np.concatenate([self.buf, x])
         self.lam = np.concatenate([self.lam, lam])
         self.nread += n
@@ -124,7 +142,8 @@ class ofdm_analog_deframer(gr.sync_block):
             gr.log.error(f"ofdm_analog_deframer: {type(e).__name__}: {e}")
             if self.triggers:
                 self.triggers.popleft()
-            self._cache = None
+            self._acq.clear()
+            self._counted.clear()
         for img in self.reasm.expire(self.nread):
             self._publish(img)
         keep = min(self.nread, self.nlam) - self.margin
@@ -158,126 +177,228 @@ class ofdm_analog_deframer(gr.sync_block):
             i = int(np.searchsorted(above, self.skip_until - lo))
         self.skip_until = max(self.skip_until, top - look)
 
-    def _derot(self, a: int, b: int, s0: int, eps: float) -> np.ndarray:
-        """Samples [a, b) with the CFO ``eps`` (subcarriers) removed, phase referenced to ``s0``.
-        The phasor ``e^{-j w (n - s0)}`` is built per symbol as an outer product (S + rows complex
-        exponentials instead of one per sample)."""
-        x = self.buf[a - self.buf_start:b - self.buf_start]
-        n, S = b - a, self.p.sym_len
-        if eps == 0.0:
-            return x.astype(np.complex64)
-        w = -2.0 * np.pi * eps / self.p.fft_len
+    def _derot(self, a: np.ndarray, n: int, s0: np.ndarray, eps: np.ndarray) -> np.ndarray:
+        """Samples ``[a_f, a_f + n)`` of F frames (F, n) with their CFOs ``eps_f`` (subcarriers)
+        removed, phases referenced to ``s0_f``: ``x[t] e^{-j w (t - s0)}``, ``w = 2 pi eps / fft_len``.
+        The phasor is an outer product per symbol, ``e^{-j w (a - s0 + S r)} e^{-j w m}`` (S + rows
+        complex exponentials per frame instead of one per sample)."""
+        S = self.p.sym_len
         rows = -(-n // S)
-        rot = np.exp(1j * w * (a - s0 + S * np.arange(rows)))[:, None] * np.exp(1j * w * self._n_sym)[None, :]
-        return x * rot.reshape(-1)[:n].astype(np.complex64)
+        x = _stack([self.buf[i:i + n] for i in (a - self.buf_start).tolist()])
+        w = (-2j * np.pi / self.p.fft_len) * eps[:, None]
+        rot = np.exp(w * ((a - s0)[:, None] + self._sym_starts[:rows]))[:, :, None] * np.exp(w * self._n_sym)[:, None, :]
+        return x * rot.reshape(len(a), -1)[:, :n].astype(np.complex64)
 
-    def _acquire(self, s: int, pk: int):
-        """Coarse start ``s`` -> (fine start, CFO, derotated [s, s + (n_sync + nh) S)) or None when
-        the exact re-check fails."""
-        p, S, W = self.p, self.p.sym_len, self.search
-        L, D = window_metric(self.buf[s - self.buf_start:pk + 1 - self.buf_start], p)
-        if not L > self.threshold:
-            return None
-        eps = float(np.angle(D)) * p.fft_len / (2 * np.pi * self.P)
+    def _phasor(self, n: int, eps: np.ndarray) -> np.ndarray:
+        """``e^{-j 2 pi eps t / fft_len}`` for t = 0..n-1 (F, n), complex64, as :meth:`_derot`'s."""
+        S = self.p.sym_len
+        rows = -(-n // S)
+        w = (-2j * np.pi / self.p.fft_len) * eps[:, None]
+        rot = np.exp(w * self._sym_starts[:rows])[:, :, None] * np.exp(w * self._n_sym)[:, None, :]
+        return rot.reshape(len(eps), -1)[:, :n].astype(np.complex64)
+
+    def _acquire(self, cands):
+        """Candidates ``[(coarse start, peak)]`` -> per candidate None (the exact re-check failed)
+        or (fine start, CFO, derotated [s, s + (n_sync + nh) S)), all frames at once."""
+        p, S, W, P, Q = self.p, self.p.sym_len, self.search, self.P, self.Q
+        s = np.array([c[0] for c in cands], np.int64)
+        # exact re-check of the peak: L and D of the preamble window (detector.window_metric, batched)
+        xw = _stack([self.buf[i:i + self.win] for i in (s - self.buf_start).tolist()])
+        c = einsum("fqp,p->fq", xw.reshape(-1, Q, P), self._seg_conj)
+        D = np.sum(c[:, 1:] * np.conj(c[:, :-1]), axis=1)
+        E = einsum("fi,fi->f", xw.real.astype(np.float64), xw.real) + einsum("fi,fi->f", xw.imag.astype(np.float64), xw.imag)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            L = np.where(E > 0, np.abs(D) / (self._Ep * E), 0.0)
+        ok = np.flatnonzero(L > self.threshold)
+        out = [None] * len(cands)
+        if ok.size == 0:
+            return out
+        s, D = s[ok], D[ok]
+        eps = np.angle(D) * (p.fft_len / (2 * np.pi * P))
         # fine timing + integer CFO: [last training symbol, sync 2] at offsets -W..W
         a = s + (p.preamble_len - 1) * S - W
-        seg = self._derot(a, a + 2 * S + 2 * W, s, eps)
-        c = np.abs(np.fft.ifft(np.fft.fft(seg)[None, :] * self._tmpl_f, axis=1)[:, :2 * W + 1])  # (M, 2W+1)
-        m, k = np.unravel_index(int(np.argmax(c)), c.shape)
-        s = s + int(k) - W
-        eps += float(self._m[m])
+        seg = self._derot(a, 2 * S + 2 * W, s, eps)
+        cc = np.abs(np.fft.ifft(np.fft.fft(seg, axis=1)[:, None, :] * self._tmpl_f[None], axis=2)[:, :, :2 * W + 1])
+        m, k = np.divmod(np.argmax(cc.reshape(len(s), -1), axis=1), 2 * W + 1)  # (F,): hypothesis, offset
+        s = s + k - W
+        eps = eps + self._m[m]
+        n = (p.n_sync + self.nh) * S
+        x = self._derot(s, n, s, eps)
         # fine CFO: slope of the per-period matched-filter phases over the whole preamble
-        x = self._derot(s, s + (p.n_sync + self.nh) * S, s, eps)
-        cs = segment_correlations(x[:self.win], p)[1:]  # [0] may hold the previous burst's tail
-        if cs.size > 2:  # least-squares slope of the phases (unwrapped by summing neighbour differences)
-            ph = np.concatenate([[0.0], np.cumsum(np.angle(cs[1:] * np.conj(cs[:-1])))])
-            d = float(self._tc @ ph) / float(self._tc @ self._tc) * p.fft_len / (2 * np.pi * self.P)
-            eps += d
-            rows = x.size // S
-            w = -2.0 * np.pi * d / p.fft_len
-            x *= (np.exp(1j * w * S * np.arange(rows))[:, None] * np.exp(1j * w * self._n_sym)[None, :]).reshape(-1).astype(np.complex64)
-        return s, eps, x
+        if Q - 1 > 2:
+            cs = einsum("fqp,p->fq", x[:, :self.win].reshape(-1, Q, P), self._seg_conj)[:, 1:]  # [0]: maybe the previous burst
+            ph = np.concatenate([np.zeros((len(s), 1)), np.cumsum(np.angle(cs[:, 1:] * np.conj(cs[:, :-1])), axis=1)], axis=1)
+            d = (ph @ self._tc) * (p.fft_len / (2 * np.pi * P * float(self._tc @ self._tc)))
+            eps = eps + d
+            x *= self._phasor(n, d)
+        for j, i in enumerate(ok):
+            out[i] = (int(s[j]), float(eps[j]), x[j])
+        return out
+
+    def _decode_headers(self, cands):
+        """Candidates -> per candidate None (no preamble on re-check), (None, reason) for a bad
+        header, or (Header, Y2, Yh, bits, fine start, CFO); every step batched over candidates."""
+        p, nh, ns, pl = self.p, self.nh, self.p.n_sync, self.p.preamble_len
+        acq = self._acquire(cands)
+        idx = [i for i, r in enumerate(acq) if r is not None]
+        out = [None] * len(cands)
+        if not idx:
+            return out
+        Y = self.eq.fft_symbols(_stack([acq[i][2] for i in idx]), 0, ns + nh)  # (F, ns + nh, fft_len)
+        Ys, Y2, Yh = Y[:, :pl], Y[:, pl], Y[:, ns:]
+        z = self.eq.header_matched(self.eq.header_channel(Y2, Ys), Yh)
+        fin = np.isfinite(z).all(axis=1)
+        bits = np.zeros((len(idx), HEADER_BITS), np.uint8)
+        if fin.any():
+            bits[fin] = self.layout.code.decode_many(self._combine(z[fin]))
+        for j, i in enumerate(idx):
+            if not fin[j]:
+                out[i] = (None, "non-finite samples")
+                continue
+            b = bits[j]
+            h, why = unpack_header(b)
+            for _ in range(self.header_iterations if h is None else 0):
+                # decision-directed: the tentative header (re-encoded) as training for a better
+                # channel and phase estimate, then decode again
+                est, ph = self.eq.estimate(Y2[j:j + 1], Yh[j:j + 1], self.layout.place(b)[None])
+                b = self.layout.decode(self.eq.header_matched_known(est.H, Yh[j:j + 1], ph)[0])
+                h, why = unpack_header(b)
+                if h is not None:
+                    self.n_header_retries += 1
+                    break
+            if h is not None and p.n_symbols(h.payload_len) > self.max_payload_symbols:
+                h, why = None, "payload too long"
+            out[i] = (h, why) if h is None else (h, Y2[j], Yh[j], b, acq[i][0], acq[i][1])
+        return out
+
+    def _combine(self, z: np.ndarray) -> np.ndarray:
+        """(F, header carriers) matched-filter outputs -> (F, code bits) soft values: every code
+        bit's copies added (``HeaderLayout.combine`` for F frames in one ``bincount``; a matrix
+        product this size would wake BLAS threads that then spin against the flowgraph's)."""
+        F, C = z.shape[0], self.layout.code.n_coded
+        k = (self.layout.perm[None, :] + C * np.arange(F)[:, None]).ravel()
+        return np.bincount(k, weights=z.real.ravel(), minlength=F * C).reshape(F, C)
+
+    def _pop(self):
+        self._acq.pop(self.triggers.popleft(), None)
 
     def _process(self):
+        """Candidates in order, exactly as one by one; the heavy steps run batched: the headers of
+        every candidate whose header is in the buffer (:meth:`_decode_headers`), then the payloads
+        of every frame accepted on the way (:meth:`_payloads`)."""
+        self._scan()
+        batch = []
+        try:
+            self._walk(batch)
+        finally:  # frames accepted before an error are delivered all the same
+            if batch:
+                self._payloads(batch)
+
+    def _walk(self, batch):
+        """Consume the triggers in order (header results from the batch cache ``_acq``): drop
+        failed ones, count header errors, append accepted frames whose payload is in the buffer
+        to ``batch``; stop at the first trigger that needs more samples."""
         p, S, nh = self.p, self.p.sym_len, self.nh
         ns = p.n_sync
-        self._scan()
         while self.triggers:
-            s0, pk = self.triggers[0]
-            if s0 - self.head < self.buf_start:  # only at the very beginning of the stream
-                self.triggers.popleft()
+            t = self.triggers[0]
+            if t[0] - self.head < self.buf_start:  # only at the very beginning of the stream
+                self._pop()
                 continue
-            if self._cache is None or self._cache[0] != (s0, pk):
-                if s0 + (ns + nh) * S + self.head > self.nread:
-                    return
-                acq = self._acquire(s0, pk)
-                if acq is None:
-                    self.triggers.popleft()
-                    continue
+            if t not in self._acq:
+                if t[0] + (ns + nh) * S + self.head > self.nread:
+                    break
+                ready = []
+                for c in self.triggers:
+                    if len(ready) >= self.max_batch or c[0] + (ns + nh) * S + self.head > self.nread:
+                        break
+                    if c not in self._acq:
+                        ready.append(c)
+                self._acq.update(zip(ready, self._decode_headers(ready)))
+                self.n_batches += 1
+            r = self._acq[t]
+            if r is None:  # the exact re-check failed
+                self._pop()
+                continue
+            if r[0] is None:
                 self.n_triggers += 1
-                s, eps, x = acq
-                Y = self.eq.fft_symbols(x, 0, ns + nh)
-                Ys, Y2, Yh = Y[:p.preamble_len], Y[p.preamble_len], Y[ns:]
-                z = self.eq.header_matched(self.eq.header_channel(Y2, Ys), Yh)
-                if np.isfinite(z).all():
-                    bits = self.layout.decode(z)
-                    h, why = unpack_header(bits)
-                    for _ in range(self.header_iterations if h is None else 0):
-                        # decision-directed: the tentative header (re-encoded) as training for a
-                        # better channel and phase estimate, then decode again
-                        est, ph = self.eq.estimate(Y2, Yh, self.layout.place(bits))
-                        bits = self.layout.decode(self.eq.header_matched_known(est.H, Yh, ph))
-                        h, why = unpack_header(bits)
-                        if h is not None:
-                            self.n_header_retries += 1
-                            break
-                else:
-                    h, why = None, "non-finite samples"
-                if h is None or p.n_symbols(h.payload_len) > self.max_payload_symbols:
-                    why = why or "payload too long"
-                    self.n_header_errors += 1
-                    self.header_error_reasons[why] = self.header_error_reasons.get(why, 0) + 1
-                    self.triggers.popleft()
-                    continue
-                self._cache = ((s0, pk), h, Y2, Yh, bits, s, eps)
-            _, h, Y2, Yh, bits, s, eps = self._cache
-            P = p.n_symbols(h.payload_len)
+                self.n_header_errors += 1
+                self.header_error_reasons[r[1]] = self.header_error_reasons.get(r[1], 0) + 1
+                self._pop()
+                continue
+            h, s = r[0], r[4]
+            if t not in self._counted:
+                self._counted.add(t)
+                self.n_triggers += 1
             a = s + (ns + nh) * S
-            end = a + P * S
+            end = a + p.n_symbols(h.payload_len) * S
             if end + self.backoff > self.nread:
-                return
-            Yp = self.eq.fft_symbols(self._derot(a, end, s, eps), 0, P)
-            known = self.layout.place(bits)
-            est, ph = self.eq.estimate(Y2, Yh, known)
-            X, nv = self.eq.equalize(Yp, est, ph)
-            sym = X.reshape(-1)[:h.payload_len].astype(np.complex64)
-            nvs = nv.reshape(-1)[:h.payload_len].astype(np.float32)
-            self._cache = None
-            self.triggers.popleft()
-            if not (np.isfinite(sym).all() and np.isfinite(nvs).all() and np.isfinite(est.snr_db)):
+                break
+            self._counted.discard(t)
+            self._pop()
+            if not np.isfinite(self.buf[a - self.buf_start:end - self.buf_start]).all():
                 # garbage (NaN/inf) inside the payload: the fragment counts as lost
                 self.n_bad_payloads += 1
                 continue
             while self.triggers and self.triggers[0][0] < end - S // 2:
-                self.triggers.popleft()
+                self._counted.discard(self.triggers[0])
+                self._pop()
             self.skip_until = max(self.skip_until, end - S // 2 + self.win)
+            batch.append(r)
+
+    def _payloads(self, frames):
+        """Accepted frames -> equalised payloads -> reassembly, in order; the channel estimates,
+        FFTs and equalisation of all frames with the same number of payload symbols at once."""
+        p, S, nh, ns = self.p, self.p.sym_len, self.nh, self.p.n_sync
+        groups = {}
+        for i, r in enumerate(frames):
+            groups.setdefault(p.n_symbols(r[0].payload_len), []).append(i)
+        res = [None] * len(frames)
+        for P, members in groups.items():
+            rs = [frames[i] for i in members]
+            try:
+                s = np.array([r[4] for r in rs], np.int64)
+                eps = np.array([r[5] for r in rs])
+                Yp = self.eq.fft_symbols(self._derot(s + (ns + nh) * S, P * S, s, eps), 0, P)
+                known = _stack([self.layout.place(r[3]) for r in rs])
+                est, ph = self.eq.estimate(_stack([r[1] for r in rs]), _stack([r[2] for r in rs]), known)
+                X, nv = self.eq.equalize(Yp, est, ph)
+            except Exception as e:  # never stall: these frames are lost, counted, logged
+                self.n_errors += 1
+                gr.log.error(f"ofdm_analog_deframer: {len(rs)} payloads dropped: {type(e).__name__}: {e}")
+                continue
+            X = X.reshape(len(rs), -1).astype(np.complex64)
+            nv = nv.reshape(len(rs), -1).astype(np.float32)
+            for j, i in enumerate(members):
+                res[i] = (X[j], nv[j], float(est.snr_db[j]))
+        for r, out in zip(frames, res):
+            if out is None:
+                self.n_bad_payloads += 1
+                continue
+            X, nv, snr_db = out
+            h, s = r[0], r[4]
+            sym, nvs = X[:h.payload_len], nv[:h.payload_len]
+            if not (np.isfinite(sym).all() and np.isfinite(nvs).all() and np.isfinite(snr_db)):
+                self.n_bad_payloads += 1
+                continue
             self.n_frames += 1
+            end = s + (ns + nh + p.n_symbols(h.payload_len)) * S
             if self.emit_frames:
-                self._publish_frame(h, sym, nvs, est, s)
-            for img in self.reasm.add(h.image_id, h.frag_idx, h.n_frags, h.image_len, sym, nvs, est.snr_db, h.seq, end,
+                self._publish_frame(h, sym, nvs, snr_db, s)
+            for img in self.reasm.add(h.image_id, h.frag_idx, h.n_frags, h.image_len, sym, nvs, snr_db, h.seq, end,
                                       (h.photo_height, h.photo_width, h.mode)):
                 self._publish(img)
 
     # ------------------------------------------------------------------------------------------
-    def _publish_frame(self, h, sym, nvs, est, s):
+    def _publish_frame(self, h, sym, nvs, snr_db, s):
         d = pmt.make_dict()
         for k, v in h.__dict__.items():
             d = pmt.dict_add(d, pmt.intern(k), pmt.from_long(int(v)))
-        d = pmt.dict_add(d, pmt.intern(KEY_SNR_DB), pmt.from_double(est.snr_db))
+        d = pmt.dict_add(d, pmt.intern(KEY_SNR_DB), pmt.from_double(snr_db))
         d = pmt.dict_add(d, pmt.intern(KEY_NOISE_VAR), pmt.from_double(float(np.mean(nvs))))
         d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), pmt.init_f32vector(nvs.size, nvs.tolist()))
         d = pmt.dict_add(d, pmt.intern(KEY_RX_OFFSET), pmt.from_uint64(int(s)))
-        self.message_port_pub(pmt.intern(PORT_FRAMES), pmt.cons(d, pmt.init_c32vector(sym.size, sym.tolist())))
+        self.message_port_pub(pmt.intern(PORT_FRAMES), pmt.cons(d, c32vector(sym)))
 
     def _publish(self, img):
         self.n_images += 1
@@ -309,6 +430,12 @@ class ofdm_analog_deframer(gr.sync_block):
                     duplicates=self.reasm.n_duplicates, bad_payloads=self.n_bad_payloads)
 
 
+def _stack(arrays):
+    """``np.stack`` of equal-shape arrays; a view for a single one (the common batch of one frame
+    costs no copy and none of ``np.stack``'s checks)."""
+    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
+
+
 def image_to_pdu(img) -> "pmt.pmt_t":
     d = pmt.make_dict()
     d = pmt.dict_add(d, pmt.intern(KEY_IMAGE_ID), pmt.from_long(int(img.image_id)))
@@ -326,7 +453,7 @@ def image_to_pdu(img) -> "pmt.pmt_t":
         d = pmt.dict_add(d, pmt.intern(KEY_PHOTO_HEIGHT), pmt.from_long(int(img.photo_height)))
         d = pmt.dict_add(d, pmt.intern(KEY_PHOTO_WIDTH), pmt.from_long(int(img.photo_width)))
     d = pmt.dict_add(d, pmt.intern(KEY_MODE), pmt.from_long(int(img.mode)))
-    return pmt.cons(d, pmt.init_c32vector(img.symbols.size, img.symbols.tolist()))
+    return pmt.cons(d, c32vector(img.symbols))
 
 
 def pdu_to_image(msg) -> dict:

@@ -26,18 +26,19 @@ Message output ``images``: one PDU per image, ``pmt.cons(meta, c32vector)``:
 ============================  ==========================================================
 
 The vector holds the equalised symbols, in transmit order, zeros where erased.  No decision
-is ever taken on them.  An image is released when all its fragments arrived, when too many
-other images are open (``max_pending``), or ``timeout_samples`` after its last fragment; call
-:meth:`flush` at the end of a finite recording.
+is ever taken on them.  An image is released when all its fragments arrived, when its last
+fragment arrived (fragments are sent in order: one missing then is lost), when too many
+other images are open (``max_pending``), or ``timeout_samples`` after its last fragment; the
+rest is released when the receiver stops (end of the stream), or by :meth:`flush`.
 
 Message output ``frames`` (if ``emit_frames``): one PDU per decoded frame with the header
 fields, ``snr_db``, ``noise_var``, ``symbol_noise_var`` and ``rx_offset`` (sample index).
 
 Chain: :class:`~gr_semcod.phy.detector.preamble_detector` (C++ blocks: matched filter against
 the periodic preamble, CFO-invariant coherent sum, local-energy normalisation = CFAR metric)
--> deframer (Python, vectorised numpy per frame: peak re-check, CFO, fine timing, integer CFO,
-FFT, soft header decoding with gr-fec's Viterbi, channel estimate, pilot tracking,
-equalisation, reassembly; see :mod:`gr_semcod.phy.deframer` and :mod:`gr_semcod.phy.equalizer`).
+-> deframer (Python, vectorised numpy batched over the frames of each work() call: peak
+re-check, CFO, fine timing, integer CFO, FFT, soft header decoding with gr-fec's Viterbi,
+channel estimate, pilot tracking, equalisation, reassembly; see :mod:`gr_semcod.phy.deframer` and :mod:`gr_semcod.phy.equalizer`).
 Counters: :meth:`counters` (triggers, frames, header_errors, images, lost_fragments, errors).
 """
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Frames are added as they are decoded; an image is released when
 
 * all its fragments arrived, or
+* its last fragment (index ``n_frags - 1``) arrived: a transmitter sends the fragments in order,
+  so one still missing then is lost (a photo of a hundred fragments with one lost leaves at once,
+  not a timeout later -- and not never, when it is the last image of a finite run), or
 * a frame of another image arrives while ``max_pending`` images are already open
   (the oldest is released), or
 * ``timeout`` samples passed since its last fragment (:meth:`expire`, called with the
@@ -107,7 +110,7 @@ class Reassembler:
         img.last_seen = now
         img.snr_db.append(float(snr_db))
         img.seqs.append(int(seq))
-        if img.received.all():
+        if img.received.all() or frag_idx == n_frags - 1:  # in order: nothing missing comes after the last
             out.append(self._release(image_id))
         return out
 

@@ -11,7 +11,7 @@ from gr_semcod.runtime.images import save_png
 from gr_semcod.runtime.metrics import psnr_per_image
 from gr_semcod.runtime.tiles import tile_photo_u8
 
-from .harness import image_pdu, pdu_awgn, pdus, run_block
+from .harness import collect, image_pdu, pdu_awgn, pdus, post, run_block, wait_for
 
 #: what the PHY carries besides the symbols: image_id, photo size, mode (height/width/batch are lost)
 PHY_LOSES = ("height", "width", "channels", "batch", "tile", "n_tiles", "label", "tx_time")
@@ -117,3 +117,38 @@ def test_new_codecs_say_they_are_not_available(linear_bundle):
             semcod_tx(linear_bundle, "1/2", codec)
         with pytest.raises(ValueError, match=f"codec '{codec}' is not available"):
             semcod_rx(linear_bundle, "1/2", codec)
+
+
+def test_rx_fills_a_lost_tile_and_keeps_the_photo(linear_bundle):
+    """semcod_rx on a 64x96 photo (6 tiles) whose tile 4 the PHY erased entirely (a lost
+    fragment): the photo arrives, tile 4 is the mean colour of the others, counted; a partly
+    erased tile is left to the decoder (erased symbols are zeros: mid-grey for the linear code)."""
+    photo = smooth_photo(64, 96, seed=3)
+    from gr_semcod.blocks import deepjscc_encoder
+
+    tiles_pdu = pdus(run_block(photo_tiler(32), [image_pdu(photo, 9)])["out"])[0]
+    ((meta, z),) = pdus(run_block(deepjscc_encoder(linear_bundle, "1/2", False), [make_pdu(*tiles_pdu)])["out"])
+    k = 1536
+    mask = np.zeros(6 * k, np.uint8)
+    mask[4 * k:5 * k] = 1  # tile 4 (row 1, col 1): all symbols lost
+    mask[k:k + 100] = 1  # tile 1: 100 symbols lost
+    z = np.where(mask > 0, 0, z).astype(np.complex64)
+    phy = {"image_id": 9, "photo_height": 64, "photo_width": 96, "mode": 0, "snr_db": 30.0, "erasure_mask": mask}
+    rx = semcod_rx(linear_bundle, "1/2", "deepjscc", classify=False)
+    tb = gr.top_block()
+    dbg = collect(tb, {"image": (rx, "image")})["image"]
+    tb.start()
+    post(rx.decoder, "in", make_pdu(phy, z))
+    assert wait_for(lambda: dbg.num_messages() == 1)
+    tb.stop()
+    tb.wait()
+    ((m, v),) = pdus(dbg)
+    img = v.reshape(64, 96, 3)
+    assert (m["height"], m["width"], m["n_lost_tiles"], m["n_erased"]) == (64, 96, 1, k + 100)
+    tiles, _ = tile_photo_u8(img, 32)
+    others = np.concatenate([tiles[:4], tiles[5:]]).reshape(-1, 3).mean(0)
+    np.testing.assert_array_equal(img[32:64, 32:64], np.broadcast_to(np.round(others).astype(np.uint8), (32, 32, 3)))
+    good = np.ones((64, 96), bool)
+    good[32:64, 32:64] = good[0:32, 32:64] = False
+    assert float(psnr_per_image(photo[good][None], img[good][None])[0]) > 40.0  # the untouched tiles are exact-ish
+    assert rx.n_lost_tiles() == 1 and rx.n_dropped() == 0
