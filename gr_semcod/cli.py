@@ -29,6 +29,8 @@ BENCHES = {
     "soak": ("gr_semcod.bench.soak", "long loopback run: images/s, losses and RSS every minute"),
     "sideinfo": ("gr_semcod.bench.sideinfo", "bit error rate of the side-information codes"),
     "metrics": ("gr_semcod.bench.metrics", "numpy PSNR/SSIM vs scikit-image (values, time)"),
+    "codecs": ("gr_semcod.bench.codecs", "PSNR of the digital baseline's source codecs at equal payload budgets"),
+    "mcs": ("gr_semcod.bench.mcs", "SNR thresholds of the digital link's MCS table (--write regenerates it)"),
 }
 
 

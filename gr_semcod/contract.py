@@ -52,6 +52,10 @@ KEY_MODE = "mode"  # int 0..255, codec-specific (digital: MCS index; semantic2: 
 KEY_TILE = "tile"  # tile side S of a tiled photo (the bundle's image size)
 KEY_N_TILES = "n_tiles"  # tiles of a photo, rows * cols of the grid
 KEY_N_LOST_TILES = "n_lost_tiles"  # tiles whose symbols were all erased (filled with the mean colour)
+# the digital baseline (gr_semcod.blocks.digital_encoder / digital_decoder)
+KEY_SOURCE_CODEC = "source_codec"  # text: jpeg | webp | avif | heif
+KEY_QUALITY = "quality"  # int: the source codec's quality
+KEY_FALLBACK = "fallback"  # text: a stand-in image for one that failed ("mean" | "last"); counted by its drop
 
 # --------------------------------------------------------------------------- port names
 PORT_IN = "in"

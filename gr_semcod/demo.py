@@ -65,6 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cbr", default="", help="channel bandwidth ratio (default: 1/12 if the bundle has it)")
     p.add_argument("--limit", type=int, default=0, help="number of images (default 8; 2 validation photos)")
     p.add_argument("--no-deepjscc", action="store_true", help="skip the Deep JSCC baseline")
+    p.add_argument("--digital", default="jpeg", choices=["jpeg", "webp", "avif", "heif", "none"],
+                   help="source codec of the digital baseline (codec + CRC-32 + 802.16e LDPC + QAM; none = skip)")
     p.add_argument("--seed", type=int, default=1, help="channel noise seed")
     p.add_argument("--header-reps", type=int, default=2, help="PHY header repetitions (default %(default)s)")
     p.add_argument("--sync-threshold", type=float, default=0.0,
@@ -192,13 +194,13 @@ def write_plot(path: Path, table: List[Dict], snrs: List[float]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    styles = {"semantic": "-o", "deepjscc": "--s"}
-    for codec in CODECS:
+    styles = {"semantic": "-o", "deepjscc": "--s", "digital": "-.x"}
+    for codec in CODECS + ("digital",):
         for ch in CHANNELS:
             pts = [(r["snr_db"], r["psnr_db"]) for r in table if r["codec"] == codec and r["channel"] == ch]
             if pts:
                 x, y = zip(*sorted(pts))
-                label = ("semantic coding" if codec == "semantic" else "Deep JSCC") + f", {ch}"
+                label = {"semantic": "semantic coding", "deepjscc": "Deep JSCC", "digital": "digital"}[codec] + f", {ch}"
                 ax.plot(x, y, styles[codec], label=label, alpha=1.0 if ch == "awgn" else 0.6)
     ax.set_xlabel("channel SNR (dB)")
     ax.set_ylabel("PSNR (dB)")
@@ -243,6 +245,7 @@ def run(args) -> int:
 
     cbr = pick_cbr(bundle, args.cbr, not args.no_deepjscc)
     codecs = [c for c in available_codecs(bundle, cbr) if not (args.no_deepjscc and c == "deepjscc")]
+    codecs += ["digital"] if args.digital != "none" else []  # needs no model: JPEG/.. + LDPC + QAM
     if not codecs:
         print(f"semcod demo: only Deep JSCC is in the bundle at CBR {cbr} and --no-deepjscc was given", file=sys.stderr)
         return 2
@@ -276,7 +279,8 @@ def run(args) -> int:
             snr_db=float(snr), multipath=CHANNELS[ch], cfo=0.0, seed=int(args.seed), limit=limit,
             outdir=str(rx_dir), csv_path=str(out / "metrics.csv"), tag=tag,
             linger=30.0 if photo_mode else 1.0,  # a photo may take seconds to decode: wait that long when one is missing
-            header_reps=int(args.header_reps), sync_threshold=float(args.sync_threshold))
+            header_reps=int(args.header_reps), sync_threshold=float(args.sync_threshold),
+            source_codec=args.digital if codec == "digital" else "avif")
         acc = sink.summary(final=True)
         try:
             phy = tb.semcod_ofdm_analog_rx_0.counters()
@@ -343,7 +347,7 @@ def run(args) -> int:
     for i, im in enumerate(originals):
         row = [im] + [received.get((c, ch0, ref_snr), {}).get(i) for c in codecs]
         rows.append(row)
-    names = {"semantic": "semantic", "deepjscc": "Deep JSCC"}
+    names = {"semantic": "semantic", "deepjscc": "Deep JSCC", "digital": f"digital {args.digital}"}
     first = codecs[0]
     snr_rows = [[im] + [received.get((first, ch0, float(s)), {}).get(i) for s in args.snrs]
                 for i, im in enumerate(originals)]

@@ -5,7 +5,7 @@ AWGN channel at ``snr_db``; with capacity-achieving channel codes it delivers er
 
     B = k * log2(1 + 10^(snr_db / 10))   bits per image
 
-Each image is compressed with JPEG or WebP (Pillow) at the highest quality whose size fits in
+Each image is compressed with JPEG, WebP, AVIF or HEIF (Pillow, pillow-heif) at the highest quality whose size fits in
 ``B`` bits (binary search on quality, memoised per image), and decoded.  When nothing fits the
 receiver shows the image's mean colour (3 bytes, 24 bits); when even that does not fit, mid grey
 (no bits).  This is an upper bound for JPEG/WebP + digital transmission: no channel code
@@ -18,7 +18,9 @@ Two accountings of the file size (``header``):
 * ``False`` the entropy-coded payload only, for a receiver that knows the image size and the
   codec's defaults.  JPEG: standard Huffman tables (not optimised), the scan bytes between the
   SOS header and EOI, plus 1 byte to send the quality (the quantisation tables follow from it).
-  WebP: the VP8 chunk payload (the RIFF/WEBP container's 20 bytes removed).
+  WebP: the VP8 chunk payload (the RIFF/WEBP container's 20 bytes removed).  AVIF / HEIF
+  (HEVC intra, BPG's codec): the ``mdat`` payload plus 1 byte for the quality (the receiver
+  rebuilds the container, see :mod:`.source_codecs`).
 
 For 32x32 images the headers dominate (a JPEG file is >= ~300 bytes) -- report both.
 """
@@ -34,9 +36,10 @@ from PIL import Image
 
 from ..rates import num_symbols
 from ..runtime.metrics import psnr_per_image
+from . import source_codecs
 
-CODECS = ("jpeg", "webp")
-QUALITY_RANGE = {"jpeg": (1, 100), "webp": (0, 100)}
+CODECS = source_codecs.CODECS
+QUALITY_RANGE = source_codecs.QUALITY_RANGE
 MEAN_COLOUR_BITS = 24
 
 
@@ -84,6 +87,10 @@ def encode(image: np.ndarray, codec: str, quality: int, header: bool = True) -> 
         im.save(buf, "WEBP", quality=int(quality), method=6)
         data = buf.getvalue()
         nbytes = len(data) if header else _webp_payload_bytes(data)
+    elif codec in ("avif", "heif"):
+        data = source_codecs.encode_file(image, codec, quality)
+        nbytes = len(data) if header else len(source_codecs.payload(data, codec)) + 1
+        return 8 * nbytes, source_codecs.decode_file(data, codec)
     else:
         raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
     with Image.open(io.BytesIO(data)) as dec:

@@ -14,6 +14,8 @@ One block per module, named as in GRC (``semcod_<name>``):
 ``deepjscc_decoder``   c32 symbols PDU -> image PDU (Deep JSCC baseline)
 ``semantic2_encoder``  photo PDU (any size) -> one c32 symbols PDU (semantic codec v2, side info inside)
 ``semantic2_decoder``  c32 symbols PDU of a photo -> photo image PDU (side info decoded first)
+``digital_encoder``    image / photo PDU -> QAM c32 symbols PDU (codec + CRC-32 + 802.16e LDPC)
+``digital_decoder``    c32 symbols PDU (+ PHY mode / symbol_noise_var) -> image PDU, drop on CRC failure
 ``image_source``       images from a file / folder / glob / .npz as image PDUs
 ``image_sink``         PNGs, PSNR/SSIM against the source by id, metrics messages, CSV
 ``photo_tiler``        photo PDU of any size -> batch PDU of tiles of the bundle's size
@@ -44,6 +46,8 @@ from .deepjscc_encoder import deepjscc_encoder
 from .deepjscc_decoder import deepjscc_decoder
 from .semantic2_encoder import semantic2_encoder
 from .semantic2_decoder import semantic2_decoder
+from .digital_encoder import digital_encoder
+from .digital_decoder import digital_decoder
 from .image_source import image_source
 from .image_sink import image_sink
 from .photo_tiler import photo_tiler
@@ -56,6 +60,6 @@ from .zmq_sample_source import zmq_sample_source
 from .zmq_model_client import zmq_model_client
 
 __all__ = ["onnx_model", "semantic_encoder", "jscc_encoder", "jscc_decoder", "detokenizer", "classifier", "image_classifier",
-           "deepjscc_encoder", "deepjscc_decoder", "semantic2_encoder", "semantic2_decoder", "image_source",
-           "image_sink", "photo_tiler", "photo_stitcher", "semcod_tx", "semcod_rx", "burst_guard", "zmq_sample_sink",
-           "zmq_sample_source", "zmq_model_client"]
+           "deepjscc_encoder", "deepjscc_decoder", "semantic2_encoder", "semantic2_decoder", "digital_encoder",
+           "digital_decoder", "image_source", "image_sink", "photo_tiler", "photo_stitcher", "semcod_tx", "semcod_rx",
+           "burst_guard", "zmq_sample_sink", "zmq_sample_source", "zmq_model_client"]

@@ -36,7 +36,8 @@ labels (:attr:`labels`), references and received images (:attr:`received`,
 
 Accounting (no silent loss): every image announced on ``ref`` counts as sent.  It is either
 received, or dropped upstream -- the ``drop`` messages of the other gr-semcod blocks, connected
-to the ``drops`` port, name the block and the reason -- or, at the end of a finite run (or
+to the ``drops`` port, name the block and the reason (an image PDU marked ``fallback``, the
+digital decoder's stand-in for a failed frame, is scored but not counted received) -- or, at the end of a finite run (or
 once ``keep`` newer images have been sent), counted lost with the reason "not received".
 :meth:`summary` returns ``sent/received/lost`` with the reasons, :meth:`summary_line` is the
 line the sink logs when a finite run ends.  Without a ``ref`` connection (the receiver of a
@@ -58,8 +59,9 @@ from typing import Any, Dict
 import numpy as np
 import pmt
 
-from ..contract import (IMAGE_ID_MODULO, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_LABEL, KEY_N_LOST_TILES,
-                        KEY_LABEL_PRED, KEY_SNR_DB, KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_DROPS, PORT_IN,
+from ..contract import (IMAGE_ID_MODULO, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_FALLBACK, KEY_HEIGHT, KEY_LABEL,
+                        KEY_N_LOST_TILES, KEY_LABEL_PRED, KEY_SNR_DB, KEY_SNR_USED, KEY_TX_TIME, KEY_WIDTH, PORT_DROPS,
+                        PORT_IN,
                         PORT_LABEL, PORT_METRICS, PORT_REF, PDUError, check_image, image_ids, meta_int, meta_ints,
                         unwrap_id)
 from ..pdu import meta_to_python, split_pdu
@@ -140,6 +142,7 @@ class image_sink(message_block):
         self._n_got = 0  # received images that had been announced
         self._lost = Counter()  # reason -> images
         self._last_key = None  # id ledger without a ref port: the newest id
+        self._n_stand_in = 0  # images marked ``fallback`` (stand-ins for failed ones)
         self._missing: "OrderedDict[int, bool]" = OrderedDict()  # ids skipped over, maybe late
         self._n_restarts = 0
         self._summary_logged = False
@@ -194,7 +197,7 @@ class image_sink(message_block):
             self.stats = {k: RunningStat() for k in STAT_FIELDS}
             self._n_images = self._n_classified = 0
             self._outstanding.clear()
-            self._n_sent = self._n_got = 0
+            self._n_sent = self._n_got = self._n_stand_in = 0
             self._lost.clear()
             self._last_key = None
             self._missing.clear()
@@ -230,8 +233,8 @@ class image_sink(message_block):
                 sent, got, flight = self._n_sent, self._n_got, len(self._outstanding)
             else:  # the id ledger: what arrived, the gaps counted lost and the ids still missing
                 flight = len(self._missing)
-                sent, got = self._n_images + self._lost[REASON_GAP] + flight, self._n_images
-            return {"sent": sent, "received": got, "received_total": self._n_images,
+                sent, got = self._n_images + self._lost[REASON_GAP] + flight, self._n_images - self._n_stand_in
+            return {"sent": sent, "received": got, "received_total": self._n_images, "stand_ins": self._n_stand_in,
                     "lost": sum(self._lost.values()), "in_flight": flight,
                     "reasons": {k: v for k, v in self._lost.items() if v}}
 
@@ -241,8 +244,10 @@ class image_sink(message_block):
         line = f"sent {s['sent']}, received {s['received']}, lost {s['lost']}" + (f" ({why})" if why else "")
         if s["in_flight"]:
             line += f", in flight {s['in_flight']}"
-        if s["received_total"] != s["received"]:
-            line += f"; {s['received_total'] - s['received']} received image(s) were not announced on ref"
+        if s["stand_ins"]:
+            line += f"; {s['stand_ins']} stand-in image(s) shown for failed ones"
+        if s["received_total"] - s["stand_ins"] != s["received"] and self._n_sent:
+            line += f"; {s['received_total'] - s['stand_ins'] - s['received']} received image(s) were not announced on ref"
         return line
 
     def _announce(self, key: int) -> None:
@@ -445,6 +450,7 @@ class image_sink(message_block):
             else np.full(1, np.nan)
         snr = np.broadcast_to(snr, (len(imgs),)) if snr.size in (1, len(imgs)) else np.full(len(imgs), np.nanmean(snr))
         tx_time = meta.get(KEY_TX_TIME)
+        stand_in = bool(meta.get(KEY_FALLBACK))
         lost_tiles = meta_int(meta, KEY_N_LOST_TILES, 0)
         for j, (iid, im) in enumerate(zip(ids, imgs)):
             key = None if iid is None else iid % IMAGE_ID_MODULO
@@ -468,7 +474,9 @@ class image_sink(message_block):
             with self._lock:
                 if key is not None:
                     self._remember(self.received, key, im.copy())
-                    if self._outstanding.pop(key, None) is not None:
+                    # a stand-in for an image that failed (``fallback``): its drop counts it lost
+                    self._n_stand_in += stand_in
+                    if not stand_in and self._outstanding.pop(key, None) is not None:
                         self._n_got += 1
                     elif not self._n_sent:
                         self._ledger(key)

@@ -17,7 +17,9 @@ information first (``image``; a failed side information gives the grey photo, co
 image classifier reads it (``label``; a photo larger than the bundle size is skipped, counted).
 The decoders read ``snr_db`` / ``noise_var`` / ``erasures`` from the PDU
 metadata (the PHY receiver's); ``snr_db`` is the fallback (or, with ``snr_source="fixed"``, the
-value always used).
+value always used).  ``codec="digital"``: the digital decoder on the whole photo
+(``source_codec``; MCS and size from the PHY header; a failed CRC is a drop, ``fallback`` "mean" /
+"last" / "none" says what is shown), then the image classifier as for Deep JSCC.
 
 The codec is chosen in :meth:`semcod_rx._build`, one small branch per codec.
 """
@@ -39,10 +41,12 @@ from .semcod_tx import not_available
 
 
 class semcod_rx(gr.hier_block2):
-    """Args: bundle, cbr, codec, snr_db, snr_source, classify, class_names, threads."""
+    """Args: bundle, cbr, codec, snr_db, snr_source, classify, class_names, threads; digital:
+    source_codec, fallback."""
 
     def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, snr_db=10.0,
-                 snr_source="metadata", classify=True, class_names="", threads=1):
+                 snr_source="metadata", classify=True, class_names="", threads=1, source_codec="avif",
+                 fallback="mean"):
         gr.hier_block2.__init__(self, "semcod_rx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
         if codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
@@ -52,6 +56,7 @@ class semcod_rx(gr.hier_block2):
             self.message_port_register_hier_out(port)
         self.stages = []
         self.classifier = None
+        self._digital = (source_codec, fallback)
         self._build(codec, bundle, cbr, snr_db, snr_source, classify, class_names, threads)
         self.msg_connect(self, PORT_IN, self.decoder, PORT_IN)
         self.msg_connect(self.image_stage, PORT_OUT, self, PORT_IMAGE)
@@ -89,8 +94,12 @@ class semcod_rx(gr.hier_block2):
             self.decoder = semantic2_decoder(bundle, snr_db, snr_source, threads=threads)
             self._chain(self.decoder)
             self._head(image_classifier, self.decoder, bundle, classify, class_names, threads)
-        elif codec == CODEC_DIGITAL:  # decodes the photo whole
-            raise not_available(codec)
+        elif codec == CODEC_DIGITAL:  # decodes the photo whole; a failed CRC is a drop
+            from .digital_decoder import digital_decoder
+
+            self.decoder = digital_decoder(cbr, *self._digital, snr_db=snr_db)
+            self._chain(self.decoder)
+            self._head(image_classifier, self.decoder, bundle, classify, class_names, threads)
         self.image_stage = self.stages[-1] if self.classifier is None else self.stages[-2]
 
     def set_snr_db(self, snr_db):

@@ -8,7 +8,8 @@
 Tiled codecs: ``photo_tiler`` cuts the photo into tiles of the bundle's size (edge padded; a PDU
 that already is one bundle-size image or a batch of them passes unchanged), then
 ``codec="semantic"``: semantic_encoder -> jscc_encoder@cbr; ``codec="deepjscc"``: the Deep JSCC
-baseline encoder@cbr.  All tiles of a photo are one PDU (one ``image_id``, T*k symbols, one
+baseline encoder@cbr;  ``codec="digital"``: the digital baseline on the whole photo
+(``source_codec`` + CRC-32 + 802.16e LDPC + QAM, MCS from ``snr_db`` or ``mode``; no bundle needed).  All tiles of a photo are one PDU (one ``image_id``, T*k symbols, one
 batched ONNX Runtime call per ``max_run_batch`` tiles).  Ports: ``in`` (image PDU), ``out`` (c32
 symbols PDU, unit power per tile, ``image_id``/``cbr``/``n_symbols``/``codec`` and
 ``photo_height``/``photo_width`` metadata), ``drop`` (drops of the inner blocks).
@@ -32,7 +33,7 @@ def not_available(codec: str, where: str = "this bundle/build") -> ValueError:
     return ValueError(f"codec {codec!r} is not available in {where} (available: {', '.join(CODECS[:2])})")
 
 
-def encoder_stages(codec, bundle, cbr, normalize, threads, max_side, snr_db=10.0):
+def encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_codec="avif", snr_db=10.0, mode=-1):
     """The chain of blocks of ``codec``, photo PDU in, symbols PDU out."""
     if codec == CODEC_SEMANTIC:
         coder = [semantic_encoder(bundle, threads), jscc_encoder(bundle, cbr, normalize, threads)]
@@ -43,22 +44,26 @@ def encoder_stages(codec, bundle, cbr, normalize, threads, max_side, snr_db=10.0
     if codec == CODEC_SEMANTIC2:  # takes the photo whole (rate shared across the photo, side info inside)
         return [semantic2_encoder(bundle, cbr, snr_db, threads=threads, max_side=max_side)]
     if codec == CODEC_DIGITAL:  # takes the photo whole (whole-photo source coding)
-        raise not_available(codec)
+        from .digital_encoder import digital_encoder
+
+        return [digital_encoder(cbr, source_codec, snr_db, mode, max_side=max_side)]
     raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
 
 
 class semcod_tx(gr.hier_block2):
     """Args: bundle, cbr, codec (one of ``contract.CODECS``), normalize (unit power per tile),
     threads (ORT threads per model), max_side (largest photo side accepted, default 4096),
-    snr_db (semantic2: the SNR the transmitter is told; it picks and prices the side information)."""
+    snr_db (semantic2: the SNR the transmitter is told, it picks and prices the side information;
+    digital: the SNR estimate the MCS is chosen for); digital: source_codec, mode (MCS index,
+    -1 = from snr_db)."""
 
     def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, normalize=True, threads=1,
-                 max_side=MAX_PHOTO_SIDE, snr_db=10.0):
+                 max_side=MAX_PHOTO_SIDE, source_codec="avif", snr_db=10.0, mode=-1):
         gr.hier_block2.__init__(self, "semcod_tx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
         if codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
         self.codec = codec
-        self.stages = encoder_stages(codec, bundle, cbr, normalize, threads, max_side, snr_db)
+        self.stages = encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_codec, snr_db, mode)
         for port in (PORT_IN,):
             self.message_port_register_hier_in(port)
         for port in (PORT_OUT, PORT_DROP):
@@ -69,7 +74,12 @@ class semcod_tx(gr.hier_block2):
         self.msg_connect(self.stages[-1], PORT_OUT, self, PORT_OUT)
         for s in self.stages:
             self.msg_connect(s, PORT_DROP, self, PORT_DROP)
-        self.n_symbols = getattr(self.stages[-1], "n_symbols", None)  # semantic2: varies per photo
+        self.n_symbols = getattr(self.stages[-1], "n_symbols", None)  # semantic2, digital: set per photo
+
+    def set_snr_db(self, snr_db):
+        """The SNR estimate the digital codec chooses its MCS from (other codecs: no effect)."""
+        if hasattr(self.stages[-1], "set_snr_db"):
+            self.stages[-1].set_snr_db(snr_db)
 
     def n_dropped(self):
         return sum(s.n_dropped() for s in self.stages)

@@ -46,6 +46,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="use the first N images")
     p.add_argument("--separation", nargs="*", default=["jpeg", "webp"], choices=["jpeg", "webp"],
                    help="separation-bound codecs (payload-only accounting); none to skip")
+    p.add_argument("--digital", nargs="*", default=["jpeg", "webp", "avif", "heif"],
+                   choices=["jpeg", "webp", "avif", "heif"],
+                   help="source codecs of the digital rows (codec + CRC-32 + 802.16e LDPC + QAM over the same "
+                        "channel; rows digital_<codec>); none to skip")
+    p.add_argument("--digital-limit", type=int,
+                   help="digital rows on the first N images only (the sum-product decoder is the slow part)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all)")
     p.add_argument("--out", help="output directory (default out/eval/<bundle name>)")
@@ -131,6 +137,18 @@ def run(args) -> int:
 
     rows: List[Dict] = []
     searches = {}
+    from .digital_rows import DigitalRows, best_codec, usable_codecs
+
+    dig_ref = ref_u8[:args.digital_limit] if args.digital_limit else ref_u8
+    digital = DigitalRows(dig_ref, usable_codecs(args.digital), args.seed) if args.digital else None
+
+    def dig_score(recon):  # scored against the images the digital rows use
+        r = recon.transpose(0, 2, 3, 1)
+        p, p_mse = psnr_pair(dig_ref, r)
+        out = {"psnr": p, "psnr_mse": p_mse, "ssim": float(ssim_per_image(dig_ref, r).mean())}
+        out["ms_ssim"] = float(ms_ssim_per_image(dig_ref, r).mean()) if ms_ssim_fits(r.shape) else float("nan")
+        return out
+
     for channel in args.channel:
         for cbr in cbrs:
             for snr in args.snr:
@@ -155,6 +173,8 @@ def run(args) -> int:
                     if clf is not None and img_cls is not None:
                         row["acc"] = accuracy(clf.deepjscc_logits(base, img_cls, cbr, channel, snr, args.seed), cy)
                     rows.append(row)
+                if digital is not None:
+                    rows += digital.rows(channel, cbr, snr, dig_score)
                 if channel == "awgn":
                     from ..baselines.separation import make_searches, separation_bound
 
@@ -171,7 +191,7 @@ def run(args) -> int:
     out_dir = Path(args.out or Path("out") / "eval" / bundle.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     fields = ["scheme", "channel", "cbr", "snr_db", "psnr", "psnr_mse", "ssim", "ms_ssim", "acc", "fallback_rate",
-              "cbr_spent"]
+              "cbr_spent", "failure_rate", "mcs", "misdecoded"]
     with open(out_dir / "results.csv", "w", newline="") as f:
         wr = csv.DictWriter(f, fields, extrasaction="ignore")
         wr.writeheader()
@@ -179,6 +199,9 @@ def run(args) -> int:
     command = "semcod eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["eval"] else "semcod eval"
     summary = {"bundle": bundle.name, "data": data, "images": int(len(ref_u8)), "mean_colour_psnr": mean_floor, "mean_colour_psnr_mse": mean_floor_mse, "psnr_cap_db": PSNR_CAP,
                "command": command, "rows": rows}
+    if digital is not None:
+        summary.update({"digital_images": int(len(dig_ref)), "digital_codecs": digital.codecs,
+                        "digital_min_payload_bytes": digital.min_payload_bytes()})
     if clf is not None:
         summary.update({"classify_data": cls_data, "classify_images": int(len(cy))})
     (out_dir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -196,6 +219,10 @@ def run(args) -> int:
         write_card(args.card, bundle, summary, table, gain, args.channel[0], table_mse, gain_mse)
         print(f"model card: {args.card}")
     print(f"results: {out_dir} ({time.time() - t0:.0f} s)")
+    best = best_codec(rows, args.channel[0])
+    if best is not None:
+        print(f"digital_best_codec={best[len('digital_'):]}")
+        print(f"digital_psnr_1-12_10db={lookup(rows, best, args.channel[0], '1/12', 10.0):.2f}")
     print(f"psnr_gain_db={gain:.2f}" if not math.isnan(gain) else "psnr_gain_db=nan")
     return 0
 
@@ -214,7 +241,11 @@ def psnr_gain(rows, channel: str, cbr: str = "1/12", snr: float = 10.0, key: str
 
 def format_table(rows, channels, cbrs, snrs, key: str = "psnr") -> str:
     """Markdown table: one row per channel/CBR/scheme, ``key`` (SSIM) per SNR."""
-    schemes = [s for s in ("semcod", "semantic2", "deepjscc", "jpeg_bound", "webp_bound") if any(r["scheme"] == s for r in rows)]
+    from .digital_rows import schemes as digital_schemes
+
+    schemes = [s for s in ("semcod", "semantic2", "deepjscc") if any(r["scheme"] == s for r in rows)]
+    schemes += digital_schemes(rows)
+    schemes += [s for s in ("jpeg_bound", "webp_bound") if any(r["scheme"] == s for r in rows)]
     head = "| channel | CBR | scheme | " + " | ".join(f"{s:g} dB" for s in snrs) + " |"
     lines = [head, "|" + "---|" * (3 + len(snrs))]
     for ch in channels:
@@ -227,7 +258,9 @@ def format_table(rows, channels, cbrs, snrs, key: str = "psnr") -> str:
                         cells.append("")
                         continue
                     acc = lookup(rows, sc, ch, cbr, s, "acc")
-                    cells.append(f"{_fmt(p)} ({_fmt(q, 3)})" + (f" acc {acc:.3f}" if acc is not None else ""))
+                    fail = lookup(rows, sc, ch, cbr, s, "failure_rate")
+                    cells.append(f"{_fmt(p)} ({_fmt(q, 3)})" + (f" acc {acc:.3f}" if acc is not None else "")
+                                 + (f" fail {fail:.2f}" if fail else ""))
                 if any(cells):
                     lines.append(f"| {ch} | {cbr} | {sc} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -243,7 +276,9 @@ def plot(rows, channels, cbrs, path, floor) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(channels), len(cbrs), figsize=(3.2 * len(cbrs), 2.8 * len(channels)), squeeze=False, sharey=True)
-    styles = {"semcod": ("C0", "-o"), "semantic2": ("C4", "-^"), "deepjscc": ("C1", "--s"), "jpeg_bound": ("C2", ":"), "webp_bound": ("C3", ":")}
+    styles = {"semcod": ("C0", "-o"), "semantic2": ("C4", "-^"), "deepjscc": ("C1", "--s"), "jpeg_bound": ("C2", ":"), "webp_bound": ("C3", ":"),
+              "digital_jpeg": ("C2", "-.x"), "digital_webp": ("C3", "-.x"), "digital_avif": ("C5", "-.d"),
+              "digital_heif": ("C6", "-.d")}
     for i, ch in enumerate(channels):
         for j, cbr in enumerate(cbrs):
             ax = axes[i][j]

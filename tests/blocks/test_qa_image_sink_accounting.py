@@ -98,3 +98,21 @@ def test_id_ledger_without_ref_port(test_images):
     s = sink.summary(final=True)
     assert (s["lost"], s["in_flight"]) == (4, 0)
     assert s["reasons"] == {"not received (gap in image_id)": 4}
+
+
+def test_stand_in_images_count_as_lost_in_either_order(test_images):
+    """The digital decoder's stand-in for a failed frame (``fallback`` metadata) is scored but counted
+    lost through its drop, whether the drop or the stand-in reaches the sink first; with and without ref."""
+    imgs = test_images
+    stand_in = lambda i: image_pdu(np.full_like(imgs[0], 90), i, fallback="mean")  # noqa: E731
+    drop = lambda i: drop_msg("semcod_digital_decoder", "digital: CRC-32 mismatch", i)  # noqa: E731
+    for with_ref in (True, False):
+        sink = image_sink("", linger=0.5)
+        msgs = [("ref", image_pdu(imgs[i], i)) for i in range(3)] if with_ref else []
+        msgs += [("in", image_pdu(imgs[0], 0)), ("in", stand_in(1)), ("drops", drop(1)),
+                 ("drops", drop(2)), ("in", stand_in(2))]
+        run(sink, msgs, lambda: sink.n_images() == 3 and sink.n_lost() == 2)
+        s = sink.summary(final=True)
+        assert (s["sent"], s["received"], s["lost"], s["stand_ins"]) == (3, 1, 2, 2), (with_ref, s)
+        assert s["reasons"] == {"dropped by semcod_digital_decoder: digital: CRC-32 mismatch": 2}
+        assert "2 stand-in image(s)" in sink.summary_line() and "not announced" not in sink.summary_line()

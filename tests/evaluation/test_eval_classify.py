@@ -46,7 +46,7 @@ def setup(tmp_path_factory):
 def _eval(root, out, *extra):
     env = dict(os.environ, SEMCOD_FASHION_MNIST=str(root / "absent"))
     cmd = [sys.executable, "-m", "gr_semcod.cli", "eval", "--bundle", str(root / "b"), "--data", str(root / "imgs.npz"),
-           "--snr", "0", "10", "--separation", "--out", str(out), *extra]
+           "--snr", "0", "10", "--separation", "--digital", "--out", str(out), *extra]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert res.returncode == 0, res.stderr
     return res.stdout, json.loads((out / "results.json").read_text())

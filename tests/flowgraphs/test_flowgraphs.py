@@ -188,7 +188,10 @@ def test_demo_end_to_end(linear_bundle, image_dir, tmp_path):
     assert {r["tag"].split()[0] for r in per_image if r["codec"] == "deepjscc"} == {"deepjscc"}
     assert {r["tag"].split()[0] for r in per_image if r["codec"] == "semantic"} == {"semantic"}
     rows = read_rows(out / "results.csv")
-    assert {(r["codec"], float(r["snr_db"])) for r in rows} == {(c, s) for c in ("semantic", "deepjscc") for s in (10.0, 20.0)}
+    assert {(r["codec"], float(r["snr_db"])) for r in rows} == {(c, s) for c in ("semantic", "deepjscc", "digital")
+                                                                for s in (10.0, 20.0)}
+    dig = {float(r["snr_db"]): r for r in rows if r["codec"] == "digital"}  # the digital column: all 4 at 20 dB
+    assert int(dig[20.0]["received"]) == 4 and float(dig[20.0]["psnr_db"]) > 15.0, dig  # JPEG of 4x4 colour blocks
     assert float(next(r for r in rows if r["codec"] == "semantic" and float(r["snr_db"]) == 20.0)["psnr_db"]) > \
         float(next(r for r in rows if r["codec"] == "semantic" and float(r["snr_db"]) == 10.0)["psnr_db"])
     # machine receivers of the test bundle (token + image classifier), labelled .npz through the loopback

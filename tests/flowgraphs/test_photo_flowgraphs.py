@@ -101,7 +101,8 @@ def test_photo_through_the_zmq_split(compiled, photo, tmp_path):
 
 def test_demo_with_photos_and_a_deepjscc_only_bundle(linear_bundle, tmp_path):
     """``semcod demo --data PHOTOS``: received PNGs at the photos' own sizes, the side-by-side grid,
-    the per-photo table; a bundle holding only Deep JSCC runs Deep JSCC alone (no error)."""
+    the per-photo table; a bundle holding only Deep JSCC runs Deep JSCC (and the digital baseline, which
+    needs no model) without error."""
     import json
     import shutil
 
@@ -117,7 +118,7 @@ def test_demo_with_photos_and_a_deepjscc_only_bundle(linear_bundle, tmp_path):
     man = json.loads((only / "manifest.json").read_text())
     man["models"] = {k: v for k, v in man["models"].items() if k.startswith("deepjscc_")}
     (only / "manifest.json").write_text(json.dumps(man))
-    for bundle, codecs in ((linear_bundle, {"semantic", "deepjscc"}), (str(only), {"deepjscc"})):
+    for bundle, codecs in ((linear_bundle, {"semantic", "deepjscc", "digital"}), (str(only), {"deepjscc", "digital"})):
         out = tmp_path / f"demo_{Path(bundle).name}"
         r = subprocess.run([PY, "-m", "gr_semcod.cli", "demo", "--bundle", bundle, "--data", str(photos),
                             "--out", str(out), "--snrs", "20", "--channels", "awgn", "--quiet",
