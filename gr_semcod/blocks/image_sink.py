@@ -120,6 +120,8 @@ class image_sink(message_block):
         self.metrics = metrics
         self._work: "queue.Queue" = queue.Queue()
         self._n_pending = 0  # images handed to the metrics worker and not finished
+        self.stop_timeout = 10.0  # s the flowgraph's stop waits for the metrics worker
+        self._n_unfinished = 0  # images whose row / PNG the worker had not written when the flowgraph stopped
         self._worker = None
         self._last_rx = time.monotonic()
         self.refs: "OrderedDict[int, np.ndarray]" = OrderedDict()
@@ -235,7 +237,7 @@ class image_sink(message_block):
                 flight = len(self._missing)
                 sent, got = self._n_images + self._lost[REASON_GAP] + flight, self._n_images - self._n_stand_in
             return {"sent": sent, "received": got, "received_total": self._n_images, "stand_ins": self._n_stand_in,
-                    "lost": sum(self._lost.values()), "in_flight": flight,
+                    "lost": sum(self._lost.values()), "in_flight": flight, "unwritten": self._n_unfinished,
                     "reasons": {k: v for k, v in self._lost.items() if v}}
 
     def summary_line(self, final: bool = False) -> str:
@@ -244,6 +246,8 @@ class image_sink(message_block):
         line = f"sent {s['sent']}, received {s['received']}, lost {s['lost']}" + (f" ({why})" if why else "")
         if s["in_flight"]:
             line += f", in flight {s['in_flight']}"
+        if s["unwritten"]:
+            line += f"; {s['unwritten']} received image(s) not written (metrics worker stopped)"
         if s["stand_ins"]:
             line += f"; {s['stand_ins']} stand-in image(s) shown for failed ones"
         if s["received_total"] - s["stand_ins"] != s["received"] and self._n_sent:
@@ -524,9 +528,18 @@ class image_sink(message_block):
     def stop(self):
         """End of the flowgraph: give the metrics worker up to 10 s to finish what it holds."""
         t0 = time.monotonic()
-        while self._n_pending and time.monotonic() - t0 < 10.0:
+        while self._n_pending and time.monotonic() - t0 < self.stop_timeout:
             time.sleep(0.01)
+        with self._lock:
+            self._n_unfinished = self._n_pending
+        if self._n_unfinished:
+            self._log.warn(f"stopped with {self._n_unfinished} image(s) whose metrics row / PNG was not written "
+                           "(the metrics worker was still busy after {self.stop_timeout:g} s)")
         return True
+
+    def n_unfinished(self) -> int:
+        """Images received but not written (row, PNG, metrics message) when the flowgraph stopped."""
+        return self._n_unfinished
 
     def _write_csv(self, row) -> None:
         if self.csv_path is None:

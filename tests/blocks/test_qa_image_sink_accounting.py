@@ -116,3 +116,35 @@ def test_stand_in_images_count_as_lost_in_either_order(test_images):
         assert (s["sent"], s["received"], s["lost"], s["stand_ins"]) == (3, 1, 2, 2), (with_ref, s)
         assert s["reasons"] == {"dropped by semcod_digital_decoder: digital: CRC-32 mismatch": 2}
         assert "2 stand-in image(s)" in sink.summary_line() and "not announced" not in sink.summary_line()
+
+
+def test_stop_with_a_busy_metrics_worker_says_what_was_not_written(test_images, tmp_path):
+    """The flowgraph stops while the metrics worker still holds images: the sink waits
+    ``stop_timeout``, then counts and reports the unwritten ones instead of losing them silently."""
+    import threading
+
+    csv_path = tmp_path / "m.csv"
+    sink = image_sink("", csv_path=str(csv_path), linger=0.0)
+    sink.stop_timeout = 0.2
+    release = threading.Event()
+    finish = sink._finish_row
+
+    def slow(*a):
+        release.wait(5.0)
+        finish(*a)
+
+    sink._finish_row = slow
+    tb = gr.top_block()
+    tb.msg_connect(sink, "metrics", blocks.message_debug(), "store")
+    tb.start()
+    for i in range(3):
+        post(sink, "in", image_pdu(test_images[i % len(test_images)], i))
+    assert wait_for(lambda: sink._n_pending == 3)
+    tb.stop()
+    tb.wait()
+    assert sink.n_unfinished() == 3 and sink.summary()["unwritten"] == 3
+    assert "3 received image(s) not written" in sink.summary_line()
+    release.set()
+    assert wait_for(lambda: sink.n_images() == 3)  # the worker still finishes them afterwards
+    with open(csv_path) as f:
+        assert len(list(csv.DictReader(f))) == 3
