@@ -102,6 +102,9 @@ class image_sink(message_block):
         metrics: "all" (PSNR, SSIM, MS-SSIM) or "psnr".
     """
 
+    #: images waiting for the metrics worker at most (the handler blocks beyond)
+    METRICS_QUEUE = 64
+
     def __init__(self, outdir="", reference="", size=0, start_id=0, csv_path="", tag="", prefix="rx", keep=4096,
                  linger=2.0, max_image_bytes=0, metrics="all"):
         message_block.__init__(self, "semcod_image_sink",
@@ -118,7 +121,8 @@ class image_sink(message_block):
         if metrics not in METRICS:
             raise ValueError(f"image_sink: metrics must be one of {METRICS}, got {metrics!r}")
         self.metrics = metrics
-        self._work: "queue.Queue" = queue.Queue()
+        # bounded: a handler that gets ahead of SSIM / MS-SSIM waits here instead of piling up photos
+        self._work: "queue.Queue" = queue.Queue(maxsize=self.METRICS_QUEUE)
         self._n_pending = 0  # images handed to the metrics worker and not finished
         self.stop_timeout = 10.0  # s the flowgraph's stop waits for the metrics worker
         self._n_unfinished = 0  # images whose row / PNG the worker had not written when the flowgraph stopped
@@ -424,7 +428,8 @@ class image_sink(message_block):
             if t is not None:
                 self._n_labels += 1
                 self._n_correct += int(p == t)
-        self._n_out += 1
+        with self._lock:  # the metrics worker counts too
+            self._n_out += 1
 
     def _drain_refs(self) -> None:
         """Handle queued reference PDUs first (ports are served in no particular order)."""
@@ -475,9 +480,10 @@ class image_sink(message_block):
                 "latency_s": float(now - float(t_sent)) if t_sent is not None else float("nan"),
                 "png": "",
             }
+            im = im.copy()  # one copy, kept and scored (nothing below writes to it)
             with self._lock:
                 if key is not None:
-                    self._remember(self.received, key, im.copy())
+                    self._remember(self.received, key, im)
                     # a stand-in for an image that failed (``fallback``): its drop counts it lost
                     self._n_stand_in += stand_in
                     if not stand_in and self._outstanding.pop(key, None) is not None:
@@ -485,7 +491,7 @@ class image_sink(message_block):
                     elif not self._n_sent:
                         self._ledger(key)
                 self._n_pending += 1
-            self._submit((row, ref, im.copy(), key))
+            self._submit((row, ref, im, key))
 
     # ------------------------------------------------------------------ metrics worker
     def _submit(self, item) -> None:
@@ -523,7 +529,8 @@ class image_sink(message_block):
             self._n_images += 1
         self._write_csv(row)
         self._publish(row)
-        self._n_out += 1
+        with self._lock:
+            self._n_out += 1
 
     def stop(self):
         """End of the flowgraph: give the metrics worker up to 10 s to finish what it holds."""
@@ -534,7 +541,7 @@ class image_sink(message_block):
             self._n_unfinished = self._n_pending
         if self._n_unfinished:
             self._log.warn(f"stopped with {self._n_unfinished} image(s) whose metrics row / PNG was not written "
-                           "(the metrics worker was still busy after {self.stop_timeout:g} s)")
+                           f"(the metrics worker was still busy after {self.stop_timeout:g} s)")
         return True
 
     def n_unfinished(self) -> int:

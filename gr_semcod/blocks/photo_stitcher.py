@@ -73,11 +73,14 @@ class photo_stitcher(message_block):
         photo = photo_size(meta)
         c = int(meta.get(KEY_CHANNELS, 3))
         b = check_image(meta, vec.size, (s, s, c), "photo_stitcher")
-        grid = None if photo is None else grid_of(*photo, s)
-        if grid is None or grid[0] * grid[1] != b:
-            self.message_port_pub(pmt.intern(PORT_OUT), msg)  # not a tiled photo: as it is
+        if photo is None or photo == (s, s):  # not a tiled photo (bundle-size images, any batch): as it is
+            self.message_port_pub(pmt.intern(PORT_OUT), msg)
             self._n_out += 1
             return
+        grid = grid_of(*photo, s)
+        if grid[0] * grid[1] != b:
+            raise PDUError(f"photo_stitcher: {b} tiles of {s}x{s} for a {photo[0]}x{photo[1]} photo, "
+                           f"expected {grid[0] * grid[1]} ({grid[0]}x{grid[1]})")
         tiles = vec.reshape(b, s, s, c)
         lost = lost_tiles(meta, b, self.k)
         if lost.any():
@@ -86,8 +89,9 @@ class photo_stitcher(message_block):
         img = stitch_u8(tiles, grid, photo)
         for key in PER_SYMBOL_KEYS + (KEY_BATCH,):
             meta.pop(key, None)
-        if np.size(meta.get(KEY_SNR_USED, 0.0)) > 1:  # one SNR per tile -> the photo's (mean, dB)
-            meta[KEY_SNR_USED] = float(np.mean(meta[KEY_SNR_USED]))
+        if np.size(meta.get(KEY_SNR_USED, 0.0)) > 1:  # one SNR per tile -> the photo's (linear mean, in dB)
+            snr_lin = 10.0 ** (np.asarray(meta[KEY_SNR_USED], np.float64) / 10.0)
+            meta[KEY_SNR_USED] = float(10.0 * np.log10(np.mean(snr_lin)))
         meta.update({KEY_HEIGHT: photo[0], KEY_WIDTH: photo[1], KEY_CHANNELS: c, KEY_TILE: s, KEY_N_TILES: b,
                      KEY_N_LOST_TILES: int(lost.sum())})
         self.message_port_pub(pmt.intern(PORT_OUT), make_pdu(meta, img))

@@ -79,6 +79,15 @@ def test_stitcher_fills_lost_tiles_with_the_mean_colour_and_counts_them():
                                                    "photo_height": 32, "photo_width": 32}, tiles)])
     ((m, v),) = pdus(out["out"])
     assert m["batch"] == 6 and v.size == tiles.size
+    # a photo whose tile count disagrees with its size is dropped with the reason, not passed on as tiles
+    from gr_semcod.contract import PDUError
+
+    with pytest.raises(PDUError, match="5 tiles of 32x32 for a 64x96 photo, expected 6"):
+        photo_stitcher(32).handle(make_pdu({"image_id": 2, "batch": 5, "height": 32, "width": 32,
+                                            "photo_height": 64, "photo_width": 96}, tiles[:5]))
+    out = run_block(photo_stitcher(32), [make_pdu({"image_id": 2, "batch": 5, "height": 32, "width": 32,
+                                                   "photo_height": 64, "photo_width": 96}, tiles[:5])])
+    assert out["out"].num_messages() == 0 and out["drop"].num_messages() == 1
 
 
 @pytest.mark.parametrize("codec", ["deepjscc", "semantic"])
