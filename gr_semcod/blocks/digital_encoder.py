@@ -74,6 +74,7 @@ class digital_encoder(message_block):
         if self.mode >= len(self.table):
             raise ValueError(f"mode must be -1 or 0..{len(self.table) - 1}, got {mode}")
         self.snr_db = float(snr_db)
+        self._n_bad_snr = 0
         self.max_side = int(max_side)
         from ..baselines import link  # noqa: F401  (imports and codes built now, not on the first PDU)
 
@@ -92,7 +93,16 @@ class digital_encoder(message_block):
         return self.table[self.mode] if self.mode >= 0 else select_mcs(self.snr_db, self.table)
 
     def handle_snr(self, msg) -> None:
-        self.snr_db = snr_from_message(msg)
+        """A bad SNR report is logged and counted (:meth:`n_bad_snr`), never published on ``drop``:
+        it is not an image, and the image sink would count it as one lost."""
+        try:
+            self.snr_db = snr_from_message(msg)
+        except (ValueError, TypeError) as e:  # PDUError included
+            self._n_bad_snr += 1
+            self._log.warn(f"ignored SNR report ({self._n_bad_snr} so far): {e}")
+
+    def n_bad_snr(self) -> int:
+        return self._n_bad_snr
 
     def handle(self, msg) -> None:
         from ..baselines import link

@@ -14,14 +14,16 @@ The side information is decoded first (soft Viterbi, CRCs; :func:`gr_semcod.runt
 Out: image PDU (u8 ``H*W*3``, ``height``/``width`` = the photo's, ``channels`` = 3) with
 ``snr_db_used``, ``n_erased`` and ``side_info_ok``.  When the side information fails, the photo is
 uniform mid-grey, ``side_info_ok`` is False with ``side_info_error`` saying why, and the failure is
-counted (:meth:`n_side_failures`) and logged: no token is ever placed on an unchecked tree.
+counted (:meth:`n_side_failures`), logged and published on ``drop`` (the image sink counts the
+photo lost; the grey PDU carries ``fallback`` = "grey", a stand-in): no token is ever placed on an
+unchecked tree.  A ``symbol_noise_var`` that is not one positive value per symbol drops the PDU.
 """
 from __future__ import annotations
 
 import numpy as np
 import pmt
 
-from ..contract import (CODEC_SEMANTIC2, KEY_CHANNELS, KEY_CODEC, KEY_HEIGHT, KEY_MODE, KEY_N_ERASED,
+from ..contract import (CODEC_SEMANTIC2, KEY_CHANNELS, KEY_CODEC, KEY_FALLBACK, KEY_HEIGHT, KEY_MODE, KEY_N_ERASED,
                         KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH, KEY_SNR_USED, KEY_SYMBOL_NOISE_VAR, KEY_WIDTH,
                         MAX_RX_SYMBOL_ABS, PORT_IN, PORT_OUT, SNR_SOURCES, PDUError, check_symbols, erasure_mask,
                         image_ids, meta_float, meta_int, snr_from_meta)
@@ -77,7 +79,8 @@ class semantic2_decoder(message_block):
         erased = erasure_mask(meta, z.size)
         nv = meta_float(meta, KEY_SYMBOL_NOISE_VAR)
         if nv is not None and (nv.size != z.size or np.any(nv <= 0)):
-            nv = None  # not one positive value per symbol: unweighted soft bits
+            raise PDUError(f"metadata {KEY_SYMBOL_NOISE_VAR!r} must hold one positive value per symbol "
+                           f"({z.size}), got {nv.size} values (min {float(nv.min()):.3g})")
         snr, where = snr_from_meta(meta, 1, self.snr_db, self.snr_source)
         if where == "fallback":
             self._n_fallback_snr += 1
@@ -89,8 +92,8 @@ class semantic2_decoder(message_block):
         if not info["ok"]:
             self._n_side_fail += 1
             meta[KEY_SIDE_ERROR] = info["reason"]
-            self._log.warn(f"photo image_id={meta.get('image_id')}: {info['reason']}; delivered as the grey fallback "
-                           f"({self._n_side_fail} so far)")
+            meta[KEY_FALLBACK] = "grey"  # a stand-in: the image sink shows it and counts the photo lost (drop below)
+            self._drop(f"semantic2: {info['reason']}; shown as the grey fallback ({self._n_side_fail} so far)", meta)
         out = np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)
         self.message_port_pub(pmt.intern(PORT_OUT), make_pdu(meta, out))
         self._n_out += 1

@@ -125,6 +125,10 @@ class qa_digital(gr_unittest.TestCase):
         self.assertEqual(enc.current_mcs().name, M.select_mcs(25.0).name)
         (meta, _), = pdus(run_block(enc, [image_pdu(img, 0)])["out"])
         self.assertEqual(meta["mode"], M.select_mcs(25.0).mode)
+        # a malformed report is ignored and counted, and it is not a dropped image
+        d = run_block(enc, [pmt.intern("junk")], in_port="snr", expect=0, timeout=0.2)
+        self.assertEqual((enc.n_bad_snr(), enc.n_dropped(), d["drop"].num_messages()), (1, 0, 0))
+        self.assertEqual(enc.current_mcs().name, M.select_mcs(25.0).name)
 
     def test_007_photo_through_the_ofdm_phy(self):
         """A 96x128 photo: encoder -> OFDM TX (mode and photo size in every frame header) -> AWGN 18 dB
