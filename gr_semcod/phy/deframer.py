@@ -383,11 +383,16 @@ class ofdm_analog_deframer(gr.sync_block):
                 continue
             self.n_frames += 1
             end = s + (ns + nh + p.n_symbols(h.payload_len)) * S
-            if self.emit_frames:
-                self._publish_frame(h, sym, nvs, snr_db, s)
-            for img in self.reasm.add(h.image_id, h.frag_idx, h.n_frags, h.image_len, sym, nvs, snr_db, h.seq, end,
-                                      (h.photo_height, h.photo_width, h.mode)):
-                self._publish(img)
+            try:  # one frame that cannot be delivered costs that frame only (logged, counted), not the batch's rest
+                if self.emit_frames:
+                    self._publish_frame(h, sym, nvs, snr_db, s)
+                for img in self.reasm.add(h.image_id, h.frag_idx, h.n_frags, h.image_len, sym, nvs, snr_db, h.seq,
+                                          end, (h.photo_height, h.photo_width, h.mode)):
+                    self._publish(img)
+            except Exception as e:  # noqa: BLE001 - never stall the receiver
+                self.n_errors += 1
+                gr.log.error(f"ofdm_analog_deframer: frame of image {h.image_id} fragment {h.frag_idx}: "
+                             f"{type(e).__name__}: {e}")
 
     # ------------------------------------------------------------------------------------------
     def _publish_frame(self, h, sym, nvs, snr_db, s):

@@ -132,3 +132,25 @@ def test_c32vector_round_trip(n):
     v = c32vector(x)
     assert pmt.is_c32vector(v) and pmt.length(v) == n
     np.testing.assert_array_equal(np.asarray(pmt.c32vector_elements(v), np.complex64), x)
+
+
+def test_a_frame_that_cannot_be_delivered_costs_only_that_frame(received):
+    """One frame whose delivery raises (here: the reassembler, on image 2's fragment 1) is logged
+    and counted in ``n_errors``; the other frames of the same batch still arrive."""
+    imgs, frames, y, lam, p = received
+    d = ofdm_analog_deframer(p)
+    d.image_log = []
+    add = d.reasm.add
+
+    def failing_add(image_id, frag_idx, *a):
+        if (image_id, frag_idx) == (2, 1):
+            raise RuntimeError("injected")
+        return add(image_id, frag_idx, *a)
+
+    d.reasm.add = failing_add
+    d.work([y, lam], [])  # every frame in one call: one batch
+    d.flush()
+    assert d.n_errors == 1 and d.n_frames == len(frames)
+    got = {g.image_id: g for g in d.image_log}
+    assert sorted(got) == [i for i, _ in imgs]  # image 2 arrives too, with its fragment 1 lost
+    assert [g.image_id for g in d.image_log if g.lost] == [2]
