@@ -100,7 +100,9 @@ class ofdm_analog_framer(gr.basic_block):
             return pmt.to_long(v)
 
         ph, pw = get(KEY_PHOTO_HEIGHT), get(KEY_PHOTO_WIDTH)
-        if ph is None or pw is None:
+        if (ph is None) != (pw is None):
+            raise PDUError(f"metadata has only one of {KEY_PHOTO_HEIGHT!r}/{KEY_PHOTO_WIDTH!r}")
+        if ph is None:
             ph, pw = get(KEY_HEIGHT), get(KEY_WIDTH)
         if ph is None or pw is None:
             ph = pw = 1  # "no size"

@@ -244,6 +244,8 @@ class qa_ofdm_loopback(gr_unittest.TestCase):
         self.assertEqual((fr.n_dropped, fr.n_images), (4, 0))
         fr.handle_pdu(make_pdu(1, x, photo_height=4096, photo_width=4096, mode=255))
         self.assertEqual((fr.n_dropped, fr.n_images), (4, 1))
+        fr.handle_pdu(make_pdu(1, x, photo_height=64, height=32, width=32))  # half a photo size: not guessed
+        self.assertEqual((fr.n_dropped, fr.n_images), (5, 1))
 
     def test_008_malformed_pdus_dropped(self):
         tb = gr.top_block()
