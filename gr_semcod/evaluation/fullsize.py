@@ -30,19 +30,12 @@ import numpy as np
 from ..runtime import quadtree
 from ..runtime.bundle import Bundle, role_key
 from ..runtime.channels import complex_to_iq, iq_to_complex, num_symbols
-from ..runtime.semantic2 import MODES, decode_photo, encode_photo  # noqa: F401
+from ..runtime.semantic2 import MODES, decode_photo, encode_photo, merge_tiles, run_batched, synthesize_tiles  # noqa: F401
 from ..runtime.side_info import side_beta
 from ..runtime.tiles import stitch, tile_photo  # noqa: F401  (re-exported: the evaluation's names)
 from .pipeline import _batches, through_channel
 
 
-def _run(bundle: Bundle, role: str, batch: int, **inputs) -> np.ndarray:
-    n = len(next(iter(inputs.values())))
-    outs = []
-    for sl in _batches(n, batch):
-        res = bundle.run(role, **{k: v[sl] for k, v in inputs.items()})
-        outs.append(next(iter(res.values())))
-    return np.concatenate(outs)
 
 
 def deepjscc_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr_db: float, seed: int,
@@ -50,11 +43,11 @@ def deepjscc_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr_
     """Deep JSCC per tile; the photo's symbols cross the channel as one block."""
     s = bundle.image_size[0]
     tiles, grid = tile_photo(img, s)
-    sym = _run(bundle, role_key("deepjscc_encoder", cbr), batch, images=tiles)
+    sym = run_batched(bundle, role_key("deepjscc_encoder", cbr), batch, images=tiles)
     t, k = sym.shape[:2]
     rx = through_channel(sym.reshape(1, t * k, 2), channel, snr_db, seed).reshape(t, k, 2)
     snr = np.full((t, 1), snr_db, np.float32)
-    rec = _run(bundle, role_key("deepjscc_decoder", cbr), batch, symbols=rx, snr_db=snr)
+    rec = run_batched(bundle, role_key("deepjscc_decoder", cbr), batch, symbols=rx, snr_db=snr)
     h, w = img.shape[:2]
     return {"image": np.clip(stitch(rec, grid, (h, w)), 0, 1), "symbols": t * k, "cbr_spent": t * k / (h * w * 3)}
 
@@ -309,7 +302,7 @@ def semantic2_images(bundle: Bundle, images: np.ndarray, cbr: str, channel: str,
     """
     meta = bundle.manifest["semantic2"]
     c, depth, gbits = meta["c"], meta["depth"], meta["gain_bits"]
-    beta = side_beta(snr_db)
+    beta = side_beta(snr_db, fading=channel == "rayleigh")
     level_amp = np.asarray(meta["level_amp"], np.float32)
     n, _, h, w = images.shape
     k = float(num_symbols(cbr, h, w))
@@ -317,8 +310,7 @@ def semantic2_images(bundle: Bundle, images: np.ndarray, cbr: str, channel: str,
     for j, sl in enumerate(_batches(n, batch)):
         feats = bundle.run("semantic2_encoder", images=images[sl])["features"]
         lev, info = quadtree.allocate(feats[:, :c], depth, c / 2.0, k, beta, gbits)
-        levels = lev[:, None].astype(np.float32)
-        latent = bundle.run("semantic2_merger", features=feats, levels=levels)["latent"]
+        latent = merge_tiles(bundle, meta, images[sl], feats, lev, batch)
         latent = latent * level_amp[lev][:, None]
         toks = quadtree.extract_tokens(latent, lev)
         t_max = max(len(t) for t in toks)
@@ -333,7 +325,6 @@ def semantic2_images(bundle: Bundle, images: np.ndarray, cbr: str, channel: str,
         rx = through_channel(sym, channel, snr_db, seed + j)
         parts = [rx[i, :len(t) * c // 2].reshape(-1, c) * np.float32(10 ** (g_db[i] / 20)) for i, t in enumerate(toks)]
         latent_hat = quadtree.insert_tokens(parts, lev) / level_amp[lev][:, None]
-        snr = (snr_db - g_db).astype(np.float32)[:, None]
-        recon.append(bundle.run("semantic2_decoder", latent=latent_hat, levels=levels, snr_db=snr)["images"])
+        recon.append(synthesize_tiles(bundle, meta, latent_hat, lev, (snr_db - g_db).astype(np.float32)[:, None], batch))
         spent.append(info["symbols"])
     return {"images": np.clip(np.concatenate(recon), 0, 1), "cbr_spent": float(np.concatenate(spent).mean() / (h * w * 3))}

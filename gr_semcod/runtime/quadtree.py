@@ -31,7 +31,7 @@ import numpy as np
 __all__ = [
     "node_distortion", "prune", "level_map", "tree_cost", "flag_counts", "flag_code_bits", "stitch_levels", "allocate",
     "fill_budget",
-    "merge_map", "anchor_mask", "extract_tokens", "insert_tokens", "tree_bits", "parse_tree_bits",
+    "merge_map", "whole_tiles", "anchor_mask", "extract_tokens", "insert_tokens", "tree_bits", "parse_tree_bits",
 ]
 
 
@@ -316,6 +316,15 @@ def merge_map(f: np.ndarray, lev: np.ndarray, depth: int) -> np.ndarray:
         m = _up(_pool_sum(f, s) / (s * s), s)
         out = np.where((lev == lv)[:, None], m, out)
     return out
+
+
+def whole_tiles(lev: np.ndarray) -> np.ndarray:
+    """``(T,)`` True for the tiles the allocation left whole (every position a leaf of level 0).
+
+    The semantic codec v2 codes such a tile with the Deep JSCC of its base rate itself (the trunk's
+    latent sent as is, that decoder at the receiver), so nothing merged is the baseline exactly;
+    both ends know the tree, so this costs no side information."""
+    return np.asarray(lev).reshape(len(lev), -1).max(axis=1) == 0
 
 
 def anchor_mask(lev: np.ndarray) -> np.ndarray:

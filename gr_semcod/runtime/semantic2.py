@@ -34,14 +34,15 @@ numpy + ONNX Runtime (+ gr-fec's C++ coder); no torch.
 """
 from __future__ import annotations
 
-import binascii
+import functools
+import threading
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from ..contract import CODEC_SEMANTIC2  # noqa: F401  (the codec's name, re-exported)
 from . import quadtree
-from .bundle import Bundle
+from .bundle import Bundle, role_key
 from .flag_coder import decode_flags, encode_flags
 from .side_info import SIDE_MCS, SideMCS, side_mcs
 from .tiles import stitch, tile_photo
@@ -78,11 +79,12 @@ def _bits_uint(bits: np.ndarray) -> int:
 
 
 def crc16(bits: np.ndarray) -> np.ndarray:
-    """CRC-16/CCITT (``binascii.crc_hqx``, init 0xFFFF) of a bit string (zero-padded to bytes,
-    its length included so that trailing zeros count) as 16 bits."""
+    """The PHY header's CRC-16/CCITT (:func:`gr_semcod.phy.header.crc16`) of a bit string
+    (zero-padded to bytes, its length included so that trailing zeros count) as 16 bits."""
+    from ..phy.header import crc16 as crc16_bytes
+
     b = np.asarray(bits, np.uint8)
-    data = int(b.size).to_bytes(4, "big") + np.packbits(b).tobytes()
-    return _uint_bits(binascii.crc_hqx(data, 0xFFFF), CRC_BITS)
+    return _uint_bits(crc16_bytes(int(b.size).to_bytes(4, "big") + np.packbits(b).tobytes()), CRC_BITS)
 
 
 def _head_bits(n_flags: int, gain: int) -> np.ndarray:
@@ -109,19 +111,37 @@ def side_cost(n_flags: int, mcs: SideMCS) -> int:
     return side_symbols_for(HEAD_BITS, head_mcs(mcs)) + side_symbols_for(n_flags + CRC_BITS, mcs)
 
 
+@functools.lru_cache(maxsize=64)
 def _interleaver(n: int) -> np.ndarray:
     """The fixed pseudo-random permutation of a block's ``n`` (repeated) code bits: neighbouring
     code bits land on distant symbols, so a fade or a lost PHY frame hits the Viterbi decoder as
     scattered errors, not as a burst."""
-    return np.random.default_rng([INTERLEAVER_SEED, int(n)]).permutation(int(n))
+    perm = np.random.default_rng([INTERLEAVER_SEED, int(n)]).permutation(int(n))
+    perm.flags.writeable = False  # shared by the cache
+    return perm
+
+
+_CODES = threading.local()  # gr-fec coders keep state while they run: one set per thread
+MAX_CACHED_CODES = 64
+
+
+def _conv_code(n_bits: int):
+    """gr-fec's terminated K=7 rate-1/2 code for blocks of ``n_bits``, built once per length and thread."""
+    from ..phy.code import ConvCode
+
+    cache = _CODES.__dict__.setdefault("codes", {})
+    code = cache.get(int(n_bits))
+    if code is None:
+        if len(cache) >= MAX_CACHED_CODES:
+            cache.clear()
+        code = cache[int(n_bits)] = ConvCode(int(n_bits))
+    return code
 
 
 def modulate(bits: np.ndarray, mcs: SideMCS) -> np.ndarray:
     """Information bits -> conv-coded, repeated, interleaved, BPSK (I only) / QPSK unit-power
     symbols (bit 0 -> +)."""
-    from ..phy.code import ConvCode
-
-    code = ConvCode(len(bits)).encode(bits)
+    code = _conv_code(len(bits)).encode(bits)
     x = np.repeat(1.0 - 2.0 * code.astype(np.float64), mcs.repeat)
     x = x[_interleaver(x.size)]
     if mcs.bits_per_symbol == 1:
@@ -133,9 +153,7 @@ def modulate(bits: np.ndarray, mcs: SideMCS) -> np.ndarray:
 def demodulate(y: np.ndarray, weight: np.ndarray, n_bits: int, mcs: SideMCS) -> np.ndarray:
     """Soft-Viterbi decode ``n_bits`` from the symbols of :func:`modulate` (``weight``: per-symbol
     reliability ``1 / noise_var``, 0 for an erased symbol)."""
-    from ..phy.code import ConvCode
-
-    cc = ConvCode(n_bits)
+    cc = _conv_code(n_bits)
     y = np.asarray(y, np.complex64) * np.asarray(weight, np.float64)
     soft = y.real if mcs.bits_per_symbol == 1 else np.stack([y.real, y.imag], -1).reshape(-1)
     n = cc.n_coded * mcs.repeat
@@ -181,13 +199,54 @@ def photo_levels(y: np.ndarray, meta: Dict, budget: float, mode: str, beta: floa
     raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 
-def _run(bundle: Bundle, role: str, batch: int, **inputs) -> np.ndarray:
+def run_batched(bundle: Bundle, role: str, batch: int, **inputs) -> np.ndarray:
+    """``bundle.run(role, ...)``'s first output over the inputs' first axis, ``batch`` at a time."""
     n = len(next(iter(inputs.values())))
     outs = []
     for i in range(0, n, batch):
         res = bundle.run(role, **{k: v[i:i + batch] for k, v in inputs.items()})
         outs.append(next(iter(res.values())))
     return np.concatenate(outs)
+
+
+
+
+def merge_tiles(bundle: Bundle, meta: Dict, tiles: np.ndarray, feats: np.ndarray, lev: np.ndarray,
+                batch: int = 256) -> np.ndarray:
+    """Tiles ``(T, 3, S, S)``, their features and level maps -> the merged latent ``(T, c, h, w)``,
+    constant over each leaf (``semantic2_merger``); a whole tile (:func:`quadtree.whole_tiles`) carries the
+    base-rate Deep JSCC latent instead."""
+    latent = run_batched(bundle, "semantic2_merger", batch, features=feats, levels=lev[:, None].astype(np.float32))
+    whole = quadtree.whole_tiles(lev)
+    if whole.any():
+        base = run_batched(bundle, role_key("deepjscc_encoder", meta["base_cbr"]), batch, images=tiles[whole])
+        latent[whole] = base.reshape(latent[whole].shape)
+    return latent
+
+
+def synthesize_tiles(bundle: Bundle, meta: Dict, latent_hat: np.ndarray, lev: np.ndarray, snr_db: np.ndarray,
+                     batch: int = 256) -> np.ndarray:
+    """Received latent ``(T, c, h, w)`` (tokens copied over their leaves, amplitudes removed), level
+    maps and the latent's SNR ``(T, 1)`` -> tiles ``(T, 3, S, S)``: ``semantic2_decoder`` (refinement
+    + synthesis), or for a whole tile the base-rate Deep JSCC decoder."""
+    whole = quadtree.whole_tiles(lev)
+    s = meta["tile"]
+    rec = np.empty((len(lev), 3, s, s), np.float32)
+    snr_db = np.asarray(snr_db, np.float32).reshape(-1, 1)
+    if (~whole).any():
+        rec[~whole] = run_batched(bundle, "semantic2_decoder", batch, latent=latent_hat[~whole],
+                                  levels=lev[~whole][:, None].astype(np.float32), snr_db=snr_db[~whole])
+    if whole.any():
+        rec[whole] = run_batched(bundle, role_key("deepjscc_decoder", meta["base_cbr"]), batch,
+                                 symbols=latent_hat[whole].reshape(int(whole.sum()), -1, 2), snr_db=snr_db[whole])
+    return rec
+
+
+def token_amplitudes(meta: Dict, lev: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Amplitude ``a_l`` of every token (tiles in order, leaves in raster order): ``anchors`` is
+    :func:`quadtree.anchor_mask` of ``lev``."""
+    level_amp = np.asarray(meta["level_amp"], np.float32)
+    return level_amp[lev[anchors]]
 
 
 def check_bundle(bundle: Bundle) -> Dict:
@@ -232,22 +291,21 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     scheme = side_mcs(snr_db, fading) if mcs is None else SIDE_MCS[int(mcs)]
     h, w = img.shape[:2]
     tiles, grid = tile_photo(img, s)
-    feats = _run(bundle, "semantic2_encoder", batch, images=tiles)
+    feats = run_batched(bundle, "semantic2_encoder", batch, images=tiles)
     budget = float(num_symbols(cbr, h, w))
     target = budget
     for _ in range(8):  # tighten until the REAL coded flags fit (they are within bits of the estimate)
         lev = photo_levels(feats[:, :c], meta, target, mode, scheme.beta, grid)
         flags = encode_flags(quadtree.stitch_levels(lev, grid)[0], depth)
-        tokens = int(quadtree.anchor_mask(lev).sum())
+        anchors = quadtree.anchor_mask(lev)
+        tokens = int(anchors.sum())
         n = side_cost(len(flags), scheme) + tokens * c // 2
         if n <= budget or mode in ("none", "uniform"):
             break
         target -= n - budget
-    levels = lev[:, None].astype(np.float32)
-    latent = _run(bundle, "semantic2_merger", batch, features=feats, levels=levels)
-    level_amp = np.asarray(meta["level_amp"], np.float32)
+    latent = merge_tiles(bundle, meta, tiles, feats, lev, batch)
     parts = quadtree.extract_tokens(latent, lev)
-    amp = np.concatenate([level_amp[lv[m]] for lv, m in zip(lev, quadtree.anchor_mask(lev))])
+    amp = token_amplitudes(meta, lev, anchors)
     tok = (np.concatenate(parts) * amp[:, None]).reshape(-1, 2).astype(np.float64)
     z = tok[:, 0] + 1j * tok[:, 1]
     p = float(np.mean(np.abs(z) ** 2))
@@ -338,7 +396,8 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
     info = {"ok": False, "reason": "", "tiles": t, "n_symbols": int(y.size)}
     try:
         lev, q, rx, n_side = decode_side(y, weight, t, (gh, gw), (lat, lat), depth, scheme)
-        n_tok = int(quadtree.anchor_mask(lev).sum())
+        anchors = quadtree.anchor_mask(lev)
+        n_tok = int(anchors.sum())
         if rx.size != n_tok * c // 2:
             raise SideInfoError(f"tree of {n_tok} tokens needs {n_tok * c // 2} symbols, "
                                 f"{rx.size} follow the side information")
@@ -346,13 +405,10 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
         info["reason"] = str(e)
         return np.full((int(height), int(width), 3), FALLBACK_LEVEL, np.float32), info
     g_db = _gain_db(meta, q)
-    level_amp = np.asarray(meta["level_amp"], np.float32)
-    amp = np.concatenate([level_amp[lv[m]] for lv, m in zip(lev, quadtree.anchor_mask(lev))])
+    amp = token_amplitudes(meta, lev, anchors)
     iq = np.stack([rx.real, rx.imag], -1).reshape(-1, c) * np.float32(10 ** (g_db / 20)) / amp[:, None]
-    counts = quadtree.anchor_mask(lev).sum(axis=(1, 2))
+    counts = anchors.sum(axis=(1, 2))
     latent_hat = quadtree.insert_tokens(np.split(iq.astype(np.float32), np.cumsum(counts)[:-1]), lev)
-    snr = np.full((t, 1), snr_db - g_db, np.float32)
-    levels = lev[:, None].astype(np.float32)
-    rec = _run(bundle, "semantic2_decoder", batch, latent=latent_hat, levels=levels, snr_db=snr)
+    rec = synthesize_tiles(bundle, meta, latent_hat, lev, np.full((t, 1), snr_db - g_db, np.float32), batch)
     info.update(ok=True, tokens=n_tok, side_symbols=n_side, gain_index=q)
     return np.clip(stitch(rec, (gh, gw), (int(height), int(width))), 0, 1).astype(np.float32), info

@@ -274,6 +274,11 @@ class HybridSemanticCodec(nn.Module):
             levels, _ = self.allocate(f, budget, groups)
         lev = torch.from_numpy(np.asarray(levels)).to(images.device)[:, None].float()
         z = self.encoder_b(f, lev) * self.level_amp().to(images.device)[lev.long()]
+        whole = torch.from_numpy(quadtree.whole_tiles(np.asarray(levels))).to(images.device)
+        if whole.any():  # a tile left whole is the base-rate Deep JSCC itself (a_0 = 1)
+            base = self.encoder_a.trunk.analysis(images[whole])
+            z = z.clone()
+            z[whole] = power_normalize(base.reshape(len(base), -1, 2)).reshape(base.shape)
         wts = token_weights(lev)
         n_tok = torch.zeros(ng, device=images.device).index_add(0, gidx, wts.sum(dim=(1, 2, 3)))
         energy = torch.zeros(ng, device=images.device).index_add(0, gidx, (z.pow(2) * wts).sum(dim=(1, 2, 3)))
@@ -284,5 +289,12 @@ class HybridSemanticCodec(nn.Module):
         sigma = torch.sqrt(torch.pow(10.0, -s / 10.0) / 2.0)[gidx, None, None, None]
         rx = spread_from_anchor(tx + torch.randn_like(tx) * sigma, anchor)
         y_hat = rx * torch.pow(10.0, g_db / 20.0)[gidx, None, None, None] / self.level_amp().to(images.device)[lev.long()]
-        recon = self.decoder(y_hat, lev, (s - g_db)[gidx])
+        snr_latent = (s - g_db)[gidx]
+        if whole.any():
+            recon = torch.empty_like(images)
+            if (~whole).any():
+                recon[~whole] = self.decoder(y_hat[~whole], lev[~whole], snr_latent[~whole])
+            recon[whole] = self.decoder.synthesis.synthesis(y_hat[whole], snr_latent[whole])
+        else:
+            recon = self.decoder(y_hat, lev, snr_latent)
         return {"recon": recon, "snr_db": s[gidx], "tokens": n_tok, "levels": lev}

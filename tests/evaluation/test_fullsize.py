@@ -98,26 +98,40 @@ def test_photo_mode_gives_the_busy_tiles_more_tokens(bundle_dir):
     np.testing.assert_array_equal(r["levels"], lev)  # the real coded flags fit without tightening here
 
 
-def test_numpy_pipeline_matches_the_torch_codec(perturbed_bundle):
-    """ONNX + numpy (allocation, tokens, power, gain, unmerge) == the torch forward, noise-free."""
+@pytest.mark.parametrize("cbr", ["1/48", "1/12"])
+def test_numpy_pipeline_matches_the_torch_codec(perturbed_bundle, cbr):
+    """ONNX + numpy (allocation, tokens, power, gain, unmerge, whole tiles) == the torch forward, noise-free."""
     out, codec = perturbed_bundle
     b = load_bundle(out)
     img = synthetic_photo(64, 96)
     tiles, grid = tile_photo(img, 32)
-    r = semantic2_photo(b, img, "1/48", "awgn", 200.0, 0, "photo")
+    r = semantic2_photo(b, img, cbr, "awgn", 200.0, 0, "photo")
     lev = r["levels"]
     assert r["side_ok"]
+    whole = quadtree.whole_tiles(lev)
+    assert whole.any() == (cbr == "1/12") and not whole.all()  # at 1/12 the busy tiles stay whole
     with torch.no_grad():
         rec = codec.eval()(torch.from_numpy(tiles), 200.0, levels=lev, groups=np.zeros(len(tiles), int))["recon"]
     np.testing.assert_allclose(r["image"], np.clip(stitch(rec.numpy(), grid, (64, 96)), 0, 1), atol=2e-4)
 
 
-def test_nothing_merged_is_deep_jscc_of_the_base_rate_through_onnx(bundle_dir):
-    b = load_bundle(bundle_dir[0])
+@pytest.mark.parametrize("which", ["init", "trained"])
+def test_nothing_merged_is_deep_jscc_of_the_base_rate_through_onnx(bundle_dir, perturbed_bundle, which):
+    """At initialisation AND with non-trivial new layers (as after training): a tile left whole is
+    coded by the base-rate Deep JSCC itself, so nothing merged is the baseline."""
+    b = load_bundle((bundle_dir if which == "init" else perturbed_bundle)[0])
     img = synthetic_photo(64, 64)
     r = semantic2_photo(b, img, "1/12", "awgn", 200.0, 0, "none")
     d = deepjscc_photo(b, img, "1/12", "awgn", 200.0, 0)
     np.testing.assert_allclose(r["image"], d["image"], atol=2e-3)
+    # with trained layers the refinement decoder alone would not give the floor: the whole-tile path does
+    tiles, _ = tile_photo(img, 32)
+    y = b.run("deepjscc_encoder@1/12", images=tiles)["symbols"].reshape(4, 8, 8, 8)
+    snr = np.full((4, 1), 200.0, np.float32)
+    via_refinement = b.run("semantic2_decoder", latent=y, levels=np.zeros((4, 1, 8, 8), np.float32), snr_db=snr)
+    base = b.run("deepjscc_decoder@1/12", symbols=y.reshape(4, -1, 2), snr_db=snr)["images"]
+    gap = np.abs(via_refinement["images"] - base).max()
+    assert (gap > 1e-3) == (which == "trained")
     lev = np.zeros((4, 8, 8), np.uint8)
     tokens, bits = quadtree.tree_cost(lev, 3)
     coded = quadtree.flag_code_bits(quadtree.flag_counts(quadtree.stitch_levels(lev, (2, 2)), 3)[0])
