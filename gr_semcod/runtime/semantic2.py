@@ -372,18 +372,18 @@ def decode_side(y: np.ndarray, weight: np.ndarray, n_tiles: int, grid: Tuple[int
 
 def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, snr_db: float,
                  noise_var=None, erasures: Optional[np.ndarray] = None, mcs: Optional[int] = None,
-                 batch: int = 256) -> Tuple[np.ndarray, Dict]:
+                 batch: int = 256, fading: bool = False) -> Tuple[np.ndarray, Dict]:
     """Received (equalised) symbols of :func:`encode_photo` -> ``(image float32 H x W x 3 in [0, 1], info)``.
 
-    ``snr_db`` conditions the decoder and picks the side scheme unless ``mcs`` (the PDU's
-    ``mode``) is given; ``noise_var`` (scalar or one per symbol, e.g. the PHY's post-equaliser
+    ``snr_db`` conditions the decoder and picks the side scheme as the transmitter did (its
+    fading table with ``fading``) unless ``mcs`` (the PDU's ``mode``) is given; ``noise_var`` (scalar or one per symbol, e.g. the PHY's post-equaliser
     noise) weights the soft side bits; ``erasures`` (bool mask) zeroes symbols.  ``info["ok"]``
     is False (with ``info["reason"]``) when the side information failed: the image is then the
     uniform fallback, no token is placed.
     """
     meta = check_bundle(bundle)
     s, c, depth = meta["tile"], meta["c"], meta["depth"]
-    scheme = side_mcs(snr_db) if mcs is None else SIDE_MCS[int(mcs)]
+    scheme = side_mcs(snr_db, fading) if mcs is None else SIDE_MCS[int(mcs)]
     y = np.asarray(symbols, np.complex64).ravel()
     weight = np.ones(y.size) if noise_var is None else 1.0 / np.broadcast_to(
         np.maximum(np.asarray(noise_var, np.float64), 1e-12), y.shape)

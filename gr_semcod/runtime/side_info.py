@@ -4,7 +4,7 @@ The side bits are sent with a K = 7 convolutional code (generators 133, 171 octa
 802.11/DVB code) and soft Viterbi decoding, on BPSK or QPSK symbols, and cost ``beta`` channel
 symbols per bit.  The transmitter picks the scheme from the SNR it is told (the v2 codec is
 SNR-aware), by the thresholds below; ``semcod bench sideinfo`` measures the bit error rate of
-each scheme (scikit-commpy's encoder and Viterbi decoder) to regenerate them.
+each scheme (the transmitted path: gr-fec's coder, the interleaver, soft Viterbi) to regenerate them.
 
 ==================  ==========  =================================  =====
 scheme              from SNR    coded bits per symbol              beta
@@ -47,8 +47,6 @@ SIDE_MCS = (
 )
 #: per scheme, the SNR from which it is used on a fading channel
 FADING_MIN_SNR_DB = {"bpsk_r1-2_k7_x4": -np.inf, "bpsk_r1-2_k7": 5.0, "qpsk_r1-2_k7": 11.0}
-GENERATORS = (0o133, 0o171)
-MEMORY = 6
 
 
 def side_mcs(snr_db: float, fading: bool = False) -> SideMCS:
@@ -62,16 +60,15 @@ def side_beta(snr_db: float, fading: bool = False) -> float:
 
 
 def bit_error_rate(mcs: SideMCS, snr_db: float, n_bits: int, seed: int = 0) -> float:
-    """Measured BER of ``mcs`` over AWGN at ``snr_db`` (Es/N0 per complex symbol), unit-power symbols."""
-    import commpy.channelcoding.convcode as cc
+    """Measured BER of ``mcs`` over AWGN at ``snr_db`` (Es/N0 per complex symbol), unit-power
+    symbols, through the path the side information takes on air (:func:`gr_semcod.runtime.semantic2.modulate`
+    / ``demodulate``: gr-fec's K=7 code, the interleaver, repetitions, soft Viterbi)."""
+    from .semantic2 import demodulate, modulate
 
     rng = np.random.default_rng(seed)
-    trellis = cc.Trellis(np.array([MEMORY]), np.array([list(GENERATORS)]))
-    bits = rng.integers(0, 2, n_bits)
-    code = cc.conv_encode(bits, trellis, "term").astype(np.float64)
-    amp = 1.0 if mcs.bits_per_symbol == 1 else np.sqrt(0.5)   # unit complex symbol power
-    x = np.repeat(amp * (2.0 * code - 1.0), mcs.repeat)
-    y = x + np.sqrt(10 ** (-snr_db / 10) / 2) * rng.normal(size=x.size)
-    y = y.reshape(-1, mcs.repeat).sum(1)  # maximum-ratio combining of the repetitions
-    dec = cc.viterbi_decode(y, trellis, tb_depth=5 * (MEMORY + 1), decoding_type="unquantized")[:n_bits]
+    bits = rng.integers(0, 2, n_bits).astype(np.uint8)
+    x = modulate(bits, mcs)
+    n0 = 10 ** (-snr_db / 10)
+    y = x + np.sqrt(n0 / 2) * (rng.normal(size=x.size) + 1j * rng.normal(size=x.size))
+    dec = demodulate(y.astype(np.complex64), np.full(x.size, 1.0 / n0), n_bits, mcs)
     return float(np.mean(dec != bits))

@@ -113,6 +113,9 @@ def test_scheme_follows_the_snr_or_the_mode_given(bundle):
     assert decode_photo(bundle, y, 32, 32, 0.0)[1]["ok"]  # 8 symbols per bit at 0 dB
     assert decode_photo(bundle, s1, 32, 32, 0.0, mcs=2)[1]["ok"]
     assert not decode_photo(bundle, s1, 32, 32, 0.0)[1]["ok"]  # the receiver must be told (PDU mode)
+    s2, t2 = encode_photo(bundle, img, "1/12", 7.0, fading=True)  # 7 dB on a fading channel: BPSK, not QPSK
+    assert t2["mcs"] == 1 and decode_photo(bundle, s2, 32, 32, 7.0, fading=True)[1]["ok"]
+    assert not decode_photo(bundle, s2, 32, 32, 7.0)[1]["ok"]  # the AWGN table would read it as QPSK
 
 
 def test_bad_photo(bundle):
