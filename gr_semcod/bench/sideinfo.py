@@ -49,10 +49,10 @@ def frame_failure_rate(mcs, snr_db: float, channel: str, n_flags: int, n_payload
 
 
 def run(args) -> int:
-    from ..runtime.side_info import SIDE_MCS, bit_error_rate
+    from ..runtime.side_info import SIDE_MCS, bit_error_rate, side_mcs
 
-    def used(mcs, snr):
-        return snr >= mcs.min_snr_db and all(snr < m.min_snr_db for m in SIDE_MCS if m.min_snr_db > mcs.min_snr_db)
+    def used(mcs, snr, channel="awgn"):
+        return side_mcs(snr, fading=channel == "rayleigh") == mcs
 
     lines = []
     for mcs in SIDE_MCS:
@@ -66,7 +66,7 @@ def run(args) -> int:
             for channel in args.channel:
                 for snr in args.snr:
                     fer = frame_failure_rate(mcs, snr, channel, args.flag_bits, args.payload, args.frames, args.seed)
-                    use = "  (used)" if used(mcs, snr) else ""
+                    use = "  (used)" if used(mcs, snr, channel) else ""
                     print(f"{mcs.name}: {channel} {snr:g} dB: side-info frame failures {fer:.3f} "
                           f"({args.frames} frames of {args.flag_bits} flag bits){use}", flush=True)
                     lines.append(f"side_fer_{mcs.name}_{channel}_{snr:g}db={fer:.3g}")

@@ -31,7 +31,7 @@ from ..runtime import quadtree
 from ..runtime.bundle import Bundle, role_key
 from ..runtime.channels import complex_to_iq, iq_to_complex, num_symbols
 from ..runtime.semantic2 import MODES, decode_photo, encode_photo, merge_tiles, run_batched, synthesize_tiles  # noqa: F401
-from ..runtime.side_info import side_beta
+from ..runtime.side_info import describe_schemes, side_beta
 from ..runtime.tiles import stitch, tile_photo  # noqa: F401  (re-exported: the evaluation's names)
 from .pipeline import _batches, through_channel
 
@@ -253,9 +253,8 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         "(with padding it spends a little more, see CBR spent); the semantic codec v2 spends at most `k`, "
         f"side information included and transmitted (arithmetic-coded quadtree flags, a {s2.get('gain_bits', '?')}-bit "
         "power gain, a 20-bit length (this head sent 4x) and two CRCs, at the head of the photo's symbols with gr-fec's K=7 "
-        "rate-1/2 convolutional code, interleaved, at 8 channel symbols per bit below 1 dB (BPSK, 4 repetitions), "
-        "2 from 1 dB (BPSK) and 1 from 5 dB (QPSK) on AWGN, and on Rayleigh (the transmitter is told the channel "
-        "fades) 8 below 5 dB, 2 from 5 dB, 1 from 11 dB, `gr_semcod.runtime.semantic2`; decoded by soft Viterbi at "
+        f"rate-1/2 convolutional code, interleaved, {describe_schemes()}, `gr_semcod.runtime.semantic2`; "
+        "decoded by soft Viterbi at "
         "the receiver before any token is placed; a photo whose side information fails its CRC is counted and "
         "shown mid-grey). PSNR is per photo, then averaged; "
         "MS-SSIM where the photo is large enough.",

@@ -10,6 +10,7 @@ from gr_semcod.blocks import semantic2_decoder, semantic2_encoder
 from gr_semcod.blocks.common import make_pdu
 from gr_semcod.rates import num_symbols
 from gr_semcod.runtime.metrics import psnr
+from gr_semcod.runtime.side_info import scheme_index
 
 from .harness import pdus, run_block
 
@@ -42,7 +43,7 @@ class qa_semantic2(gr_unittest.TestCase):
         (meta, z), = pdus(run_block(enc, [photo_pdu(img, 7)])["out"])
         self.assertEqual((meta["codec"], meta["photo_height"], meta["photo_width"], meta["image_id"]),
                          ("semantic2", 80, 120, 7))
-        self.assertEqual(meta["mode"], 2)  # QPSK side information from 5 dB
+        self.assertEqual(meta["mode"], scheme_index("qpsk_r1-2_k7"))  # QPSK side information from 5 dB
         self.assertTrue(z.size == meta["n_symbols"] <= num_symbols("1/24", 80, 120))
         self.assertEqual(z.size, meta["side_symbols"] + 4 * meta["n_tokens"])
         self.assertNotIn("height", meta)
@@ -61,14 +62,14 @@ class qa_semantic2(gr_unittest.TestCase):
         img = make_photo(64, 64, 1)
         enc = semantic2_encoder(SHIPPED, "1/12", 3.0)
         (meta, z), = pdus(run_block(enc, [photo_pdu(img, 1)])["out"])
-        self.assertEqual(meta["mode"], 1)
+        self.assertEqual(meta["mode"], scheme_index("bpsk_r1-2_k7"))
         faded = semantic2_encoder(SHIPPED, "1/12", 3.0, fading=True)
         (fmeta, _), = pdus(run_block(faded, [photo_pdu(img, 1)])["out"])
-        self.assertEqual(fmeta["mode"], 0)  # below 5 dB on a fading channel: BPSK x4
+        self.assertEqual(fmeta["mode"], scheme_index("bpsk_r1-2_k7_x2"))  # below 5 dB on a fading channel
         dec = semantic2_decoder(SHIPPED)
         bad = z.copy()
         bad[:meta["side_symbols"]] *= -1  # the tree block (and part of the spread head): inverted code bits
-        good_meta = {"image_id": 1, "photo_height": 64, "photo_width": 64, "mode": 1, "snr_db": 30.0}
+        good_meta = {"image_id": 1, "photo_height": 64, "photo_width": 64, "mode": meta["mode"], "snr_db": 30.0}
         d = run_block(dec, [make_pdu(good_meta, bad), make_pdu({**good_meta, "image_id": 2}, z)], expect=2)
         (m1, o1), (m2, o2) = pdus(d["out"])
         self.assertFalse(m1["side_info_ok"])
@@ -105,11 +106,11 @@ class qa_semantic2(gr_unittest.TestCase):
         self.assertEqual((enc.n_dropped(), enc.n_processed(), enc.n_over_budget()), (3, 1, 0))
         (meta, z), = pdus(d["out"])
         dec = semantic2_decoder(SHIPPED)
-        cases = [make_pdu({"image_id": 4, "mode": 2}, z),  # no photo size
+        cases = [make_pdu({"image_id": 4, "mode": meta["mode"]}, z),  # no photo size
                  make_pdu({"image_id": 5, "photo_height": 40, "photo_width": 50, "mode": 9}, z),  # unknown scheme
                  make_pdu({"image_id": 6, "photo_height": 40, "photo_width": 50, "codec": "deepjscc"}, z),
                  make_pdu({"image_id": 7, "photo_height": 40, "photo_width": 50}, np.full(z.size, np.nan, np.complex64)),
-                 make_pdu({"image_id": 8, "photo_height": 40, "photo_width": 50, "mode": 2, "snr_db": 10.0}, z)]
+                 make_pdu({"image_id": 8, "photo_height": 40, "photo_width": 50, "mode": meta["mode"], "snr_db": 10.0}, z)]
         d = run_block(dec, cases, expect=5)
         self.assertEqual((dec.n_dropped(), dec.n_processed(), dec.n_side_failures()), (4, 1, 0))
         reasons = [str(m) for m in [d["drop"].get_message(i) for i in range(d["drop"].num_messages())]]

@@ -9,7 +9,7 @@ from gr_semcod.runtime import load_bundle
 from gr_semcod.runtime.channels import awgn, num_symbols, rayleigh
 from gr_semcod.runtime.semantic2 import (FALLBACK_LEVEL, HEAD_BITS, SIDE_OVERHEAD_BITS, decode_photo, encode_photo,
                                          head_positions, side_cost, side_symbols_for)
-from gr_semcod.runtime.side_info import SIDE_MCS, side_mcs
+from gr_semcod.runtime.side_info import SIDE_MCS, scheme_index, side_mcs
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
 
@@ -104,17 +104,17 @@ def test_side_info_failure_falls_back_cleanly(bundle):
 
 def test_scheme_follows_the_snr_or_the_mode_given(bundle):
     img = photo(32, 32)
-    s0, t0 = encode_photo(bundle, img, "1/12", 0.0)
-    s1, t1 = encode_photo(bundle, img, "1/12", 0.0, mcs=2)
-    assert (t0["mcs"], t1["mcs"]) == (0, 2)
+    s0, t0 = encode_photo(bundle, img, "1/12", -3.0)
+    s1, t1 = encode_photo(bundle, img, "1/12", -3.0, mcs=scheme_index("qpsk_r1-2_k7"))
+    assert (t0["mcs"], t1["mcs"]) == (scheme_index("bpsk_r1-2_k7_x4"), scheme_index("qpsk_r1-2_k7"))
     assert (t0["side_symbols"], t1["side_symbols"]) == (8 * (t0["flag_bits"] + SIDE_OVERHEAD_BITS),
                                                         t1["flag_bits"] + SIDE_OVERHEAD_BITS)
-    y = awgn(s0[None], 0.0, np.random.default_rng(4))[0]
-    assert decode_photo(bundle, y, 32, 32, 0.0)[1]["ok"]  # 8 symbols per bit at 0 dB
-    assert decode_photo(bundle, s1, 32, 32, 0.0, mcs=2)[1]["ok"]
-    assert not decode_photo(bundle, s1, 32, 32, 0.0)[1]["ok"]  # the receiver must be told (PDU mode)
+    y = awgn(s0[None], -3.0, np.random.default_rng(4))[0]
+    assert decode_photo(bundle, y, 32, 32, -3.0)[1]["ok"]  # 8 symbols per bit at -3 dB
+    assert decode_photo(bundle, s1, 32, 32, -3.0, mcs=t1["mcs"])[1]["ok"]
+    assert not decode_photo(bundle, s1, 32, 32, -3.0)[1]["ok"]  # the receiver must be told (PDU mode)
     s2, t2 = encode_photo(bundle, img, "1/12", 7.0, fading=True)  # 7 dB on a fading channel: BPSK, not QPSK
-    assert t2["mcs"] == 1 and decode_photo(bundle, s2, 32, 32, 7.0, fading=True)[1]["ok"]
+    assert t2["mcs"] == scheme_index("bpsk_r1-2_k7") and decode_photo(bundle, s2, 32, 32, 7.0, fading=True)[1]["ok"]
     assert not decode_photo(bundle, s2, 32, 32, 7.0)[1]["ok"]  # the AWGN table would read it as QPSK
 
 
@@ -126,7 +126,7 @@ def test_bad_photo(bundle):
 def test_side_frame_failure_rate_bench():
     from gr_semcod.bench.sideinfo import frame_failure_rate
 
-    qpsk = SIDE_MCS[2]
+    qpsk = SIDE_MCS[-1]
     assert frame_failure_rate(qpsk, 8.0, "awgn", 300, 500, 5) == 0.0
     assert frame_failure_rate(qpsk, -4.0, "awgn", 300, 500, 5) == 1.0  # far below its threshold
     assert frame_failure_rate(SIDE_MCS[0], -4.0, "awgn", 300, 500, 5) == 0.0  # 8 symbols per bit hold there
