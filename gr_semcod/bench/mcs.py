@@ -2,9 +2,11 @@
 
 For every MCS (commpy QAM x 802.16e LDPC, :mod:`gr_semcod.baselines.mcs`) and channel: the
 lowest SNR (0.25 dB grid, bisection) at which ``--trials`` codewords decode with codeword error
-rate <= ``--target``, plus ``--margin``.  ``--write`` regenerates
-``gr_semcod/baselines/mcs_table.py`` (the table :func:`~gr_semcod.baselines.mcs.select_mcs`
-uses).  Last lines: ``mcs_threshold_<channel>_<name>_db=<value>``.
+rate <= ``--target``, plus ``--margin``; ``multipath`` (the demo's 3-tap channel over the OFDM
+data carriers) gives it as the MIESM effective SNR (:mod:`gr_semcod.baselines.esm`), to compare
+with AWGN.  ``--write`` regenerates ``gr_semcod/baselines/mcs_table.py`` (the table
+:func:`~gr_semcod.baselines.mcs.select_mcs` uses) and ``gr_semcod/baselines/esm_table.py`` (the
+BICM mutual-information curves of the effective SNR).  Last lines: ``mcs_threshold_<channel>_<name>_db=<value>``.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 
 
 def add_arguments(p):
-    p.add_argument("--channel", nargs="+", default=["awgn", "rayleigh"], choices=["awgn", "rayleigh"])
+    p.add_argument("--channel", nargs="+", default=["awgn", "rayleigh"], choices=["awgn", "rayleigh", "multipath"])
     p.add_argument("--trials", type=int, default=200, help="codewords per SNR point")
     p.add_argument("--target", type=float, default=0.01, help="codeword error rate at the threshold")
     p.add_argument("--margin", type=float, default=0.5, help="dB added to the measured point")
@@ -26,7 +28,8 @@ def render(thresholds, args) -> str:
              f"    semcod bench mcs --channel {' '.join(thresholds)} --trials {args.trials} --target {args.target:g} "
              f"--margin {args.margin:g} --seed {args.seed} --write", "",
              "(codeword error rate <= target on a 0.25 dB grid, plus the margin; Rayleigh: block fading of",
-             '16 symbols, zero-forcing with known gains, exact LLRs).  Do not edit by hand."""',
+             "16 symbols, zero-forcing with known gains, exact LLRs; multipath: the 3-tap channel on the OFDM",
+             'data carriers, the threshold as MIESM effective SNR).  Do not edit by hand."""',
              "THRESHOLDS_DB = {"]
     for ch, th in thresholds.items():
         lines.append(f"    {ch!r}: {{" + ", ".join(f"{n!r}: {v:.2f}" for n, v in th.items()) + "},")
@@ -52,6 +55,11 @@ def run(args) -> int:
         for ch, th in out.items():
             merged[ch] = th
         path.write_text(render(merged, args))
+        print(f"wrote {path}")
+        from ..baselines import esm
+
+        path = Path(esm.__file__).with_name("esm_table.py")
+        path.write_text(esm.render_table())
         print(f"wrote {path}")
     for ch, th in out.items():
         for n, v in th.items():
