@@ -241,10 +241,29 @@ def decode_image(y: np.ndarray, noise_var, height: int, width: int, mcs: MCS, co
     bits = decode_bits(np.ravel(y)[None], noise_var, lay, iters)[0]
     got = unframe(bits)
     if got is None:
-        return None, {"layout": lay, "reason": "CRC-32 mismatch"}
+        return None, {"layout": lay, "reason": "CRC-32 mismatch", "bits": bits}
     q, body = got
     try:
         img = source_codecs.decode(body, codec, int(height), int(width), q)
     except Exception as e:  # noqa: BLE001 - a payload that passed the CRC but does not decode
-        return None, {"layout": lay, "reason": f"{codec} payload does not decode: {e}", "quality": q}
-    return img, {"layout": lay, "quality": q, "payload": body}
+        return None, {"layout": lay, "reason": f"{codec} payload does not decode: {e}", "quality": q, "bits": bits}
+    return img, {"layout": lay, "quality": q, "payload": body, "bits": bits}
+
+
+def link_report(y: np.ndarray, noise_var, bits: np.ndarray, lay: Layout, table) -> Dict:
+    """The receiver's report of one decoded frame (equalised symbols ``y``, their noise variance,
+    the decoded information ``bits``): ``noise_scale`` (:func:`.esm.noise_scale` of the re-encoded
+    bits on the used, finite-noise symbols) and ``eff_snr_db`` (one per entry of ``table``, the
+    MIESM effective SNR of the scaled noise variances)."""
+    from .esm import noise_scale
+    from .mcs import effective_snrs_by_mode
+
+    u = lay.used_symbols
+    y = np.ravel(y)[:u]
+    nv = np.broadcast_to(np.asarray(noise_var, np.float64).ravel(), (lay.n_symbols,))[:u]
+    ok = nv < 1e6  # erased symbols carry no information about the channel
+    if not ok.any():
+        raise ValueError("every symbol of the frame is erased")
+    x_hat = encode_bits(np.asarray(bits, np.uint8)[None], lay)[0, :u]
+    r = noise_scale(y[ok], x_hat[ok], nv[ok])
+    return {"noise_scale": r, "eff_snr_db": effective_snrs_by_mode(nv[ok] * r, table)}
