@@ -12,7 +12,9 @@ baseline encoder@cbr;  ``codec="digital"``: the digital baseline on the whole ph
 (``source_codec`` + CRC-32 + 802.16e LDPC + QAM, MCS from ``snr_db`` or ``mode``; no bundle needed).  All tiles of a photo are one PDU (one ``image_id``, T*k symbols, one
 batched ONNX Runtime call per ``max_run_batch`` tiles).  Ports: ``in`` (image PDU), ``out`` (c32
 symbols PDU, unit power per tile, ``image_id``/``cbr``/``n_symbols``/``codec`` and
-``photo_height``/``photo_width`` metadata), ``drop`` (drops of the inner blocks).
+``photo_height``/``photo_width`` metadata), ``drop`` (drops of the inner blocks), ``snr`` (in: the
+receiver's link report fed back, ``semcod_rx``'s ``snr``; the digital codec chooses its MCS from
+it, ``snr_db`` being only the value until the first report; other codecs ignore it).
 
 The codec is chosen by :func:`encoder_stages`, one small branch per codec.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 from gnuradio import gr
 
 from ..contract import (CODEC_DEEPJSCC, CODEC_DIGITAL, CODEC_SEMANTIC, CODEC_SEMANTIC2, CODECS, MAX_PHOTO_SIDE,
-                        PORT_DROP, PORT_IN, PORT_OUT)
+                        PORT_DROP, PORT_IN, PORT_OUT, PORT_SNR)
 from .deepjscc_encoder import deepjscc_encoder
 from .jscc_encoder import jscc_encoder
 from .photo_tiler import photo_tiler
@@ -64,11 +66,13 @@ class semcod_tx(gr.hier_block2):
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
         self.codec = codec
         self.stages = encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_codec, snr_db, mode)
-        for port in (PORT_IN,):
+        for port in (PORT_IN, PORT_SNR):
             self.message_port_register_hier_in(port)
         for port in (PORT_OUT, PORT_DROP):
             self.message_port_register_hier_out(port)
         self.msg_connect(self, PORT_IN, self.stages[0], PORT_IN)
+        if codec == CODEC_DIGITAL:  # the receiver's report -> the MCS of the next photo
+            self.msg_connect(self, PORT_SNR, self.stages[-1], PORT_SNR)
         for a, b in zip(self.stages[:-1], self.stages[1:]):
             self.msg_connect(a, PORT_OUT, b, PORT_IN)
         self.msg_connect(self.stages[-1], PORT_OUT, self, PORT_OUT)
