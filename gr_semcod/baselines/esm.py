@@ -11,7 +11,8 @@ coded-modulation (BICM) mutual information is the frame's mean::
 so the AWGN thresholds of :mod:`.mcs_table` apply to ``snr_eff`` of each MCS's constellation.
 (The mean of the Gaussian capacity ``log2(1 + snr)`` is the same idea without the
 constellation; it is optimistic for 64-QAM in deep fades, where the MI of the constellation
-saturates.)  ``I_M`` is tabulated per constellation on a 0.25 dB grid by Monte Carlo with a
+saturates.  It is used only where ``I_M`` itself has saturated -- BPSK above ~12 dB -- and the
+constellation's curve cannot be inverted.)  ``I_M`` is tabulated per constellation on a 0.25 dB grid by Monte Carlo with a
 fixed seed and common random numbers (a smooth, monotone curve): :func:`measure_bicm_mi`, stored
 in :mod:`.esm_table` by ``semcod bench mcs --write`` (recomputed when that table is missing).
 
@@ -92,6 +93,11 @@ def effective_snr_db(noise_var, order: int) -> float:
     mi = float(np.mean(np.interp(snr, GRID_DB, mi_curve)))
     # invert on the strictly increasing part of the curve
     keep = np.concatenate([[True], np.diff(mi_curve) > 0])
+    top = int(np.flatnonzero(keep)[-1])
+    if mi >= mi_curve[top]:  # saturated: the constellation cannot tell these SNRs apart; the
+        # mean Gaussian capacity can, and no lower than where the saturation starts
+        cap = 10.0 * np.log10(2.0 ** float(np.mean(np.log2(1.0 + 10.0 ** (snr / 10.0)))) - 1.0)
+        return float(max(GRID_DB[top], cap))
     return float(np.interp(mi, mi_curve[keep], GRID_DB[keep]))
 
 
