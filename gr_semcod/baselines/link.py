@@ -131,16 +131,15 @@ def unframe(bits: np.ndarray) -> Optional[Tuple[int, bytes]]:
 
 @lru_cache(maxsize=16)
 def scrambler(n: int) -> np.ndarray:
-    """``n`` bits of the IEEE 802.11 scrambler ``x^7 + x^4 + 1`` (state all ones).
+    """``n`` bits of the IEEE 802.11 scrambler ``x^7 + x^4 + 1`` (state all ones): the bits of the
+    PHY's pilot polarity sequence (:func:`gr_semcod.phy.params.pilot_polarity`, ``+-1 = 1 - 2 b``),
+    one LFSR for both, period 127.
 
     The coded bits are XORed with it so that the zero padding of a frame does not become a
     run of one constellation point (unit average power, no spectral lines)."""
-    state = [1] * 7
-    period = np.empty(127, np.uint8)  # a maximal-length sequence: period 2^7 - 1
-    for i in range(127):
-        b = state[6] ^ state[3]
-        period[i] = b
-        state = [b] + state[:6]
+    from ..phy.params import pilot_polarity
+
+    period = ((1.0 - pilot_polarity(127)) / 2.0).astype(np.uint8)
     return np.resize(period, int(n))
 
 

@@ -203,3 +203,16 @@ def test_multipath_thresholds_in_effective_snr_match_awgn():
 
     for name, th in THRESHOLDS_DB["awgn"].items():
         assert -1.0 <= THRESHOLDS_DB["multipath"][name] - th <= 0.5, name
+
+
+def test_scrambler_is_the_802_11_sequence_of_the_phy_pilots():
+    """The link scrambler is the PHY's pilot LFSR (one source): the 127-bit 802.11a sequence of the
+    all-ones seed (IEEE 802.11a-1999, 17.3.5.4), and the pilot polarity is 1 - 2 * bit."""
+    from gr_semcod.phy.params import pilot_polarity
+
+    want = ("00001110111100101100100100000010001001100010111010110110000011001101010011100111"
+            "10110100001010101111101001010001101110001111111")
+    bits = link.scrambler(254)
+    assert "".join(map(str, bits[:127])) == want
+    np.testing.assert_array_equal(bits[127:], bits[:127])  # period 127
+    np.testing.assert_array_equal(pilot_polarity(127), 1.0 - 2.0 * bits[:127])
