@@ -20,10 +20,15 @@ excess of the error over the reported noise), against the AWGN thresholds plus `
 Until the first report arrives (or when a report carries only ``snr_db`` / is a number) the SNR
 estimate is ``snr_db`` (the parameter, then the last report) against the ``channel`` table.
 A bad report is logged and counted (:meth:`n_bad_snr`); good ones are counted
-(:meth:`n_reports`); every change of MCS is logged with the SNR that caused it.
+(:meth:`n_reports`); every change of MCS is logged with the SNR that caused it.  In a split
+flowgraph the reports come over ZMQ instead: ``report_address`` (the receiver's
+``zmq_msg_sink``) is pulled from while the flowgraph runs (:mod:`gr_semcod.blocks.zmq_msg_pull`;
+loopback by default, CurveZMQ with the ``SEMCOD_ZMQ_*`` keys otherwise).
 An image for which not even the codec's lowest quality fits is dropped ("no ... fits").
 """
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pmt
@@ -79,10 +84,11 @@ class digital_encoder(message_block):
     """Args: cbr, source_codec ("jpeg" | "webp" | "avif" | "heif"), snr_db (initial SNR estimate),
     mode (MCS index, -1 = from the SNR estimate), channel (threshold table of ``snr_db``: "awgn" |
     "rayleigh"), max_side (largest photo side), margin_db (dB added to the AWGN thresholds when
-    choosing from a report's effective SNR)."""
+    choosing from a report's effective SNR), report_address (ZMQ endpoint of the receiver's
+    reports, "" = only the ``snr`` port)."""
 
     def __init__(self, cbr="1/12", source_codec="avif", snr_db=10.0, mode=-1, channel="awgn", max_side=MAX_PHOTO_SIDE,
-                 margin_db=0.5):
+                 margin_db=0.5, report_address=""):
         message_block.__init__(self, "semcod_digital_encoder", {PORT_IN: self.handle, PORT_SNR: self.handle_snr},
                                [PORT_OUT])
         from ..baselines import mcs, source_codecs
@@ -110,6 +116,22 @@ class digital_encoder(message_block):
 
         for m in self.table:
             m.code
+        self._lock = threading.Lock()  # reports may come from the ZMQ thread
+        self.puller = None
+        if report_address and str(report_address) != "None":  # GRC renders an unset string parameter "None"
+            from .zmq_msg_pull import MessagePuller
+
+            self.puller = MessagePuller(report_address, self.handle_snr, self._log)
+
+    def start(self):
+        if self.puller is not None:
+            self.puller.start()
+        return message_block.start(self)
+
+    def stop(self):
+        if self.puller is not None:
+            self.puller.stop()
+        return message_block.stop(self)
 
     def set_snr_db(self, snr_db):
         self.snr_db = float(snr_db)
@@ -125,9 +147,11 @@ class digital_encoder(message_block):
 
         if self.mode >= 0:
             return self.table[self.mode]
-        if self.eff_snr_db is not None:
-            return select_mcs(self.eff_snr_db, self.eff_table, self.margin_db)
-        return select_mcs(self.snr_db, self.table)
+        with self._lock:
+            eff, snr = self.eff_snr_db, self.snr_db
+        if eff is not None:
+            return select_mcs(eff, self.eff_table, self.margin_db)
+        return select_mcs(snr, self.table)
 
     def handle_snr(self, msg) -> None:
         """A receiver report (see the module docstring).  A bad one is logged and counted
@@ -139,10 +163,11 @@ class digital_encoder(message_block):
             self._n_bad_snr += 1
             self._log.warn(f"ignored SNR report ({self._n_bad_snr} so far): {e}")
             return
-        if snr is not None:
-            self.snr_db = snr
-        self.eff_snr_db = eff  # a report without effective SNRs falls back to snr_db
-        self._n_reports += 1
+        with self._lock:
+            if snr is not None:
+                self.snr_db = snr
+            self.eff_snr_db = eff  # a report without effective SNRs falls back to snr_db
+            self._n_reports += 1
 
     def n_bad_snr(self) -> int:
         return self._n_bad_snr

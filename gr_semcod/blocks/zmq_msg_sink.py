@@ -4,7 +4,8 @@
 # Copyright 2026 gr-semcod authors.
 # SPDX-License-Identifier: GPL-3.0-or-later
 """``zmq_msg_sink``: messages -> ZMQ PUSH (binds), e.g. the digital receiver's link reports
-(``semcod_rx`` ``snr``) back to the transmitter's process (``zmq_msg_source`` -> ``semcod_tx``).
+(``semcod_rx`` ``snr``) back to the transmitter's process, where ``digital_encoder`` /
+``semcod_tx`` pull them (``report_address``, :mod:`gr_semcod.blocks.zmq_msg_pull`).
 
 Every message on ``in`` is serialised (``pmt.serialize_str``) and sent without blocking.  PUSH
 queues until its PULL peer connects (up to ``hwm`` messages), so the processes may start in any

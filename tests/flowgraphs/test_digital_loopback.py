@@ -109,3 +109,49 @@ def test_digital_loopback_multipath_20db_with_receiver_feedback(compiled, linear
     assert set(range(first_fed, N_IMAGES)) <= delivered, (first_fed, sorted(delivered), log[-3000:])
     dropped = {int(i) for i in re.findall(r"dropped PDU \(image_id=(\d+)\)", log)}
     assert not dropped & set(range(first_fed, N_IMAGES)), dropped
+
+
+def test_zmq_split_feeds_the_reports_back(compiled, linear_bundle, photo_dir, tmp_path):
+    """The three-process ZMQ split with codec=digital on the 3-tap channel at 20 dB: the receiver's
+    link reports travel back over their own PUSH/PULL link (semcod_rx snr -> zmq_msg_sink ->
+    semcod_tx report_address); the transmitter (told 10 dB) follows them -- never to the 64-QAM 3/4
+    the 20 dB mean SNR would pick -- and every image after the first report arrives.  The finite
+    transmitter still ends by itself."""
+    from .conftest import free_port
+    from .test_flowgraphs import _start, stop_all
+
+    data, _ = photo_dir
+    a1, a2, a3 = (f"tcp://127.0.0.1:{free_port()}" for _ in range(3))
+    csv_path = tmp_path / "rx.csv"
+    common = ["--bundle", linear_bundle, "--cbr", CBR, "--codec", "digital", "--source-codec", "jpeg",
+              "--report-address", a3]
+    args = {
+        "rx": (compiled["semcod_rx_zmq"], common + ["--address", a2, "--reference", str(data),
+                                                    "--csv-path", str(csv_path)]),
+        "channel": (compiled["channel_zmq"], ["--in-address", a1, "--out-address", a2, "--snr-db", "20",
+                                              "--multipath", "1"]),
+        "tx": (compiled["semcod_tx_zmq"], common + ["--data", str(data), "--address", a1, "--repeat", "0",
+                                                    "--rate", "4", "--samp-rate", "2e6"]),
+    }
+    procs, logs = {}, {}
+    try:
+        for name, (script, a) in args.items():
+            logs[name] = open(tmp_path / f"{name}.log", "w")
+            procs[name] = _start(script, a, logs[name])
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 120:
+            if len(read_rows(csv_path)) >= N_IMAGES:
+                break
+            assert all(p.poll() is None for n, p in procs.items() if n != "tx"), \
+                {n: (tmp_path / f"{n}.log").read_text()[-2000:] for n in procs}
+            time.sleep(0.25)
+        procs["tx"].wait(timeout=30)  # finite (--repeat 0): it ends by itself, the report puller too
+    finally:
+        codes = stop_all(procs, logs)
+    tx_log = (tmp_path / "tx.log").read_text()
+    fed = [(name, int(i)) for name, i in re.findall(r"MCS (\S+) from image_id=(\d+) \(receiver report", tx_log)]
+    assert fed and fed[0][1] < N_IMAGES // 2 and all(name != "64qam-3/4" for name, _ in fed), tx_log[-3000:]
+    rows = read_rows(csv_path)
+    delivered = {int(r["image_id"]) for r in rows if r["stand_in"] == "0"}
+    assert set(range(fed[0][1], N_IMAGES)) <= delivered, (fed, sorted(delivered))
+    assert codes == {n: 0 for n in procs}, codes
