@@ -54,6 +54,10 @@ VALIDATION_PHOTOS = REPO.parent / "shared" / "data" / "photos" / "val"
 PHOTO_LIMIT = 2
 CHANNELS = {"awgn": 0, "multipath": 1}
 CODECS = ("semantic", "deepjscc")
+#: images per second of the digital runs (photos / small images): the receiver's link report of
+#: one image reaches the transmitter before the next is coded, so the MCS follows the channel
+#: from the second image on (the first goes at the transmitter's own SNR estimate)
+DIGITAL_RATE = {True: 0.1, False: 4.0}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -285,7 +289,8 @@ def run(args) -> int:
             outdir=str(rx_dir), csv_path=str(out / "metrics.csv"), tag=tag,
             linger=30.0 if photo_mode else 1.0,  # a photo may take seconds to decode: wait that long when one is missing
             header_reps=int(args.header_reps), sync_threshold=float(args.sync_threshold),
-            source_codec=args.digital if codec == "digital" else "avif")
+            source_codec=args.digital if codec == "digital" else "avif",
+            rate=DIGITAL_RATE[photo_mode] if codec == "digital" else 0.0)
         acc = sink.summary(final=True)
         try:
             phy = tb.semcod_ofdm_analog_rx_0.counters()
