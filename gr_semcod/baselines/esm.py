@@ -16,10 +16,10 @@ constellation's curve cannot be inverted.)  ``I_M`` is tabulated per constellati
 fixed seed and common random numbers (a smooth, monotone curve): :func:`measure_bicm_mi`, stored
 in :mod:`.esm_table` by ``semcod bench mcs --write`` (recomputed when that table is missing).
 
-:func:`noise_scale` is the data-aided check of the reported noise: the mean of
+:func:`noise_scale` is the data-aided check of the reported noise: the typical ratio
 ``|y - x_hat|^2 / nv`` over the symbols of a decoded frame (``x_hat`` the re-encoded decoded
-bits); above 1 when the PHY's noise variance misses part of the error (e.g. the pilot-tracking
-gain error).  The receiver's report scales its noise variances by it.
+bits; a median, robust to the wrong codewords of a failed frame); above 1 when the PHY's noise
+variance misses part of the error (e.g. the pilot-tracking gain error).  The receiver's report scales its noise variances by it.
 """
 from __future__ import annotations
 
@@ -107,11 +107,14 @@ def effective_snrs_db(noise_var, orders: Sequence[int]) -> Dict[int, float]:
 
 
 def noise_scale(y: np.ndarray, x_hat: np.ndarray, noise_var) -> float:
-    """``mean(|y - x_hat|^2 / nv)``: how much larger the measured error of a decoded frame is than
-    its reported noise variance (1 when the report is exact), clipped to :data:`NOISE_SCALE_RANGE`."""
+    """How much larger the measured error of a decoded frame is than its reported noise variance
+    (1 when the report is exact): ``median(|y - x_hat|^2 / nv) / ln 2``, the mean of the
+    exponential distribution of ``|complex Gaussian|^2`` estimated from its median, so that the
+    few wrongly decoded codewords of a failed frame (their ``x_hat`` is not what was sent) are
+    outliers it ignores.  Clipped to :data:`NOISE_SCALE_RANGE`."""
     y, x_hat = np.ravel(y), np.ravel(x_hat)
     nv = np.broadcast_to(np.asarray(noise_var, np.float64).ravel(), y.shape)
     if y.size == 0:
         return 1.0
-    r = float(np.mean(np.abs(y - x_hat) ** 2 / np.maximum(nv, 1e-30)))
+    r = float(np.median(np.abs(y - x_hat) ** 2 / np.maximum(nv, 1e-30)) / np.log(2.0))
     return float(np.clip(r, *NOISE_SCALE_RANGE))
