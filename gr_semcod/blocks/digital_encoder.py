@@ -16,7 +16,8 @@ The MCS (:data:`gr_semcod.baselines.mcs.MCS_TABLE`) is ``mode`` when >= 0, else 
 the receiver's report, fed back on the ``snr`` port (connect ``digital_decoder``'s ``snr``): a
 dict (or PDU metadata) with ``eff_snr_db``, the frame's MIESM effective SNR per MCS
 (:mod:`gr_semcod.baselines.esm`; it accounts for frequency-selective fading and for the measured
-excess of the error over the reported noise), against the AWGN thresholds plus ``margin_db``.
+excess of the error over the reported noise), against the AWGN thresholds (which carry their
+measured margin, ``semcod bench mcs``) plus ``margin_db`` (default 0).
 Until the first report arrives (or when a report carries only ``snr_db`` / is a number) the SNR
 estimate is ``snr_db`` (the parameter, then the last report) against the ``channel`` table.
 A bad report is logged and counted (:meth:`n_bad_snr`); good ones are counted
@@ -88,7 +89,7 @@ class digital_encoder(message_block):
     reports, "" = only the ``snr`` port)."""
 
     def __init__(self, cbr="1/12", source_codec="avif", snr_db=10.0, mode=-1, channel="awgn", max_side=MAX_PHOTO_SIDE,
-                 margin_db=0.5, report_address=""):
+                 margin_db=0.0, report_address=""):
         message_block.__init__(self, "semcod_digital_encoder", {PORT_IN: self.handle, PORT_SNR: self.handle_snr},
                                [PORT_OUT])
         from ..baselines import mcs, source_codecs
@@ -100,6 +101,8 @@ class digital_encoder(message_block):
             raise ValueError(f"source_codec {source_codec!r} is not installed here (pip install pillow-heif; "
                              "Pillow >= 11.3 for avif)")
         self.source_codec = source_codec
+        if channel not in ("awgn", "rayleigh"):  # the multipath row is in effective SNR: for reports only
+            raise ValueError(f"channel (the table of the snr_db estimate) must be awgn or rayleigh, got {channel!r}")
         self.table = mcs.mcs_table(channel)
         self.eff_table = mcs.mcs_table("awgn")  # MIESM maps a report to AWGN-equivalent SNRs
         self.margin_db = float(margin_db)

@@ -216,3 +216,14 @@ def test_scrambler_is_the_802_11_sequence_of_the_phy_pilots():
     assert "".join(map(str, bits[:127])) == want
     np.testing.assert_array_equal(bits[127:], bits[:127])  # period 127
     np.testing.assert_array_equal(pilot_polarity(127), 1.0 - 2.0 * bits[:127])
+
+
+def test_multipath_transmission_picks_from_the_effective_snr():
+    """On the 3-tap channel at a 19 dB noise level (mean SNR 18.7 dB: 64-QAM 3/4 by the mean) the
+    chain picks by effective SNR (64-QAM's is ~16.2 dB) and delivers every image."""
+    imgs = batch(4, 32, 32)
+    mean_snr = 19.0 + 10 * np.log10(np.mean(np.abs(M.multipath_gains(48)) ** 2))
+    assert M.select_mcs(mean_snr).name == "64qam-3/4"
+    r = digital.transmit_images(imgs, "1/2", 19.0, "jpeg", channel="multipath", rng=1)
+    assert r.mcs.name == "16qam-3/4"
+    assert r.failure_rate == 0.0 and r.misdecoded == 0
