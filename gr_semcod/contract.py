@@ -56,6 +56,9 @@ KEY_N_LOST_TILES = "n_lost_tiles"  # tiles whose symbols were all erased (filled
 KEY_SOURCE_CODEC = "source_codec"  # text: jpeg | webp | avif | heif
 KEY_QUALITY = "quality"  # int: the source codec's quality
 KEY_FALLBACK = "fallback"  # text: a stand-in image for one that failed ("mean" | "last"); counted by its drop
+# the digital receiver's link report (digital_decoder ``snr`` -> digital_encoder ``snr``): snr_db (mean) and
+KEY_EFF_SNR_DB = "eff_snr_db"  # f64, one per MCS (mode order): the frame's MIESM effective SNR (dB)
+KEY_NOISE_SCALE = "noise_scale"  # float: measured error / reported noise variance of the decoded frame
 
 # --------------------------------------------------------------------------- port names
 PORT_IN = "in"
@@ -69,6 +72,7 @@ PORT_SYSTEM = "system"  # GNU Radio's own: the ``done`` message
 PORT_FRAMES = "frames"  # the PHY: one PDU per OFDM frame
 PORT_IMAGES = "images"  # the PHY receiver: one PDU per reassembled image
 PORT_DROPS = "drops"  # the image sink: the ``drop`` messages of upstream blocks (lost-image ledger)
+PORT_SNR = "snr"  # the digital link's receiver report, fed back from the decoder to the encoder
 
 # --------------------------------------------------------------------------- stream tags
 #: length tag of the OFDM transmitter's tagged stream (and of ``burst_guard``)

@@ -77,14 +77,20 @@ def per_photo_rows(metrics: List[Dict], names: Dict[int, str]) -> List[Dict]:
         out.append({"photo": names.get(iid, str(iid)), "size": f"{r['width']}x{r['height']}", "codec": tag[0],
                     "channel": tag[1], "snr_db": float(tag[2].rstrip("dB")), "psnr_db": float(r["psnr_db"]),
                     "ssim": float(r["ssim"]), "ms_ssim": float(r["ms_ssim"]),
-                    "n_lost_tiles": int(r["n_lost_tiles"] or 0)})
+                    "n_lost_tiles": int(r["n_lost_tiles"] or 0), "lost": r.get("stand_in", "0") == "1"})
     return sorted(out, key=lambda d: (d["photo"], d["channel"], d["codec"], d["snr_db"]))
 
 
 def format_per_photo(rows: List[Dict]) -> str:
+    """One line per photo and run; a lost photo (the stand-in of a failed digital frame) says
+    ``lost`` and its stand-in's PSNR in brackets, not a score."""
     lines = ["| photo | size | codec | channel | SNR (dB) | PSNR (dB) | SSIM | MS-SSIM | lost tiles |",
              "|---|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
+        if r.get("lost"):
+            lines.append(f"| {r['photo']} | {r['size']} | {r['codec']} | {r['channel']} | {r['snr_db']:g} | "
+                         f"lost (stand-in {r['psnr_db']:.2f}) | – | – | – |")
+            continue
         lines.append(f"| {r['photo']} | {r['size']} | {r['codec']} | {r['channel']} | {r['snr_db']:g} | "
                      f"{r['psnr_db']:.2f} | {r['ssim']:.3f} | {r['ms_ssim']:.3f} | {r['n_lost_tiles']} |")
     return "\n".join(lines)
@@ -103,8 +109,8 @@ def write_per_photo_plot(path: Path, rows: List[Dict], channel: str = "awgn") ->
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, ph in enumerate(photos):
         for codec in sorted({r["codec"] for r in rows}):
-            pts = sorted((r["snr_db"], r["psnr_db"]) for r in rows
-                         if r["photo"] == ph and r["codec"] == codec and r["channel"] == channel)
+            pts = sorted((r["snr_db"], float("nan") if r.get("lost") else r["psnr_db"]) for r in rows
+                         if r["photo"] == ph and r["codec"] == codec and r["channel"] == channel)  # lost: a gap
             if pts:
                 x, y = zip(*pts)
                 ax.plot(x, y, styles.get(codec, "-x"), color=colours[i % len(colours)], label=f"{ph}, {codec}")

@@ -84,6 +84,17 @@ def fallback_images(images: np.ndarray, how: str) -> np.ndarray:
     raise ValueError(f"fallback must be image_mean | dataset_mean | grey, got {how!r}")
 
 
+def default_mcs(snr_db: float, channel: str) -> MCS:
+    """The MCS a transmitter that knows the channel picks: the channel's table at ``snr_db``; on
+    ``multipath`` (thresholds in effective SNR) the AWGN table at the channel's effective SNR per MCS."""
+    if channel == "multipath":
+        from .mcs import effective_snrs_by_mode, multipath_gains
+
+        nv = 10.0 ** (-snr_db / 10.0) / np.abs(multipath_gains(48)) ** 2
+        return select_mcs(effective_snrs_by_mode(nv), mcs_table("awgn"))
+    return select_mcs(snr_db, mcs_table(channel))
+
+
 def make_searches(images: np.ndarray, codec: str):
     """One :class:`.link.PayloadSearch` per image (reuse across CBRs, SNRs and channels)."""
     return [link.PayloadSearch(im, codec) for im in np.asarray(images, np.uint8)]
@@ -106,7 +117,7 @@ def transmit_images(
     rng = np.random.default_rng(rng)
     n_img, h, w, _ = images.shape
     k = num_symbols(cbr, h, w)
-    mcs = mcs or select_mcs(snr_db, mcs_table(channel))
+    mcs = mcs or default_mcs(snr_db, channel)
     lay = link.layout(k, mcs)
     out = fallback_images(images, fallback)
     quality = np.full(n_img, -1, np.int64)

@@ -131,16 +131,15 @@ def unframe(bits: np.ndarray) -> Optional[Tuple[int, bytes]]:
 
 @lru_cache(maxsize=16)
 def scrambler(n: int) -> np.ndarray:
-    """``n`` bits of the IEEE 802.11 scrambler ``x^7 + x^4 + 1`` (state all ones).
+    """``n`` bits of the IEEE 802.11 scrambler ``x^7 + x^4 + 1`` (state all ones): the bits of the
+    PHY's pilot polarity sequence (:func:`gr_semcod.phy.params.pilot_polarity`, ``+-1 = 1 - 2 b``),
+    one LFSR for both, period 127.
 
     The coded bits are XORed with it so that the zero padding of a frame does not become a
     run of one constellation point (unit average power, no spectral lines)."""
-    state = [1] * 7
-    period = np.empty(127, np.uint8)  # a maximal-length sequence: period 2^7 - 1
-    for i in range(127):
-        b = state[6] ^ state[3]
-        period[i] = b
-        state = [b] + state[:6]
+    from ..phy.params import pilot_polarity
+
+    period = ((1.0 - pilot_polarity(127)) / 2.0).astype(np.uint8)
     return np.resize(period, int(n))
 
 
@@ -241,10 +240,29 @@ def decode_image(y: np.ndarray, noise_var, height: int, width: int, mcs: MCS, co
     bits = decode_bits(np.ravel(y)[None], noise_var, lay, iters)[0]
     got = unframe(bits)
     if got is None:
-        return None, {"layout": lay, "reason": "CRC-32 mismatch"}
+        return None, {"layout": lay, "reason": "CRC-32 mismatch", "bits": bits}
     q, body = got
     try:
         img = source_codecs.decode(body, codec, int(height), int(width), q)
     except Exception as e:  # noqa: BLE001 - a payload that passed the CRC but does not decode
-        return None, {"layout": lay, "reason": f"{codec} payload does not decode: {e}", "quality": q}
-    return img, {"layout": lay, "quality": q, "payload": body}
+        return None, {"layout": lay, "reason": f"{codec} payload does not decode: {e}", "quality": q, "bits": bits}
+    return img, {"layout": lay, "quality": q, "payload": body, "bits": bits}
+
+
+def link_report(y: np.ndarray, noise_var, bits: np.ndarray, lay: Layout, table) -> Dict:
+    """The receiver's report of one decoded frame (equalised symbols ``y``, their noise variance,
+    the decoded information ``bits``): ``noise_scale`` (:func:`.esm.noise_scale` of the re-encoded
+    bits on the used, finite-noise symbols) and ``eff_snr_db`` (one per entry of ``table``, the
+    MIESM effective SNR of the scaled noise variances)."""
+    from .esm import noise_scale
+    from .mcs import effective_snrs_by_mode
+
+    u = lay.used_symbols
+    y = np.ravel(y)[:u]
+    nv = np.broadcast_to(np.asarray(noise_var, np.float64).ravel(), (lay.n_symbols,))[:u]
+    ok = nv < 1e6  # erased symbols carry no information about the channel
+    if not ok.any():
+        raise ValueError("every symbol of the frame is erased")
+    x_hat = encode_bits(np.asarray(bits, np.uint8)[None], lay)[0, :u]
+    r = noise_scale(y[ok], x_hat[ok], nv[ok])
+    return {"noise_scale": r, "eff_snr_db": effective_snrs_by_mode(nv[ok] * r, table)}

@@ -28,9 +28,13 @@ MCS_DESIGNS: Tuple[Tuple[str, int, str], ...] = (
     ("16qam-3/4", 16, "3/4"),
     ("64qam-3/4", 64, "3/4"),
 )
-CHANNELS = ("awgn", "rayleigh")
+CHANNELS = ("awgn", "rayleigh", "multipath")
 #: block-fading length (symbols) of the Rayleigh thresholds, as in ``semcod eval``
 RAYLEIGH_BLOCK = 16
+#: the ``multipath`` channel: the demo's 3-tap channel (taps 1, 0.5j, 0.25, unit energy) on the
+#: 48 data carriers of the default OFDM numerology, symbols filling the carriers in order, ZF with
+#: known gains (the OFDM PHY's mapping); its thresholds are in *effective* SNR (:mod:`.esm`)
+MULTIPATH_TAPS = (1.0, 0.5j, 0.25)
 
 
 @dataclass(frozen=True)
@@ -81,24 +85,55 @@ def mcs_by_mode(mode: int, channel: str = "awgn") -> MCS:
     return table[int(mode)]
 
 
-def select_mcs(snr_db: float, table: Optional[Sequence[MCS]] = None) -> MCS:
-    """Highest-throughput entry with ``min_snr_db <= snr_db`` (the most robust one otherwise)."""
+def select_mcs(snr_db, table: Optional[Sequence[MCS]] = None, margin_db: float = 0.0) -> MCS:
+    """Highest-throughput entry with ``min_snr_db + margin_db <= snr_db`` (the most robust one
+    otherwise).  ``snr_db``: one SNR for all entries, or one per entry (indexed by ``mode``: the
+    effective SNR of each entry's constellation, :func:`effective_snrs_by_mode`)."""
     table = MCS_TABLE if table is None else table
-    ok = [m for m in table if m.min_snr_db <= snr_db]
+    snr = np.broadcast_to(np.asarray(snr_db, np.float64).ravel(), (len(table),)) if np.size(snr_db) in (1, len(table)) \
+        else None
+    if snr is None:
+        raise ValueError(f"snr_db must be one value or one per MCS ({len(table)}), got {np.size(snr_db)}")
+    ok = [m for m in table if m.min_snr_db + margin_db <= snr[m.mode]]
     if not ok:
         return min(table, key=lambda m: m.min_snr_db)
     return max(ok, key=lambda m: m.throughput)
 
 
+def effective_snrs_by_mode(noise_var, table: Optional[Sequence[MCS]] = None) -> np.ndarray:
+    """The MIESM effective SNR (dB, :func:`.esm.effective_snr_db`) of per-symbol noise variances
+    for every entry of ``table`` (its constellation's), indexed by ``mode``."""
+    from .esm import effective_snrs_db
+
+    table = MCS_TABLE if table is None else table
+    eff = effective_snrs_db(noise_var, [m.order for m in table])
+    return np.array([eff[m.order] for m in table])
+
+
+def multipath_gains(n: int) -> np.ndarray:
+    """Per-symbol gains of :data:`MULTIPATH_TAPS` for ``n`` symbols filling the data carriers in order."""
+    from ..phy.params import OfdmParams
+
+    p = OfdmParams()
+    taps = np.asarray(MULTIPATH_TAPS, np.complex128)
+    h = np.fft.fft(taps / np.linalg.norm(taps), p.fft_len)[p.data_bins]
+    return np.resize(h, int(n))
+
+
 def channel_symbols(sym: np.ndarray, snr_db: float, channel: str, rng) -> Tuple[np.ndarray, np.ndarray]:
     """Unit-power symbols through ``channel`` -> (zero-forcing equalised symbols, per-symbol noise var)."""
-    from ..runtime.channels import awgn, rayleigh
+    from ..runtime.channels import awgn, complex_noise, rayleigh
 
     if channel == "awgn":
         return awgn(sym, snr_db, rng), np.full(sym.shape, 10.0 ** (-snr_db / 10.0))
     if channel == "rayleigh":
         y, nv = rayleigh(sym, snr_db, RAYLEIGH_BLOCK, rng, equalize="zf")
         return y, np.asarray(nv, np.float64)
+    if channel == "multipath":
+        nv0 = 10.0 ** (-snr_db / 10.0)
+        h = multipath_gains(sym.shape[-1])
+        y = sym + complex_noise(sym.shape, nv0, rng) / h
+        return y, np.broadcast_to(nv0 / np.abs(h) ** 2, sym.shape).copy()
     raise ValueError(f"channel must be one of {CHANNELS}, got {channel!r}")
 
 
@@ -117,15 +152,22 @@ def codeword_error_rate(mcs: MCS, snr_db: float, channel: str = "awgn", trials: 
 def threshold(mcs: MCS, channel: str = "awgn", target: float = 0.01, margin_db: float = 0.5, trials: int = 200,
               lo: float = -5.0, hi: float = 40.0, step: float = 0.25, rng=0) -> float:
     """Lowest SNR on the ``step`` grid with codeword error rate <= ``target`` (bisection;
-    the rate falls with SNR), plus ``margin_db``."""
+    the rate falls with SNR), plus ``margin_db``.  ``multipath``: that SNR as the MIESM effective
+    SNR of the channel's noise profile (comparable with the AWGN threshold)."""
     grid = np.arange(lo, hi + step / 2, step)
     a, b = 0, len(grid) - 1  # invariant: grid[b] passes (assumed at hi), grid[a] may not
     if codeword_error_rate(mcs, grid[a], channel, trials, rng=rng) <= target:
-        return float(grid[a] + margin_db)
+        b = 0
     while b - a > 1:
         mid = (a + b) // 2
         if codeword_error_rate(mcs, grid[mid], channel, trials, rng=rng) <= target:
             b = mid
         else:
             a = mid
-    return float(grid[b] + margin_db)
+    snr = float(grid[b])
+    if channel == "multipath":
+        from .esm import effective_snr_db
+
+        nv = 10.0 ** (-snr / 10.0) / np.abs(multipath_gains(48)) ** 2
+        snr = effective_snr_db(nv, mcs.order)
+    return float(snr + margin_db)

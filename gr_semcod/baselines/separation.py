@@ -26,14 +26,11 @@ For 32x32 images the headers dominate (a JPEG file is >= ~300 bytes) -- report b
 """
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image
-
 from ..rates import num_symbols
 from ..runtime.metrics import psnr_per_image
 from . import source_codecs
@@ -48,54 +45,20 @@ def capacity_bits(k: int, snr_db: float) -> float:
     return float(k) * math.log2(1.0 + 10.0 ** (float(snr_db) / 10.0))
 
 
-def _jpeg_scan_bytes(data: bytes) -> int:
-    """Bytes of entropy-coded data: from the end of the (last) SOS segment header to EOI."""
-    i = data.rfind(b"\xff\xda")
-    if i < 0:
-        raise ValueError("no SOS marker in JPEG data")
-    seg_len = int.from_bytes(data[i + 2:i + 4], "big")
-    start = i + 2 + seg_len
-    end = data.rfind(b"\xff\xd9")
-    return max(0, end - start)
-
-
-def _webp_payload_bytes(data: bytes) -> int:
-    """Sum of the image chunk payloads (VP8 / VP8L / ALPH) of a RIFF WebP file."""
-    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
-        raise ValueError("not a RIFF WebP file")
-    i, total = 12, 0
-    while i + 8 <= len(data):
-        fourcc, size = data[i:i + 4], int.from_bytes(data[i + 4:i + 8], "little")
-        if fourcc in (b"VP8 ", b"VP8L", b"ALPH"):
-            total += size
-        i += 8 + size + (size & 1)
-    return total
-
-
 def encode(image: np.ndarray, codec: str, quality: int, header: bool = True) -> Tuple[int, np.ndarray]:
     """Compress one uint8 ``H x W x 3`` image; returns ``(size in bits, decoded uint8 image)``.
 
-    ``header`` chooses the size accounting (see the module docstring).
+    ``header`` chooses the size accounting (see the module docstring); the files and payloads are
+    :mod:`.source_codecs`' (JPEG whole files with optimised Huffman tables).
     """
-    buf = io.BytesIO()
-    im = Image.fromarray(np.ascontiguousarray(image))
-    if codec == "jpeg":
-        im.save(buf, "JPEG", quality=int(quality), optimize=header)
-        data = buf.getvalue()
-        nbytes = len(data) if header else _jpeg_scan_bytes(data) + 1
-    elif codec == "webp":
-        im.save(buf, "WEBP", quality=int(quality), method=6)
-        data = buf.getvalue()
-        nbytes = len(data) if header else _webp_payload_bytes(data)
-    elif codec in ("avif", "heif"):
-        data = source_codecs.encode_file(image, codec, quality)
-        nbytes = len(data) if header else len(source_codecs.payload(data, codec)) + 1
-        return 8 * nbytes, source_codecs.decode_file(data, codec)
-    else:
+    if codec not in CODECS:
         raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
-    with Image.open(io.BytesIO(data)) as dec:
-        out = np.asarray(dec.convert("RGB"), np.uint8)
-    return 8 * nbytes, out
+    data = source_codecs.encode_file(image, codec, quality, optimize=header)
+    if header:
+        nbytes = len(data)
+    else:  # the payload, + 1 byte for the quality where the receiver needs it to rebuild the headers
+        nbytes = len(source_codecs.payload(data, codec)) + (codec != "webp")
+    return 8 * nbytes, source_codecs.decode_file(data, codec)
 
 
 class QualitySearch:

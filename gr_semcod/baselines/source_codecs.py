@@ -67,13 +67,15 @@ def _register(codec: str) -> None:
             raise CodecUnavailable(f"avif needs Pillow >= 11.3 built with libavif (this is Pillow {Image.__version__})")
 
 
-def encode_file(image: np.ndarray, codec: str, quality: int) -> bytes:
-    """The complete file of one uint8 ``H x W x 3`` image at ``quality``."""
+def encode_file(image: np.ndarray, codec: str, quality: int, optimize: bool = False) -> bytes:
+    """The complete file of one uint8 ``H x W x 3`` image at ``quality``.  ``optimize``: JPEG with
+    Huffman tables optimised for the image (a smaller file; the payload then needs its tables, so
+    the link uses the standard ones)."""
     _register(codec)
     im = Image.fromarray(np.ascontiguousarray(image, np.uint8))
     buf = io.BytesIO()
     if codec == "jpeg":
-        im.save(buf, "JPEG", quality=int(quality), optimize=False)
+        im.save(buf, "JPEG", quality=int(quality), optimize=bool(optimize))
     elif codec == "webp":
         im.save(buf, "WEBP", quality=int(quality), method=6)
     elif codec == "avif":

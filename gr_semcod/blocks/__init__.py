@@ -26,6 +26,8 @@ One block per module, named as in GRC (``semcod_<name>``):
 ``image_display``      Qt widget showing the received image and its PSNR/SSIM
 ``zmq_sample_sink``    hier: samples -> ZMQ PUSH (fc32 or sc16 on the wire)
 ``zmq_sample_source``  hier: ZMQ PULL -> samples
+``zmq_msg_sink``       messages -> ZMQ PUSH (the receiver's link reports to the transmitter's process,
+                       where ``digital_encoder``'s ``report_address`` pulls them)
 ``zmq_model_client``   a bundle role run by ``semcod serve`` in another process (ZMQ REQ)
 =====================  =====================================================================
 
@@ -57,9 +59,10 @@ from .semcod_rx import semcod_rx
 from .burst_guard import burst_guard
 from .zmq_sample_sink import zmq_sample_sink
 from .zmq_sample_source import zmq_sample_source
+from .zmq_msg_sink import zmq_msg_sink
 from .zmq_model_client import zmq_model_client
 
 __all__ = ["onnx_model", "semantic_encoder", "jscc_encoder", "jscc_decoder", "detokenizer", "classifier", "image_classifier",
            "deepjscc_encoder", "deepjscc_decoder", "semantic2_encoder", "semantic2_decoder", "digital_encoder",
            "digital_decoder", "image_source", "image_sink", "photo_tiler", "photo_stitcher", "semcod_tx", "semcod_rx",
-           "burst_guard", "zmq_sample_sink", "zmq_sample_source", "zmq_model_client"]
+           "burst_guard", "zmq_sample_sink", "zmq_sample_source", "zmq_msg_sink", "zmq_model_client"]

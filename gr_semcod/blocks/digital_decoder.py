@@ -23,22 +23,27 @@ it is a *drop* -- logged, counted in :meth:`n_failed` and :meth:`n_dropped`, pub
 ``drop`` (the image sink counts the image lost) -- and, with ``fallback`` = "mean" (the mean
 colour of the images decoded so far, mid grey before the first) or "last" (the last image
 decoded, when of the same size), a stand-in image PDU with ``fallback`` set in its metadata
-goes out; "none" sends nothing.  Port ``snr``: the PHY's SNR estimate of every frame, for the
-transmitter's MCS choice (connect it to ``digital_encoder``'s ``snr``).
+goes out; "none" sends nothing.
+
+Port ``snr``: the receiver's report of every frame, for the transmitter's MCS choice (connect it
+to ``digital_encoder``'s ``snr``; :func:`gr_semcod.baselines.link.link_report`): a dict with
+``snr_db`` (the PHY's mean estimate, when the PDU has it), ``noise_scale`` (the error of the
+re-encoded decoded bits against the reported noise variance: the data-aided check) and
+``eff_snr_db`` (the MIESM effective SNR of every MCS, from the per-symbol noise variances so
+scaled: it sees the multipath fade the mean SNR hides).
 """
 from __future__ import annotations
 
 import numpy as np
 import pmt
 
-from ..contract import (CODEC_DIGITAL, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_ERASURE_MASK, KEY_FALLBACK, KEY_HEIGHT,
-                        KEY_MODE, KEY_NOISE_VAR, KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH, KEY_QUALITY, KEY_SNR_DB,
+from ..contract import (CODEC_DIGITAL, KEY_CBR, KEY_CHANNELS, KEY_CODEC, KEY_EFF_SNR_DB, KEY_ERASURE_MASK,
+                        KEY_FALLBACK, KEY_HEIGHT, KEY_MODE, KEY_NOISE_SCALE, KEY_NOISE_VAR, KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH, KEY_QUALITY, KEY_SNR_DB,
                         KEY_SNR_USED, KEY_SOURCE_CODEC, KEY_SYMBOL_NOISE_VAR, KEY_WIDTH, MAX_RX_SYMBOL_ABS, PORT_IN,
-                        PORT_OUT, PDUError, check_symbols, erasure_mask, meta_float, meta_int, photo_size)
+                        PORT_OUT, PORT_SNR, PDUError, check_symbols, erasure_mask, meta_float, meta_int, photo_size)
 from ..pdu import make_pdu, meta_to_pmt, split_pdu
 from ..rates import cbr_text, num_symbols
 from .base import message_block
-from .digital_encoder import PORT_SNR
 
 FALLBACKS = ("mean", "last", "none")
 EQUALIZERS = ("zf", "mmse")
@@ -69,6 +74,7 @@ class digital_decoder(message_block):
         self.table = mcs.mcs_table("awgn")  # the modes; thresholds are the transmitter's business
         self.mode, self.snr_db, self.size, self.iters = int(mode), float(snr_db), int(size), int(iters)
         self._n_failed = 0
+        self._n_reports = 0
         self._sum_colour = np.zeros(3)
         self._n_good = 0
         self._last = None
@@ -136,9 +142,8 @@ class digital_decoder(message_block):
         erased = erasure_mask(meta, k)
         if erased is not None:
             y[erased], nv[erased] = 0.0, ERASED_NOISE_VAR
-        if KEY_SNR_DB in meta:
-            self.message_port_pub(pmt.intern(PORT_SNR), meta_to_pmt({KEY_SNR_DB: float(np.ravel(meta[KEY_SNR_DB])[0])}))
         img, info = link.decode_image(y, nv, h, w, m, self.source_codec, self.iters)
+        self._report(meta, y, nv, info)
         out = {key: v for key, v in meta.items() if key not in _PHY_VECTORS}
         out.update({KEY_HEIGHT: h, KEY_WIDTH: w, KEY_CHANNELS: 3, KEY_PHOTO_HEIGHT: h, KEY_PHOTO_WIDTH: w,
                     KEY_CODEC: CODEC_DIGITAL, KEY_CBR: self.cbr, KEY_MODE: m.mode,
@@ -159,6 +164,28 @@ class digital_decoder(message_block):
         out[KEY_QUALITY] = int(info["quality"])
         self.message_port_pub(pmt.intern(PORT_OUT), make_pdu(out, img))
         self._n_out += 1
+
+    def _report(self, meta, y, nv, info) -> None:
+        """Publish the link report on ``snr`` (see the module docstring)."""
+        from ..baselines import link
+
+        rep = {}
+        if KEY_SNR_DB in meta:
+            rep[KEY_SNR_DB] = float(np.ravel(meta[KEY_SNR_DB])[0])
+        if "bits" in info:
+            try:
+                r = link.link_report(y, nv, info["bits"], info["layout"], self.table)
+                rep[KEY_NOISE_SCALE] = r["noise_scale"]
+                rep[KEY_EFF_SNR_DB] = r["eff_snr_db"].astype(np.float64)
+            except ValueError as e:  # every symbol erased: nothing to report on the channel
+                self._log.debug(f"no link report: {e}")
+        if rep:
+            self._n_reports += 1
+            self.message_port_pub(pmt.intern(PORT_SNR), meta_to_pmt(rep))
+
+    def n_reports(self) -> int:
+        """Link reports published on ``snr``."""
+        return self._n_reports
 
     def _stand_in(self, h: int, w: int):
         if self.fallback == "none":

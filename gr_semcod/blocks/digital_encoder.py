@@ -12,52 +12,84 @@ unit power on the used ones, unused ones zero) with ``cbr``, ``n_symbols``, ``co
 "digital", ``mode`` (the MCS index, carried in the PHY header), ``photo_height``/``photo_width``
 (= H/W), ``source_codec`` and ``quality``; other metadata passed through.
 
-The MCS (:data:`gr_semcod.baselines.mcs.MCS_TABLE`) is ``mode`` when >= 0, else the table's
-choice for the SNR estimate: the ``snr_db`` parameter, updated by every message on the ``snr``
-port (the receiver's estimate fed back: a number, or a dict / PDU metadata with ``snr_db``).
+The MCS (:data:`gr_semcod.baselines.mcs.MCS_TABLE`) is ``mode`` when >= 0, else chosen from
+the receiver's report, fed back on the ``snr`` port (connect ``digital_decoder``'s ``snr``): a
+dict (or PDU metadata) with ``eff_snr_db``, the frame's MIESM effective SNR per MCS
+(:mod:`gr_semcod.baselines.esm`; it accounts for frequency-selective fading and for the measured
+excess of the error over the reported noise), against the AWGN thresholds (which carry their
+measured margin, ``semcod bench mcs``) plus ``margin_db`` (default 0).
+Until the first report arrives (or when a report carries only ``snr_db`` / is a number) the SNR
+estimate is ``snr_db`` (the parameter, then the last report) against the ``channel`` table.
+A bad report is logged and counted (:meth:`n_bad_snr`); good ones are counted
+(:meth:`n_reports`); every change of MCS is logged with the SNR that caused it.  In a split
+flowgraph the reports come over ZMQ instead: ``report_address`` (the receiver's
+``zmq_msg_sink``) is pulled from while the flowgraph runs (:mod:`gr_semcod.blocks.zmq_msg_pull`;
+loopback by default, CurveZMQ with the ``SEMCOD_ZMQ_*`` keys otherwise).
 An image for which not even the codec's lowest quality fits is dropped ("no ... fits").
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pmt
 
-from ..contract import (CODEC_DIGITAL, KEY_BATCH, KEY_CBR, KEY_CODEC, KEY_HEIGHT, KEY_MODE, KEY_N_SYMBOLS,
-                        KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH, KEY_QUALITY, KEY_SNR_DB, KEY_SOURCE_CODEC, KEY_WIDTH,
-                        MAX_PHOTO_SIDE, PORT_IN, PORT_OUT, PDUError, meta_int)
+from ..contract import (CODEC_DIGITAL, KEY_BATCH, KEY_CBR, KEY_CODEC, KEY_EFF_SNR_DB, KEY_HEIGHT, KEY_MODE,
+                        KEY_N_SYMBOLS, KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH, KEY_QUALITY, KEY_SNR_DB, KEY_SOURCE_CODEC,
+                        KEY_WIDTH, MAX_PHOTO_SIDE, PORT_IN, PORT_OUT, PORT_SNR, PDUError, meta_int)
 from ..pdu import from_pmt, make_pdu, meta_to_python, split_pdu
 from ..rates import cbr_text, num_symbols
 from .base import message_block
 from .photo_tiler import check_photo
 
-PORT_SNR = "snr"
+__all__ = ["digital_encoder", "report_from_message", "snr_from_message", "PORT_SNR"]
+
+
+def report_from_message(msg, n_modes: int):
+    """``(snr_db or None, eff_snr_db (n_modes,) or None)`` of a receiver report: a number, or a
+    dict / PDU metadata with ``snr_db`` and/or ``eff_snr_db`` (one per MCS)."""
+    if pmt.is_pair(msg) and not pmt.is_dict(msg):
+        msg = pmt.car(msg)
+    if pmt.is_dict(msg):
+        d = meta_to_python(msg)
+    elif pmt.is_number(msg):
+        d = {KEY_SNR_DB: from_pmt(msg)}
+    else:
+        d = {}
+    snr, eff = d.get(KEY_SNR_DB), d.get(KEY_EFF_SNR_DB)
+    if snr is None and eff is None:
+        raise PDUError(f"snr message must be a number or carry {KEY_SNR_DB!r} / {KEY_EFF_SNR_DB!r}")
+    try:
+        snr = None if snr is None else float(np.ravel(np.asarray(snr, np.float64))[0])
+        eff = None if eff is None else np.asarray(eff, np.float64).ravel()
+    except (TypeError, ValueError, IndexError):
+        raise PDUError(f"snr message: {KEY_SNR_DB} / {KEY_EFF_SNR_DB} must be numbers") from None
+    if snr is not None and not np.isfinite(snr):
+        raise PDUError(f"snr message: {KEY_SNR_DB} must be finite, got {snr}")
+    if eff is not None and (eff.size != n_modes or not np.all(np.isfinite(eff))):
+        raise PDUError(f"snr message: {KEY_EFF_SNR_DB} must be {n_modes} finite values (one per MCS), got {eff}")
+    return snr, eff
 
 
 def snr_from_message(msg) -> float:
     """An SNR estimate (dB) from a number, a dict with ``snr_db`` or a PDU whose metadata has it."""
-    if pmt.is_pair(msg) and not pmt.is_dict(msg):
-        msg = pmt.car(msg)
-    if pmt.is_dict(msg):
-        v = meta_to_python(msg).get(KEY_SNR_DB)
-    elif pmt.is_number(msg):
-        v = from_pmt(msg)
-    else:
-        v = None
-    try:
-        v = float(np.ravel(np.asarray(v, np.float64))[0])
-    except (TypeError, ValueError, IndexError):
-        raise PDUError(f"snr message must be a number or carry {KEY_SNR_DB!r}") from None
-    if not np.isfinite(v):
-        raise PDUError(f"snr message: {KEY_SNR_DB} must be finite, got {v}")
-    return v
+    from ..baselines.mcs import MCS_TABLE
+
+    snr, _ = report_from_message(msg, len(MCS_TABLE))
+    if snr is None:
+        raise PDUError(f"snr message must be a number or carry {KEY_SNR_DB!r}")
+    return snr
 
 
 class digital_encoder(message_block):
     """Args: cbr, source_codec ("jpeg" | "webp" | "avif" | "heif"), snr_db (initial SNR estimate),
-    mode (MCS index, -1 = from the SNR estimate), channel (threshold table: "awgn" | "rayleigh"),
-    max_side (largest photo side)."""
+    mode (MCS index, -1 = from the SNR estimate), channel (threshold table of ``snr_db``: "awgn" |
+    "rayleigh"), max_side (largest photo side), margin_db (dB added to the AWGN thresholds when
+    choosing from a report's effective SNR), report_address (ZMQ endpoint of the receiver's
+    reports, "" = only the ``snr`` port)."""
 
-    def __init__(self, cbr="1/12", source_codec="avif", snr_db=10.0, mode=-1, channel="awgn", max_side=MAX_PHOTO_SIDE):
+    def __init__(self, cbr="1/12", source_codec="avif", snr_db=10.0, mode=-1, channel="awgn", max_side=MAX_PHOTO_SIDE,
+                 margin_db=0.0, report_address=""):
         message_block.__init__(self, "semcod_digital_encoder", {PORT_IN: self.handle, PORT_SNR: self.handle_snr},
                                [PORT_OUT])
         from ..baselines import mcs, source_codecs
@@ -69,7 +101,14 @@ class digital_encoder(message_block):
             raise ValueError(f"source_codec {source_codec!r} is not installed here (pip install pillow-heif; "
                              "Pillow >= 11.3 for avif)")
         self.source_codec = source_codec
+        if channel not in ("awgn", "rayleigh"):  # the multipath row is in effective SNR: for reports only
+            raise ValueError(f"channel (the table of the snr_db estimate) must be awgn or rayleigh, got {channel!r}")
         self.table = mcs.mcs_table(channel)
+        self.eff_table = mcs.mcs_table("awgn")  # MIESM maps a report to AWGN-equivalent SNRs
+        self.margin_db = float(margin_db)
+        self.eff_snr_db = None  # the last report's effective SNRs (one per MCS)
+        self._n_reports = 0
+        self._last_mcs = None
         self.mode = int(mode)
         if self.mode >= len(self.table):
             raise ValueError(f"mode must be -1 or 0..{len(self.table) - 1}, got {mode}")
@@ -80,6 +119,22 @@ class digital_encoder(message_block):
 
         for m in self.table:
             m.code
+        self._lock = threading.Lock()  # reports may come from the ZMQ thread
+        self.puller = None
+        if report_address and str(report_address) != "None":  # GRC renders an unset string parameter "None"
+            from .zmq_msg_pull import MessagePuller
+
+            self.puller = MessagePuller(report_address, self.handle_snr, self._log)
+
+    def start(self):
+        if self.puller is not None:
+            self.puller.start()
+        return message_block.start(self)
+
+    def stop(self):
+        if self.puller is not None:
+            self.puller.stop()
+        return message_block.stop(self)
 
     def set_snr_db(self, snr_db):
         self.snr_db = float(snr_db)
@@ -87,22 +142,42 @@ class digital_encoder(message_block):
     def set_mode(self, mode):
         self.mode = int(mode)
 
+    def set_margin_db(self, margin_db):
+        self.margin_db = float(margin_db)
+
     def current_mcs(self):
         from ..baselines.mcs import select_mcs
 
-        return self.table[self.mode] if self.mode >= 0 else select_mcs(self.snr_db, self.table)
+        if self.mode >= 0:
+            return self.table[self.mode]
+        with self._lock:
+            eff, snr = self.eff_snr_db, self.snr_db
+        if eff is not None:
+            return select_mcs(eff, self.eff_table, self.margin_db)
+        return select_mcs(snr, self.table)
 
     def handle_snr(self, msg) -> None:
-        """A bad SNR report is logged and counted (:meth:`n_bad_snr`), never published on ``drop``:
-        it is not an image, and the image sink would count it as one lost."""
+        """A receiver report (see the module docstring).  A bad one is logged and counted
+        (:meth:`n_bad_snr`), never published on ``drop``: it is not an image, and the image sink
+        would count it as one lost."""
         try:
-            self.snr_db = snr_from_message(msg)
+            snr, eff = report_from_message(msg, len(self.eff_table))
         except (ValueError, TypeError) as e:  # PDUError included
             self._n_bad_snr += 1
             self._log.warn(f"ignored SNR report ({self._n_bad_snr} so far): {e}")
+            return
+        with self._lock:
+            if snr is not None:
+                self.snr_db = snr
+            self.eff_snr_db = eff  # a report without effective SNRs falls back to snr_db
+            self._n_reports += 1
 
     def n_bad_snr(self) -> int:
         return self._n_bad_snr
+
+    def n_reports(self) -> int:
+        """Receiver reports taken (the MCS follows the last one)."""
+        return self._n_reports
 
     def handle(self, msg) -> None:
         from ..baselines import link
@@ -115,6 +190,12 @@ class digital_encoder(message_block):
             raise PDUError(f"digital_encoder: {c} channels, expected 3 (RGB)")
         k = num_symbols(self.cbr, h, w)
         m = self.current_mcs()
+        if m is not self._last_mcs:
+            src = (f"receiver report {self._n_reports}: effective SNR {self.eff_snr_db[m.mode]:.1f} dB for {m.name}"
+                   if self.eff_snr_db is not None and self.mode < 0 else
+                   f"SNR estimate {self.snr_db:.1f} dB" if self.mode < 0 else "fixed mode")
+            self._log.info(f"MCS {m.name} from image_id={meta.get('image_id')} ({src})")
+            self._last_mcs = m
         sym, info = link.encode_image(vec.reshape(h, w, 3), k, m, self.source_codec)
         if sym is None:
             raise PDUError(f"no {self.source_codec} payload of a {h}x{w} image fits {info['layout'].payload_bytes} "

@@ -37,7 +37,10 @@ labels (:attr:`labels`), references and received images (:attr:`received`,
 Accounting (no silent loss): every image announced on ``ref`` counts as sent.  It is either
 received, or dropped upstream -- the ``drop`` messages of the other gr-semcod blocks, connected
 to the ``drops`` port, name the block and the reason (an image PDU marked ``fallback``, the
-digital decoder's stand-in for a failed frame, is scored but not counted received) -- or, at the end of a finite run (or
+digital decoder's stand-in for a failed frame, is not counted received: its row has
+``stand_in`` = 1 and it stays out of :attr:`stats`, which score delivered images only; its PSNR
+goes to :attr:`stats_with_stand_ins`, the figure that also scores what a viewer is shown for a
+lost image, :meth:`mean_psnr_with_stand_ins`) -- or, at the end of a finite run (or
 once ``keep`` newer images have been sent), counted lost with the reason "not received".
 :meth:`summary` returns ``sent/received/lost`` with the reasons, :meth:`summary_line` is the
 line the sink logs when a finite run ends.  Without a ``ref`` connection (the receiver of a
@@ -74,8 +77,9 @@ from .image_source import load_source
 
 #: columns of the metrics CSV and keys of the metrics messages
 CSV_FIELDS = ("time", "tag", "image_id", "codec", "cbr", "snr_db", "psnr_db", "ssim", "ms_ssim", "height", "width",
-              "n_lost_tiles", "latency_s", "png")
-#: metrics with running statistics in :attr:`image_sink.stats`
+              "n_lost_tiles", "latency_s", "png", "stand_in")
+#: metrics with running statistics in :attr:`image_sink.stats` (delivered images) and
+#: :attr:`image_sink.stats_with_stand_ins`; ``stand_in`` = 1: a stand-in shown for a lost image
 STAT_FIELDS = ("psnr_db", "ssim", "ms_ssim", "snr_db", "latency_s")
 #: what the sink computes: ``all`` (PSNR, SSIM, MS-SSIM where large enough) or ``psnr``
 METRICS = ("all", "psnr")
@@ -135,7 +139,8 @@ class image_sink(message_block):
         self.labels: "deque" = deque(maxlen=self.keep)
         self.received: "OrderedDict[int, np.ndarray]" = OrderedDict()
         self.results: "deque" = deque(maxlen=self.keep)  # the latest metrics rows
-        self.stats = {k: RunningStat() for k in STAT_FIELDS}
+        self.stats = {k: RunningStat() for k in STAT_FIELDS}  # delivered images only
+        self.stats_with_stand_ins = {k: RunningStat() for k in STAT_FIELDS}  # delivered + stand-ins
         self._lock = threading.Lock()
         self._n_noref = 0
         self._n_labels = 0
@@ -180,7 +185,12 @@ class image_sink(message_block):
         return self._n_correct / self._n_labels if self._n_labels else float("nan")
 
     def mean_psnr(self) -> float:
+        """Mean PSNR of the delivered images (stand-ins for lost ones excluded)."""
         return self.stats["psnr_db"].value_mean()
+
+    def mean_psnr_with_stand_ins(self) -> float:
+        """Mean PSNR of everything shown: delivered images and the stand-ins of failed ones."""
+        return self.stats_with_stand_ins["psnr_db"].value_mean()
 
     def mean_ssim(self) -> float:
         return self.stats["ssim"].value_mean()
@@ -201,6 +211,7 @@ class image_sink(message_block):
             self.labels.clear()
             self.received.clear()
             self.stats = {k: RunningStat() for k in STAT_FIELDS}
+            self.stats_with_stand_ins = {k: RunningStat() for k in STAT_FIELDS}
             self._n_images = self._n_classified = 0
             self._outstanding.clear()
             self._n_sent = self._n_got = self._n_stand_in = 0
@@ -478,7 +489,7 @@ class image_sink(message_block):
                 "height": int(im.shape[0]), "width": int(im.shape[1]), "n_lost_tiles": int(lost_tiles),
                 # the PHY carries only image_id: the source's tx_time comes from the ref port then
                 "latency_s": float(now - float(t_sent)) if t_sent is not None else float("nan"),
-                "png": "",
+                "png": "", "stand_in": int(stand_in),
             }
             im = im.copy()  # one copy, kept and scored (nothing below writes to it)
             with self._lock:
@@ -525,7 +536,9 @@ class image_sink(message_block):
             self.results.append(row)
             self.last_time = row["time"]
             for k in STAT_FIELDS:
-                self.stats[k].add(row[k])
+                self.stats_with_stand_ins[k].add(row[k])
+                if not row["stand_in"]:
+                    self.stats[k].add(row[k])
             self._n_images += 1
         self._write_csv(row)
         self._publish(row)

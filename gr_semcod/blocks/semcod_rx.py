@@ -19,7 +19,9 @@ The decoders read ``snr_db`` / ``noise_var`` / ``erasures`` from the PDU
 metadata (the PHY receiver's); ``snr_db`` is the fallback (or, with ``snr_source="fixed"``, the
 value always used).  ``codec="digital"``: the digital decoder on the whole photo
 (``source_codec``; MCS and size from the PHY header; a failed CRC is a drop, ``fallback`` "mean" /
-"last" / "none" says what is shown), then the image classifier as for Deep JSCC.
+"last" / "none" says what is shown), then the image classifier as for Deep JSCC; its link report
+of every photo (MIESM effective SNR per MCS) goes out on ``snr``, for ``semcod_tx``'s ``snr`` (the
+MCS feedback; other codecs publish nothing there).
 
 The codec is chosen in :meth:`semcod_rx._build`, one small branch per codec.
 """
@@ -29,7 +31,7 @@ from gnuradio import gr
 
 from .classifier import classifier
 from ..contract import (CODEC_DEEPJSCC, CODEC_DIGITAL, CODEC_SEMANTIC, CODEC_SEMANTIC2, CODECS, PORT_DROP,
-                        PORT_IMAGE, PORT_IN, PORT_LABEL, PORT_OUT)
+                        PORT_IMAGE, PORT_IN, PORT_LABEL, PORT_OUT, PORT_SNR)
 from .base import get_bundle
 from .deepjscc_decoder import deepjscc_decoder
 from .detokenizer import detokenizer
@@ -52,7 +54,7 @@ class semcod_rx(gr.hier_block2):
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
         self.codec = codec
         self.message_port_register_hier_in(PORT_IN)
-        for port in (PORT_IMAGE, PORT_LABEL, PORT_DROP):
+        for port in (PORT_IMAGE, PORT_LABEL, PORT_DROP, PORT_SNR):
             self.message_port_register_hier_out(port)
         self.stages = []
         self.classifier = None
@@ -60,6 +62,8 @@ class semcod_rx(gr.hier_block2):
         self._build(codec, bundle, cbr, snr_db, snr_source, classify, class_names, threads)
         self.msg_connect(self, PORT_IN, self.decoder, PORT_IN)
         self.msg_connect(self.image_stage, PORT_OUT, self, PORT_IMAGE)
+        if codec == CODEC_DIGITAL:  # the link report, fed back to semcod_tx's MCS choice
+            self.msg_connect(self.decoder, PORT_SNR, self, PORT_SNR)
         for s in self.stages:
             self.msg_connect(s, PORT_DROP, self, PORT_DROP)
 

@@ -12,7 +12,10 @@ baseline encoder@cbr;  ``codec="digital"``: the digital baseline on the whole ph
 (``source_codec`` + CRC-32 + 802.16e LDPC + QAM, MCS from ``snr_db`` or ``mode``; no bundle needed).  All tiles of a photo are one PDU (one ``image_id``, T*k symbols, one
 batched ONNX Runtime call per ``max_run_batch`` tiles).  Ports: ``in`` (image PDU), ``out`` (c32
 symbols PDU, unit power per tile, ``image_id``/``cbr``/``n_symbols``/``codec`` and
-``photo_height``/``photo_width`` metadata), ``drop`` (drops of the inner blocks).
+``photo_height``/``photo_width`` metadata), ``drop`` (drops of the inner blocks), ``snr`` (in: the
+receiver's link report fed back, ``semcod_rx``'s ``snr``; the digital codec chooses its MCS from
+it, ``snr_db`` being only the value until the first report; other codecs ignore it).  In a split
+flowgraph ``report_address`` pulls the reports from the receiver's ``zmq_msg_sink`` instead.
 
 The codec is chosen by :func:`encoder_stages`, one small branch per codec.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 from gnuradio import gr
 
 from ..contract import (CODEC_DEEPJSCC, CODEC_DIGITAL, CODEC_SEMANTIC, CODEC_SEMANTIC2, CODECS, MAX_PHOTO_SIDE,
-                        PORT_DROP, PORT_IN, PORT_OUT)
+                        PORT_DROP, PORT_IN, PORT_OUT, PORT_SNR)
 from .deepjscc_encoder import deepjscc_encoder
 from .jscc_encoder import jscc_encoder
 from .photo_tiler import photo_tiler
@@ -33,7 +36,8 @@ def not_available(codec: str, where: str = "this bundle/build") -> ValueError:
     return ValueError(f"codec {codec!r} is not available in {where} (available: {', '.join(CODECS[:2])})")
 
 
-def encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_codec="avif", snr_db=10.0, mode=-1):
+def encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_codec="avif", snr_db=10.0, mode=-1,
+                   report_address=""):
     """The chain of blocks of ``codec``, photo PDU in, symbols PDU out."""
     if codec == CODEC_SEMANTIC:
         coder = [semantic_encoder(bundle, threads), jscc_encoder(bundle, cbr, normalize, threads)]
@@ -46,7 +50,7 @@ def encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_code
     if codec == CODEC_DIGITAL:  # takes the photo whole (whole-photo source coding)
         from .digital_encoder import digital_encoder
 
-        return [digital_encoder(cbr, source_codec, snr_db, mode, max_side=max_side)]
+        return [digital_encoder(cbr, source_codec, snr_db, mode, max_side=max_side, report_address=report_address)]
     raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
 
 
@@ -54,21 +58,25 @@ class semcod_tx(gr.hier_block2):
     """Args: bundle, cbr, codec (one of ``contract.CODECS``), normalize (unit power per tile),
     threads (ORT threads per model), max_side (largest photo side accepted, default 4096),
     snr_db (semantic2: the SNR the transmitter is told, it picks and prices the side information;
-    digital: the SNR estimate the MCS is chosen for); digital: source_codec, mode (MCS index,
-    -1 = from snr_db)."""
+    digital: the SNR estimate the MCS is chosen for until the first report); digital: source_codec,
+    mode (MCS index, -1 = from snr_db / the reports), report_address (ZMQ endpoint of the
+    receiver's link reports in a split flowgraph, "" = the ``snr`` port only)."""
 
     def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, normalize=True, threads=1,
-                 max_side=MAX_PHOTO_SIDE, source_codec="avif", snr_db=10.0, mode=-1):
+                 max_side=MAX_PHOTO_SIDE, source_codec="avif", snr_db=10.0, mode=-1, report_address=""):
         gr.hier_block2.__init__(self, "semcod_tx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
         if codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
         self.codec = codec
-        self.stages = encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_codec, snr_db, mode)
-        for port in (PORT_IN,):
+        self.stages = encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_codec, snr_db, mode,
+                                     report_address)
+        for port in (PORT_IN, PORT_SNR):
             self.message_port_register_hier_in(port)
         for port in (PORT_OUT, PORT_DROP):
             self.message_port_register_hier_out(port)
         self.msg_connect(self, PORT_IN, self.stages[0], PORT_IN)
+        if codec == CODEC_DIGITAL:  # the receiver's report -> the MCS of the next photo
+            self.msg_connect(self, PORT_SNR, self.stages[-1], PORT_SNR)
         for a, b in zip(self.stages[:-1], self.stages[1:]):
             self.msg_connect(a, PORT_OUT, b, PORT_IN)
         self.msg_connect(self.stages[-1], PORT_OUT, self, PORT_OUT)

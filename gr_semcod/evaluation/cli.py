@@ -46,10 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="use the first N images")
     p.add_argument("--separation", nargs="*", default=["jpeg", "webp"], choices=["jpeg", "webp"],
                    help="separation-bound codecs (payload-only accounting); none to skip")
-    p.add_argument("--digital", nargs="*", default=["jpeg", "webp", "avif", "heif"],
-                   choices=["jpeg", "webp", "avif", "heif"],
+    p.add_argument("--digital", nargs="*", default=None, choices=["jpeg", "webp", "avif", "heif"],
                    help="source codecs of the digital rows (codec + CRC-32 + 802.16e LDPC + QAM over the same "
-                        "channel; rows digital_<codec>); none to skip")
+                        "channel; rows digital_<codec>; default: all four on crops, none with --full-size); "
+                        "the option alone skips them")
     p.add_argument("--digital-limit", type=int,
                    help="digital rows on the first N images only (the sum-product decoder is the slow part)")
     p.add_argument("--seed", type=int, default=0)
@@ -140,7 +140,8 @@ def run(args) -> int:
     from .digital_rows import DigitalRows, best_codec, usable_codecs
 
     dig_ref = ref_u8[:args.digital_limit] if args.digital_limit else ref_u8
-    digital = DigitalRows(dig_ref, usable_codecs(args.digital), args.seed) if args.digital else None
+    dig_codecs = ["jpeg", "webp", "avif", "heif"] if args.digital is None else args.digital
+    digital = DigitalRows(dig_ref, usable_codecs(dig_codecs), args.seed) if dig_codecs else None
 
     def dig_score(recon):  # scored against the images the digital rows use
         r = recon.transpose(0, 2, 3, 1)

@@ -6,7 +6,9 @@ which not even the lowest quality fits) and ``mcs`` (the table's choice for that
 """
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -94,3 +96,61 @@ def versus_jpeg(rows) -> List[str]:
                      f"mean {mean:+.2f} dB; where both deliver every image {len(both)} points, mean "
                      f"{(float(np.mean(both)) if both else math.nan):+.2f} dB.")
     return lines
+
+
+# --------------------------------------------------------------------------- semcod eval --full-size
+
+
+def fullsize_runs(img: np.ndarray, cbr: str, channel: str, snr: float, seed: int, codecs: Sequence[str]) -> Dict:
+    """``semcod eval --full-size``'s digital schemes on one photo at its own size: ``{"digital_<codec>":
+    {"image", "symbols", "cbr_spent", "failed", "mcs"}}``.
+
+    The same total budget as the other schemes, ``k = round(CBR * H * W * 3)`` symbols for the
+    whole (unpadded) photo, headers and CRC included; the source codec codes the photo whole
+    (no tiles), the frame rides ``k // ...`` 802.16e codewords (:func:`gr_semcod.baselines.link.layout`)
+    at the table's MCS for ``snr`` on ``channel``, the same seeded channel as the other schemes.
+    ``cbr_spent``: ``k / (H * W * 3)`` -- the frame occupies its ``k`` channel uses (unused ones are
+    sent as zeros), so the CBR exactly; ``used_symbols``: the codewords' part of ``k``.
+    ``failed``: a CRC failure or a budget in which no frame fits; the photo is then shown as its
+    mean colour (:func:`gr_semcod.baselines.digital.fallback_images`, 3 bytes) and scored so.
+    """
+    from ..baselines.digital import transmit_images
+
+    img = np.asarray(img, np.uint8)
+    h, w = img.shape[:2]
+    out = {}
+    for c in codecs:
+        r = transmit_images(img[None], cbr, snr, c, channel=channel, rng=seed, searches=[_search(img, c)])
+        k = r.layout.n_symbols
+        out[SCHEME_PREFIX + c] = {"image": r.images[0].astype(np.float32) / 255.0, "symbols": k,
+                                  "cbr_spent": k / (h * w * 3), "failed": float(r.failure_rate),
+                                  "used_symbols": 0 if r.no_fit[0] else r.layout.used_symbols, "mcs": r.mcs.name}
+    return out
+
+
+#: payload searches of the latest photos (one per photo and codec), reused across CBRs, SNRs and channels
+_SEARCHES: "OrderedDict[tuple, object]" = OrderedDict()
+MAX_SEARCHES = 64
+
+
+def _search(img: np.ndarray, codec: str):
+    from ..baselines.link import PayloadSearch
+
+    key = (hashlib.sha1(img.tobytes()).hexdigest(), img.shape, codec)
+    if key not in _SEARCHES:
+        _SEARCHES[key] = PayloadSearch(img, codec)
+        while len(_SEARCHES) > MAX_SEARCHES:
+            _SEARCHES.popitem(last=False)
+    _SEARCHES.move_to_end(key)
+    return _SEARCHES[key]
+
+
+def format_fullsize_failures(rows) -> str:
+    """Markdown lines for the full-size card: per digital scheme and condition, the failure rate
+    (photos shown as their mean colour, scored so)."""
+    lines = []
+    for r in rows:
+        if r["scheme"].startswith(SCHEME_PREFIX) and np.isfinite(r.get("failure_rate", np.nan)):
+            lines.append(f"- {r['scheme']}, {r['channel']}, CBR {r['cbr']}, {r['snr_db']:g} dB: failed on "
+                         f"{r['failure_rate'] * r['n']:.0f} of {r['n']} photos (shown as the mean colour, scored so)")
+    return "\n".join(lines)

@@ -145,6 +145,10 @@ def run_full_size(args) -> int:
                         k = num_symbols(cbr, tile, tile) * len(tiles)
                         runs["semcod_v1"] = {"image": stitch(rec, grid, img.shape[:2]), "symbols": k,
                                              "cbr_spent": k / img.size}
+                    if getattr(args, "digital", None):  # digital_<codec>: source codec + CRC-32 + LDPC + QAM
+                        from .digital_rows import fullsize_runs, usable_codecs
+
+                        runs.update(fullsize_runs(img, cbr, channel, snr, seed, usable_codecs(args.digital)))
                     for scheme, r in runs.items():
                         per_photo.append({"scheme": scheme, "channel": channel, "cbr": cbr, "snr_db": snr,
                                           "photo": name, "height": img.shape[0], "width": img.shape[1],
@@ -154,7 +158,8 @@ def run_full_size(args) -> int:
                                           "side_share": r["side_symbols"] / r["symbols"] if "side_symbols" in r
                                           else float("nan"),
                                           "flag_bits": r.get("flag_bits", float("nan")),
-                                          "flag_bits_ideal": r.get("flag_bits_ideal", float("nan"))})
+                                          "flag_bits_ideal": r.get("flag_bits_ideal", float("nan")),
+                                          "failure_rate": r.get("failed", float("nan"))})
                         if args.save_images and channel == args.channel[0]:
                             from ..runtime.images import save_png
 
@@ -167,14 +172,14 @@ def run_full_size(args) -> int:
         sel = [r for r in per_photo if (r["scheme"], r["channel"], r["cbr"], r["snr_db"]) == (scheme, channel, cbr, snr)]
         row = {"scheme": scheme, "channel": channel, "cbr": cbr, "snr_db": snr, "n": len(sel)}
         for key in ("psnr", "ssim", "ms_ssim", "cbr_spent", "tokens_per_tile", "side_fail", "side_share", "flag_bits",
-                    "flag_bits_ideal"):
+                    "flag_bits_ideal", "failure_rate"):
             row[key] = float(np.mean([r[key] for r in sel]))
         row["psnr_mse"] = float(10 * np.log10(1.0 / np.mean([r["mse"] for r in sel])))
         rows.append(row)
     out_dir = Path(args.out or Path("out") / "eval" / f"{bundle.name}_fullsize")
     out_dir.mkdir(parents=True, exist_ok=True)
     fields = ["scheme", "channel", "cbr", "snr_db", "n", "psnr", "psnr_mse", "ssim", "ms_ssim", "cbr_spent",
-              "tokens_per_tile", "side_fail", "side_share", "flag_bits", "flag_bits_ideal"]
+              "tokens_per_tile", "side_fail", "side_share", "flag_bits", "flag_bits_ideal", "failure_rate"]
     for path, data, cols in ((out_dir / "results.csv", rows, fields),
                              (out_dir / "per_photo.csv", per_photo,
                               ["photo", "height", "width"] + [f for f in fields if f != "n"])):

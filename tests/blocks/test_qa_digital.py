@@ -130,6 +130,67 @@ class qa_digital(gr_unittest.TestCase):
         self.assertEqual((enc.n_bad_snr(), enc.n_dropped(), d["drop"].num_messages()), (1, 0, 0))
         self.assertEqual(enc.current_mcs().name, M.select_mcs(25.0).name)
 
+    def test_008_report_sees_the_fade_and_the_excess_noise(self):
+        """The decoder's report: on the 3-tap fade at a 20 dB noise level (mean SNR 19.7 dB) the 64-QAM
+        effective SNR is ~17.2 dB, 2.5 dB below the mean SNR, at the 64-QAM 3/4 threshold; noise twice
+        the reported one gives noise_scale ~2 and the effective SNRs of the doubled noise profile."""
+        img = photo_like(64, 64, seed=3)
+        enc = digital_encoder("1/6", "jpeg", mode=3)  # 16-QAM 1/2: decodes on the fade
+        (meta, z), = pdus(run_block(enc, [image_pdu(img, 2)])["out"])
+        nv = 0.01 / np.abs(M.multipath_gains(z.size)) ** 2  # the 3-tap channel on the data carriers
+        rng = np.random.default_rng(5)
+        w = (rng.standard_normal(z.size) + 1j * rng.standard_normal(z.size)) / np.sqrt(2)
+        reports = []
+        for scale in (1.0, 2.0):
+            y = (z + np.sqrt(nv * scale) * w).astype(np.complex64)
+            rx = {"image_id": 2, "height": 64, "width": 64, "mode": 3, "snr_db": 20.0,
+                  "symbol_noise_var": nv.astype(np.float32)}
+            dec = digital_decoder("1/6", "jpeg")
+            d = run_block(dec, [make_pdu(rx, y)], outputs=("out", "drop", "snr"))
+            self.assertEqual((len(pdus(d["out"])), dec.n_failed(), dec.n_reports()), (1, 0, 1))
+            reports.append(meta_to_python(messages(d["snr"])[0]))
+        exact, doubled = reports
+        top = M.MCS_TABLE[-1]
+        self.assertEqual(exact["snr_db"], 20.0)
+        self.assertAlmostEqual(exact["noise_scale"], 1.0, delta=0.08)
+        self.assertAlmostEqual(doubled["noise_scale"], 2.0, delta=0.16)
+        eff = np.asarray(exact["eff_snr_db"])
+        self.assertEqual(eff.shape, (len(M.MCS_TABLE),))
+        self.assertTrue(16.5 < eff[top.mode] < top.min_snr_db + 0.5, eff)  # the fade costs ~2.5 dB
+        self.assertNotEqual(M.select_mcs(eff, M.MCS_TABLE, 0.5).name, top.name)  # a margin of 0.5 dB: not 64-QAM
+        # the doubled error is seen: the report is the effective SNR of the scaled noise profile
+        np.testing.assert_allclose(np.asarray(doubled["eff_snr_db"]),
+                                   M.effective_snrs_by_mode(nv * doubled["noise_scale"]), atol=1e-6)
+        self.assertTrue(np.all((eff - np.asarray(doubled["eff_snr_db"]) > 0.5)), (eff, doubled["eff_snr_db"]))
+
+    def test_009_a_report_changes_the_mcs_used(self):
+        """snr_db=20 alone picks 64-QAM 3/4; a report whose effective SNRs say the channel is
+        frequency selective moves the next image to a lower MCS; a plain number falls back to it."""
+        img = photo_like(32, 32)
+        enc = digital_encoder("1/6", "jpeg", snr_db=20.0)
+        (m0, _), = pdus(run_block(enc, [image_pdu(img, 0)])["out"])
+        self.assertEqual(m0["mode"], M.select_mcs(20.0).mode)
+        self.assertEqual(M.MCS_TABLE[m0["mode"]].name, "64qam-3/4")
+        th = np.array([m.min_snr_db for m in M.MCS_TABLE])
+        eff = np.minimum(th + 1.0, 20.0)
+        eff[-1] = th[-1] - 1.0  # 64-QAM does not make it, 16-QAM 3/4 does
+        rep = {"snr_db": 20.0, "eff_snr_db": eff, "noise_scale": 1.3}
+        from gr_semcod.pdu import meta_to_pmt
+
+        run_block(enc, [meta_to_pmt(rep)], in_port="snr", expect=0, timeout=0.2)
+        (m1, z1), = pdus(run_block(enc, [image_pdu(img, 1)])["out"])
+        self.assertEqual((M.MCS_TABLE[m1["mode"]].name, enc.n_reports()), ("16qam-3/4", 1))
+        self.assertEqual(z1.size, m0["n_symbols"])  # the budget does not change with the MCS
+        # the margin is added to the thresholds: 1 dB above each threshold is not enough for a 1.5 dB margin
+        enc.set_margin_db(1.5)
+        self.assertEqual(enc.current_mcs().name, "bpsk-1/2")  # none meets threshold + margin: the most robust
+        enc.set_margin_db(0.0)
+        # a wrong-length report is counted bad and changes nothing
+        run_block(enc, [meta_to_pmt({"eff_snr_db": np.ones(3)})], in_port="snr", expect=0, timeout=0.2)
+        self.assertEqual((enc.n_bad_snr(), enc.current_mcs().name), (1, "16qam-3/4"))
+        run_block(enc, [pmt.from_double(20.0)], in_port="snr", expect=0, timeout=0.2)
+        self.assertEqual(enc.current_mcs().name, "64qam-3/4")
+
     def test_007_photo_through_the_ofdm_phy(self):
         """A 96x128 photo: encoder -> OFDM TX (mode and photo size in every frame header) -> AWGN 18 dB
         -> OFDM RX -> decoder, which takes the MCS and the size from the PHY: bit-exact."""

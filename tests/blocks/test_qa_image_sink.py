@@ -50,7 +50,7 @@ class qa_image_sink(gr_unittest.TestCase):
             rows = list(csv.DictReader(f))
         self.assertEqual(len(rows), 3)
         self.assertEqual(list(rows[0]), ["time", "tag", "image_id", "codec", "cbr", "snr_db", "psnr_db", "ssim",
-                                         "ms_ssim", "height", "width", "n_lost_tiles", "latency_s", "png"])
+                                         "ms_ssim", "height", "width", "n_lost_tiles", "latency_s", "png", "stand_in"])
         # the time column keeps microseconds (time.time() is ~1.8e9 s: 6 significant digits were 1000 s)
         t = [float(r["time"]) for r in rows]
         self.assertTrue(all(abs(a - round(a, 6)) < 1e-7 for a in t) and len(rows[0]["time"].split(".")[1]) == 6)

@@ -2,6 +2,7 @@
 import csv
 
 import numpy as np
+import pytest
 import pmt
 from gnuradio import blocks, gr
 
@@ -148,3 +149,30 @@ def test_stop_with_a_busy_metrics_worker_says_what_was_not_written(test_images, 
     assert wait_for(lambda: sink.n_images() == 3)  # the worker still finishes them afterwards
     with open(csv_path) as f:
         assert len(list(csv.DictReader(f))) == 3
+
+
+def test_stand_ins_stay_out_of_the_delivered_psnr(test_images, tmp_path):
+    """The mean PSNR scores delivered images only; the stand-ins of lost ones are in their own,
+    clearly named figure and marked ``stand_in`` = 1 in the CSV."""
+    from gr_semcod.runtime.metrics import psnr
+
+    imgs = test_images
+    csv_path = tmp_path / "m.csv"
+    sink = image_sink("", csv_path=str(csv_path), linger=0.5)
+    noisy = np.clip(imgs[0].astype(int) + 6, 0, 255).astype(np.uint8)
+    grey = np.full_like(imgs[0], 90)
+    msgs = [("ref", image_pdu(imgs[i], i)) for i in range(3)]
+    msgs += [("in", image_pdu(noisy, 0)), ("in", image_pdu(grey, 1, fallback="mean")),
+             ("drops", drop_msg("semcod_digital_decoder", "digital: CRC-32 mismatch", 1)),
+             ("in", image_pdu(grey, 2, fallback="mean")),
+             ("drops", drop_msg("semcod_digital_decoder", "digital: CRC-32 mismatch", 2))]
+    run(sink, msgs, lambda: sink.n_images() == 3 and sink.n_lost() == 2)
+    p = [psnr(imgs[0], noisy), psnr(imgs[1], grey), psnr(imgs[2], grey)]
+    assert p[0] > p[1] + 5  # the stand-ins would pull the mean down
+    assert sink.mean_psnr() == pytest.approx(p[0], abs=1e-6)
+    assert sink.mean_psnr_with_stand_ins() == pytest.approx(np.mean(p), abs=1e-6)
+    s = sink.summary(final=True)
+    assert (s["received"], s["lost"], s["stand_ins"]) == (1, 2, 2)
+    with open(csv_path) as f:
+        rows = {int(r["image_id"]): r for r in csv.DictReader(f)}
+    assert {i: rows[i]["stand_in"] for i in rows} == {0: "0", 1: "1", 2: "1"}

@@ -197,3 +197,44 @@ def test_semantic2_machine_receiver_reads_its_reconstruction():
     rec = semantic2_images(b, x, "1/12", "awgn", 10.0, 0, 4)["images"]
     assert logits.shape == (4, len(b.manifest["classes"]))
     np.testing.assert_allclose(logits, b.run("image_classifier", images=rec)["logits"], rtol=1e-4, atol=1e-5)
+
+
+def test_eval_full_size_digital_rows(bundle_dir, tmp_path, capsys):
+    """``--full-size --digital jpeg``: digital rows with the same photos, channels and SNRs, the
+    whole photo in k = round(CBR * H * W * 3) symbols (cbr_spent <= CBR), a failure rate; at 20 dB
+    on AWGN the photo arrives as its JPEG, far below the lowest threshold it fails (mean colour)."""
+    from gr_semcod.baselines import source_codecs
+    from gr_semcod.evaluation.digital_rows import fullsize_runs
+    from gr_semcod.runtime.metrics import psnr
+
+    img = synthetic_photo(96, 128, 3)
+    good = fullsize_runs(img, "1/6", "awgn", 20.0, 0, ["jpeg"])["digital_jpeg"]
+    k = num_symbols("1/6", 96, 128)
+    assert good["failed"] == 0.0 and good["symbols"] == k and good["cbr_spent"] == pytest.approx(1 / 6, rel=1e-3)
+    assert 0.9 * k <= good["used_symbols"] <= k
+    assert good["mcs"] == "64qam-3/4"
+    bad = fullsize_runs(img, "1/6", "awgn", -8.0, 0, ["jpeg"])["digital_jpeg"]
+    assert bad["failed"] == 1.0
+    mean = np.rint(img.reshape(-1, 3).mean(0)) / 255.0
+    np.testing.assert_allclose(bad["image"].reshape(-1, 3), np.broadcast_to(mean, (96 * 128, 3)), atol=1e-6)
+    got = (good["image"] * 255).round().astype(np.uint8)
+    assert psnr(img, got) > psnr(img, (bad["image"] * 255).round().astype(np.uint8)) + 5
+    # the received JPEG is the one the transmitter's quality search chose (bit-exact payload)
+    q = max(q for q in range(1, 96) if len(source_codecs.encode(img, "jpeg", q)) * 8 + 64 <= good["used_symbols"] * 6 * 3 // 4)
+    assert psnr(img, got) == pytest.approx(psnr(img, source_codecs.decode(source_codecs.encode(img, "jpeg", q), "jpeg", 96, 128, q)), abs=0.5)
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(img).save(photos / "a.png")
+    p = argparse.ArgumentParser()
+    eval_cli.add_arguments(p)
+    args = p.parse_args(["--bundle", str(bundle_dir[0]), "--data", str(photos), "--full-size", "--cbr", "1/12",
+                         "--snr", "-8", "20", "--channel", "awgn", "--modes", "none", "--digital", "jpeg",
+                         "--out", str(tmp_path / "out")])
+    assert eval_cli.run(args) == 0
+    rows = {(r["scheme"], float(r["snr_db"])): r for r in csv.DictReader(open(tmp_path / "out" / "results.csv"))}
+    assert {s for s, _ in rows} == {"deepjscc", "semantic2_none", "digital_jpeg"}
+    assert float(rows[("digital_jpeg", 20.0)]["failure_rate"]) == 0.0
+    assert float(rows[("digital_jpeg", -8.0)]["failure_rate"]) == 1.0
+    assert float(rows[("digital_jpeg", 20.0)]["cbr_spent"]) == pytest.approx(1 / 12, rel=1e-3)
+    assert rows[("deepjscc", 20.0)]["failure_rate"] in ("", "nan")

@@ -30,11 +30,11 @@ def photo_dir(tmp_path_factory):
     return d, imgs
 
 
-def _run(compiled, bundle, data, snr_db, tmp_path):
+def _run(compiled, bundle, data, snr_db, tmp_path, *extra):
     csv_path = tmp_path / "m.csv"
     cmd = [sys.executable, "-u", str(compiled["semcod_loopback_nogui"]), "--bundle", bundle, "--cbr", CBR,
            "--codec", "digital", "--source-codec", "jpeg", "--data", str(data), "--snr-db", str(snr_db),
-           "--outdir", str(tmp_path / "rx"), "--csv-path", str(csv_path), "--linger", "1.0"]
+           "--outdir", str(tmp_path / "rx"), "--csv-path", str(csv_path), "--linger", "1.0", *extra]
     t0 = time.monotonic()
     r = subprocess.run(cmd, env=grc_env(), capture_output=True, text=True, timeout=240, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -86,3 +86,72 @@ def test_digital_loopback_below_threshold_fails_cleanly(compiled, linear_bundle,
     # the frames the PHY delivered were each refused by the CRC; every stand-in shown is one of them
     assert crc_ids and {int(row["image_id"]) for row in rows} <= crc_ids, (crc_ids, rows)
     assert re.search(r"dropped by semcod_digital_decoder\d*: digital: CRC-32 mismatch", log), log[-2000:]
+
+
+def test_digital_loopback_multipath_20db_with_receiver_feedback(compiled, linear_bundle, photo_dir, tmp_path):
+    """The 3-tap channel at 20 dB: the transmitter starts from its snr_db (20 dB: 64-QAM 3/4, which
+    the fade defeats); the receiver's report (effective SNR per MCS) goes back over semcod_rx ->
+    semcod_tx's snr port, and every image encoded after the first report arrives, at a lower MCS."""
+    from gr_semcod.baselines import mcs
+
+    data, _ = photo_dir
+    r, rows = _run(compiled, linear_bundle, data, 20.0, tmp_path, "--multipath", "1", "--rate", "4")
+    log = r.stderr + r.stdout
+    assert mcs.select_mcs(20.0).name == "64qam-3/4"  # what the transmitter's own SNR alone picks
+    changes = re.findall(r"MCS (\S+) from image_id=(\d+) \((receiver report|SNR estimate)", log)
+    assert changes and changes[0][2] == "SNR estimate", log[-3000:]
+    fed = [(name, int(i)) for name, i, src in changes if src == "receiver report"]
+    assert fed, log[-3000:]  # the report arrived and moved the MCS
+    first_fed = fed[0][1]
+    assert first_fed < N_IMAGES // 2, fed  # early enough to matter
+    assert all(name != "64qam-3/4" for name, _ in fed), fed
+    delivered = {int(row["image_id"]) for row in rows if row["stand_in"] == "0"}
+    assert set(range(first_fed, N_IMAGES)) <= delivered, (first_fed, sorted(delivered), log[-3000:])
+    dropped = {int(i) for i in re.findall(r"dropped PDU \(image_id=(\d+)\)", log)}
+    assert not dropped & set(range(first_fed, N_IMAGES)), dropped
+
+
+def test_zmq_split_feeds_the_reports_back(compiled, linear_bundle, photo_dir, tmp_path):
+    """The three-process ZMQ split with codec=digital on the 3-tap channel at 20 dB: the receiver's
+    link reports travel back over their own PUSH/PULL link (semcod_rx snr -> zmq_msg_sink ->
+    semcod_tx report_address); the transmitter (told 10 dB) follows them -- never to the 64-QAM 3/4
+    the 20 dB mean SNR would pick -- and every image after the first report arrives.  The finite
+    transmitter still ends by itself."""
+    from .conftest import free_port
+    from .test_flowgraphs import _start, stop_all
+
+    data, _ = photo_dir
+    a1, a2, a3 = (f"tcp://127.0.0.1:{free_port()}" for _ in range(3))
+    csv_path = tmp_path / "rx.csv"
+    common = ["--bundle", linear_bundle, "--cbr", CBR, "--codec", "digital", "--source-codec", "jpeg",
+              "--report-address", a3]
+    args = {
+        "rx": (compiled["semcod_rx_zmq"], common + ["--address", a2, "--reference", str(data),
+                                                    "--csv-path", str(csv_path)]),
+        "channel": (compiled["channel_zmq"], ["--in-address", a1, "--out-address", a2, "--snr-db", "20",
+                                              "--multipath", "1"]),
+        "tx": (compiled["semcod_tx_zmq"], common + ["--data", str(data), "--address", a1, "--repeat", "0",
+                                                    "--rate", "4", "--samp-rate", "2e6"]),
+    }
+    procs, logs = {}, {}
+    try:
+        for name, (script, a) in args.items():
+            logs[name] = open(tmp_path / f"{name}.log", "w")
+            procs[name] = _start(script, a, logs[name])
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 120:
+            if len(read_rows(csv_path)) >= N_IMAGES:
+                break
+            assert all(p.poll() is None for n, p in procs.items() if n != "tx"), \
+                {n: (tmp_path / f"{n}.log").read_text()[-2000:] for n in procs}
+            time.sleep(0.25)
+        procs["tx"].wait(timeout=30)  # finite (--repeat 0): it ends by itself, the report puller too
+    finally:
+        codes = stop_all(procs, logs)
+    tx_log = (tmp_path / "tx.log").read_text()
+    fed = [(name, int(i)) for name, i in re.findall(r"MCS (\S+) from image_id=(\d+) \(receiver report", tx_log)]
+    assert fed and fed[0][1] < N_IMAGES // 2 and all(name != "64qam-3/4" for name, _ in fed), tx_log[-3000:]
+    rows = read_rows(csv_path)
+    delivered = {int(r["image_id"]) for r in rows if r["stand_in"] == "0"}
+    assert set(range(fed[0][1], N_IMAGES)) <= delivered, (fed, sorted(delivered))
+    assert codes == {n: 0 for n in procs}, codes

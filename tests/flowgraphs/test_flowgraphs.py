@@ -103,16 +103,17 @@ def test_zmq_split(compiled, linear_bundle, image_dir, tmp_path, item_type, orde
     arrive above a PSNR threshold and all three stop cleanly on SIGTERM."""
     p1, p2 = free_port(), free_port()
     a1, a2 = f"tcp://127.0.0.1:{p1}", f"tcp://127.0.0.1:{p2}"
+    a3 = f"tcp://127.0.0.1:{free_port()}"  # the link reports (digital MCS feedback), rx -> tx
     csv_path = tmp_path / "rx.csv"
     args = {
         "tx": (compiled["semcod_tx_zmq"], ["--bundle", linear_bundle, "--cbr", "1/2", "--data", image_dir,
                                            "--address", a1, "--item-type", item_type, "--rate", "4",
-                                           "--samp-rate", "2e6"]),
+                                           "--samp-rate", "2e6", "--report-address", a3]),
         "channel": (compiled["channel_zmq"], ["--in-address", a1, "--out-address", a2, "--item-type", item_type,
                                               "--snr-db", "20"]),
         "rx": (compiled["semcod_rx_zmq"], ["--bundle", linear_bundle, "--cbr", "1/2", "--address", a2,
                                            "--item-type", item_type, "--reference", image_dir,
-                                           "--csv-path", str(csv_path)]),
+                                           "--csv-path", str(csv_path), "--report-address", a3]),
     }
     procs, logs = {}, {}
     try:

@@ -72,7 +72,8 @@ def test_photo_through_the_zmq_split(compiled, photo, tmp_path):
     d, img, floor = photo
     a1, a2 = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     csv_path = tmp_path / "rx.csv"
-    common = ["--bundle", str(BUNDLE), "--codec", "deepjscc", "--cbr", "1/12"]
+    common = ["--bundle", str(BUNDLE), "--codec", "deepjscc", "--cbr", "1/12",
+              "--report-address", f"tcp://127.0.0.1:{free_port()}"]
     args = {
         "rx": (compiled["semcod_rx_zmq"], common + ["--address", a2, "--reference", d, "--csv-path", str(csv_path)]),
         "channel": (compiled["channel_zmq"], ["--in-address", a1, "--out-address", a2, "--snr-db", "10"]),

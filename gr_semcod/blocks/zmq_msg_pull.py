@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+#
+# Copyright 2026 gr-semcod authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The receiving end of :mod:`gr_semcod.blocks.zmq_msg_sink`: a ZMQ PULL socket (connects) and a
+thread that hands every message (``pmt.deserialize_str``) to a callback.
+
+Not a block of its own: a message-only source block never ends a finite flowgraph (nothing
+sends it ``done``), so the block that consumes the messages owns the puller and starts and stops
+it with itself -- ``digital_encoder``'s ``report_address`` (the receiver's link reports in a
+split flowgraph).  A message that does not deserialise, or is larger than ``max_message_bytes``
+(libzmq drops such a peer before reading it), is logged and counted (:attr:`n_bad`); the thread
+keeps running.  Security as the sample source: loopback by default, CURVE otherwise (this end
+the client, accepting only the server holding ``peer_key``; keys from the environment when empty).
+"""
+from __future__ import annotations
+
+import threading
+
+import pmt
+
+from ..runtime.zmq_security import limit, resolve, secure
+
+#: reports are a few hundred bytes; anything far larger is not one
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 16
+
+
+class MessagePuller:
+    """``on_message(pmt)`` for every message PULLed from ``address`` between :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, address, on_message, log, timeout=100, max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES,
+                 security="auto", secret_key="", peer_key=""):
+        self.address, self.on_message, self._log = str(address), on_message, log
+        self._curve = resolve(self.address, security, secret_key, peer_key, log=log.warn)  # bad keys fail here
+        self.secure = self._curve is not None
+        self.max_message_bytes = int(max_message_bytes)
+        self.timeout = int(timeout)
+        self.n_received = self.n_bad = 0
+        self._run = threading.Event()
+        self._thread = None
+        self.sock = None
+
+    def start(self) -> None:
+        """Connect and start the thread (the socket lives from start to stop, so that a stopped
+        flowgraph leaves no open socket behind to hold the process at exit)."""
+        import zmq
+
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self.sock = zmq.Context.instance().socket(zmq.PULL)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        limit(self.sock, self.max_message_bytes)
+        secure(self.sock, self._curve, server=False)
+        self.sock.connect(self.address)
+        self._run.set()
+        self._thread = threading.Thread(target=self._loop, name="semcod_msg_pull", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._run.clear()
+        if self._thread is not None:
+            self._thread.join(2.0 + self.timeout / 1000.0)
+        if self.sock is not None and (self._thread is None or not self._thread.is_alive()):
+            self.sock.close(0)
+            self.sock = None
+
+    def _loop(self) -> None:
+        import zmq
+
+        while self._run.is_set():
+            try:
+                if not self.sock.poll(self.timeout, zmq.POLLIN):
+                    continue
+                data = self.sock.recv(zmq.NOBLOCK)
+            except zmq.ZMQError:
+                continue
+            try:
+                msg = pmt.deserialize_str(data)
+            except Exception as e:  # noqa: BLE001 - whatever the peer sent, the thread keeps running
+                self.n_bad += 1
+                self._log.warn(f"ignored a message from {self.address} that is not a serialised PMT "
+                               f"({self.n_bad} so far): {type(e).__name__}")
+                continue
+            self.n_received += 1
+            try:
+                self.on_message(msg)
+            except Exception as e:  # noqa: BLE001
+                self._log.warn(f"message from {self.address} not handled: {type(e).__name__}: {e}")
