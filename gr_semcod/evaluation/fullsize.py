@@ -282,6 +282,12 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         g = gain(*k)
         if g is not None:
             lines.append(f"- {k[0]}, CBR {k[1]}, {k[2]:g} dB: {g:+.2f} dB")
+    from .digital_rows import format_fullsize_failures
+
+    failures = format_fullsize_failures(rows)
+    if failures:
+        lines += ["", "Digital schemes (source codec + CRC-32 + 802.16e LDPC + QAM, the MCS from the SNR; a photo "
+                  "whose frame does not fit or fails its CRC is shown as its mean colour and scored so):", "", failures]
     from .card import _training_lines
 
     meta = dict(bundle.manifest.get("meta") or {})

@@ -230,7 +230,7 @@ def test_eval_full_size_digital_rows(bundle_dir, tmp_path, capsys):
     eval_cli.add_arguments(p)
     args = p.parse_args(["--bundle", str(bundle_dir[0]), "--data", str(photos), "--full-size", "--cbr", "1/12",
                          "--snr", "-8", "20", "--channel", "awgn", "--modes", "none", "--digital", "jpeg",
-                         "--out", str(tmp_path / "out")])
+                         "--out", str(tmp_path / "out"), "--card", str(tmp_path / "card.md")])
     assert eval_cli.run(args) == 0
     rows = {(r["scheme"], float(r["snr_db"])): r for r in csv.DictReader(open(tmp_path / "out" / "results.csv"))}
     assert {s for s, _ in rows} == {"deepjscc", "semantic2_none", "digital_jpeg"}
@@ -238,3 +238,6 @@ def test_eval_full_size_digital_rows(bundle_dir, tmp_path, capsys):
     assert float(rows[("digital_jpeg", -8.0)]["failure_rate"]) == 1.0
     assert float(rows[("digital_jpeg", 20.0)]["cbr_spent"]) == pytest.approx(1 / 12, rel=1e-3)
     assert rows[("deepjscc", 20.0)]["failure_rate"] in ("", "nan")
+    card = (tmp_path / "card.md").read_text()
+    assert "digital_jpeg, awgn, CBR 1/12, -8 dB: failed on 1 of 1 photos" in card
+    assert "digital_jpeg, awgn, CBR 1/12, 20 dB: failed on 0 of 1 photos" in card
