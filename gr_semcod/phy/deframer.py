@@ -43,6 +43,8 @@ batches decoded) tell how well the batching works.
 """
 from __future__ import annotations
 
+import threading
+import time
 from collections import deque
 
 import numpy as np
@@ -53,7 +55,7 @@ from gnuradio import gr
 from ..contract import (KEY_ERASURE_MASK, KEY_FRAG_IDX, KEY_IMAGE_ID, KEY_LOST_FRAGMENTS,  # noqa: F401
                         KEY_MODE, KEY_N_ERASED, KEY_N_FRAGMENTS, KEY_NOISE_VAR, KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH,
                         KEY_RX_OFFSET, KEY_SEQ, KEY_SNR_DB, KEY_SYMBOL_NOISE_VAR, PORT_FRAMES, PORT_IMAGES)
-from ..pdu import c32vector
+from ..pdu import c32vector, uvector
 from .detector import default_threshold
 from .equalizer import FrameEqualizer, einsum
 from .header import HEADER_BITS, HeaderLayout, unpack_header
@@ -64,7 +66,8 @@ from .reassembly import Reassembler
 class ofdm_analog_deframer(gr.sync_block):
     def __init__(self, params: OfdmParams, header_reps: int = 2, backoff=None, tracking="phase", equalizer="zf",
                  max_payload_symbols=342, max_pending=4, timeout_samples=100000, emit_frames=False,
-                 threshold=None, cfo_search=1, fine_search=None, header_iterations=2, max_batch=64):
+                 threshold=None, cfo_search=1, fine_search=None, header_iterations=2, max_batch=64,
+                 min_chunk=0, max_latency=0.05):
         gr.sync_block.__init__(self, name="ofdm_analog_deframer", in_sig=[np.complex64, np.float32], out_sig=None)
         self.p = p = params
         self.layout = HeaderLayout(p.n_data, header_reps)
@@ -111,6 +114,17 @@ class ofdm_analog_deframer(gr.sync_block):
         self.max_batch = int(max_batch)
         if self.max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        # deferred processing: samples are queued until min_chunk of them (or max_latency seconds)
+        self.min_chunk = int(min_chunk)
+        self.max_latency = float(max_latency)
+        if self.min_chunk < 0 or not self.max_latency > 0:
+            raise ValueError(f"min_chunk must be >= 0 and max_latency > 0, got {min_chunk}, {max_latency}")
+        self._queue = []  # (samples, metric) chunks received and not processed yet
+        self._n_queued = 0
+        self._lock = threading.RLock()  # work(), the latency ticker and flush() share the state
+        self._last_run = time.monotonic()
+        self._ticker = None
+        self._ticker_stop = threading.Event()
         seg = p.preamble_segment.astype(np.complex64)
         self._seg_conj = np.conj(seg)
         self._Ep = float(np.vdot(seg, seg).real)
@@ -131,8 +145,23 @@ class ofdm_analog_deframer(gr.sync_block):
         if n == 0:
             return 0
         self.n_work_calls += 1
-        self.buf = np.concatenate([self.buf, x])
-        self.lam = np.concatenate([self.lam, lam])
+        with self._lock:
+            # copies: GNU Radio reuses its buffers once the items are consumed
+            self._queue.append((np.array(x, np.complex64), np.array(lam, np.float32)))
+            self._n_queued += n
+            if self._n_queued >= self.min_chunk or time.monotonic() - self._last_run >= self.max_latency:
+                self._run_queued()
+        return n
+
+    def _run_queued(self):
+        """Process every queued chunk as one (the caller holds ``_lock``)."""
+        self._last_run = time.monotonic()
+        if not self._queue:
+            return
+        q, self._queue, n = self._queue, [], self._n_queued
+        self._n_queued = 0
+        self.buf = np.concatenate([self.buf] + [c[0] for c in q])
+        self.lam = np.concatenate([self.lam] + [c[1] for c in q])
         self.nread += n
         self.nlam += n
         try:
@@ -155,7 +184,24 @@ class ofdm_analog_deframer(gr.sync_block):
             self.buf = self.buf[drop:]
             self.lam = self.lam[drop:]
             self.buf_start += drop
-        return n
+
+    def start(self):
+        """With ``min_chunk``: a ticker processes queued samples ``max_latency`` after the last
+        run, so a stream that pauses still delivers its last frames."""
+        if self.min_chunk > 0 and self._ticker is None:
+            self._ticker_stop.clear()
+            self._ticker = threading.Thread(target=self._tick, name="semcod_deframer_ticker", daemon=True)
+            self._ticker.start()
+        return True
+
+    def _tick(self):
+        while not self._ticker_stop.wait(self.max_latency / 2):
+            if self._n_queued and time.monotonic() - self._last_run >= self.max_latency:
+                try:
+                    with self._lock:
+                        self._run_queued()
+                except Exception as e:  # noqa: BLE001 - the ticker must survive
+                    gr.log.error(f"ofdm_analog_deframer: ticker: {type(e).__name__}: {e}")
 
     def _scan(self):
         """New first crossings of the threshold -> candidate peaks (appended to ``triggers``)."""
@@ -401,7 +447,7 @@ class ofdm_analog_deframer(gr.sync_block):
             d = pmt.dict_add(d, pmt.intern(k), pmt.from_long(int(v)))
         d = pmt.dict_add(d, pmt.intern(KEY_SNR_DB), pmt.from_double(snr_db))
         d = pmt.dict_add(d, pmt.intern(KEY_NOISE_VAR), pmt.from_double(float(np.mean(nvs))))
-        d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), pmt.init_f32vector(nvs.size, nvs.tolist()))
+        d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), uvector(np.asarray(nvs, np.float32)))
         d = pmt.dict_add(d, pmt.intern(KEY_RX_OFFSET), pmt.from_uint64(int(s)))
         self.message_port_pub(pmt.intern(PORT_FRAMES), pmt.cons(d, c32vector(sym)))
 
@@ -413,16 +459,23 @@ class ofdm_analog_deframer(gr.sync_block):
         self.message_port_pub(pmt.intern(PORT_IMAGES), image_to_pdu(img))
 
     def flush(self):
-        """Release every pending image now (end of a recording); returns them as well."""
-        imgs = self.reasm.flush_all()
-        for img in imgs:
-            self._publish(img)
+        """Process the queued samples, then release every pending image now (end of a
+        recording); returns those images as well."""
+        with self._lock:
+            self._run_queued()
+            imgs = self.reasm.flush_all()
+            for img in imgs:
+                self._publish(img)
         return imgs
 
     def stop(self):
         """End of the stream (GNU Radio calls this when the block finishes): every image still
         pending is released, its missing fragments erased -- the last photo of a finite run whose
         last fragment was lost would otherwise never leave (no more samples, no timeout)."""
+        self._ticker_stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+            self._ticker = None
         try:
             self.flush()
         except Exception as e:  # noqa: BLE001 - never fail the shutdown
@@ -446,12 +499,11 @@ def image_to_pdu(img) -> "pmt.pmt_t":
     d = pmt.dict_add(d, pmt.intern(KEY_IMAGE_ID), pmt.from_long(int(img.image_id)))
     d = pmt.dict_add(d, pmt.intern(KEY_SNR_DB), pmt.from_double(float(img.snr_db)))
     d = pmt.dict_add(d, pmt.intern(KEY_NOISE_VAR), pmt.from_double(float(img.mean_noise_var)))
-    d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), pmt.init_f32vector(img.noise_var.size, img.noise_var.tolist()))
+    d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), uvector(np.asarray(img.noise_var, np.float32)))
     d = pmt.dict_add(d, pmt.intern(KEY_N_FRAGMENTS), pmt.from_long(int(img.n_fragments)))
     lost = np.asarray(img.lost, np.int32)
     d = pmt.dict_add(d, pmt.intern(KEY_LOST_FRAGMENTS), pmt.init_s32vector(lost.size, lost.tolist()))
-    mask = (pmt.init_u8vector(img.erasure.size, img.erasure.tolist()) if img.erasure.any()
-            else pmt.make_u8vector(img.erasure.size, 0))
+    mask = uvector(np.asarray(img.erasure, np.uint8))
     d = pmt.dict_add(d, pmt.intern(KEY_ERASURE_MASK), mask)
     d = pmt.dict_add(d, pmt.intern(KEY_N_ERASED), pmt.from_long(int(img.erasure.sum())))
     if img.photo is not None:  # 1 x 1 in the header: the transmitter gave no size

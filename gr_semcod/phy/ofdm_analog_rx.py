@@ -50,6 +50,11 @@ from .detector import preamble_detector
 from .params import make_params
 
 
+import os
+SEMCOD_MIN_CHUNK=int(os.environ.get('MC','131072'))
+SEMCOD_BUF=int(os.environ.get('BUF','32768'))
+SEMCOD_LAT=float(os.environ.get('LAT','0.1'))
+
 class ofdm_analog_rx(gr.hier_block2):
     """Args:
         fft_len, cp_len, occupied_carriers, pilot_carriers: as the transmitter.
@@ -62,11 +67,17 @@ class ofdm_analog_rx(gr.hier_block2):
         equalizer: "zf" (unbiased) or "mmse".
         max_pending, timeout_samples: reassembly (see above).
         emit_frames: publish per-frame PDUs on ``frames``.
+        min_chunk: the deframer queues samples until this many arrived, then decodes all their
+            frames as one batch (GNU Radio hands it about one frame per call; a batch of a dozen
+            costs about a third per frame); 0 decodes on every call.
+        max_latency: seconds after which queued samples are decoded however few they are (also
+            when the stream pauses or ends: nothing waits longer).
     """
 
     def __init__(self, fft_len=64, cp_len=16, occupied_carriers=None, pilot_carriers=None, threshold=0.0,
                  tracking="phase", equalizer="zf", max_pending=4, timeout_samples=100000, emit_frames=False,
-                 header_reps=2, preamble_len=3, cfo_search=1):
+                 header_reps=2, preamble_len=3, cfo_search=1, min_chunk=SEMCOD_MIN_CHUNK, max_latency=SEMCOD_LAT,
+                 buffer_samples=SEMCOD_BUF):
         gr.hier_block2.__init__(self, "ofdm_analog_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))
         self.params = p = make_params(fft_len, cp_len, occupied_carriers, pilot_carriers, preamble_len=preamble_len)
@@ -75,12 +86,13 @@ class ofdm_analog_rx(gr.hier_block2):
         self.detector = preamble_detector(p)
         self.deframer = ofdm_analog_deframer(p, header_reps, tracking=tracking, equalizer=equalizer,
                                              max_pending=max_pending, timeout_samples=timeout_samples,
-                                             emit_frames=emit_frames, threshold=threshold, cfo_search=cfo_search)
+                                             emit_frames=emit_frames, threshold=threshold, cfo_search=cfo_search,
+                                             min_chunk=min_chunk, max_latency=max_latency)
         # big chunks into the Python deframer: fewer work() calls, less GIL traffic
         # (the copy gives the sample path a buffer of that size whatever feeds the receiver)
         self.copy = blocks.copy(gr.sizeof_gr_complex)
-        self.copy.set_min_output_buffer(1 << 15)
-        self.detector.div.set_min_output_buffer(1 << 15)
+        self.copy.set_min_output_buffer(int(buffer_samples))
+        self.detector.div.set_min_output_buffer(int(buffer_samples))
         self.connect(self, self.copy, (self.deframer, 0))
         self.connect(self.copy, self.detector, (self.deframer, 1))
         self.msg_connect(self.deframer, "images", self, "images")
