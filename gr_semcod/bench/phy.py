@@ -8,8 +8,9 @@ Both run in this process on the same number of channel samples, one after the ot
   -> head -> :class:`~gr_semcod.phy.ofdm_analog_rx.ofdm_analog_rx`.
 
 The timer runs from ``start()`` until the head block has passed all samples (that is, until
-the receiver has been offered them; the receiver's backlog at that point is at most a few
-buffers).  Prints Msps and frame recovery (frames decoded / frames that fit in the samples)
+the receiver has been offered them; the stock receiver's backlog at that point is at most a few
+buffers); for ours also until the deframer has decoded every sample it was given (its queued
+batch included).  Prints Msps and frame recovery (frames decoded / frames that fit in the samples)
 for each, their ratio, the ratio of CPU time per sample (stock/ours, all threads) and last
 ``phy_ratio=<ours/stock>``.
 
@@ -130,7 +131,10 @@ def _ours(args, n, taps):
     c0, t0 = _cpu(), time.perf_counter()
     tb.start()
     th.start()
-    while head.nitems_written(0) < n:
+    # until the head has passed n samples and the receiver has decoded them all (its batches
+    # included: stricter than the stock side's timer, whose receiver may still hold a backlog)
+    d = rx.deframer
+    while (head.nitems_written(0) < n or d.n_samples_done < n) and time.perf_counter() - t0 < 600:
         time.sleep(0.002)
     dt, cpu = time.perf_counter() - t0, _cpu() - c0
     time.sleep(0.3)

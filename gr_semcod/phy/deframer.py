@@ -122,7 +122,8 @@ class ofdm_analog_deframer(gr.sync_block):
         self._queue = []  # (samples, metric) chunks received and not processed yet
         self._n_queued = 0
         self._lock = threading.RLock()  # work(), the latency ticker and flush() share the state
-        self._last_run = time.monotonic()
+        self._last_run = self._last_call = time.monotonic()
+        self.n_samples_done = 0  # samples whose processing has finished (all frames in them decoded)
         self._ticker = None
         self._ticker_stop = threading.Event()
         seg = p.preamble_segment.astype(np.complex64)
@@ -145,6 +146,7 @@ class ofdm_analog_deframer(gr.sync_block):
         if n == 0:
             return 0
         self.n_work_calls += 1
+        self._last_call = time.monotonic()
         with self._lock:
             # copies: GNU Radio reuses its buffers once the items are consumed
             self._queue.append((np.array(x, np.complex64), np.array(lam, np.float32)))
@@ -184,22 +186,29 @@ class ofdm_analog_deframer(gr.sync_block):
             self.buf = self.buf[drop:]
             self.lam = self.lam[drop:]
             self.buf_start += drop
+        self.n_samples_done = self.nread
 
     def start(self):
-        """With ``min_chunk``: a ticker processes queued samples ``max_latency`` after the last
-        run, so a stream that pauses still delivers its last frames."""
+        """With ``min_chunk``: a ticker decodes the queued samples ``max_latency`` after the last
+        batch, or as soon as no sample arrived for ``max_latency / 2`` (the stream paused or
+        ended), so nothing waits longer than that."""
         if self.min_chunk > 0 and self._ticker is None:
             self._ticker_stop.clear()
             self._ticker = threading.Thread(target=self._tick, name="semcod_deframer_ticker", daemon=True)
             self._ticker.start()
         return True
 
+    def _due(self, now: float) -> bool:
+        return bool(self._n_queued) and (now - self._last_run >= self.max_latency
+                                         or now - self._last_call >= self.max_latency / 2)
+
     def _tick(self):
-        while not self._ticker_stop.wait(self.max_latency / 2):
-            if self._n_queued and time.monotonic() - self._last_run >= self.max_latency:
+        while not self._ticker_stop.wait(self.max_latency / 10):
+            if self._due(time.monotonic()):
                 try:
                     with self._lock:
-                        self._run_queued()
+                        if self._due(time.monotonic()):
+                            self._run_queued()
                 except Exception as e:  # noqa: BLE001 - the ticker must survive
                     gr.log.error(f"ofdm_analog_deframer: ticker: {type(e).__name__}: {e}")
 

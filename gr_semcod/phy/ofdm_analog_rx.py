@@ -50,11 +50,6 @@ from .detector import preamble_detector
 from .params import make_params
 
 
-import os
-SEMCOD_MIN_CHUNK=int(os.environ.get('MC','131072'))
-SEMCOD_BUF=int(os.environ.get('BUF','32768'))
-SEMCOD_LAT=float(os.environ.get('LAT','0.1'))
-
 class ofdm_analog_rx(gr.hier_block2):
     """Args:
         fft_len, cp_len, occupied_carriers, pilot_carriers: as the transmitter.
@@ -68,18 +63,23 @@ class ofdm_analog_rx(gr.hier_block2):
         max_pending, timeout_samples: reassembly (see above).
         emit_frames: publish per-frame PDUs on ``frames``.
         min_chunk: the deframer queues samples until this many arrived, then decodes all their
-            frames as one batch (GNU Radio hands it about one frame per call; a batch of a dozen
-            costs about a third per frame); 0 decodes on every call.
-        max_latency: seconds after which queued samples are decoded however few they are (also
-            when the stream pauses or ends: nothing waits longer).
+            frames as one batch (GNU Radio hands it about one frame per call; a batch of ~45
+            frames costs about a sixth per frame, docs/phy.md); 0 decodes on every call.
+        max_latency: seconds after the last batch when queued samples are decoded however few
+            they are; a stream that pauses (no sample for ``max_latency / 2``) or ends has its
+            last frames decoded then: nothing waits longer.
+        buffer_samples: the deframer's input buffers (items): the chain upstream keeps running
+            while a batch is decoded.
     """
 
     def __init__(self, fft_len=64, cp_len=16, occupied_carriers=None, pilot_carriers=None, threshold=0.0,
                  tracking="phase", equalizer="zf", max_pending=4, timeout_samples=100000, emit_frames=False,
-                 header_reps=2, preamble_len=3, cfo_search=1, min_chunk=SEMCOD_MIN_CHUNK, max_latency=SEMCOD_LAT,
-                 buffer_samples=SEMCOD_BUF):
+                 header_reps=2, preamble_len=3, cfo_search=1, min_chunk=1 << 17, max_latency=0.05,
+                 buffer_samples=1 << 17):
         gr.hier_block2.__init__(self, "ofdm_analog_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))
+        if int(buffer_samples) < 8192:
+            raise ValueError(f"buffer_samples must be >= 8192, got {buffer_samples}")
         self.params = p = make_params(fft_len, cp_len, occupied_carriers, pilot_carriers, preamble_len=preamble_len)
         self.message_port_register_hier_out("images")
         self.message_port_register_hier_out("frames")
@@ -88,8 +88,8 @@ class ofdm_analog_rx(gr.hier_block2):
                                              max_pending=max_pending, timeout_samples=timeout_samples,
                                              emit_frames=emit_frames, threshold=threshold, cfo_search=cfo_search,
                                              min_chunk=min_chunk, max_latency=max_latency)
-        # big chunks into the Python deframer: fewer work() calls, less GIL traffic
-        # (the copy gives the sample path a buffer of that size whatever feeds the receiver)
+        # big buffers in front of the Python deframer: the C++ chain goes on while it decodes a
+        # batch (the copy gives the sample path a buffer of that size whatever feeds the receiver)
         self.copy = blocks.copy(gr.sizeof_gr_complex)
         self.copy.set_min_output_buffer(int(buffer_samples))
         self.detector.div.set_min_output_buffer(int(buffer_samples))
