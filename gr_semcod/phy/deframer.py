@@ -24,6 +24,16 @@ call can handle: one numpy call per step for the batch, at most ``max_batch`` he
 5. **Payload.**  Channel and noise re-estimated with the verified header as extra training, pilot
    tracking, ZF/MMSE (:class:`gr_semcod.phy.equalizer.FrameEqualizer`), reassembly.
 
+**Batches.**  GNU Radio hands the block about one frame per call, and a Python call and a
+batch of one frame cost far more per frame than a batch of dozens.  With ``min_chunk`` > 0 the
+samples are queued (each call only copies them) and decoded once ``min_chunk`` of them are
+queued, ``max_latency`` seconds after the last batch, or, from a ticker thread, as soon as no
+sample arrived for ``max_latency / 2`` (a stream that pauses).  In a flowgraph the block keeps
+the last queued item of both inputs unconsumed (:meth:`forecast` asks for one more metric item
+than it holds), so when the upstream block set by :meth:`set_upstream` finishes, GNU Radio
+calls it once more and the queue is decoded before the block ends: the last frames of a finite
+run reach the blocks downstream.  :meth:`flush` (and the end of the run) decodes the queue too.
+
 The block keeps its own sample buffer, so a frame split across work() calls, back-to-back
 frames and frames separated by gaps are all the same case.  The headers of all candidates in
 the buffer are decoded together, then the candidates are consumed in order exactly as one by
@@ -39,7 +49,7 @@ Message output ``frames``: one PDU per decoded frame if ``emit_frames`` (debuggi
 Counters: ``n_triggers`` (peaks that passed the exact re-check), ``n_frames``, ``n_header_errors``
 (CRC or inconsistent fields), ``n_images``, ``n_lost_fragments``, ``n_errors`` (unexpected
 exceptions; frame dropped), ``n_bad_payloads``; ``n_work_calls`` and ``n_batches`` (header
-batches decoded) tell how well the batching works.
+batches decoded) tell how well the batching works; ``n_samples_done``: samples decoded so far.
 """
 from __future__ import annotations
 
@@ -63,12 +73,12 @@ from .params import OfdmParams
 from .reassembly import Reassembler
 
 
-class ofdm_analog_deframer(gr.sync_block):
+class ofdm_analog_deframer(gr.basic_block):
     def __init__(self, params: OfdmParams, header_reps: int = 2, backoff=None, tracking="phase", equalizer="zf",
                  max_payload_symbols=342, max_pending=4, timeout_samples=100000, emit_frames=False,
                  threshold=None, cfo_search=1, fine_search=None, header_iterations=2, max_batch=64,
                  min_chunk=0, max_latency=0.05):
-        gr.sync_block.__init__(self, name="ofdm_analog_deframer", in_sig=[np.complex64, np.float32], out_sig=None)
+        gr.basic_block.__init__(self, name="ofdm_analog_deframer", in_sig=[np.complex64, np.float32], out_sig=None)
         self.p = p = params
         self.layout = HeaderLayout(p.n_data, header_reps)
         self.nh = self.layout.n_syms
@@ -126,6 +136,8 @@ class ofdm_analog_deframer(gr.sync_block):
         self.n_samples_done = 0  # samples whose processing has finished (all frames in them decoded)
         self._ticker = None
         self._ticker_stop = threading.Event()
+        self._upstream = None  # the block feeding the metric input (set_upstream): its end is the stream's
+        self._held = 0  # items of both inputs queued but not consumed: the end of the stream still calls us
         seg = p.preamble_segment.astype(np.complex64)
         self._seg_conj = np.conj(seg)
         self._Ep = float(np.vdot(seg, seg).real)
@@ -140,7 +152,46 @@ class ofdm_analog_deframer(gr.sync_block):
         self.message_port_register_out(pmt.intern(PORT_FRAMES))
 
     # ------------------------------------------------------------------------------------------
-    def work(self, input_items, output_items):
+    def set_upstream(self, block) -> None:
+        """``block`` produces the metric input (the later of the two to end).  In a flowgraph the
+        deframer then keeps its last queued item unconsumed, so GNU Radio calls it once more when
+        ``block`` has finished and the queued frames are decoded before the deframer ends (its
+        messages reach the blocks downstream)."""
+        self._upstream = block
+
+    def _upstream_done(self) -> bool:
+        """True when the upstream block has finished (or is not known / not running)."""
+        try:
+            d = self._upstream.detail() if self._upstream is not None and self.min_chunk > 0 else None
+            return d is None or bool(d.done())
+        except Exception:  # noqa: BLE001 - unknown: do not hold items back
+            return True
+
+    def forecast(self, noutput_items, ninputs):
+        """One new metric item beyond the held ones, unless the upstream has finished."""
+        if self._held and not self._upstream_done():
+            return [self._held, self._held + 1][:ninputs]
+        return [1] * ninputs
+
+    def general_work(self, input_items, output_items):
+        x, lam = input_items[0], input_items[1]
+        n = min(len(x), len(lam))
+        done = self._upstream_done()
+        new = n - self._held
+        if new > 0:
+            self.work([x[self._held:n], lam[self._held:n]], output_items, flush=done)
+        elif done and self._held:
+            with self._lock:
+                self._run_queued()
+        keep = 0 if done or not self._n_queued else 1
+        self.consume(0, n - keep)
+        self.consume(1, n - keep)
+        self._held = keep
+        return 0
+
+    def work(self, input_items, output_items, flush=False):
+        """Queue the samples and metric of one call; decode the queue once it holds ``min_chunk``
+        samples, ``max_latency`` s after the last batch, or with ``flush``.  Returns the count."""
         x, lam = input_items[0], input_items[1]
         n = len(x)
         if n == 0:
@@ -151,7 +202,7 @@ class ofdm_analog_deframer(gr.sync_block):
             # copies: GNU Radio reuses its buffers once the items are consumed
             self._queue.append((np.array(x, np.complex64), np.array(lam, np.float32)))
             self._n_queued += n
-            if self._n_queued >= self.min_chunk or time.monotonic() - self._last_run >= self.max_latency:
+            if flush or self._n_queued >= self.min_chunk or time.monotonic() - self._last_run >= self.max_latency:
                 self._run_queued()
         return n
 

@@ -93,6 +93,7 @@ class ofdm_analog_rx(gr.hier_block2):
         self.copy = blocks.copy(gr.sizeof_gr_complex)
         self.copy.set_min_output_buffer(int(buffer_samples))
         self.detector.div.set_min_output_buffer(int(buffer_samples))
+        self.deframer.set_upstream(self.detector.div)  # the end of the stream reaches the deframer
         self.connect(self, self.copy, (self.deframer, 0))
         self.connect(self.copy, self.detector, (self.deframer, 1))
         self.msg_connect(self.deframer, "images", self, "images")
