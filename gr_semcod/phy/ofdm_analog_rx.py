@@ -74,7 +74,7 @@ class ofdm_analog_rx(gr.hier_block2):
 
     def __init__(self, fft_len=64, cp_len=16, occupied_carriers=None, pilot_carriers=None, threshold=0.0,
                  tracking="phase", equalizer="zf", max_pending=4, timeout_samples=100000, emit_frames=False,
-                 header_reps=2, preamble_len=3, cfo_search=1, min_chunk=1 << 17, max_latency=0.05,
+                 header_reps=2, preamble_len=3, cfo_search=1, min_chunk=1 << 17, max_latency=0.1,
                  buffer_samples=1 << 17):
         gr.hier_block2.__init__(self, "ofdm_analog_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))
