@@ -36,7 +36,7 @@ fields, ``snr_db``, ``noise_var``, ``symbol_noise_var`` and ``rx_offset`` (sampl
 
 Chain: :class:`~gr_semcod.phy.detector.preamble_detector` (C++ blocks: matched filter against
 the periodic preamble, CFO-invariant coherent sum, local-energy normalisation = CFAR metric)
--> deframer (Python, vectorised numpy batched over the frames of each work() call: peak
+-> deframer (Python, vectorised numpy batched over the frames of each queued batch: peak
 re-check, CFO, fine timing, integer CFO, FFT, soft header decoding with gr-fec's Viterbi,
 channel estimate, pilot tracking, equalisation, reassembly; see :mod:`gr_semcod.phy.deframer` and :mod:`gr_semcod.phy.equalizer`).
 Counters: :meth:`counters` (triggers, frames, header_errors, images, lost_fragments, errors).
