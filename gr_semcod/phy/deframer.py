@@ -334,7 +334,7 @@ class ofdm_analog_deframer(gr.basic_block):
         if Q - 1 > 2:
             cs = einsum("fqp,p->fq", x[:, :self.win].reshape(-1, Q, P), self._seg_conj)[:, 1:]  # [0]: maybe the previous burst
             ph = np.concatenate([np.zeros((len(s), 1)), np.cumsum(np.angle(cs[:, 1:] * np.conj(cs[:, :-1])), axis=1)], axis=1)
-            d = (ph @ self._tc) * (p.fft_len / (2 * np.pi * P * float(self._tc @ self._tc)))
+            d = einsum("fq,q->f", ph, self._tc) * (p.fft_len / (2 * np.pi * P * float(np.sum(self._tc ** 2))))
             eps = eps + d
             x *= self._phasor(n, d)
         for j, i in enumerate(ok):
