@@ -93,14 +93,30 @@ def split_pdu(msg, dtype, max_items: Optional[int] = None) -> Tuple[Dict[str, An
 
 
 def vector_to_numpy(vec, dtype) -> np.ndarray:
-    """A uniform PMT vector as a (writable) numpy array.  u8: the vector's bytes are the tail of
-    GNU Radio's own serialisation (``pmt.serialize_str``, a memory copy: a 768x512 photo in about
-    1 ms instead of about 100 ms element by element); other types via ``pmt.to_python``."""
+    """A uniform PMT vector as a (writable) numpy array.  u8/f32/c32: the vector's items are the
+    tail of GNU Radio's own serialisation (``pmt.serialize_str``, big-endian; a memory copy: a
+    768x512 photo in about 1 ms instead of about 100 ms element by element); other types via
+    ``pmt.to_python``."""
     dtype = np.dtype(dtype)
     n = pmt.length(vec)
-    if dtype == np.uint8 and n:
-        return np.frombuffer(pmt.serialize_str(vec), np.uint8)[-n:].copy()
+    if dtype in _UVECTOR_CODES and n and VECTOR_DTYPES[dtype][0](vec):
+        s = pmt.serialize_str(vec)
+        return np.frombuffer(s, dtype.newbyteorder(">"), n, len(s) - n * dtype.itemsize).astype(dtype)
     return np.asarray(pmt.to_python(vec), dtype=dtype)
+
+
+#: PMT's serialisation codes of the uniform vectors built by :func:`uvector`
+_UVECTOR_CODES = {np.dtype(np.uint8): 0x00, np.dtype(np.float32): 0x08, np.dtype(np.complex64): 0x0A}
+
+
+def uvector(x: np.ndarray):
+    """A u8/f32/c32 numpy array -> the PMT uniform vector of that type, through PMT's own
+    serialisation (uniform-vector tag, type, length, then the big-endian items): several times
+    faster than ``init_<type>vector`` from a list, which pybind11 converts item by item."""
+    a = np.asarray(x)
+    code = _UVECTOR_CODES[a.dtype]
+    a = np.ascontiguousarray(a, a.dtype.newbyteorder(">")).ravel()
+    return pmt.deserialize_str(bytes((0x0A, code)) + a.size.to_bytes(4, "big") + b"\x01\x00" + a.tobytes())
 
 
 def make_pdu(meta: Mapping[str, Any], arr: np.ndarray):
@@ -130,8 +146,6 @@ def safe_meta(msg) -> Dict[str, Any]:
 
 
 def c32vector(x: np.ndarray):
-    """A complex64 numpy array -> PMT c32vector, through PMT's own serialisation (uniform-vector
-    tag, length, then the big-endian items): about 3x faster than ``init_c32vector`` from a list
-    (and 9x faster than from the array, which pybind11 converts item by item)."""
-    a = np.ascontiguousarray(x, ">c8").ravel()
-    return pmt.deserialize_str(b"\x0a\x0a" + a.size.to_bytes(4, "big") + b"\x01\x00" + a.tobytes())
+    """A complex64 numpy array -> PMT c32vector (:func:`uvector`): about 3x faster than
+    ``init_c32vector`` from a list (and 9x faster than from the array)."""
+    return uvector(np.asarray(x, np.complex64))

@@ -8,8 +8,9 @@ Both run in this process on the same number of channel samples, one after the ot
   -> head -> :class:`~gr_semcod.phy.ofdm_analog_rx.ofdm_analog_rx`.
 
 The timer runs from ``start()`` until the head block has passed all samples (that is, until
-the receiver has been offered them; the receiver's backlog at that point is at most a few
-buffers).  Prints Msps and frame recovery (frames decoded / frames that fit in the samples)
+the receiver has been offered them; the stock receiver's backlog at that point is at most a few
+buffers); for ours also until the deframer has decoded every sample it was given (its queued
+batch included).  Prints Msps and frame recovery (frames decoded / frames that fit in the samples)
 for each, their ratio, the ratio of CPU time per sample (stock/ours, all threads) and last
 ``phy_ratio=<ours/stock>``.
 
@@ -29,6 +30,55 @@ import time
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def _thread_cpu() -> dict:
+    """{thread id: (name, CPU seconds)} of this process's threads (Linux /proc; {} elsewhere)."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    tick = os.sysconf("SC_CLK_TCK")
+    for t in tids:
+        try:
+            with open(f"/proc/self/task/{t}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/self/task/{t}/stat") as f:
+                st = f.read().rsplit(")", 1)[1].split()
+            out[int(t)] = (name, (int(st[11]) + int(st[12])) / tick)
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+class _ThreadMonitor:
+    """CPU seconds per thread over a run, threads that end during it included (polled every
+    ``period`` s; Python threads named as in :mod:`threading`, GNU Radio's by their block)."""
+
+    def __init__(self, period=0.05):
+        self.period, self.start, self.last = period, _thread_cpu(), {}
+        self._stop = threading.Event()
+        self._th = threading.Thread(target=self._run, daemon=True)
+        self._th.start()
+
+    def _run(self):
+        while not self._stop.wait(self.period):
+            self.last.update(_thread_cpu())
+
+    def stop(self) -> dict:
+        """{name: CPU seconds during the run}, largest first (this monitor's own thread left out)."""
+        self._stop.set()
+        self._th.join()
+        self.last.update(_thread_cpu())
+        py = {t.native_id: t.name for t in threading.enumerate()}
+        agg = {}
+        for tid, (name, cpu) in self.last.items():
+            if tid == self._th.native_id:
+                continue
+            name = py.get(tid, name)
+            agg[name] = agg.get(name, 0.0) + cpu - self.start.get(tid, (name, 0.0))[1]
+        return dict(sorted(agg.items(), key=lambda kv: -kv[1]))
 
 
 def add_arguments(p):
@@ -52,6 +102,9 @@ def add_arguments(p):
     p.add_argument("--all-modes", action="store_true", help="--quality: every tracking x equaliser (default phase/zf)")
     p.add_argument("--noise-samples", type=float, default=1e7, help="--quality: pure-noise samples for the false-frame count")
     p.add_argument("--preamble-len", type=int, default=3, help="short training symbols (TX and RX)")
+    p.add_argument("--threads", action="store_true",
+                   help="speed: also print each run's CPU seconds per thread (GNU Radio names its threads by block; "
+                        "the Python deframer's is the gateway thread 'Dummy-N')")
     p.add_argument("--deframer", type=int, nargs="*", default=None, metavar="CHUNK",
                    help="instead: CPU time of the deframer alone (this thread) per frame, fed recorded samples "
                         "and detector output in chunks of CHUNK samples (default 2640 32768: one frame per "
@@ -82,15 +135,17 @@ def _stock(args, n, taps):
     tb.msg_connect(to_pdu, "pdus", dbg, "store")
     n_syms = 3 + -(-(B + 4) * 8 // 48)
     frame = n_syms * 80
+    mon = _ThreadMonitor() if args.threads else None
     c0, t0 = _cpu(), time.perf_counter()
     tb.start()
     while head.nitems_written(0) < n:
-        time.sleep(0.002)
+        time.sleep(0.005)
     dt, cpu = time.perf_counter() - t0, _cpu() - c0
+    threads = mon.stop() if mon else None
     time.sleep(0.2)
     tb.stop()
     tb.wait()
-    return n / dt / 1e6, dbg.num_messages(), n // frame, frame, cpu / n * 1e6
+    return n / dt / 1e6, dbg.num_messages(), n // frame, frame, cpu / n * 1e6, None, threads
 
 
 def _ours(args, n, taps):
@@ -127,12 +182,17 @@ def _ours(args, n, taps):
                 time.sleep(0.005)
 
     th = threading.Thread(target=feed, daemon=True)
+    mon = _ThreadMonitor() if args.threads else None
     c0, t0 = _cpu(), time.perf_counter()
     tb.start()
     th.start()
-    while head.nitems_written(0) < n:
-        time.sleep(0.002)
+    # until the head has passed n samples and the receiver has decoded them all (its batches
+    # included: stricter than the stock side's timer, whose receiver may still hold a backlog)
+    d = rx.deframer
+    while (head.nitems_written(0) < n or d.n_samples_done < n) and time.perf_counter() - t0 < 600:
+        time.sleep(0.005)
     dt, cpu = time.perf_counter() - t0, _cpu() - c0
+    threads = mon.stop() if mon else None
     time.sleep(0.3)
     done.set()
     tb.stop()
@@ -149,7 +209,7 @@ def _ours(args, n, taps):
     d = rx.deframer
     c = dict(c, work_calls=d.n_work_calls, samples_per_call=round(d.nread / max(d.n_work_calls, 1)),
              frames_per_batch=round(d.n_triggers / max(d.n_batches, 1), 2))
-    return n / dt / 1e6, c["frames"], sent, per_image / nf, cpu / n * 1e6, c
+    return n / dt / 1e6, c["frames"], sent, per_image / nf, cpu / n * 1e6, c, threads
 
 
 def _waveform(args, n_images, seed=3):
@@ -319,6 +379,9 @@ def run(args) -> int:
         extra = f"\n       rx counters {best[5]}" if name == "ours" else ""
         print(f"{name:6s} {msps:7.3f} Msps   frames {got}/{sent} ({100.0 * got / max(sent, 1):.1f}%), "
               f"{frame:.0f} samples/frame, CPU {us:.3f} us/sample (all threads){extra}")
+        if best[6]:
+            top = [f"{k} {v:.2f}" for k, v in best[6].items() if v >= 0.005]
+            print(f"       CPU s per thread ({n} samples): " + ", ".join(top))
     if len(res) == 2:
         ratio = res["ours"][0] / res["stock"][0]
         # CPU seconds per sample (all threads) of the same best runs: less sensitive to other jobs

@@ -24,6 +24,16 @@ call can handle: one numpy call per step for the batch, at most ``max_batch`` he
 5. **Payload.**  Channel and noise re-estimated with the verified header as extra training, pilot
    tracking, ZF/MMSE (:class:`gr_semcod.phy.equalizer.FrameEqualizer`), reassembly.
 
+**Batches.**  GNU Radio hands the block about one frame per call, and a Python call and a
+batch of one frame cost far more per frame than a batch of dozens.  With ``min_chunk`` > 0 the
+samples are queued (each call only copies them) and decoded once ``min_chunk`` of them are
+queued, ``max_latency`` seconds after the last batch, or, from a ticker thread, as soon as no
+sample arrived for ``max_latency / 2`` (a stream that pauses).  In a flowgraph the block keeps
+the last queued item of both inputs unconsumed (:meth:`forecast` asks for one more metric item
+than it holds), so when the upstream block set by :meth:`set_upstream` finishes, GNU Radio
+calls it once more and the queue is decoded before the block ends: the last frames of a finite
+run reach the blocks downstream.  :meth:`flush` (and the end of the run) decodes the queue too.
+
 The block keeps its own sample buffer, so a frame split across work() calls, back-to-back
 frames and frames separated by gaps are all the same case.  The headers of all candidates in
 the buffer are decoded together, then the candidates are consumed in order exactly as one by
@@ -39,10 +49,12 @@ Message output ``frames``: one PDU per decoded frame if ``emit_frames`` (debuggi
 Counters: ``n_triggers`` (peaks that passed the exact re-check), ``n_frames``, ``n_header_errors``
 (CRC or inconsistent fields), ``n_images``, ``n_lost_fragments``, ``n_errors`` (unexpected
 exceptions; frame dropped), ``n_bad_payloads``; ``n_work_calls`` and ``n_batches`` (header
-batches decoded) tell how well the batching works.
+batches decoded) tell how well the batching works; ``n_samples_done``: samples decoded so far.
 """
 from __future__ import annotations
 
+import threading
+import time
 from collections import deque
 
 import numpy as np
@@ -53,7 +65,7 @@ from gnuradio import gr
 from ..contract import (KEY_ERASURE_MASK, KEY_FRAG_IDX, KEY_IMAGE_ID, KEY_LOST_FRAGMENTS,  # noqa: F401
                         KEY_MODE, KEY_N_ERASED, KEY_N_FRAGMENTS, KEY_NOISE_VAR, KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH,
                         KEY_RX_OFFSET, KEY_SEQ, KEY_SNR_DB, KEY_SYMBOL_NOISE_VAR, PORT_FRAMES, PORT_IMAGES)
-from ..pdu import c32vector
+from ..pdu import c32vector, uvector
 from .detector import default_threshold
 from .equalizer import FrameEqualizer, einsum
 from .header import HEADER_BITS, HeaderLayout, unpack_header
@@ -61,11 +73,12 @@ from .params import OfdmParams
 from .reassembly import Reassembler
 
 
-class ofdm_analog_deframer(gr.sync_block):
+class ofdm_analog_deframer(gr.basic_block):
     def __init__(self, params: OfdmParams, header_reps: int = 2, backoff=None, tracking="phase", equalizer="zf",
                  max_payload_symbols=342, max_pending=4, timeout_samples=100000, emit_frames=False,
-                 threshold=None, cfo_search=1, fine_search=None, header_iterations=2, max_batch=64):
-        gr.sync_block.__init__(self, name="ofdm_analog_deframer", in_sig=[np.complex64, np.float32], out_sig=None)
+                 threshold=None, cfo_search=1, fine_search=None, header_iterations=2, max_batch=64,
+                 min_chunk=0, max_latency=0.05):
+        gr.basic_block.__init__(self, name="ofdm_analog_deframer", in_sig=[np.complex64, np.float32], out_sig=None)
         self.p = p = params
         self.layout = HeaderLayout(p.n_data, header_reps)
         self.nh = self.layout.n_syms
@@ -111,6 +124,20 @@ class ofdm_analog_deframer(gr.sync_block):
         self.max_batch = int(max_batch)
         if self.max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        # deferred processing: samples are queued until min_chunk of them (or max_latency seconds)
+        self.min_chunk = int(min_chunk)
+        self.max_latency = float(max_latency)
+        if self.min_chunk < 0 or not self.max_latency > 0:
+            raise ValueError(f"min_chunk must be >= 0 and max_latency > 0, got {min_chunk}, {max_latency}")
+        self._queue = []  # (samples, metric) chunks received and not processed yet
+        self._n_queued = 0
+        self._lock = threading.RLock()  # work(), the latency ticker and flush() share the state
+        self._last_run = self._last_call = time.monotonic()
+        self.n_samples_done = 0  # samples whose processing has finished (all frames in them decoded)
+        self._ticker = None
+        self._ticker_stop = threading.Event()
+        self._upstream = None  # the block feeding the metric input (set_upstream): its end is the stream's
+        self._held = 0  # items of both inputs queued but not consumed: the end of the stream still calls us
         seg = p.preamble_segment.astype(np.complex64)
         self._seg_conj = np.conj(seg)
         self._Ep = float(np.vdot(seg, seg).real)
@@ -125,14 +152,69 @@ class ofdm_analog_deframer(gr.sync_block):
         self.message_port_register_out(pmt.intern(PORT_FRAMES))
 
     # ------------------------------------------------------------------------------------------
-    def work(self, input_items, output_items):
+    def set_upstream(self, block) -> None:
+        """``block`` produces the metric input (the later of the two to end).  In a flowgraph the
+        deframer then keeps its last queued item unconsumed, so GNU Radio calls it once more when
+        ``block`` has finished and the queued frames are decoded before the deframer ends (its
+        messages reach the blocks downstream)."""
+        self._upstream = block
+
+    def _upstream_done(self) -> bool:
+        """True when the upstream block has finished (or is not known / not running)."""
+        try:
+            d = self._upstream.detail() if self._upstream is not None and self.min_chunk > 0 else None
+            return d is None or bool(d.done())
+        except Exception:  # noqa: BLE001 - unknown: do not hold items back
+            return True
+
+    def forecast(self, noutput_items, ninputs):
+        """One new metric item beyond the held ones, unless the upstream has finished."""
+        if self._held and not self._upstream_done():
+            return [self._held, self._held + 1][:ninputs]
+        return [1] * ninputs
+
+    def general_work(self, input_items, output_items):
+        x, lam = input_items[0], input_items[1]
+        n = min(len(x), len(lam))
+        done = self._upstream_done()
+        new = n - self._held
+        if new > 0:
+            self.work([x[self._held:n], lam[self._held:n]], output_items, flush=done)
+        elif done and self._held:
+            with self._lock:
+                self._run_queued()
+        keep = 0 if done or not self._n_queued else 1
+        self.consume(0, n - keep)
+        self.consume(1, n - keep)
+        self._held = keep
+        return 0
+
+    def work(self, input_items, output_items, flush=False):
+        """Queue the samples and metric of one call; decode the queue once it holds ``min_chunk``
+        samples, ``max_latency`` s after the last batch, or with ``flush``.  Returns the count."""
         x, lam = input_items[0], input_items[1]
         n = len(x)
         if n == 0:
             return 0
         self.n_work_calls += 1
-        self.buf = np.concatenate([self.buf, x])
-        self.lam = np.concatenate([self.lam, lam])
+        self._last_call = time.monotonic()
+        with self._lock:
+            # copies: GNU Radio reuses its buffers once the items are consumed
+            self._queue.append((np.array(x, np.complex64), np.array(lam, np.float32)))
+            self._n_queued += n
+            if flush or self._n_queued >= self.min_chunk or time.monotonic() - self._last_run >= self.max_latency:
+                self._run_queued()
+        return n
+
+    def _run_queued(self):
+        """Process every queued chunk as one (the caller holds ``_lock``)."""
+        self._last_run = time.monotonic()
+        if not self._queue:
+            return
+        q, self._queue, n = self._queue, [], self._n_queued
+        self._n_queued = 0
+        self.buf = np.concatenate([self.buf] + [c[0] for c in q])
+        self.lam = np.concatenate([self.lam] + [c[1] for c in q])
         self.nread += n
         self.nlam += n
         try:
@@ -155,7 +237,31 @@ class ofdm_analog_deframer(gr.sync_block):
             self.buf = self.buf[drop:]
             self.lam = self.lam[drop:]
             self.buf_start += drop
-        return n
+        self.n_samples_done = self.nread
+
+    def start(self):
+        """With ``min_chunk``: a ticker decodes the queued samples ``max_latency`` after the last
+        batch, or as soon as no sample arrived for ``max_latency / 2`` (the stream paused or
+        ended), so nothing waits longer than that."""
+        if self.min_chunk > 0 and self._ticker is None:
+            self._ticker_stop.clear()
+            self._ticker = threading.Thread(target=self._tick, name="semcod_deframer_ticker", daemon=True)
+            self._ticker.start()
+        return True
+
+    def _due(self, now: float) -> bool:
+        return bool(self._n_queued) and (now - self._last_run >= self.max_latency
+                                         or now - self._last_call >= self.max_latency / 2)
+
+    def _tick(self):
+        while not self._ticker_stop.wait(self.max_latency / 10):
+            if self._due(time.monotonic()):
+                try:
+                    with self._lock:
+                        if self._due(time.monotonic()):
+                            self._run_queued()
+                except Exception as e:  # noqa: BLE001 - the ticker must survive
+                    gr.log.error(f"ofdm_analog_deframer: ticker: {type(e).__name__}: {e}")
 
     def _scan(self):
         """New first crossings of the threshold -> candidate peaks (appended to ``triggers``)."""
@@ -228,7 +334,7 @@ class ofdm_analog_deframer(gr.sync_block):
         if Q - 1 > 2:
             cs = einsum("fqp,p->fq", x[:, :self.win].reshape(-1, Q, P), self._seg_conj)[:, 1:]  # [0]: maybe the previous burst
             ph = np.concatenate([np.zeros((len(s), 1)), np.cumsum(np.angle(cs[:, 1:] * np.conj(cs[:, :-1])), axis=1)], axis=1)
-            d = (ph @ self._tc) * (p.fft_len / (2 * np.pi * P * float(self._tc @ self._tc)))
+            d = einsum("fq,q->f", ph, self._tc) * (p.fft_len / (2 * np.pi * P * float(np.sum(self._tc ** 2))))
             eps = eps + d
             x *= self._phasor(n, d)
         for j, i in enumerate(ok):
@@ -401,7 +507,7 @@ class ofdm_analog_deframer(gr.sync_block):
             d = pmt.dict_add(d, pmt.intern(k), pmt.from_long(int(v)))
         d = pmt.dict_add(d, pmt.intern(KEY_SNR_DB), pmt.from_double(snr_db))
         d = pmt.dict_add(d, pmt.intern(KEY_NOISE_VAR), pmt.from_double(float(np.mean(nvs))))
-        d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), pmt.init_f32vector(nvs.size, nvs.tolist()))
+        d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), uvector(np.asarray(nvs, np.float32)))
         d = pmt.dict_add(d, pmt.intern(KEY_RX_OFFSET), pmt.from_uint64(int(s)))
         self.message_port_pub(pmt.intern(PORT_FRAMES), pmt.cons(d, c32vector(sym)))
 
@@ -413,16 +519,23 @@ class ofdm_analog_deframer(gr.sync_block):
         self.message_port_pub(pmt.intern(PORT_IMAGES), image_to_pdu(img))
 
     def flush(self):
-        """Release every pending image now (end of a recording); returns them as well."""
-        imgs = self.reasm.flush_all()
-        for img in imgs:
-            self._publish(img)
+        """Process the queued samples, then release every pending image now (end of a
+        recording); returns those images as well."""
+        with self._lock:
+            self._run_queued()
+            imgs = self.reasm.flush_all()
+            for img in imgs:
+                self._publish(img)
         return imgs
 
     def stop(self):
         """End of the stream (GNU Radio calls this when the block finishes): every image still
         pending is released, its missing fragments erased -- the last photo of a finite run whose
         last fragment was lost would otherwise never leave (no more samples, no timeout)."""
+        self._ticker_stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+            self._ticker = None
         try:
             self.flush()
         except Exception as e:  # noqa: BLE001 - never fail the shutdown
@@ -446,12 +559,11 @@ def image_to_pdu(img) -> "pmt.pmt_t":
     d = pmt.dict_add(d, pmt.intern(KEY_IMAGE_ID), pmt.from_long(int(img.image_id)))
     d = pmt.dict_add(d, pmt.intern(KEY_SNR_DB), pmt.from_double(float(img.snr_db)))
     d = pmt.dict_add(d, pmt.intern(KEY_NOISE_VAR), pmt.from_double(float(img.mean_noise_var)))
-    d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), pmt.init_f32vector(img.noise_var.size, img.noise_var.tolist()))
+    d = pmt.dict_add(d, pmt.intern(KEY_SYMBOL_NOISE_VAR), uvector(np.asarray(img.noise_var, np.float32)))
     d = pmt.dict_add(d, pmt.intern(KEY_N_FRAGMENTS), pmt.from_long(int(img.n_fragments)))
     lost = np.asarray(img.lost, np.int32)
     d = pmt.dict_add(d, pmt.intern(KEY_LOST_FRAGMENTS), pmt.init_s32vector(lost.size, lost.tolist()))
-    mask = (pmt.init_u8vector(img.erasure.size, img.erasure.tolist()) if img.erasure.any()
-            else pmt.make_u8vector(img.erasure.size, 0))
+    mask = uvector(np.asarray(img.erasure, np.uint8))
     d = pmt.dict_add(d, pmt.intern(KEY_ERASURE_MASK), mask)
     d = pmt.dict_add(d, pmt.intern(KEY_N_ERASED), pmt.from_long(int(img.erasure.sum())))
     if img.photo is not None:  # 1 x 1 in the header: the transmitter gave no size

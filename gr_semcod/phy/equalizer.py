@@ -328,7 +328,7 @@ class FrameEqualizer:
             d -= 2 * np.pi * np.round(d / (2 * np.pi))
             phi[:, 1:] = np.cumsum(d, axis=1)  # unwrapped (phi[:, 0] = 0)
             a, b, tt = self._phase_fit(P)
-            rot = np.exp(-1j * ((phi @ a)[:, None] + (phi @ b)[:, None] * tt[None, :]))  # (F, P), unit modulus
+            rot = np.exp(-1j * (einsum("ft,t->f", phi, a)[:, None] + einsum("ft,t->f", phi, b)[:, None] * tt[None, :]))
             a2 = np.abs(Hd) ** 2  # |H e^{j phi}|^2 = |H|^2
             if self.equalizer == "zf":
                 with np.errstate(invalid="ignore", divide="ignore"):

@@ -37,7 +37,7 @@ from .header import (MAX_FRAGMENTS, MAX_IMAGE_LEN, MAX_MODE, MAX_PAYLOAD_LEN, MA
 from ..contract import (KEY_HEIGHT, KEY_IMAGE_ID, KEY_MODE, KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH, KEY_WIDTH,
                         MAX_SYMBOL_ABS, PDUError, check_symbols)
 from .drain import defer_done
-from ..pdu import c32vector
+from ..pdu import c32vector, vector_to_numpy
 from .params import OfdmParams
 
 
@@ -146,7 +146,7 @@ class ofdm_analog_framer(gr.basic_block):
                 return self._drop("payload is not a c32vector")
             if pmt.length(vec) > MAX_IMAGE_LEN:  # before converting: an oversized PDU costs no memory
                 return self._drop(f"{pmt.length(vec)} symbols (allowed 1..{MAX_IMAGE_LEN})")
-            x = np.asarray(pmt.to_python(vec), np.complex64)
+            x = vector_to_numpy(vec, np.complex64)
             if x.size == 0 or x.size > MAX_IMAGE_LEN:
                 return self._drop(f"{x.size} symbols (allowed 1..{MAX_IMAGE_LEN})")
             if plan_fragments(x.size, self.max_payload) > MAX_FRAGMENTS:

@@ -36,7 +36,7 @@ fields, ``snr_db``, ``noise_var``, ``symbol_noise_var`` and ``rx_offset`` (sampl
 
 Chain: :class:`~gr_semcod.phy.detector.preamble_detector` (C++ blocks: matched filter against
 the periodic preamble, CFO-invariant coherent sum, local-energy normalisation = CFAR metric)
--> deframer (Python, vectorised numpy batched over the frames of each work() call: peak
+-> deframer (Python, vectorised numpy batched over the frames of each queued batch: peak
 re-check, CFO, fine timing, integer CFO, FFT, soft header decoding with gr-fec's Viterbi,
 channel estimate, pilot tracking, equalisation, reassembly; see :mod:`gr_semcod.phy.deframer` and :mod:`gr_semcod.phy.equalizer`).
 Counters: :meth:`counters` (triggers, frames, header_errors, images, lost_fragments, errors).
@@ -62,25 +62,38 @@ class ofdm_analog_rx(gr.hier_block2):
         equalizer: "zf" (unbiased) or "mmse".
         max_pending, timeout_samples: reassembly (see above).
         emit_frames: publish per-frame PDUs on ``frames``.
+        min_chunk: the deframer queues samples until this many arrived, then decodes all their
+            frames as one batch (GNU Radio hands it about one frame per call; a batch of ~45
+            frames costs about a sixth per frame, docs/phy.md); 0 decodes on every call.
+        max_latency: seconds after the last batch when queued samples are decoded however few
+            they are; a stream that pauses (no sample for ``max_latency / 2``) or ends has its
+            last frames decoded then: nothing waits longer.
+        buffer_samples: the deframer's input buffers (items): the chain upstream keeps running
+            while a batch is decoded.
     """
 
     def __init__(self, fft_len=64, cp_len=16, occupied_carriers=None, pilot_carriers=None, threshold=0.0,
                  tracking="phase", equalizer="zf", max_pending=4, timeout_samples=100000, emit_frames=False,
-                 header_reps=2, preamble_len=3, cfo_search=1):
+                 header_reps=2, preamble_len=3, cfo_search=1, min_chunk=1 << 17, max_latency=0.1,
+                 buffer_samples=1 << 17):
         gr.hier_block2.__init__(self, "ofdm_analog_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))
+        if int(buffer_samples) < 8192:
+            raise ValueError(f"buffer_samples must be >= 8192, got {buffer_samples}")
         self.params = p = make_params(fft_len, cp_len, occupied_carriers, pilot_carriers, preamble_len=preamble_len)
         self.message_port_register_hier_out("images")
         self.message_port_register_hier_out("frames")
         self.detector = preamble_detector(p)
         self.deframer = ofdm_analog_deframer(p, header_reps, tracking=tracking, equalizer=equalizer,
                                              max_pending=max_pending, timeout_samples=timeout_samples,
-                                             emit_frames=emit_frames, threshold=threshold, cfo_search=cfo_search)
-        # big chunks into the Python deframer: fewer work() calls, less GIL traffic
-        # (the copy gives the sample path a buffer of that size whatever feeds the receiver)
+                                             emit_frames=emit_frames, threshold=threshold, cfo_search=cfo_search,
+                                             min_chunk=min_chunk, max_latency=max_latency)
+        # big buffers in front of the Python deframer: the C++ chain goes on while it decodes a
+        # batch (the copy gives the sample path a buffer of that size whatever feeds the receiver)
         self.copy = blocks.copy(gr.sizeof_gr_complex)
-        self.copy.set_min_output_buffer(1 << 15)
-        self.detector.div.set_min_output_buffer(1 << 15)
+        self.copy.set_min_output_buffer(int(buffer_samples))
+        self.detector.div.set_min_output_buffer(int(buffer_samples))
+        self.deframer.set_upstream(self.detector.div)  # the end of the stream reaches the deframer
         self.connect(self, self.copy, (self.deframer, 0))
         self.connect(self.copy, self.detector, (self.deframer, 1))
         self.msg_connect(self.deframer, "images", self, "images")

@@ -154,3 +154,89 @@ def test_a_frame_that_cannot_be_delivered_costs_only_that_frame(received):
     got = {g.image_id: g for g in d.image_log}
     assert sorted(got) == [i for i, _ in imgs]  # image 2 arrives too, with its fragment 1 lost
     assert [g.image_id for g in d.image_log if g.lost] == [2]
+
+
+def test_queued_batches_equal_decoding_on_every_call(received):
+    """``min_chunk``: samples are queued and decoded a batch at a time; the frames, counters and
+    symbols are those of decoding on every call, and ``flush`` decodes what is still queued."""
+    imgs, frames, y, lam, p = received
+    now = _deframe(y, lam, 2640, p)
+    queued = ofdm_analog_deframer(p, min_chunk=5 * 2880)
+    queued.image_log = []
+    for i in range(0, len(y), 2640):
+        queued.work([y[i:i + 2640], lam[i:i + 2640]], [])
+    assert 0 < queued.n_batches < now.n_batches  # several frames per batch
+    assert queued.n_samples_done < len(y)  # the tail is still queued ...
+    queued.flush()  # ... until the end of the recording
+    assert queued.n_samples_done == len(y)
+    assert queued.counters() == now.counters() and queued.n_frames == len(frames)
+    a = {g.image_id: g for g in now.image_log}
+    b = {g.image_id: g for g in queued.image_log}
+    assert sorted(a) == sorted(b) == [i for i, _ in imgs]
+    for iid, _ in imgs:
+        np.testing.assert_allclose(a[iid].symbols, b[iid].symbols, rtol=0, atol=1e-4)
+
+
+def test_queued_samples_are_decoded_when_the_stream_pauses(received):
+    """A stream that stops delivering (no end, no flush): the ticker decodes the queued frames
+    within about ``max_latency``."""
+    import time
+
+    imgs, frames, y, lam, p = received
+    d = ofdm_analog_deframer(p, min_chunk=1 << 30, max_latency=0.05)  # never a full batch
+    d.image_log = []
+    d.start()
+    try:
+        for i in range(0, len(y), 4096):
+            d.work([y[i:i + 4096], lam[i:i + 4096]], [])
+        t0 = time.monotonic()
+        while d.n_samples_done < len(y) and time.monotonic() - t0 < 10:
+            time.sleep(0.01)
+        assert d.n_samples_done == len(y)
+        assert d.n_frames == len(frames)
+        assert sorted(g.image_id for g in d.image_log) == [i for i, _ in imgs]
+    finally:
+        d.stop()
+    assert d._ticker is None
+
+
+def test_batch_parameters_are_checked():
+    p = make_params()
+    with pytest.raises(ValueError, match="min_chunk"):
+        ofdm_analog_deframer(p, min_chunk=-1)
+    with pytest.raises(ValueError, match="max_latency"):
+        ofdm_analog_deframer(p, max_latency=0)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.complex64])
+@pytest.mark.parametrize("n", [0, 1, 1000])
+def test_uvector_round_trip(dtype, n):
+    """PMT vectors built through PMT's serialisation equal init_<type>vector's, both ways."""
+    from gr_semcod.pdu import uvector, vector_to_numpy
+
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) + 1j * rng.standard_normal(n)) * 50 + 60
+    x = x.astype(dtype) if dtype == np.complex64 else x.real.astype(dtype)
+    v = uvector(x)
+    ref = {np.uint8: pmt.init_u8vector, np.float32: pmt.init_f32vector, np.complex64: pmt.init_c32vector}[dtype]
+    assert pmt.equal(v, ref(n, x.tolist()))
+    back = vector_to_numpy(v, dtype)
+    assert back.dtype == dtype and back.flags.writeable
+    np.testing.assert_array_equal(back, x)
+
+
+def test_finite_run_delivers_every_image_downstream(received):
+    """In a flowgraph the queued tail is decoded before the receiver ends (GNU Radio calls it
+    once more when its upstream finishes), so every image of a finite run reaches the block
+    downstream, and the frames were decoded in batches."""
+    from gr_semcod.phy.deframer import pdu_to_image
+
+    from .phyutil import run_rx
+
+    imgs, frames, y, lam, p = received
+    got, rx = run_rx(y, collect_pdus=True)
+    delivered = sorted(pdu_to_image(m)["image_id"] for m in rx.collector.msgs)
+    assert delivered == [i for i, _ in imgs]
+    assert rx.deframer.n_frames == len(frames)
+    assert rx.deframer.n_samples_done == len(y)
+    assert rx.deframer.n_batches < len(frames)
