@@ -158,8 +158,10 @@ class Classification:
         machine receiver: ``semantic2_classifier`` on the received latent (after unmerge, before
         synthesis) when ``bundle`` has it, else ``classifier``'s ``image_classifier`` on the v2
         reconstruction (the receiver Deep JSCC gets)."""
-        from .semantic2_crops import received_latents
+        from .semantic2_crops import check_classifier, received_latents
 
+        if bundle.has("semantic2_classifier"):
+            check_classifier(bundle)
         out = []
         for _, r in received_latents(bundle, self.images, cbr, channel, snr_db, seed, self.batch):
             inputs = {k: r[k] for k in ("latent", "levels", "snr_db")}

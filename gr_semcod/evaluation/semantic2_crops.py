@@ -20,6 +20,8 @@ numpy + ONNX Runtime only.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Dict
 
@@ -30,6 +32,28 @@ from ..runtime.bundle import Bundle
 from ..runtime.channels import num_symbols
 from ..runtime.side_info import side_beta
 from .pipeline import _batches, through_channel
+
+
+TRANSMITTER_ROLES = ("semantic2_encoder", "semantic2_merger")
+CLASSIFIER_ROLE = "semantic2_classifier"
+
+
+def semantic2_digest(manifest: Dict) -> bytes:
+    """sha256 of what a v2 machine receiver depends on: the transmitter's ONNX files (their
+    manifest sha256) and the numpy side's constants (``manifest["semantic2"]`` without ``run``)."""
+    meta = {k: v for k, v in manifest["semantic2"].items() if k != "run"}
+    parts = [manifest["models"][r]["sha256"] for r in TRANSMITTER_ROLES] + [json.dumps(meta, sort_keys=True)]
+    return hashlib.sha256("|".join(parts).encode()).digest()
+
+
+def check_classifier(bundle: Bundle) -> None:
+    """ValueError unless the bundle's ``semantic2_classifier`` was trained on its v2 transmitter
+    (``manifest["semantic2_classifier"]["codec_digest"]``, written by ``semcod export``)."""
+    rec = bundle.manifest.get(CLASSIFIER_ROLE) or {}
+    if rec.get("codec_digest") != semantic2_digest(bundle.manifest).hex():
+        raise ValueError(f"bundle {bundle.name!r}: {CLASSIFIER_ROLE} was trained on another semantic codec v2 than "
+                         f"the bundle's (codec_digest differs); retrain it (semcod train --config semcod2_32_cls) "
+                         f"and export it again")
 
 
 @dataclass

@@ -125,7 +125,7 @@ def add_semantic2_classifier(runs: Path, name: str, bundle: Path, checkpoint: st
 
     from gr_semcod.export.bundle import _export
     from gr_semcod.runtime.bundle import MANIFEST, write_manifest
-    from gr_semcod.training.classify import semantic2_digest
+    from gr_semcod.evaluation.semantic2_crops import semantic2_digest
 
     cls, info = load_run(runs, name, checkpoint, {"bundle": str(bundle)})
     manifest = json.loads((bundle / MANIFEST).read_text())
@@ -144,6 +144,7 @@ def add_semantic2_classifier(runs: Path, name: str, bundle: Path, checkpoint: st
         entry = _export(bundle, "semantic2_classifier", head, example, ["latent", "levels", "snr_db"], ["logits"],
                         tol, parity)
     manifest["models"]["semantic2_classifier"] = entry
+    manifest["semantic2_classifier"] = {"codec_digest": semantic2_digest(manifest).hex(), "run": name}
     manifest.setdefault("meta", {}).setdefault("runs", {})[name] = info
     manifest["meta"].setdefault("onnx_parity_max_abs", {}).update(parity)
     write_manifest(bundle, manifest)

@@ -21,8 +21,6 @@ images as ``recon`` (the logged ``mse`` column is then 0), unless ``train_recon=
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 from typing import Dict, Optional, Sequence
 
@@ -30,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..evaluation.semantic2_crops import semantic2_digest
 from ..receivers import ImageClassifier, LatentClassifier, TokenClassifier
 
 
@@ -101,17 +100,6 @@ class ReconImageClassifier(_FrozenBase):
             received, snr = self.channel(z, snr_db)
             recon = m.decoder(received, snr.reshape(-1, 1))
         return {"recon": recon, "logits": self.classifier(recon), "cbr": cbr}
-
-
-SEMANTIC2_ROLES = ("semantic2_encoder", "semantic2_merger")
-
-
-def semantic2_digest(manifest: Dict) -> bytes:
-    """sha256 of what a v2 machine receiver depends on: the transmitter's ONNX files (their
-    manifest sha256) and the numpy side's constants (``manifest["semantic2"]`` without ``run``)."""
-    meta = {k: v for k, v in manifest["semantic2"].items() if k != "run"}
-    parts = [manifest["models"][r]["sha256"] for r in SEMANTIC2_ROLES] + [json.dumps(meta, sort_keys=True)]
-    return hashlib.sha256("|".join(parts).encode()).digest()
 
 
 class Semantic2LatentClassifier(nn.Module):

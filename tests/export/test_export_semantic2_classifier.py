@@ -114,3 +114,17 @@ def test_eval_rows_use_the_new_role(run_and_bundle, tmp_path):
             for _, r in received_latents(b, xs, row["cbr"], "awgn", 10.0, seed=2, batch=250)])
         assert row["acc"] == pytest.approx(float((logits.argmax(1) == y).mean()))
         np.testing.assert_array_equal(clf.semantic2_logits(b, None, row["cbr"], "awgn", 10.0, 2), logits)
+
+
+def test_eval_refuses_a_stale_classifier_after_the_codec_changed(run_and_bundle):
+    """Re-exporting v2 without retraining its machine receiver leaves a head trained on another
+    transmitter in the bundle: the evaluation refuses it with the reason, no accuracy is made up."""
+    runs, bundle, _ = run_and_bundle
+    _export(runs, bundle)
+    m = json.loads((bundle / MANIFEST).read_text())
+    m["semantic2"]["level_amp"][2] *= 1.05
+    write_manifest(bundle, m)
+    x, _ = labelled_images(4, seed=5)
+    clf = Classification((x.astype(np.float32) / 255).transpose(0, 3, 1, 2).copy())
+    with pytest.raises(ValueError, match="trained on another semantic codec v2"):
+        clf.semantic2_logits(Bundle.load(bundle), None, "1/48", "awgn", 10.0)
