@@ -156,16 +156,21 @@ class Classification:
                          seed: int = 0) -> np.ndarray:
         """semantic v2, each image its own budget and side bits (the crop table's coding), and its
         machine receiver: ``semantic2_classifier`` on the received latent (after unmerge, before
-        synthesis) when ``bundle`` has it, else ``classifier``'s ``image_classifier`` on the v2
+        synthesis; plus the v2 decoder's image of it when the role takes ``images``) when ``bundle``
+        has it, else ``classifier``'s ``image_classifier`` on the v2
         reconstruction (the receiver Deep JSCC gets)."""
         from .semantic2_crops import check_classifier, received_latents
 
-        if bundle.has("semantic2_classifier"):
+        own = bundle.has("semantic2_classifier")
+        if own:
             check_classifier(bundle)
+        reads_image = own and "images" in bundle.manifest["models"]["semantic2_classifier"].get("inputs", {})
         out = []
         for _, r in received_latents(bundle, self.images, cbr, channel, snr_db, seed, self.batch):
             inputs = {k: r[k] for k in ("latent", "levels", "snr_db")}
-            if bundle.has("semantic2_classifier"):
+            if own:
+                if reads_image:  # a LatentReconClassifier: also the v2 decoder's image of this latent
+                    inputs["images"] = np.clip(bundle.run("semantic2_decoder", **inputs)["images"], 0, 1)
                 out.append(bundle.run("semantic2_classifier", **inputs)["logits"])
             elif classifier is not None:
                 recon = np.clip(bundle.run("semantic2_decoder", **inputs)["images"], 0, 1)

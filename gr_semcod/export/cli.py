@@ -18,9 +18,10 @@ when those differ from the exported semantic codec / Deep JSCC models.
 ``meta.runs``; the bundle's other models are left as they are (their runs need not be here).
 
 ``--semantic2-classifier RUN --into models/semcod_32`` adds the machine receiver of the v2 codec
-(role ``semantic2_classifier``: the :class:`~gr_semcod.receivers.LatentClassifier` of a
+(role ``semantic2_classifier``: the head of a
 :class:`~gr_semcod.training.classify.Semantic2LatentClassifier` run; inputs ``latent``, ``levels``,
-``snr_db`` as ``semantic2_decoder``'s, output ``logits``), refused when the run was trained on
+``snr_db`` as ``semantic2_decoder``'s, and ``images``, that decoder's output, for a
+:class:`~gr_semcod.receivers.LatentReconClassifier`; output ``logits``), refused when the run was trained on
 another v2 transmitter than the bundle's (``codec_digest``).
 """
 from __future__ import annotations
@@ -139,10 +140,13 @@ def add_semantic2_classifier(runs: Path, name: str, bundle: Path, checkpoint: st
     example = [torch.randn(2, meta["c"], hw, hw, generator=g),
                torch.randint(0, meta["depth"] + 1, (2, 1, hw, hw), generator=g).float(),
                torch.tensor([[3.0], [15.0]])]
+    names = ["latent", "levels", "snr_db"]
+    if cls.uses_recon:  # LatentReconClassifier: also the v2 decoder's image of that latent
+        example.append(torch.rand(2, 3, meta["tile"], meta["tile"], generator=g))
+        names.append("images")
     parity: dict = {}
     with torch.no_grad():
-        entry = _export(bundle, "semantic2_classifier", head, example, ["latent", "levels", "snr_db"], ["logits"],
-                        tol, parity)
+        entry = _export(bundle, "semantic2_classifier", head, example, names, ["logits"], tol, parity)
     manifest["models"]["semantic2_classifier"] = entry
     manifest["semantic2_classifier"] = {"codec_digest": semantic2_digest(manifest).hex(), "run": name}
     manifest.setdefault("meta", {}).setdefault("runs", {})[name] = info

@@ -88,8 +88,33 @@ class LatentClassifier(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(ch, num_classes)
 
-    def forward(self, latent: torch.Tensor, levels: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+    def embed(self, latent: torch.Tensor, levels: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        """The pooled feature vector ``(B, widths[-1])`` before the linear layer."""
         onehot = torch.cat([(levels == float(lv)).to(latent.dtype) for lv in range(self.depth + 1)], dim=1)
         snr = (snr_db.reshape(-1, 1, 1, 1).to(latent.dtype) / 20.0).expand(-1, 1, *latent.shape[2:])
-        x = self.features(torch.cat([latent, onehot, snr], dim=1))
-        return self.fc(self.drop(x.mean(dim=(2, 3))))
+        return self.features(torch.cat([latent, onehot, snr], dim=1)).mean(dim=(2, 3))
+
+    def forward(self, latent: torch.Tensor, levels: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.drop(self.embed(latent, levels, snr_db)))
+
+
+class LatentReconClassifier(nn.Module):
+    """:class:`LatentClassifier` + :class:`ImageClassifier` features of the codec's own
+    reconstruction of that latent, concatenated before one linear layer: the received latent
+    for what the merge kept, the synthesis' image for the shapes it knows how to draw.
+    ``forward(latent, levels, snr_db, images)``."""
+
+    def __init__(self, c: int, num_classes: int, depth: int = 3, widths=(64, 128), image_widths=(16, 32, 64),
+                 dropout: float = 0.1):
+        super().__init__()
+        self.latent = LatentClassifier(c, num_classes, depth, widths, dropout)
+        self.latent.fc = nn.Identity()
+        self.image = ImageClassifier(num_classes, tuple(image_widths))
+        self.image.fc = nn.Identity()
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(int(widths[-1]) + int(image_widths[-1]), num_classes)
+
+    def forward(self, latent: torch.Tensor, levels: torch.Tensor, snr_db: torch.Tensor,
+                images: torch.Tensor) -> torch.Tensor:
+        z = torch.cat([self.latent.embed(latent, levels, snr_db), self.image(images)], dim=1)
+        return self.fc(self.drop(z))

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ..evaluation.semantic2_crops import semantic2_digest
-from ..receivers import ImageClassifier, LatentClassifier, TokenClassifier
+from ..receivers import ImageClassifier, LatentClassifier, LatentReconClassifier, TokenClassifier
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -104,7 +104,9 @@ class ReconImageClassifier(_FrozenBase):
 
 class Semantic2LatentClassifier(nn.Module):
     """The semantic codec v2 of a bundle, frozen (its ONNX files, run by ONNX Runtime: nothing of
-    it trains), + a trainable :class:`~gr_semcod.receivers.LatentClassifier` on its received latent.
+    it trains), + a trainable :class:`~gr_semcod.receivers.LatentClassifier` on its received latent
+    (with ``image_widths``: a :class:`~gr_semcod.receivers.LatentReconClassifier` that also reads
+    the frozen ``semantic2_decoder``'s reconstruction of that latent).
 
     Every image is coded with its own budget ``k = CBR * H * W * 3``, the side information
     (tree flags, power gain) charged at ``beta(SNR)`` of the image's own SNR, exactly as
@@ -116,14 +118,18 @@ class Semantic2LatentClassifier(nn.Module):
 
     def __init__(self, bundle_dir, num_classes: int, channel: Optional[nn.Module] = None,
                  cbrs: Sequence[str] = ("1/48", "1/12"), eval_cbr: Optional[str] = None,
-                 widths: Sequence[int] = (64, 128), dropout: float = 0.1, threads: Optional[int] = 1):
+                 widths: Sequence[int] = (64, 128), dropout: float = 0.1, threads: Optional[int] = 1,
+                 image_widths: Optional[Sequence[int]] = None):
         super().__init__()
         from ..runtime.bundle import Bundle
         from ..runtime.semantic2 import check_bundle
 
         self.bundle = Bundle.load(bundle_dir, intra_op_threads=threads)
         meta = check_bundle(self.bundle)
-        self.head = LatentClassifier(meta["c"], num_classes, meta["depth"], tuple(widths), dropout)
+        self.uses_recon = bool(image_widths)
+        self.head = (LatentReconClassifier(meta["c"], num_classes, meta["depth"], tuple(widths), tuple(image_widths),
+                                           dropout) if self.uses_recon
+                     else LatentClassifier(meta["c"], num_classes, meta["depth"], tuple(widths), dropout))
         self.cbr_choices = [str(c) for c in cbrs]
         self.eval_cbr = str(eval_cbr or self.cbr_choices[0])
         if channel is None:
@@ -156,9 +162,10 @@ class Semantic2LatentClassifier(nn.Module):
         b = images.shape[0]
         snr = self.channel.sample_snr(b, images.device) if snr_db is None else snr_tensor(snr_db, b, images.device)
         r = self.received(images, snr, cbr)
-        logits = self.head(r["latent"], r["levels"], r["snr_db"])
         recon = images
-        if not self.training:
+        if self.uses_recon or not self.training:
             out = self.bundle.run("semantic2_decoder", **{k: v.cpu().numpy() for k, v in r.items()})["images"]
             recon = torch.from_numpy(np.clip(out, 0, 1)).to(images.device)
+        extra = (recon,) if self.uses_recon else ()
+        logits = self.head(r["latent"], r["levels"], r["snr_db"], *extra)
         return {"recon": recon, "logits": logits, "cbr": cbr}

@@ -25,27 +25,38 @@ def _randomise_bn(module):
             m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
 
 
-@pytest.fixture
-def run_and_bundle(tmp_path):
-    """A v2-only bundle and a run ``semcod2_32_cls`` in ``tmp/runs`` trained on it (weights: a
-    random head with non-trivial BatchNorm statistics)."""
+RUNS = {"semcod2_32_cls": None, "semcod2_32_cls_recon": (16, 32, 64)}  # config -> image_widths
+
+
+@pytest.fixture(params=sorted(RUNS))
+def run_and_bundle(tmp_path, request):
+    """A v2-only bundle and a run of a registered v2 classifier config in ``tmp/runs`` trained on
+    it (weights: a random head with non-trivial BatchNorm statistics)."""
     bundle = v2_bundle_copy(tmp_path / "bundle")
     torch.manual_seed(0)
-    model = Semantic2LatentClassifier(bundle, 10)  # the registered config's head
+    model = Semantic2LatentClassifier(bundle, 10, image_widths=RUNS[request.param])  # the config's head
     with torch.no_grad():
         _randomise_bn(model.head)
-    run = tmp_path / "runs" / "semcod2_32_cls"
+    run = tmp_path / "runs" / request.param
     run.mkdir(parents=True)
     torch.save(model.state_dict(), run / "best.pt")
-    (run / "summary.json").write_text(json.dumps({"name": "semcod2_32_cls", "steps": 3, "minutes": 0.1, "select": "acc",
+    (run / "summary.json").write_text(json.dumps({"name": request.param, "steps": 3, "minutes": 0.1, "select": "acc",
                                                   "best_val_acc": 0.5, "eval_snr_db": 10.0}))
     return tmp_path / "runs", bundle, model
 
 
 def _export(runs, bundle):
-    args = argparse.Namespace(runs=str(runs), into=str(bundle), semantic2=None, semantic2_classifier="semcod2_32_cls",
+    (name,) = [p.name for p in runs.iterdir()]
+    args = argparse.Namespace(runs=str(runs), into=str(bundle), semantic2=None, semantic2_classifier=name,
                               semantic=None, deepjscc=[], checkpoint="best.pt", tol=1e-4)
     return export_cli.run(args)
+
+
+def _head_inputs(b, r, uses_recon):
+    inputs = {k: r[k] for k in ("latent", "levels", "snr_db")}
+    if uses_recon:
+        inputs["images"] = np.clip(b.run("semantic2_decoder", **inputs)["images"], 0, 1)
+    return inputs
 
 
 def test_export_parity_on_received_latents_and_sha256(run_and_bundle, capsys):
@@ -55,17 +66,20 @@ def test_export_parity_on_received_latents_and_sha256(run_and_bundle, capsys):
     m = json.loads((bundle / MANIFEST).read_text())
     entry = m["models"]["semantic2_classifier"]
     assert entry["sha256"] == sha256_file(bundle / entry["file"])
-    assert set(entry["inputs"]) == {"latent", "levels", "snr_db"} and entry["outputs"]["logits"]["shape"] == ["batch", 10]
-    assert m["meta"]["runs"]["semcod2_32_cls"]["training"]["best_val_acc"] == 0.5
+    assert set(entry["inputs"]) == {"latent", "levels", "snr_db"} | ({"images"} if model.uses_recon else set())
+    assert entry["outputs"]["logits"]["shape"] == ["batch", 10]
+    (name,) = [p.name for p in runs.iterdir()]
+    assert m["meta"]["runs"][name]["training"]["best_val_acc"] == 0.5
     b = Bundle.load(bundle)  # sha256-verified
     x, _ = labelled_images(40, seed=2)
     x = (x.astype(np.float32) / 255).transpose(0, 3, 1, 2).copy()
     model.eval()
     for cbr in ("1/48", "1/12"):
         for _, r in received_latents(b, x, cbr, "awgn", 10.0, seed=1, batch=20):
-            onnx = b.run("semantic2_classifier", latent=r["latent"], levels=r["levels"], snr_db=r["snr_db"])["logits"]
+            inputs = _head_inputs(b, r, model.uses_recon)
+            onnx = b.run("semantic2_classifier", **inputs)["logits"]
             with torch.no_grad():
-                ref = model.head(*(torch.from_numpy(r[k]) for k in ("latent", "levels", "snr_db"))).numpy()
+                ref = model.head(*(torch.from_numpy(v) for v in inputs.values())).numpy()
             np.testing.assert_allclose(onnx, ref, atol=1e-4)
     # a tampered file is refused on load
     (bundle / entry["file"]).write_bytes((bundle / entry["file"]).read_bytes()[:-1] + b"\0")
@@ -88,7 +102,7 @@ def test_eval_rows_use_the_new_role(run_and_bundle, tmp_path):
     the received latent -- not the image classifier's on the reconstruction."""
     from gr_semcod.evaluation import cli as eval_cli
 
-    runs, bundle, _ = run_and_bundle
+    runs, bundle, model = run_and_bundle
     b0 = Bundle.load(bundle)
     assert semantic2_receiver(b0) == "image_classifier"
     _export(runs, bundle)
@@ -110,7 +124,7 @@ def test_eval_rows_use_the_new_role(run_and_bundle, tmp_path):
     clf = Classification(xs)
     for row in rows:
         logits = np.concatenate([
-            b.run("semantic2_classifier", **{k: r[k] for k in ("latent", "levels", "snr_db")})["logits"]
+            b.run("semantic2_classifier", **_head_inputs(b, r, model.uses_recon))["logits"]
             for _, r in received_latents(b, xs, row["cbr"], "awgn", 10.0, seed=2, batch=250)])
         assert row["acc"] == pytest.approx(float((logits.argmax(1) == y).mean()))
         np.testing.assert_array_equal(clf.semantic2_logits(b, None, row["cbr"], "awgn", 10.0, 2), logits)

@@ -24,6 +24,8 @@ Deep JSCC trainings).
   side information charged as ``semcod eval`` does, CBR 1/48 or 1/12 per batch; checkpoints
   selected at CBR 1/48, 10 dB (the harder rate).  ``--model-arg bundle=DIR`` trains on another
   bundle's v2.
+* ``semcod2_32_cls_recon`` the same, with a second branch: a small CNN on the frozen v2
+  decoder's reconstruction of the received latent (:class:`~gr_semcod.receivers.LatentReconClassifier`).
 
 Override the frozen weights with ``semcod train --config semcod_32_cls --model-arg weights=PATH``.
 """
@@ -85,7 +87,7 @@ def build_semantic2_cls(cfg: TrainConfig) -> Semantic2LatentClassifier:
     return Semantic2LatentClassifier(bundle, int(kw.get("num_classes", 10)), channel=cfg.make_channel(),
                                      cbrs=tuple(kw.get("cbrs", ("1/48", "1/12"))), eval_cbr=kw.get("eval_cbr"),
                                      widths=tuple(kw.get("widths", (64, 128))), dropout=float(kw.get("dropout", 0.1)),
-                                     threads=kw.get("threads", 1))
+                                     threads=kw.get("threads", 1), image_widths=kw.get("image_widths"))
 
 
 def _cls(name: str, build, model_kwargs, lr: float, description: str) -> TrainConfig:
@@ -136,4 +138,13 @@ register(_cls(
     description="machine receiver for semantic v2: CNN on the received latent (after unmerge, before synthesis) "
                 "of the frozen semcod2_32 in models/semcod_32 (Fashion-MNIST RGB 32x32, CBR 1/48 and 1/12, "
                 "each image its own budget, side bits charged, AWGN SNR U(0,20) dB, classifier only)",
+))
+register(_cls(
+    "semcod2_32_cls_recon", build_semantic2_cls,
+    {"bundle": DEFAULT_BUNDLE, "cbrs": ["1/48", "1/12"], "eval_cbr": "1/48", "num_classes": 10,
+     "widths": [64, 128], "image_widths": [16, 32, 64], "dropout": 0.1},
+    lr=2e-3,
+    description="machine receiver for semantic v2: CNN on the received latent (after unmerge) + CNN on the frozen "
+                "v2 decoder's reconstruction of it, semcod2_32 in models/semcod_32 (Fashion-MNIST RGB 32x32, "
+                "CBR 1/48 and 1/12, each image its own budget, side bits charged, AWGN SNR U(0,20) dB, classifier only)",
 ))
