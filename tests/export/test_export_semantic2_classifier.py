@@ -142,3 +142,15 @@ def test_eval_refuses_a_stale_classifier_after_the_codec_changed(run_and_bundle)
     clf = Classification((x.astype(np.float32) / 255).transpose(0, 3, 1, 2).copy())
     with pytest.raises(ValueError, match="trained on another semantic codec v2"):
         clf.semantic2_logits(Bundle.load(bundle), None, "1/48", "awgn", 10.0)
+
+
+def test_a_new_head_replaces_the_old_ones_training_record(tmp_path):
+    bundle = v2_bundle_copy(tmp_path / "bundle")
+    for name, widths in RUNS.items():
+        runs = tmp_path / f"runs_{name}"
+        (runs / name).mkdir(parents=True)
+        torch.save(Semantic2LatentClassifier(bundle, 10, image_widths=widths).state_dict(), runs / name / "best.pt")
+        (runs / name / "summary.json").write_text(json.dumps({"name": name, "steps": 1, "minutes": 0.1}))
+        _export(runs, bundle)
+        m = json.loads((bundle / MANIFEST).read_text())
+        assert m["semantic2_classifier"]["run"] == name and set(m["meta"]["runs"]) == {name}
