@@ -148,11 +148,12 @@ def add_semantic2_classifier(runs: Path, name: str, bundle: Path, checkpoint: st
     with torch.no_grad():
         entry = _export(bundle, "semantic2_classifier", head, example, names, ["logits"], tol, parity)
     manifest["models"]["semantic2_classifier"] = entry
+    runs_meta = manifest.setdefault("meta", {}).setdefault("runs", {})
     replaced = (manifest.get("semantic2_classifier") or {}).get("run")
     if replaced and replaced != name:  # the card lists the runs in the bundle: not the head this one replaces
-        manifest["meta"]["runs"].pop(replaced, None)
+        runs_meta.pop(replaced, None)
     manifest["semantic2_classifier"] = {"codec_digest": semantic2_digest(manifest).hex(), "run": name}
-    manifest.setdefault("meta", {}).setdefault("runs", {})[name] = info
+    runs_meta[name] = info
     manifest["meta"].setdefault("onnx_parity_max_abs", {}).update(parity)
     write_manifest(bundle, manifest)
     return parity

@@ -112,8 +112,9 @@ class Semantic2LatentClassifier(nn.Module):
     (tree flags, power gain) charged at ``beta(SNR)`` of the image's own SNR, exactly as
     ``semcod eval`` codes a crop; the channel is AWGN with that SNR.  The buffer ``codec_digest``
     (:func:`semantic2_digest`) records which codec the head was trained on; the export refuses a
-    bundle whose v2 differs.  ``recon``: the input images in training (the loop's ``mse`` column
-    is then 0), the v2 reconstruction in eval mode (the validation PSNR is the codec's).
+    bundle whose v2 differs.  ``recon``: the v2 reconstruction in eval mode (the validation PSNR
+    is the codec's) and, with the image branch, in training; else the input images in training
+    (the loop's ``mse`` column is then 0).
     """
 
     def __init__(self, bundle_dir, num_classes: int, channel: Optional[nn.Module] = None,

@@ -116,8 +116,12 @@ def test_eval_rows_use_the_new_role(run_and_bundle, tmp_path):
     eval_cli.add_arguments(p)
     args = p.parse_args(["--bundle", str(bundle), "--data", str(tmp_path / "imgs.npz"), "--cbr", "1/48", "1/12",
                          "--snr", "10", "--channel", "awgn", "--classify-data", str(tmp_path / "lab.npz"),
-                         "--separation", "--digital", "--seed", "2", "--out", str(out), "--threads", "1"])
+                         "--separation", "--digital", "--seed", "2", "--out", str(out), "--threads", "1",
+                         "--card", str(tmp_path / "card.md")])
     assert eval_cli.run(args) == 0
+    card = (tmp_path / "card.md").read_text()
+    assert "semantic2: `semantic2_classifier` on the received latent" in card
+    assert ("decoder's image of it" in card) == model.uses_recon
     rows = [r for r in json.loads((out / "results.json").read_text())["rows"] if r["scheme"] == "semantic2"]
     assert len(rows) == 2
     xs = (x.astype(np.float32) / 255).transpose(0, 3, 1, 2).copy()

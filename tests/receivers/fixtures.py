@@ -20,6 +20,7 @@ def v2_bundle_copy(out: Path) -> Path:
     for r in V2_ROLES:
         shutil.copy(SHIPPED / m["models"][r]["file"], out / m["models"][r]["file"])
     m["meta"] = {k: v for k, v in m.get("meta", {}).items() if k != "runs"}
+    m.pop("semantic2_classifier", None)
     write_manifest(out, m)
     return out
 
