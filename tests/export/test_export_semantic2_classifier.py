@@ -25,7 +25,7 @@ def _randomise_bn(module):
             m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
 
 
-RUNS = {"semcod2_32_cls": None, "semcod2_32_cls_recon": (16, 32, 64)}  # config -> image_widths
+RUNS = {"semcod2_32_cls": None, "semcod2_32_recon_cls": (16, 32, 64)}  # config -> image_widths
 
 
 @pytest.fixture(params=sorted(RUNS))

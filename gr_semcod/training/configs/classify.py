@@ -24,7 +24,7 @@ Deep JSCC trainings).
   side information charged as ``semcod eval`` does, CBR 1/48 or 1/12 per batch; checkpoints
   selected at CBR 1/48, 10 dB (the harder rate).  ``--model-arg bundle=DIR`` trains on another
   bundle's v2.
-* ``semcod2_32_cls_recon`` the same, with a second branch: a small CNN on the frozen v2
+* ``semcod2_32_recon_cls`` the same, with a second branch: a small CNN on the frozen v2
   decoder's reconstruction of the received latent (:class:`~gr_semcod.receivers.LatentReconClassifier`).
 
 Override the frozen weights with ``semcod train --config semcod_32_cls --model-arg weights=PATH``.
@@ -140,7 +140,7 @@ register(_cls(
                 "each image its own budget, side bits charged, AWGN SNR U(0,20) dB, classifier only)",
 ))
 register(_cls(
-    "semcod2_32_cls_recon", build_semantic2_cls,
+    "semcod2_32_recon_cls", build_semantic2_cls,
     {"bundle": DEFAULT_BUNDLE, "cbrs": ["1/48", "1/12"], "eval_cbr": "1/48", "num_classes": 10,
      "widths": [64, 128], "image_widths": [16, 32, 64], "dropout": 0.1},
     lr=2e-3,
