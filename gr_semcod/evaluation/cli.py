@@ -167,7 +167,10 @@ def run(args) -> int:
                     row = {"scheme": "semantic2", "channel": channel, "cbr": cbr, "snr_db": snr,
                            **score(res["images"]), "cbr_spent": res["cbr_spent"]}
                     if clf is not None and s2_cls:
-                        row["acc"] = accuracy(clf.semantic2_logits(bundle, img_cls, cbr, channel, snr, args.seed), cy)
+                        try:
+                            row["acc"] = accuracy(clf.semantic2_logits(bundle, img_cls, cbr, channel, snr, args.seed), cy)
+                        except ValueError as e:  # e.g. a stale semantic2_classifier: no accuracy, the rest stands
+                            print(f"semantic2 accuracy skipped ({channel}, CBR {cbr}, {snr:g} dB): {e}")
                     rows.append(row)
                 if has_deepjscc(base, cbr):
                     res = deepjscc_roundtrip(base, x, cbr, channel, snr, args.seed)

@@ -134,7 +134,7 @@ def test_eval_rows_use_the_new_role(run_and_bundle, tmp_path):
         np.testing.assert_array_equal(clf.semantic2_logits(b, None, row["cbr"], "awgn", 10.0, 2), logits)
 
 
-def test_eval_refuses_a_stale_classifier_after_the_codec_changed(run_and_bundle):
+def test_eval_refuses_a_stale_classifier_after_the_codec_changed(run_and_bundle, tmp_path, capsys):
     """Re-exporting v2 without retraining its machine receiver leaves a head trained on another
     transmitter in the bundle: the evaluation refuses it with the reason, no accuracy is made up."""
     runs, bundle, _ = run_and_bundle
@@ -146,6 +146,19 @@ def test_eval_refuses_a_stale_classifier_after_the_codec_changed(run_and_bundle)
     clf = Classification((x.astype(np.float32) / 255).transpose(0, 3, 1, 2).copy())
     with pytest.raises(ValueError, match="trained on another semantic codec v2"):
         clf.semantic2_logits(Bundle.load(bundle), None, "1/48", "awgn", 10.0)
+    # `semcod eval` says so and keeps the rows, without an accuracy for semantic2
+    from gr_semcod.evaluation import cli as eval_cli
+
+    np.savez(tmp_path / "lab.npz", images=x, labels=np.arange(4))
+    p = argparse.ArgumentParser()
+    eval_cli.add_arguments(p)
+    args = p.parse_args(["--bundle", str(bundle), "--data", str(tmp_path / "lab.npz"), "--cbr", "1/48", "--snr", "10",
+                         "--channel", "awgn", "--classify-data", str(tmp_path / "lab.npz"), "--separation", "--digital",
+                         "--out", str(tmp_path / "eval"), "--threads", "1"])
+    assert eval_cli.run(args) == 0
+    assert "semantic2 accuracy skipped" in capsys.readouterr().out
+    rows = json.loads((tmp_path / "eval" / "results.json").read_text())["rows"]
+    assert [r["scheme"] for r in rows] == ["semantic2"] and "acc" not in rows[0] and rows[0]["psnr"] > 0
 
 
 def test_a_new_head_replaces_the_old_ones_training_record(tmp_path):
