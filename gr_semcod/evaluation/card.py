@@ -101,7 +101,12 @@ def write_card(path, bundle, summary, table: str, gain: float, channel: str,
         "PSNR in dB (SSIM in parentheses); `*_bound` = JPEG/WebP at the capacity budget k·log2(1+SNR) "
         "(payload bytes only, mean colour when nothing fits) — the separation bound of the Deep JSCC paper.",
         *([f"`acc` = top-1 accuracy of the machine receiver (semcod: `classifier` on the received tokens; "
-           f"deepjscc: `image_classifier` on the reconstruction) on {summary['classify_images']} labelled images "
+           + ("semantic2: `semantic2_classifier` on the received latent, after unmerge and before synthesis"
+              + (", and on the v2 decoder's image of it"
+                 if "images" in m["models"]["semantic2_classifier"].get("inputs", {}) else "") + "; "
+              if "semantic2_classifier" in m.get("models", {}) else
+              "semantic2: `image_classifier` on its reconstruction; " if "semantic2" in m else "")
+           + f"deepjscc: `image_classifier` on the reconstruction) on {summary['classify_images']} labelled images "
            f"from `{summary['classify_data']}` (Fashion-MNIST: grey replicated to RGB, zero-padded 28→32), "
            "same channel, CBR and SNR."] if summary.get("classify_data") else []),
         *(_digital_lines(summary) if summary.get("digital_codecs") else []),

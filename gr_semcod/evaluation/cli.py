@@ -127,10 +127,12 @@ def run(args) -> int:
         cls_data = None
     img_cls = base if has_image_classifier(base) else (bundle if has_image_classifier(bundle) else None)
     clf = None
-    if cls_data and (bundle.has("classifier") or img_cls is not None):
+    s2_cls = has_semantic2(bundle) and (bundle.has("semantic2_classifier") or img_cls is not None)
+    if cls_data and (bundle.has("classifier") or img_cls is not None or s2_cls):
         cx, cy = load_labelled(cls_data, (h, w), args.classify_limit)
         clf = Classification(cx)
-        roles = [r for r, ok in (("classifier", bundle.has("classifier")), ("image_classifier", img_cls is not None)) if ok]
+        roles = [r for r, ok in (("classifier", bundle.has("classifier")), ("image_classifier", img_cls is not None),
+                                 ("semantic2_classifier", bundle.has("semantic2_classifier"))) if ok]
         print(f"classification: {len(cy)} labelled images from {cls_data} ({', '.join(roles)})")
     elif bundle.has("classifier") or img_cls is not None:
         print("classification: no labelled data (--classify-data; Fashion-MNIST not installed): accuracy from --data labels only")
@@ -165,8 +167,11 @@ def run(args) -> int:
                     res = semantic2_images(bundle, x, cbr, channel, snr, args.seed)
                     row = {"scheme": "semantic2", "channel": channel, "cbr": cbr, "snr_db": snr,
                            **score(res["images"]), "cbr_spent": res["cbr_spent"]}
-                    if clf is not None and img_cls is not None:
-                        row["acc"] = accuracy(clf.semantic2_logits(bundle, img_cls, cbr, channel, snr, args.seed), cy)
+                    if clf is not None and s2_cls:
+                        try:
+                            row["acc"] = accuracy(clf.semantic2_logits(bundle, img_cls, cbr, channel, snr, args.seed), cy)
+                        except ValueError as e:  # e.g. a stale semantic2_classifier: no accuracy, the rest stands
+                            print(f"semantic2 accuracy skipped ({channel}, CBR {cbr}, {snr:g} dB): {e}")
                     rows.append(row)
                 if has_deepjscc(base, cbr):
                     res = deepjscc_roundtrip(base, x, cbr, channel, snr, args.seed)

@@ -105,7 +105,8 @@ class Classification:
 
     * semantic:  tokens -> JSCE@cbr -> channel -> JSCD@cbr -> ``classifier`` on the received tokens
     * deepjscc:  encoder@cbr -> channel -> decoder@cbr -> ``image_classifier`` on the reconstruction
-    * semantic2: v2 encoder -> channel -> v2 decoder -> the same ``image_classifier`` on its reconstruction
+    * semantic2: v2 encoder -> channel -> unmerge -> ``semantic2_classifier`` on the received latent
+      (bundles without it: v2 decoder -> the same ``image_classifier`` on its reconstruction)
     """
 
     def __init__(self, images: np.ndarray, batch: int = 250):
@@ -151,12 +152,34 @@ class Classification:
             out.append(classifier.run("image_classifier", images=recon)["logits"])
         return np.concatenate(out)
 
-    def semantic2_logits(self, bundle: Bundle, classifier: Bundle, cbr: str, channel: str, snr_db: float,
+    def semantic2_logits(self, bundle: Bundle, classifier: Optional[Bundle], cbr: str, channel: str, snr_db: float,
                          seed: int = 0) -> np.ndarray:
-        """semantic v2 (each image its own budget) -> ``image_classifier`` on the reconstruction:
-        the machine receiver Deep JSCC gets, on v2's images."""
-        from .fullsize import semantic2_images
+        """semantic v2, each image its own budget and side bits (the crop table's coding), and its
+        machine receiver: ``semantic2_classifier`` on the received latent (after unmerge, before
+        synthesis; plus the v2 decoder's image of it when the role takes ``images``) when ``bundle``
+        has it, else ``classifier``'s ``image_classifier`` on the v2
+        reconstruction (the receiver Deep JSCC gets)."""
+        from .semantic2_crops import check_classifier, received_latents
 
-        recon = semantic2_images(bundle, self.images, cbr, channel, snr_db, seed, self.batch)["images"]
-        return np.concatenate([classifier.run("image_classifier", images=recon[sl])["logits"]
-                               for sl in _batches(len(recon), self.batch)])
+        own = bundle.has("semantic2_classifier")
+        if own:
+            check_classifier(bundle)
+        reads_image = own and "images" in bundle.manifest["models"]["semantic2_classifier"].get("inputs", {})
+        out = []
+        for _, r in received_latents(bundle, self.images, cbr, channel, snr_db, seed, self.batch):
+            inputs = {k: r[k] for k in ("latent", "levels", "snr_db")}
+            if own:
+                if reads_image:  # a LatentReconClassifier: also the v2 decoder's image of this latent
+                    inputs["images"] = np.clip(bundle.run("semantic2_decoder", **inputs)["images"], 0, 1)
+                out.append(bundle.run("semantic2_classifier", **inputs)["logits"])
+            elif classifier is not None:
+                recon = np.clip(bundle.run("semantic2_decoder", **inputs)["images"], 0, 1)
+                out.append(classifier.run("image_classifier", images=recon)["logits"])
+            else:
+                raise ValueError(f"bundle {bundle.name!r} has no semantic2_classifier and no image_classifier was given")
+        return np.concatenate(out)
+
+
+def semantic2_receiver(bundle: Bundle) -> str:
+    """The role that classifies for the semantic v2 rows of ``bundle``."""
+    return "semantic2_classifier" if bundle.has("semantic2_classifier") else "image_classifier"

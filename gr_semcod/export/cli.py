@@ -16,6 +16,13 @@ when those differ from the exported semantic codec / Deep JSCC models.
 ``--semantic2 RUN --into models/semcod_32`` adds the semantic codec v2 (roles ``semantic2_*``,
 :mod:`gr_semcod.export.hybrid`) to an existing bundle, with its training record in the manifest's
 ``meta.runs``; the bundle's other models are left as they are (their runs need not be here).
+
+``--semantic2-classifier RUN --into models/semcod_32`` adds the machine receiver of the v2 codec
+(role ``semantic2_classifier``: the head of a
+:class:`~gr_semcod.training.classify.Semantic2LatentClassifier` run; inputs ``latent``, ``levels``,
+``snr_db`` as ``semantic2_decoder``'s, and ``images``, that decoder's output, for a
+:class:`~gr_semcod.receivers.LatentReconClassifier`; output ``logits``), refused when the run was trained on
+another v2 transmitter than the bundle's (``codec_digest``).
 """
 from __future__ import annotations
 
@@ -35,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default="best.pt", help="checkpoint file inside each run")
     p.add_argument("--tol", type=float, default=1e-4, help="max ONNX-vs-torch abs error")
     p.add_argument("--classifier", help="run name of a token classifier on the frozen semantic codec (e.g. semcod_32_cls)")
+    p.add_argument("--semantic2-classifier",
+                   help="run name of a classifier on the received latent of the bundle's semantic codec v2 "
+                        "(e.g. semcod2_32_cls); with --into")
     p.add_argument("--image-classifier", help="run name of an image classifier on Deep JSCC reconstructions (e.g. deepjscc_32_cls)")
     p.add_argument("--classes", default="fashion_mnist",
                    help="class names for manifest['classes'] when a classifier is exported: a preset "
@@ -108,18 +118,66 @@ def add_semantic2(runs: Path, name: str, bundle: Path, checkpoint: str = "best.p
     return parity
 
 
+def add_semantic2_classifier(runs: Path, name: str, bundle: Path, checkpoint: str = "best.pt",
+                             tol: float = 1e-4) -> dict:
+    """Export the head of run ``name`` (a :class:`~gr_semcod.training.classify.Semantic2LatentClassifier`)
+    into ``bundle`` as role ``semantic2_classifier``; returns the parity error."""
+    import torch
+
+    from gr_semcod.export.bundle import _export
+    from gr_semcod.runtime.bundle import MANIFEST, write_manifest
+    from gr_semcod.evaluation.semantic2_crops import semantic2_digest
+
+    cls, info = load_run(runs, name, checkpoint, {"bundle": str(bundle)})
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    if bytes(cls.codec_digest.tolist()) != semantic2_digest(manifest):
+        raise SystemExit(f"semcod export: {name} was trained on another semantic codec v2 than the one in "
+                         f"{bundle} (codec_digest differs); retrain it on this bundle")
+    head = cls.head.eval()
+    meta = manifest["semantic2"]
+    hw = meta["tile"] // 4
+    g = torch.Generator().manual_seed(0)
+    example = [torch.randn(2, meta["c"], hw, hw, generator=g),
+               torch.randint(0, meta["depth"] + 1, (2, 1, hw, hw), generator=g).float(),
+               torch.tensor([[3.0], [15.0]])]
+    names = ["latent", "levels", "snr_db"]
+    if cls.uses_recon:  # LatentReconClassifier: also the v2 decoder's image of that latent
+        example.append(torch.rand(2, 3, meta["tile"], meta["tile"], generator=g))
+        names.append("images")
+    parity: dict = {}
+    with torch.no_grad():
+        entry = _export(bundle, "semantic2_classifier", head, example, names, ["logits"], tol, parity)
+    manifest["models"]["semantic2_classifier"] = entry
+    runs_meta = manifest.setdefault("meta", {}).setdefault("runs", {})
+    replaced = (manifest.get("semantic2_classifier") or {}).get("run")
+    if replaced and replaced != name:  # the card lists the runs in the bundle: not the head this one replaces
+        runs_meta.pop(replaced, None)
+    manifest["semantic2_classifier"] = {"codec_digest": semantic2_digest(manifest).hex(), "run": name}
+    runs_meta[name] = info
+    manifest["meta"].setdefault("onnx_parity_max_abs", {}).update(parity)
+    write_manifest(bundle, manifest)
+    return parity
+
+
 def run(args) -> int:
     from gr_semcod.export.bundle import export_bundle
 
     runs = Path(args.runs)
+    s2cls = getattr(args, "semantic2_classifier", None)
     if args.into:
-        if not args.semantic2 or args.semantic or args.deepjscc:
-            raise SystemExit("semcod export --into BUNDLE takes --semantic2 RUN only")
-        parity = add_semantic2(runs, args.semantic2, Path(args.into), args.checkpoint, args.tol)
+        if not (args.semantic2 or s2cls) or args.semantic or args.deepjscc:
+            raise SystemExit("semcod export --into BUNDLE takes --semantic2 RUN and/or --semantic2-classifier RUN only")
+        parity = {}
+        if args.semantic2:
+            parity.update(add_semantic2(runs, args.semantic2, Path(args.into), args.checkpoint, args.tol))
+        if s2cls:
+            parity.update(add_semantic2_classifier(runs, s2cls, Path(args.into), args.checkpoint, args.tol))
         for role, err in parity.items():
             print(f"{role:28s} parity {err:.2e}")
-        print(f"added {args.semantic2} to {args.into}")
+        print(f"added {', '.join(r for r in (args.semantic2, s2cls) if r)} to {args.into}")
         return 0
+    if s2cls:
+        raise SystemExit("semcod export: --semantic2-classifier needs --into BUNDLE (the bundle holding its codec)")
     if not args.out:
         raise SystemExit("semcod export: --out is required (or --into BUNDLE with --semantic2)")
     codec, meta = None, {"runs": {}}

@@ -4,6 +4,10 @@
   -> :class:`~gr_semcod.receivers.TokenClassifier` on the *received* tokens.
 * :class:`ReconImageClassifier`  Deep JSCC: image -> encoder -> channel -> decoder -> reconstruction
   -> :class:`~gr_semcod.receivers.ImageClassifier`.
+* :class:`Semantic2LatentClassifier`  semantic codec v2: image -> the bundle's ``semantic2_*`` ONNX
+  files + numpy (each image its own budget, side bits charged: exactly the evaluation's path,
+  :mod:`gr_semcod.evaluation.semantic2_crops`) -> AWGN -> unmerge -> the *received latent*
+  -> :class:`~gr_semcod.receivers.LatentClassifier` (no synthesis).
 
 Both follow the loop's model interface (``model(images, snr_db, cbr=...) -> {"recon", "logits"}``)
 and expose ``cbr_choices`` so the loop draws one CBR per batch.  Everything but the classifier
@@ -20,10 +24,12 @@ from __future__ import annotations
 import random
 from typing import Dict, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..receivers import ImageClassifier, TokenClassifier
+from ..evaluation.semantic2_crops import semantic2_digest
+from ..receivers import ImageClassifier, LatentClassifier, LatentReconClassifier, TokenClassifier
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -94,3 +100,73 @@ class ReconImageClassifier(_FrozenBase):
             received, snr = self.channel(z, snr_db)
             recon = m.decoder(received, snr.reshape(-1, 1))
         return {"recon": recon, "logits": self.classifier(recon), "cbr": cbr}
+
+
+class Semantic2LatentClassifier(nn.Module):
+    """The semantic codec v2 of a bundle, frozen (its ONNX files, run by ONNX Runtime: nothing of
+    it trains), + a trainable :class:`~gr_semcod.receivers.LatentClassifier` on its received latent
+    (with ``image_widths``: a :class:`~gr_semcod.receivers.LatentReconClassifier` that also reads
+    the frozen ``semantic2_decoder``'s reconstruction of that latent).
+
+    Every image is coded with its own budget ``k = CBR * H * W * 3``, the side information
+    (tree flags, power gain) charged at ``beta(SNR)`` of the image's own SNR, exactly as
+    ``semcod eval`` codes a crop; the channel is AWGN with that SNR.  The buffer ``codec_digest``
+    (:func:`semantic2_digest`) records which codec the head was trained on; the export refuses a
+    bundle whose v2 differs.  ``recon``: the v2 reconstruction in eval mode (the validation PSNR
+    is the codec's) and, with the image branch, in training; else the input images in training
+    (the loop's ``mse`` column is then 0).
+    """
+
+    def __init__(self, bundle_dir, num_classes: int, channel: Optional[nn.Module] = None,
+                 cbrs: Sequence[str] = ("1/48", "1/12"), eval_cbr: Optional[str] = None,
+                 widths: Sequence[int] = (64, 128), dropout: float = 0.1, threads: Optional[int] = 1,
+                 image_widths: Optional[Sequence[int]] = None):
+        super().__init__()
+        from ..runtime.bundle import Bundle
+        from ..runtime.semantic2 import check_bundle
+
+        self.bundle = Bundle.load(bundle_dir, intra_op_threads=threads)
+        meta = check_bundle(self.bundle)
+        self.uses_recon = bool(image_widths)
+        self.head = (LatentReconClassifier(meta["c"], num_classes, meta["depth"], tuple(widths), tuple(image_widths),
+                                           dropout) if self.uses_recon
+                     else LatentClassifier(meta["c"], num_classes, meta["depth"], tuple(widths), dropout))
+        self.cbr_choices = [str(c) for c in cbrs]
+        self.eval_cbr = str(eval_cbr or self.cbr_choices[0])
+        if channel is None:
+            from ..jscc.channels import Channel
+
+            channel = Channel("awgn")
+        self.channel = channel
+        self.register_buffer("codec_digest", torch.tensor(list(semantic2_digest(self.bundle.manifest)), dtype=torch.uint8))
+
+    def received(self, images: torch.Tensor, snr_db: torch.Tensor, cbr: str) -> Dict[str, torch.Tensor]:
+        """The received latent, levels and latent SNR of ``images`` (one SNR each) as tensors;
+        the noise is drawn from torch's generator (seeded runs are reproducible)."""
+        from ..evaluation.semantic2_crops import receive, transmit
+        from ..runtime.channels import awgn, complex_to_iq, iq_to_complex
+
+        if getattr(self.channel, "name", "awgn") != "awgn":
+            raise ValueError(f"Semantic2LatentClassifier trains on AWGN only, got channel {self.channel.name!r}")
+        x = images.detach().cpu().numpy().astype(np.float32)
+        snr = snr_db.detach().cpu().numpy().astype(np.float64)
+        sent = transmit(self.bundle, x, cbr, snr)
+        rng = np.random.default_rng(int(torch.randint(0, 2 ** 31 - 1, (1,))))
+        rx = complex_to_iq(awgn(iq_to_complex(sent.symbols), snr, rng))
+        return {k: torch.from_numpy(v).to(images.device) for k, v in receive(self.bundle, sent, rx).items()}
+
+    def forward(self, images: torch.Tensor, snr_db: Optional[torch.Tensor] = None,
+                cbr: Optional[str] = None) -> Dict:
+        from ..jscc.channels import snr_tensor
+
+        cbr = cbr or (random.choice(self.cbr_choices) if self.training else self.eval_cbr)
+        b = images.shape[0]
+        snr = self.channel.sample_snr(b, images.device) if snr_db is None else snr_tensor(snr_db, b, images.device)
+        r = self.received(images, snr, cbr)
+        recon = images
+        if self.uses_recon or not self.training:
+            out = self.bundle.run("semantic2_decoder", **{k: v.cpu().numpy() for k, v in r.items()})["images"]
+            recon = torch.from_numpy(np.clip(out, 0, 1)).to(images.device)
+        extra = (recon,) if self.uses_recon else ()
+        logits = self.head(r["latent"], r["levels"], r["snr_db"], *extra)
+        return {"recon": recon, "logits": logits, "cbr": cbr}

@@ -186,15 +186,18 @@ def test_crops_each_with_its_own_budget_match_the_torch_codec(perturbed_bundle):
     assert 0 < np.mean((noisy["images"] - tiles) ** 2) < np.mean((tiles - tiles.mean()) ** 2)
 
 
-def test_semantic2_machine_receiver_reads_its_reconstruction():
-    """`semcod eval`'s accuracy for semantic2: the bundle's image classifier on v2's images."""
+def test_semantic2_machine_receiver_reads_its_reconstruction(tmp_path):
+    """`semcod eval`'s accuracy for semantic2 in a bundle without a ``semantic2_classifier``: the
+    image classifier on v2's images (with one: ``tests/export/test_export_semantic2_classifier.py``)."""
     from gr_semcod.evaluation.fullsize import semantic2_images
     from gr_semcod.evaluation.pipeline import Classification
+    from tests.receivers.fixtures import v2_bundle_copy
 
     b = load_bundle(SHIPPED)
+    v2 = load_bundle(v2_bundle_copy(tmp_path / "v2"))
     x, _ = tile_photo(synthetic_photo(64, 64, 3), 32)
-    logits = Classification(x, batch=4).semantic2_logits(b, b, "1/12", "awgn", 10.0, 0)
-    rec = semantic2_images(b, x, "1/12", "awgn", 10.0, 0, 4)["images"]
+    logits = Classification(x, batch=4).semantic2_logits(v2, b, "1/12", "awgn", 10.0, 0)
+    rec = semantic2_images(v2, x, "1/12", "awgn", 10.0, 0, 4)["images"]
     assert logits.shape == (4, len(b.manifest["classes"]))
     np.testing.assert_allclose(logits, b.run("image_classifier", images=rec)["logits"], rtol=1e-4, atol=1e-5)
 

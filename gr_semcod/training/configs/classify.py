@@ -18,6 +18,15 @@ of training on one CPU thread, under 6 min with loading and the final evaluation
 final runs used 5.0 min: 6 min 09 s wall clock for semcod_32_cls on 2 cores shared with two
 Deep JSCC trainings).
 
+* ``semcod2_32_cls`` :class:`~gr_semcod.receivers.LatentClassifier` (small CNN on the 8x8 latent)
+  on the *received latent* of the frozen semantic codec v2 of the bundle ``models/semcod_32`` (its
+  ONNX files: the codec the bundle ships, no ``runs/`` needed), each image its own budget and
+  side information charged as ``semcod eval`` does, CBR 1/48 or 1/12 per batch; checkpoints
+  selected at CBR 1/48, 10 dB (the harder rate).  ``--model-arg bundle=DIR`` trains on another
+  bundle's v2.
+* ``semcod2_32_recon_cls`` the same, with a second branch: a small CNN on the frozen v2
+  decoder's reconstruction of the received latent (:class:`~gr_semcod.receivers.LatentReconClassifier`).
+
 Override the frozen weights with ``semcod train --config semcod_32_cls --model-arg weights=PATH``.
 """
 from __future__ import annotations
@@ -25,12 +34,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..classify import CodecTokenClassifier, ReconImageClassifier
+from ..classify import CodecTokenClassifier, ReconImageClassifier, Semantic2LatentClassifier
 from ..registry import TrainConfig, get_config, register
 
 FASHION_MNIST = os.environ.get("SEMCOD_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
 TRAIN_SPLIT = f"{FASHION_MNIST}:train[:55000]"
 VAL_SPLIT = f"{FASHION_MNIST}:train[55000:]"
+REPO = Path(__file__).resolve().parents[3]
+DEFAULT_BUNDLE = "models/semcod_32"
 DEEPJSCC_RUNS = ("deepjscc_32_cbr1-48", "deepjscc_32_cbr1-24", "deepjscc_32_cbr1-12", "deepjscc_32_cbr1-6")
 
 
@@ -66,6 +77,17 @@ def build_deepjscc_cls(cfg: TrainConfig) -> ReconImageClassifier:
         models[str(m.cbr)] = m
     return ReconImageClassifier(models, int(kw.get("num_classes", 10)), channel=cfg.make_channel(),
                                 widths=tuple(kw.get("widths", (16, 32, 64))))
+
+
+def build_semantic2_cls(cfg: TrainConfig) -> Semantic2LatentClassifier:
+    kw = cfg.model_kwargs
+    bundle = Path(kw.get("bundle", DEFAULT_BUNDLE))
+    if not bundle.is_absolute() and not bundle.exists():
+        bundle = REPO / bundle
+    return Semantic2LatentClassifier(bundle, int(kw.get("num_classes", 10)), channel=cfg.make_channel(),
+                                     cbrs=tuple(kw.get("cbrs", ("1/48", "1/12"))), eval_cbr=kw.get("eval_cbr"),
+                                     widths=tuple(kw.get("widths", (64, 128))), dropout=float(kw.get("dropout", 0.1)),
+                                     threads=kw.get("threads", 1), image_widths=kw.get("image_widths"))
 
 
 def _cls(name: str, build, model_kwargs, lr: float, description: str) -> TrainConfig:
@@ -107,4 +129,22 @@ register(_cls(
     lr=3e-3,
     description="machine receiver for Deep JSCC: small CNN on the reconstructions of frozen "
                 "deepjscc_32_cbr1-48..1-6 (Fashion-MNIST RGB 32x32, AWGN SNR U(0,20) dB, classifier only)",
+))
+register(_cls(
+    "semcod2_32_cls", build_semantic2_cls,
+    {"bundle": DEFAULT_BUNDLE, "cbrs": ["1/48", "1/12"], "eval_cbr": "1/48", "num_classes": 10,
+     "widths": [64, 128], "dropout": 0.1},
+    lr=2e-3,
+    description="machine receiver for semantic v2: CNN on the received latent (after unmerge, before synthesis) "
+                "of the frozen semcod2_32 in models/semcod_32 (Fashion-MNIST RGB 32x32, CBR 1/48 and 1/12, "
+                "each image its own budget, side bits charged, AWGN SNR U(0,20) dB, classifier only)",
+))
+register(_cls(
+    "semcod2_32_recon_cls", build_semantic2_cls,
+    {"bundle": DEFAULT_BUNDLE, "cbrs": ["1/48", "1/12"], "eval_cbr": "1/48", "num_classes": 10,
+     "widths": [64, 128], "image_widths": [16, 32, 64], "dropout": 0.1},
+    lr=2e-3,
+    description="machine receiver for semantic v2: CNN on the received latent (after unmerge) + CNN on the frozen "
+                "v2 decoder's reconstruction of it, semcod2_32 in models/semcod_32 (Fashion-MNIST RGB 32x32, "
+                "CBR 1/48 and 1/12, each image its own budget, side bits charged, AWGN SNR U(0,20) dB, classifier only)",
 ))

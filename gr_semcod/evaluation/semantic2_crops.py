@@ -1,0 +1,127 @@
+"""Semantic codec v2 on crops of the bundle's size, each with its own budget, down to the
+*received latent* (after the channel and the unmerge, before the synthesis): what the machine
+receiver ``semantic2_classifier`` reads, and what ``semantic2_decoder`` turns into an image.
+
+Per crop (``k = CBR * S * S * 3`` symbols; the side bits charged, as the crop table charges them)::
+
+    features = semantic2_encoder(x)
+    levels   = quadtree.allocate(features[:c], k, beta(SNR), gain_bits)   one tree per crop
+    latent   = semantic2_merger(features, levels) * a_level                leaf-constant
+    s        = tokens(latent) / sqrt(P)        P: mean token power; its quantised dB value g is side info
+    r        = channel(s)
+    y^       = unmerge(r) * 10^(g/20) / a_level                            every position copies its leaf
+    snr_in   = SNR - g                                                     the decoder's SNR input
+
+:func:`transmit` and :func:`receive` are the two halves (the channel in between is the caller's:
+one SNR per batch in the evaluation, one per crop in training); :func:`received_latents` is the
+evaluation's loop (batches and seeds as :func:`gr_semcod.evaluation.fullsize.semantic2_images`,
+whose images are ``semantic2_decoder(received_latents(...))`` exactly: the tests check it).
+numpy + ONNX Runtime only.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Dict
+
+import numpy as np
+
+from ..runtime import quadtree
+from ..runtime.bundle import Bundle
+from ..runtime.channels import num_symbols
+from ..runtime.side_info import side_beta
+from .pipeline import _batches, through_channel
+
+
+TRANSMITTER_ROLES = ("semantic2_encoder", "semantic2_merger")
+CLASSIFIER_ROLE = "semantic2_classifier"
+
+
+def semantic2_digest(manifest: Dict) -> bytes:
+    """sha256 of what a v2 machine receiver depends on: the transmitter's ONNX files (their
+    manifest sha256) and the numpy side's constants (``manifest["semantic2"]`` without ``run``)."""
+    meta = {k: v for k, v in manifest["semantic2"].items() if k != "run"}
+    parts = [manifest["models"][r]["sha256"] for r in TRANSMITTER_ROLES] + [json.dumps(meta, sort_keys=True)]
+    return hashlib.sha256("|".join(parts).encode()).digest()
+
+
+def check_classifier(bundle: Bundle) -> None:
+    """ValueError unless the bundle's ``semantic2_classifier`` was trained on its v2 transmitter
+    (``manifest["semantic2_classifier"]["codec_digest"]``, written by ``semcod export``)."""
+    rec = bundle.manifest.get(CLASSIFIER_ROLE) or {}
+    if rec.get("codec_digest") != semantic2_digest(bundle.manifest).hex():
+        raise ValueError(f"bundle {bundle.name!r}: {CLASSIFIER_ROLE} was trained on another semantic codec v2 than "
+                         f"the bundle's (codec_digest differs); retrain it (semcod train --config semcod2_32_cls) "
+                         f"and export it again")
+
+
+@dataclass
+class Sent:
+    """What :func:`transmit` puts on the air for a batch of crops."""
+
+    symbols: np.ndarray    # (B, L, 2) float32 I/Q, unit mean power per crop, zero-padded to the longest
+    n_symbols: np.ndarray  # (B,) token symbols of each crop (the rest of its row is padding, not sent)
+    levels: np.ndarray     # (B, h, w) uint8 level maps (the tree, side information)
+    gain_db: np.ndarray    # (B,) quantised power gain (side information)
+    snr_db: np.ndarray     # (B,) the SNR each crop was allocated for
+    spent: np.ndarray      # (B,) symbols charged: tokens + side bits at beta(SNR)
+
+
+def _meta(bundle: Bundle) -> Dict:
+    from ..runtime.semantic2 import check_bundle
+
+    return check_bundle(bundle)
+
+
+def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db) -> Sent:
+    """Crops ``(B, 3, S, S)`` in [0, 1] -> :class:`Sent`; ``snr_db`` a scalar or one per crop (it
+    picks the side-information scheme, hence ``beta``, per crop)."""
+    meta = _meta(bundle)
+    c, depth, gbits = meta["c"], meta["depth"], meta["gain_bits"]
+    n, _, h, w = images.shape
+    snr = np.broadcast_to(np.asarray(snr_db, np.float64), (n,)).copy()
+    k = float(num_symbols(cbr, h, w))
+    feats = bundle.run("semantic2_encoder", images=images)["features"]
+    betas = np.array([side_beta(float(s)) for s in snr])
+    lev = np.zeros((n,) + feats.shape[2:], np.uint8)
+    spent = np.zeros(n)
+    for beta in np.unique(betas):  # one allocation per scheme (all crops at once when the SNR is shared)
+        idx = np.flatnonzero(betas == beta)
+        lev[idx], info = quadtree.allocate(feats[idx, :c], depth, c / 2.0, k, float(beta), gbits)
+        spent[idx] = info["symbols"]
+    level_amp = np.asarray(meta["level_amp"], np.float32)
+    latent = bundle.run("semantic2_merger", features=feats, levels=lev[:, None].astype(np.float32))["latent"]
+    toks = quadtree.extract_tokens(latent * level_amp[lev][:, None], lev)
+    lengths = np.array([len(t) * c // 2 for t in toks])
+    sym = np.zeros((n, int(lengths.max()), 2), np.float32)
+    p = np.array([float((t.astype(np.float64) ** 2).sum() / (len(t) * c / 2)) for t in toks])
+    q = np.clip(np.round((10 * np.log10(np.maximum(p, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"]),
+                0, (1 << gbits) - 1)
+    for i, t in enumerate(toks):
+        sym[i, :lengths[i]] = (t / np.sqrt(p[i])).reshape(-1, 2)
+    return Sent(sym, lengths, lev, meta["gain_min_db"] + meta["gain_step_db"] * q, snr, spent)
+
+
+def receive(bundle: Bundle, sent: Sent, received: np.ndarray) -> Dict[str, np.ndarray]:
+    """Received I/Q ``(B, L, 2)`` (rows as in ``sent.symbols``) -> ``{"latent" (B, c, h, w),
+    "levels" (B, 1, h, w) float32, "snr_db" (B, 1) float32}``: the inputs of ``semantic2_decoder``
+    and of ``semantic2_classifier``."""
+    meta = _meta(bundle)
+    c = meta["c"]
+    level_amp = np.asarray(meta["level_amp"], np.float32)
+    parts = [received[i, :m].reshape(-1, c) * np.float32(10 ** (g / 20))
+             for i, (m, g) in enumerate(zip(sent.n_symbols, sent.gain_db))]
+    latent = quadtree.insert_tokens(parts, sent.levels) / level_amp[sent.levels][:, None]
+    return {"latent": latent.astype(np.float32), "levels": sent.levels[:, None].astype(np.float32),
+            "snr_db": (sent.snr_db - sent.gain_db).astype(np.float32)[:, None]}
+
+
+def received_latents(bundle: Bundle, images: np.ndarray, cbr: str, channel: str, snr_db: float, seed: int = 0,
+                     batch: int = 250):
+    """Per batch of ``batch`` crops (batch ``j``: channel seed ``seed + j``), ``(slice, received)``
+    with ``received`` as :func:`receive` returns it plus ``"spent"`` (symbols charged per crop)."""
+    for j, sl in enumerate(_batches(len(images), batch)):
+        sent = transmit(bundle, images[sl], cbr, snr_db)
+        rx = through_channel(sent.symbols, channel, snr_db, seed + j)
+        yield sl, {**receive(bundle, sent, rx), "spent": sent.spent}
