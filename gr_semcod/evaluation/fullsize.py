@@ -27,13 +27,12 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from ..runtime import quadtree
 from ..runtime.bundle import Bundle, role_key
 from ..runtime.channels import complex_to_iq, iq_to_complex, num_symbols
-from ..runtime.semantic2 import MODES, decode_photo, encode_photo, merge_tiles, run_batched, synthesize_tiles  # noqa: F401
-from ..runtime.side_info import describe_schemes, side_beta
+from ..runtime.semantic2 import MODES, decode_photo, encode_photo, run_batched, synthesize_tiles  # noqa: F401
+from ..runtime.side_info import describe_schemes
 from ..runtime.tiles import stitch, tile_photo  # noqa: F401  (re-exported: the evaluation's names)
-from .pipeline import _batches, through_channel
+from .pipeline import through_channel
 
 
 
@@ -308,33 +307,16 @@ def semantic2_images(bundle: Bundle, images: np.ndarray, cbr: str, channel: str,
                      batch: int = 250) -> Dict[str, np.ndarray]:
     """Crops of the bundle's size, each its own budget (mode a with one tile): ``{"images", "cbr_spent"}``.
 
-    Every image pays its own side information (flags and power gain) out of ``k``.
+    Every image pays its own side information (flags and power gain) out of ``k``; the symbols and
+    the channel are :func:`.semantic2_crops.received_latents`', the images its latents decoded.
     """
+    from .semantic2_crops import received_latents
+
     meta = bundle.manifest["semantic2"]
-    c, depth, gbits = meta["c"], meta["depth"], meta["gain_bits"]
-    beta = side_beta(snr_db, fading=channel == "rayleigh")
-    level_amp = np.asarray(meta["level_amp"], np.float32)
     n, _, h, w = images.shape
-    k = float(num_symbols(cbr, h, w))
     recon, spent = [], []
-    for j, sl in enumerate(_batches(n, batch)):
-        feats = bundle.run("semantic2_encoder", images=images[sl])["features"]
-        lev, info = quadtree.allocate(feats[:, :c], depth, c / 2.0, k, beta, gbits)
-        latent = merge_tiles(bundle, meta, images[sl], feats, lev, batch)
-        latent = latent * level_amp[lev][:, None]
-        toks = quadtree.extract_tokens(latent, lev)
-        t_max = max(len(t) for t in toks)
-        # one row per image, zero-padded to the longest: padding is neither sent nor counted
-        sym = np.zeros((len(toks), t_max * c // 2, 2), np.float32)
-        p = np.array([float((t.astype(np.float64) ** 2).sum() / (len(t) * c / 2)) for t in toks])
-        q = np.clip(np.round((10 * np.log10(np.maximum(p, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"]),
-                    0, (1 << gbits) - 1)
-        g_db = meta["gain_min_db"] + meta["gain_step_db"] * q
-        for i, t in enumerate(toks):
-            sym[i, :len(t) * c // 2] = (t / np.sqrt(p[i])).reshape(-1, 2)
-        rx = through_channel(sym, channel, snr_db, seed + j)
-        parts = [rx[i, :len(t) * c // 2].reshape(-1, c) * np.float32(10 ** (g_db[i] / 20)) for i, t in enumerate(toks)]
-        latent_hat = quadtree.insert_tokens(parts, lev) / level_amp[lev][:, None]
-        recon.append(synthesize_tiles(bundle, meta, latent_hat, lev, (snr_db - g_db).astype(np.float32)[:, None], batch))
-        spent.append(info["symbols"])
+    for _, rx in received_latents(bundle, images, cbr, channel, snr_db, seed, batch):
+        lev = rx["levels"][:, 0].astype(np.uint8)
+        recon.append(synthesize_tiles(bundle, meta, rx["latent"], lev, rx["snr_db"], batch))
+        spent.append(rx["spent"])
     return {"images": np.clip(np.concatenate(recon), 0, 1), "cbr_spent": float(np.concatenate(spent).mean() / (h * w * 3))}

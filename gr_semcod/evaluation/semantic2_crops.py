@@ -74,16 +74,18 @@ def _meta(bundle: Bundle) -> Dict:
     return check_bundle(bundle)
 
 
-def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db) -> Sent:
+def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool = False) -> Sent:
     """Crops ``(B, 3, S, S)`` in [0, 1] -> :class:`Sent`; ``snr_db`` a scalar or one per crop (it
-    picks the side-information scheme, hence ``beta``, per crop)."""
+    picks the side-information scheme, hence ``beta``, per crop; its fading table with ``fading``)."""
+    from ..runtime.semantic2 import merge_tiles
+
     meta = _meta(bundle)
     c, depth, gbits = meta["c"], meta["depth"], meta["gain_bits"]
     n, _, h, w = images.shape
     snr = np.broadcast_to(np.asarray(snr_db, np.float64), (n,)).copy()
     k = float(num_symbols(cbr, h, w))
     feats = bundle.run("semantic2_encoder", images=images)["features"]
-    betas = np.array([side_beta(float(s)) for s in snr])
+    betas = np.array([side_beta(float(s), fading) for s in snr])
     lev = np.zeros((n,) + feats.shape[2:], np.uint8)
     spent = np.zeros(n)
     for beta in np.unique(betas):  # one allocation per scheme (all crops at once when the SNR is shared)
@@ -91,7 +93,7 @@ def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db) -> Sent:
         lev[idx], info = quadtree.allocate(feats[idx, :c], depth, c / 2.0, k, float(beta), gbits)
         spent[idx] = info["symbols"]
     level_amp = np.asarray(meta["level_amp"], np.float32)
-    latent = bundle.run("semantic2_merger", features=feats, levels=lev[:, None].astype(np.float32))["latent"]
+    latent = merge_tiles(bundle, meta, images, feats, lev, max(n, 1))
     toks = quadtree.extract_tokens(latent * level_amp[lev][:, None], lev)
     lengths = np.array([len(t) * c // 2 for t in toks])
     sym = np.zeros((n, int(lengths.max()), 2), np.float32)
@@ -122,6 +124,6 @@ def received_latents(bundle: Bundle, images: np.ndarray, cbr: str, channel: str,
     """Per batch of ``batch`` crops (batch ``j``: channel seed ``seed + j``), ``(slice, received)``
     with ``received`` as :func:`receive` returns it plus ``"spent"`` (symbols charged per crop)."""
     for j, sl in enumerate(_batches(len(images), batch)):
-        sent = transmit(bundle, images[sl], cbr, snr_db)
+        sent = transmit(bundle, images[sl], cbr, snr_db, fading=channel == "rayleigh")
         rx = through_channel(sent.symbols, channel, snr_db, seed + j)
         yield sl, {**receive(bundle, sent, rx), "spent": sent.spent}
