@@ -24,8 +24,8 @@ validation photos of ``../shared/data/photos/val`` when that folder exists, else
 demo images) go through at their own size: the received PNGs have the photo's size, ``grid.png``
 shows original | every codec side by side with zoomed insets (:mod:`gr_semcod.demo_photos`),
 ``results.md`` adds a per-photo table (PSNR, SSIM, MS-SSIM, lost tiles) and ``psnr_vs_snr.png``
-has one line per photo and codec.  The demo runs whichever codecs the bundle holds (semantic
-and/or Deep JSCC).
+has one line per photo and codec.  The demo runs whichever codecs the bundle holds (semantic,
+the semantic codec v2 and/or Deep JSCC) and the digital baseline.
 
 The last line printed is ``demo_psnr_10db=<mean PSNR of the first codec at 10 dB AWGN>``.
 """
@@ -53,7 +53,7 @@ DEFAULT_DATA = str(REPO / "flowgraphs" / "images")
 VALIDATION_PHOTOS = REPO.parent / "shared" / "data" / "photos" / "val"
 PHOTO_LIMIT = 2
 CHANNELS = {"awgn": 0, "multipath": 1}
-CODECS = ("semantic", "deepjscc")
+CODECS = ("semantic", "semantic2", "deepjscc")
 #: images per second of the digital runs (photos / small images): the receiver's link report of
 #: one image reaches the transmitter before the next is coded, so the MCS follows the channel
 #: from the second image on (the first goes at the transmitter's own SNR estimate)
@@ -134,6 +134,7 @@ def _wait(tb, timeout: float) -> bool:
 # --------------------------------------------------------------------------- helpers
 #: roles a codec needs at a rate
 CODEC_ROLES = {"semantic": ("tokenizer", "jscc_encoder@{}", "jscc_decoder@{}", "detokenizer"),
+               "semantic2": ("semantic2_encoder", "semantic2_merger", "semantic2_decoder"),  # any rate: one budget per photo
                "deepjscc": ("deepjscc_encoder@{}", "deepjscc_decoder@{}")}
 
 
@@ -154,7 +155,7 @@ def pick_cbr(bundle, want: str, deepjscc: bool) -> str:
     if not ok:
         raise SystemExit(f"semcod demo: {bundle.root} has no codec: neither a jscc_encoder/jscc_decoder pair "
                          f"(semantic) nor a deepjscc_encoder/deepjscc_decoder pair (Deep JSCC)")
-    both = [c for c in ok if len(available_codecs(bundle, c)) == len(CODECS)]
+    both = [c for c in ok if "deepjscc" in available_codecs(bundle, c) and len(available_codecs(bundle, c)) > 1]
     pool = both if deepjscc and both else ok
     return "1/12" if "1/12" in pool else pool[0]
 
@@ -200,13 +201,14 @@ def write_plot(path: Path, table: List[Dict], snrs: List[float]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    styles = {"semantic": "-o", "deepjscc": "--s", "digital": "-.x"}
+    styles = {"semantic": "-o", "semantic2": "-^", "deepjscc": "--s", "digital": "-.x"}
     for codec in CODECS + ("digital",):
         for ch in CHANNELS:
             pts = [(r["snr_db"], r["psnr_db"]) for r in table if r["codec"] == codec and r["channel"] == ch]
             if pts:
                 x, y = zip(*sorted(pts))
-                label = {"semantic": "semantic coding", "deepjscc": "Deep JSCC", "digital": "digital"}[codec] + f", {ch}"
+                label = {"semantic": "semantic coding", "semantic2": "semantic v2", "deepjscc": "Deep JSCC",
+                         "digital": "digital"}[codec] + f", {ch}"
                 ax.plot(x, y, styles[codec], label=label, alpha=1.0 if ch == "awgn" else 0.6)
     ax.set_xlabel("channel SNR (dB)")
     ax.set_ylabel("PSNR (dB)")
@@ -358,7 +360,7 @@ def run(args) -> int:
     for i, im in enumerate(originals):
         row = [im] + [received.get((c, ch0, ref_snr), {}).get(i) for c in codecs]
         rows.append(row)
-    names = {"semantic": "semantic", "deepjscc": "Deep JSCC", "digital": f"digital {args.digital}"}
+    names = {"semantic": "semantic", "semantic2": "semantic v2", "deepjscc": "Deep JSCC", "digital": f"digital {args.digital}"}
     first = codecs[0]
     snr_rows = [[im] + [received.get((first, ch0, float(s)), {}).get(i) for s in args.snrs]
                 for i, im in enumerate(originals)]

@@ -104,7 +104,7 @@ def write_per_photo_plot(path: Path, rows: List[Dict], channel: str = "awgn") ->
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    styles = {"semantic": "-o", "deepjscc": "--s"}
+    styles = {"semantic": "-o", "semantic2": "-^", "deepjscc": "--s"}
     photos = sorted({r["photo"] for r in rows})
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, ph in enumerate(photos):
