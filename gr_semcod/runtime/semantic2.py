@@ -5,9 +5,10 @@ budget per photo, mode b), merges (``semantic2_merger``) and returns ONE complex
 
     head   32 bits: flag-stream length (20) | power-gain index (6) | check (6, CRC-16 low bits),
            its symbols spread evenly over the whole vector (positions ``i N // n_head``)
-    then, in the remaining positions in order:
-    tree   the arithmetic-coded split flags (:mod:`.flag_coder`) + CRC-16 of head and flags
-    tokens c/2 complex symbols per token, raster order of the leaves, tiles in raster order
+    tree   the arithmetic-coded split flags (:mod:`.flag_coder`) + CRC-16 of head and flags,
+           its symbols spread evenly over the positions the head leaves
+    tokens in the remaining positions in order: c/2 complex symbols per token, raster order of
+           the leaves, tiles in raster order
 
 Each of the two side blocks is coded with gr-fec's terminated K=7 rate-1/2 code (the PHY
 header's, :class:`gr_semcod.phy.code.ConvCode`: ``2 (n + 6)`` code bits), its code bits
@@ -168,11 +169,19 @@ def demodulate(y: np.ndarray, weight: np.ndarray, n_bits: int, mcs: SideMCS) -> 
 def head_positions(n_symbols: int, mcs: SideMCS) -> np.ndarray:
     """Where the head block's symbols sit in a photo's vector of ``n_symbols``: spread evenly over
     all of it (the receiver knows ``n_symbols``), so that no single fade or lost frame takes the
-    head; the tree block and the tokens fill the other positions in order."""
+    head; the tree block is spread over the other positions (:func:`spread`), the tokens fill the rest."""
     n_head = side_symbols_for(HEAD_BITS, head_mcs(mcs))
     if n_symbols < n_head:
         raise SideInfoError(f"{n_symbols} symbols, fewer than the {n_head} of the side-info head")
     return (np.arange(n_head) * n_symbols) // n_head
+
+
+def spread(n: int, k: int) -> np.ndarray:
+    """``k`` of ``n`` positions, evenly spaced (``i n // k``): where a side block's symbols go among
+    the positions left to it, so that a lost PHY frame erases only a scattered few of them."""
+    if k > n:
+        raise SideInfoError(f"a side block of {k} symbols does not fit the {n} positions left")
+    return (np.arange(k) * n) // k
 
 
 # --------------------------------------------------------------------------- allocation
@@ -323,14 +332,19 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
 
 
 def side_vector(flags: np.ndarray, gain: int, mcs: SideMCS, payload: np.ndarray) -> np.ndarray:
-    """The photo's symbol vector: head (spread), tree block, then ``payload`` (the token symbols)."""
+    """The photo's symbol vector: the head spread over all of it, the tree block spread over the
+    positions left, ``payload`` (the token symbols) in the rest, in order."""
     head = _head_bits(len(flags), gain)
-    rest = np.concatenate([modulate(np.concatenate([flags, crc16(np.concatenate([head, flags]))]), mcs),
-                           np.asarray(payload, np.complex64)])
-    sym = np.empty(side_symbols_for(HEAD_BITS, head_mcs(mcs)) + rest.size, np.complex64)
+    tree = modulate(np.concatenate([flags, crc16(np.concatenate([head, flags]))]), mcs)
+    payload = np.asarray(payload, np.complex64)
+    sym = np.empty(side_symbols_for(HEAD_BITS, head_mcs(mcs)) + tree.size + payload.size, np.complex64)
     at = head_positions(sym.size, mcs)
     sym[at] = modulate(head, head_mcs(mcs))
-    sym[np.setdiff1d(np.arange(sym.size), at)] = rest
+    rest = np.setdiff1d(np.arange(sym.size), at)
+    in_tree = np.zeros(rest.size, bool)
+    in_tree[spread(rest.size, tree.size)] = True
+    sym[rest[in_tree]] = tree
+    sym[rest[~in_tree]] = payload
     return sym
 
 
@@ -350,11 +364,13 @@ def read_side(y: np.ndarray, weight: np.ndarray, mcs: SideMCS, max_flags: int) -
     if n_flags > max_flags or n_tree > y.size:
         raise SideInfoError(f"side-info head says {n_flags} flag bits: more than {max_flags} or than the "
                             f"{y.size + at.size} symbols hold")
-    tree = demodulate(y[:n_tree], weight[:n_tree], n_flags + CRC_BITS, mcs)
+    in_tree = np.zeros(y.size, bool)
+    in_tree[spread(y.size, n_tree)] = True
+    tree = demodulate(y[in_tree], weight[in_tree], n_flags + CRC_BITS, mcs)
     flags = tree[:n_flags]
     if not np.array_equal(crc16(np.concatenate([head, flags])), tree[n_flags:]):
         raise SideInfoError("side-info tree CRC failed")
-    return flags, q, y[n_tree:]
+    return flags, q, y[~in_tree]
 
 
 def decode_side(y: np.ndarray, weight: np.ndarray, n_tiles: int, grid: Tuple[int, int], tile_shape: Tuple[int, int],

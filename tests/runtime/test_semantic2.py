@@ -8,7 +8,8 @@ import pytest
 from gr_semcod.runtime import load_bundle
 from gr_semcod.runtime.channels import awgn, num_symbols, rayleigh
 from gr_semcod.runtime.semantic2 import (FALLBACK_LEVEL, HEAD_BITS, SIDE_OVERHEAD_BITS, decode_photo, encode_photo,
-                                         head_positions, side_cost, side_symbols_for)
+                                         head_positions, read_side, side_cost, side_symbols_for,
+                                         side_vector, spread)
 from gr_semcod.runtime.side_info import SIDE_MCS, scheme_index, side_mcs
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
@@ -64,13 +65,21 @@ def test_noise_free_equals_decoding_with_the_true_tree(bundle):
     assert psnr(img / 255.0, rec) > 20
 
 
-def test_head_survives_a_lost_frame_and_fades(bundle):
+@pytest.mark.parametrize("where", [0.0, 1 / 3, 0.9])
+def test_side_info_survives_a_lost_frame_and_fades(bundle, where):
+    """A lost PHY frame (here 10 % of the vector, contiguous) anywhere -- the first one too --
+    takes only a scattered ~10 % of the head's and of the tree block's symbols."""
     img = photo()
     sym, tx = encode_photo(bundle, img, "1/48", 10.0)
     lost = np.zeros(sym.size, bool)
-    lost[sym.size // 3: sym.size // 3 + sym.size // 10] = True  # one PHY frame's worth, contiguous
-    at = head_positions(sym.size, SIDE_MCS[tx["mcs"]])
+    a = int(where * sym.size)
+    lost[a: a + sym.size // 10] = True  # one PHY frame's worth, contiguous
+    mcs = SIDE_MCS[tx["mcs"]]
+    at = head_positions(sym.size, mcs)
     assert lost[at].sum() <= 0.12 * at.size  # spread: the frame takes ~10 % of the head
+    rest = np.setdiff1d(np.arange(sym.size), at)
+    tree = rest[spread(rest.size, tx["side_symbols"] - at.size)]
+    assert lost[tree].sum() <= 0.12 * tree.size  # ... and of the tree block
     y = awgn(sym[None], 10.0, np.random.default_rng(2))[0]
     _, rx = decode_photo(bundle, y, 96, 160, 10.0, erasures=lost)
     assert rx["ok"], rx["reason"]
@@ -85,15 +94,14 @@ def test_side_info_failure_falls_back_cleanly(bundle):
     mcs = SIDE_MCS[tx["mcs"]]
     at = head_positions(sym.size, mcs)
     rest = np.setdiff1d(np.arange(sym.size), at)
-    n_tree = tx["side_symbols"] - side_symbols_for(HEAD_BITS, mcs)
+    n_tree = tx["side_symbols"] - at.size
     bad_tree = sym.copy()
-    bad_tree[rest[:n_tree]] *= -1  # every tree code bit inverted: a valid code word of other bits
+    bad_tree[rest[spread(rest.size, n_tree)]] *= -1  # every tree code bit inverted: a valid code word of other bits
     bad_head = sym.copy()
     bad_head[at] = np.random.default_rng(0).choice([-1, 1], at.size) * np.sqrt(0.5) * (1 + 1j)
-    longer = np.zeros(sym.size + 4, np.complex64)  # 4 symbols more than the tree's tokens, head in place
-    at2 = head_positions(longer.size, mcs)
-    longer[at2] = sym[at]
-    longer[np.setdiff1d(np.arange(longer.size), at2)[:rest.size]] = sym[rest]
+    flags, gain, tokens = read_side(sym, np.ones(sym.size), mcs, 10 ** 6)
+    assert tokens.size == 4 * tx["tokens"]
+    longer = side_vector(flags, gain, mcs, np.concatenate([tokens, np.zeros(4, np.complex64)]))  # 4 symbols too many
     cases = {"tree CRC": bad_tree, "head check": bad_head, "erased": np.zeros_like(sym),
              "fewer than": sym[:10], "tokens needs": longer}
     for reason, y in cases.items():
