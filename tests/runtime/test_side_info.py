@@ -8,7 +8,7 @@ def test_scheme_choice_by_snr():
     assert side_mcs(-10).name == "bpsk_r1-2_k7_x4" and side_beta(-2.0) == 8.0
     assert side_mcs(0.0).name == "bpsk_r1-2_k7_x2" and side_beta(0.0) == 4.0
     assert side_beta(0.0, fading=True) == 8.0 and side_beta(1.0, fading=True) == 4.0
-    assert side_mcs(1.0).name == "bpsk_r1-2_k7" and side_beta(1.0) == 2.0
+    assert side_mcs(1.0).name == "bpsk_r1-2_k7_x2" and side_mcs(1.5).name == "bpsk_r1-2_k7" and side_beta(1.5) == 2.0
     assert side_mcs(5.0).name == "qpsk_r1-2_k7" and side_beta(20.0) == 1.0
     assert [m.beta for m in SIDE_MCS] == [m.repeat / m.bits_per_symbol / m.rate for m in SIDE_MCS]
 
