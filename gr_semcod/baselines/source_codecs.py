@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import struct
 from functools import lru_cache
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -41,14 +41,20 @@ class CodecUnavailable(RuntimeError):
 
 
 @lru_cache(maxsize=None)
-def available(codec: str) -> bool:
-    """True when this Python can encode and decode ``codec``."""
+def unavailable_reason(codec: str) -> Optional[str]:
+    """None when this Python can encode ``codec``; else why not (a missing plugin, or the error
+    the codec raised on a test image -- so that a broken codec is not taken for a missing one)."""
     try:
         _register(codec)
         encode_file(np.full((8, 8, 3), 128, np.uint8), codec, 50)
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not usable here"
-        return False
+        return None
+    except Exception as e:  # noqa: BLE001 - reported by the caller with its text
+        return f"{type(e).__name__}: {e}"
+
+
+def available(codec: str) -> bool:
+    """True when this Python can encode and decode ``codec``."""
+    return unavailable_reason(codec) is None
 
 
 def _register(codec: str) -> None:

@@ -75,6 +75,7 @@ class digital_decoder(message_block):
         self.mode, self.snr_db, self.size, self.iters = int(mode), float(snr_db), int(size), int(iters)
         self._n_failed = 0
         self._n_reports = 0
+        self._n_report_errors = 0
         self._sum_colour = np.zeros(3)
         self._n_good = 0
         self._last = None
@@ -143,7 +144,12 @@ class digital_decoder(message_block):
         if erased is not None:
             y[erased], nv[erased] = 0.0, ERASED_NOISE_VAR
         img, info = link.decode_image(y, nv, h, w, m, self.source_codec, self.iters)
-        self._report(meta, y, nv, info)
+        try:
+            self._report(meta, y, nv, info)
+        except Exception as e:  # noqa: BLE001 - a failed report must not cost the image
+            self._n_report_errors += 1
+            self._log.warn(f"no link report for image_id={meta.get('image_id')} "
+                           f"({self._n_report_errors} so far): {type(e).__name__}: {e}")
         out = {key: v for key, v in meta.items() if key not in _PHY_VECTORS}
         out.update({KEY_HEIGHT: h, KEY_WIDTH: w, KEY_CHANNELS: 3, KEY_PHOTO_HEIGHT: h, KEY_PHOTO_WIDTH: w,
                     KEY_CODEC: CODEC_DIGITAL, KEY_CBR: self.cbr, KEY_MODE: m.mode,
@@ -186,6 +192,10 @@ class digital_decoder(message_block):
     def n_reports(self) -> int:
         """Link reports published on ``snr``."""
         return self._n_reports
+
+    def n_report_errors(self) -> int:
+        """Images decoded whose link report could not be computed (logged; the image is published)."""
+        return self._n_report_errors
 
     def _stand_in(self, h: int, w: int):
         if self.fallback == "none":

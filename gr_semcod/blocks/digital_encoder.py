@@ -146,15 +146,21 @@ class digital_encoder(message_block):
         self.margin_db = float(margin_db)
 
     def current_mcs(self):
+        return self._choose_mcs()[0]
+
+    def _choose_mcs(self):
+        """``(mcs, why)``: the MCS for the next image and, in words, what chose it -- from one
+        snapshot of the last report (a report may arrive on another thread meanwhile)."""
         from ..baselines.mcs import select_mcs
 
         if self.mode >= 0:
-            return self.table[self.mode]
+            return self.table[self.mode], "fixed mode"
         with self._lock:
-            eff, snr = self.eff_snr_db, self.snr_db
+            eff, snr, n = self.eff_snr_db, self.snr_db, self._n_reports
         if eff is not None:
-            return select_mcs(eff, self.eff_table, self.margin_db)
-        return select_mcs(snr, self.table)
+            m = select_mcs(eff, self.eff_table, self.margin_db)
+            return m, f"receiver report {n}: effective SNR {eff[m.mode]:.1f} dB for {m.name}"
+        return select_mcs(snr, self.table), f"SNR estimate {snr:.1f} dB"
 
     def handle_snr(self, msg) -> None:
         """A receiver report (see the module docstring).  A bad one is logged and counted
@@ -162,7 +168,7 @@ class digital_encoder(message_block):
         would count it as one lost."""
         try:
             snr, eff = report_from_message(msg, len(self.eff_table))
-        except (ValueError, TypeError) as e:  # PDUError included
+        except Exception as e:  # noqa: BLE001 - any bad report is counted here, never published on drop
             self._n_bad_snr += 1
             self._log.warn(f"ignored SNR report ({self._n_bad_snr} so far): {e}")
             return
@@ -189,11 +195,8 @@ class digital_encoder(message_block):
         if c != 3:
             raise PDUError(f"digital_encoder: {c} channels, expected 3 (RGB)")
         k = num_symbols(self.cbr, h, w)
-        m = self.current_mcs()
+        m, src = self._choose_mcs()
         if m is not self._last_mcs:
-            src = (f"receiver report {self._n_reports}: effective SNR {self.eff_snr_db[m.mode]:.1f} dB for {m.name}"
-                   if self.eff_snr_db is not None and self.mode < 0 else
-                   f"SNR estimate {self.snr_db:.1f} dB" if self.mode < 0 else "fixed mode")
             self._log.info(f"MCS {m.name} from image_id={meta.get('image_id')} ({src})")
             self._last_mcs = m
         sym, info = link.encode_image(vec.reshape(h, w, 3), k, m, self.source_codec)

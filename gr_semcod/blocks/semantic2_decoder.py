@@ -78,9 +78,10 @@ class semantic2_decoder(message_block):
         image_ids(meta, 1)
         erased = erasure_mask(meta, z.size)
         nv = meta_float(meta, KEY_SYMBOL_NOISE_VAR)
-        if nv is not None and (nv.size != z.size or np.any(nv <= 0)):
-            raise PDUError(f"metadata {KEY_SYMBOL_NOISE_VAR!r} must hold one positive value per symbol "
-                           f"({z.size}), got {nv.size} values (min {float(nv.min()):.3g})")
+        if nv is not None and (nv.size != z.size or not np.all(np.isfinite(nv) & (nv > 0))):
+            low = f" (min {float(np.min(nv)):.3g})" if nv.size else ""
+            raise PDUError(f"metadata {KEY_SYMBOL_NOISE_VAR!r} must hold one finite positive value per symbol "
+                           f"({z.size}), got {nv.size} values{low}")
         snr, where = snr_from_meta(meta, 1, self.snr_db, self.snr_source)
         if where == "fallback":
             self._n_fallback_snr += 1

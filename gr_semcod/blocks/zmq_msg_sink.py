@@ -7,10 +7,11 @@
 (``semcod_rx`` ``snr``) back to the transmitter's process, where ``digital_encoder`` /
 ``semcod_tx`` pull them (``report_address``, :mod:`gr_semcod.blocks.zmq_msg_pull`).
 
-Every message on ``in`` is serialised (``pmt.serialize_str``) and sent without blocking.  PUSH
-queues until its PULL peer connects (up to ``hwm`` messages), so the processes may start in any
-order; a message that finds the queue full is counted (:meth:`n_unsent`) and logged, never
-waited for: a report that does not get through only leaves the transmitter on the one before.
+Every message on ``in`` is serialised (``pmt.serialize_str``) and sent without blocking.  This
+PUSH socket binds, and a bound PUSH with no PULL peer connected yet does not queue: a message sent
+before the transmitter connects (or when ``hwm`` messages wait) is counted (:meth:`n_unsent`) and
+logged, never waited for, so the processes may start in any order; a report that does not get
+through only leaves the transmitter on the one before (or on its own SNR estimate).
 Security as :mod:`gr_semcod.blocks.zmq_sample_sink`: the default address is loopback only,
 any other switches CURVE on (this end the server, admitting only ``peer_key``).
 """
@@ -55,12 +56,12 @@ class zmq_msg_sink(message_block):
             self.sock.send(pmt.serialize_str(msg), zmq.NOBLOCK)
         except zmq.Again:
             self._n_unsent += 1
-            self._log.warn(f"message not sent: no peer and {self._n_unsent} unsent so far (queue full)")
+            self._log.warn(f"message not sent (no peer connected, or the queue is full): {self._n_unsent} unsent so far")
             return
         self._n_out += 1
 
     def n_unsent(self) -> int:
-        """Messages that found the send queue full (no peer connected for ``hwm`` messages)."""
+        """Messages not sent: no peer connected yet, or ``hwm`` messages already waiting."""
         return self._n_unsent
 
     def stop(self):

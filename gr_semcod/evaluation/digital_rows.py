@@ -22,10 +22,12 @@ def usable_codecs(codecs: Sequence[str]) -> List[str]:
 
     out = []
     for c in codecs:
-        if source_codecs.available(c):
+        why = source_codecs.unavailable_reason(c)
+        if why is None:
             out.append(c)
         else:
-            print(f"digital_{c}: skipped ({c} is not installed: pip install pillow-heif / Pillow >= 11.3)")
+            print(f"digital_{c}: skipped, {c} cannot encode here ({why}; the plugins: pip install pillow-heif / "
+                  f"Pillow >= 11.3)")
     return out
 
 
