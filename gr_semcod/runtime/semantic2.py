@@ -97,19 +97,36 @@ def _head_bits(n_flags: int, gain: int) -> np.ndarray:
 
 
 def side_symbols_for(n_bits: int, mcs: SideMCS) -> int:
-    """Channel symbols of one terminated block of ``n_bits`` information bits under ``mcs``."""
-    coded = 2 * (int(n_bits) + TAIL_BITS) * mcs.repeat
+    """Channel symbols of one protected block of ``n_bits`` information bits under ``mcs``."""
+    if mcs.code == "ldpc":
+        coded = sum(len(p) for p in _ldpc_blocks(int(n_bits), mcs)[1]) * mcs.repeat
+    else:
+        coded = 2 * (int(n_bits) + TAIL_BITS) * mcs.repeat
     return -(-coded // mcs.bits_per_symbol)
 
 
 def head_mcs(mcs: SideMCS) -> SideMCS:
-    """The head block's scheme: ``mcs`` with ``HEAD_REPEAT`` times its repetitions (+6 dB)."""
-    return mcs._replace(repeat=mcs.repeat * HEAD_REPEAT, beta=mcs.beta * HEAD_REPEAT)
+    """The head block's scheme: ``mcs``'s modulation (QPSK at most) with the K=7 code and the
+    repetitions that make it cost ``HEAD_REPEAT`` times ``mcs``'s symbols per bit or more (at least
+    +6 dB over the conv scheme of the same cost; the head is too short for an LDPC block)."""
+    bps = min(mcs.bits_per_symbol, 2)
+    repeat = max(1, int(np.ceil(HEAD_REPEAT * mcs.beta * bps * 0.5 - 1e-9)))
+    return mcs._replace(code="conv", bits_per_symbol=bps, rate=0.5, repeat=repeat, beta=2.0 * repeat / bps)
 
 
 def side_cost(n_flags: int, mcs: SideMCS) -> int:
     """Symbols of the whole side information (head block + tree block) for ``n_flags`` flag bits."""
     return side_symbols_for(HEAD_BITS, head_mcs(mcs)) + side_symbols_for(n_flags + CRC_BITS, mcs)
+
+
+def side_overhead_bits(mcs: SideMCS) -> float:
+    """The side information's cost beyond ``beta`` per flag bit, in bits at ``beta``: head, CRC,
+    termination (conv) or a typical block's rounding (LDPC); what the allocation charges up front
+    (:data:`SIDE_OVERHEAD_BITS` for the conv schemes)."""
+    if mcs.code != "ldpc":
+        return float(SIDE_OVERHEAD_BITS)
+    n_typ = 2400  # a photo's flags (768x480 at 1/48: ~2500), only an estimate: the real cost is measured
+    return side_cost(n_typ, mcs) / mcs.beta - n_typ
 
 
 @functools.lru_cache(maxsize=64)
@@ -139,12 +156,52 @@ def _conv_code(n_bits: int):
     return code
 
 
+LDPC_ITERATIONS = 50   # sum-product iterations at most (codewords that check stop earlier)
+_LDPC_DESIGN = {0.5: "1/2", 0.75: "3/4"}
+
+
+def _ldpc(mcs: SideMCS):
+    """The 802.16e code of ``mcs``'s rate (:func:`gr_semcod.baselines.ldpc.wimax_code`, cached)."""
+    from ..baselines.ldpc import wimax_code
+
+    if mcs.rate not in _LDPC_DESIGN:
+        raise ValueError(f"{mcs.name}: no 802.16e design of rate {mcs.rate:g} (have {sorted(_LDPC_DESIGN)})")
+    return wimax_code(_LDPC_DESIGN[mcs.rate])
+
+
+def _ldpc_blocks(n_bits: int, mcs: SideMCS):
+    """``n_bits`` split over ``B = ceil(n_bits / K)`` codewords as evenly as possible: per codeword
+    the shortening ``s_b = K - n_b`` and its transmitted positions (``n_b`` + the ``n - K`` parity)."""
+    code = _ldpc(mcs)
+    nb = max(1, -(-int(n_bits) // code.k))
+    sizes = np.full(nb, int(n_bits) // nb) + (np.arange(nb) < int(n_bits) % nb)
+    short = [int(code.k - m) for m in sizes]
+    return short, [code.sent(s) for s in short]
+
+
+def _coded_bits(bits: np.ndarray, mcs: SideMCS) -> np.ndarray:
+    """Information bits -> the block's code bits (conv: terminated K=7; LDPC: shortened codewords)."""
+    if mcs.code != "ldpc":
+        return _conv_code(len(bits)).encode(bits)
+    code = _ldpc(mcs)
+    short, _ = _ldpc_blocks(len(bits), mcs)
+    parts = np.split(np.asarray(bits, np.uint8), np.cumsum([code.k - s for s in short])[:-1])
+    return np.concatenate([code.encode_shortened(u[None], s)[0] for u, s in zip(parts, short)])
+
+
 def modulate(bits: np.ndarray, mcs: SideMCS) -> np.ndarray:
-    """Information bits -> conv-coded, repeated, interleaved, BPSK (I only) / QPSK unit-power
-    symbols (bit 0 -> +)."""
-    code = _conv_code(len(bits)).encode(bits)
-    x = np.repeat(1.0 - 2.0 * code.astype(np.float64), mcs.repeat)
-    x = x[_interleaver(x.size)]
+    """Information bits -> coded, repeated, interleaved, unit-power symbols: BPSK (I only) / QPSK
+    (bit 0 -> +) for the conv schemes, commpy's Gray BPSK/QPSK/16-QAM (:mod:`gr_semcod.baselines.modem`)
+    for the LDPC ones."""
+    code = np.repeat(_coded_bits(bits, mcs), mcs.repeat)
+    code = code[_interleaver(code.size)]
+    if mcs.code == "ldpc":
+        from ..baselines.modem import modulate as qam
+
+        pad = (-code.size) % mcs.bits_per_symbol
+        x = qam(np.concatenate([code, np.zeros(pad, np.uint8)]), 2 ** mcs.bits_per_symbol)
+        return (x.real if mcs.bits_per_symbol == 1 else x).astype(np.complex64)  # commpy's BPSK: +-1 (+ 1e-16 j)
+    x = 1.0 - 2.0 * code.astype(np.float64)
     if mcs.bits_per_symbol == 1:
         return x.astype(np.complex64)
     x = np.concatenate([x, np.ones(len(x) % 2)])  # pad to pairs (never needed: 2 (n + 6) is even)
@@ -152,8 +209,11 @@ def modulate(bits: np.ndarray, mcs: SideMCS) -> np.ndarray:
 
 
 def demodulate(y: np.ndarray, weight: np.ndarray, n_bits: int, mcs: SideMCS) -> np.ndarray:
-    """Soft-Viterbi decode ``n_bits`` from the symbols of :func:`modulate` (``weight``: per-symbol
-    reliability ``1 / noise_var``, 0 for an erased symbol)."""
+    """Decode ``n_bits`` from the symbols of :func:`modulate` (``weight``: per-symbol reliability
+    ``1 / noise_var``, 0 for an erased symbol): soft Viterbi (conv) or sum-product over all the
+    block's codewords at once (LDPC, exact LLRs)."""
+    if mcs.code == "ldpc":
+        return _ldpc_demodulate(y, weight, n_bits, mcs)
     cc = _conv_code(n_bits)
     y = np.asarray(y, np.complex64) * np.asarray(weight, np.float64)
     soft = y.real if mcs.bits_per_symbol == 1 else np.stack([y.real, y.imag], -1).reshape(-1)
@@ -164,6 +224,32 @@ def demodulate(y: np.ndarray, weight: np.ndarray, n_bits: int, mcs: SideMCS) -> 
     if not np.any(x):
         raise SideInfoError("side information erased")
     return cc.decode(x)
+
+
+def _ldpc_demodulate(y: np.ndarray, weight: np.ndarray, n_bits: int, mcs: SideMCS) -> np.ndarray:
+    """LLRs ``log P(0)/P(1)`` per code bit (:func:`gr_semcod.baselines.modem.demodulate_llr`,
+    repetitions added), de-interleaved, then the shortened codewords decoded together
+    (:meth:`gr_semcod.baselines.ldpc.LDPCCode.decode`; shortened bits enter as certain zeros)."""
+    from ..baselines.ldpc import LLR_MAX
+    from ..baselines.modem import demodulate_llr
+
+    code = _ldpc(mcs)
+    short, sent = _ldpc_blocks(n_bits, mcs)
+    w = np.asarray(weight, np.float64)
+    nv = np.divide(1.0, w, out=np.full(w.shape, 1e300), where=w > 0)
+    llr = demodulate_llr(np.asarray(y, np.complex128), 2 ** mcs.bits_per_symbol, nv)
+    n = sum(len(p) for p in sent) * mcs.repeat
+    x = np.empty(n)
+    x[_interleaver(n)] = llr[:n]
+    x = x.reshape(-1, mcs.repeat).sum(1)
+    if not np.any(x):
+        raise SideInfoError("side information erased")
+    full = np.full((len(short), code.n), LLR_MAX)
+    for b, part in enumerate(np.split(x, np.cumsum([len(p) for p in sent])[:-1])):
+        full[b, sent[b]] = part
+    hard, _ = code.decode(full, LDPC_ITERATIONS)
+    info = code.info(hard)
+    return np.concatenate([info[b, s:] for b, s in enumerate(short)]).astype(np.uint8)
 
 
 def head_positions(n_symbols: int, mcs: SideMCS) -> np.ndarray:
@@ -188,13 +274,14 @@ def spread(n: int, k: int) -> np.ndarray:
 
 
 def photo_levels(y: np.ndarray, meta: Dict, budget: float, mode: str, beta: float,
-                 layout: Tuple[int, int]) -> np.ndarray:
+                 layout: Tuple[int, int], extra_bits: float = SIDE_OVERHEAD_BITS) -> np.ndarray:
     """Level maps ``(T, h, w)`` of a photo's tiles for ``mode``, charging the flags at their KT
-    length and the fixed side overhead at ``beta`` symbols per bit."""
+    length and the fixed side overhead (``extra_bits``, :func:`side_overhead_bits`) at ``beta``
+    symbols per bit."""
     c, depth = meta["c"], meta["depth"]
     t = len(y)
     r = c / 2.0
-    extra = float(SIDE_OVERHEAD_BITS)
+    extra = float(extra_bits)
     if mode == "photo":
         return quadtree.allocate(y, depth, r, budget, beta, extra, groups=np.zeros(t, np.int64), layout=layout)[0]
     if mode == "tile":
@@ -304,7 +391,7 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     budget = float(num_symbols(cbr, h, w))
     target = budget
     for _ in range(8):  # tighten until the REAL coded flags fit (they are within bits of the estimate)
-        lev = photo_levels(feats[:, :c], meta, target, mode, scheme.beta, grid)
+        lev = photo_levels(feats[:, :c], meta, target, mode, scheme.beta, grid, side_overhead_bits(scheme))
         flags = encode_flags(quadtree.stitch_levels(lev, grid)[0], depth)
         anchors = quadtree.anchor_mask(lev)
         tokens = int(anchors.sum())

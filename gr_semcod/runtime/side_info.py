@@ -43,17 +43,43 @@ import numpy as np
 class SideMCS(NamedTuple):
     name: str
     min_snr_db: float
-    bits_per_symbol: int   # coded bits per complex symbol
+    bits_per_symbol: int   # coded bits per complex symbol (1: BPSK on I only, 2: QPSK, 4: 16-QAM)
     rate: float            # code rate
     beta: float            # channel symbols per information bit
     repeat: int = 1        # each coded bit sent this many times
+    code: str = "conv"     # "conv": gr-fec's K=7 code, soft Viterbi; "ldpc": 802.16e LDPC, sum-product
+
+
+def _scheme(mod: str, rate: str, code: str, repeat: int = 1, min_snr_db: float = np.inf) -> SideMCS:
+    bps = {"bpsk": 1, "qpsk": 2, "16qam": 4}[mod]
+    num, den = (int(v) for v in rate.split("/"))
+    tag = "k7" if code == "conv" else "ldpc"
+    name = f"{mod}_r{num}-{den}_{tag}" + (f"_x{repeat}" if repeat > 1 else "")
+    return SideMCS(name, min_snr_db, bps, num / den, repeat * den / (num * bps), repeat, code)
+
+
+#: every scheme the modem can send (``semcod bench sideinfo --schemes`` measures any of them);
+#: :data:`SIDE_MCS` is the ladder of those the transmitter uses
+SIDE_CANDIDATES = {m.name: m for m in (
+    _scheme("bpsk", "1/2", "conv", 4), _scheme("bpsk", "1/2", "conv", 2), _scheme("bpsk", "1/2", "conv"),
+    _scheme("qpsk", "1/2", "conv"),
+    _scheme("bpsk", "1/2", "ldpc", 4), _scheme("bpsk", "1/2", "ldpc", 2), _scheme("bpsk", "1/2", "ldpc"),
+    _scheme("qpsk", "1/2", "ldpc"), _scheme("qpsk", "3/4", "ldpc"),
+    _scheme("16qam", "1/2", "ldpc"), _scheme("16qam", "3/4", "ldpc"))}
+
+
+def candidate(name: str, min_snr_db: float = np.inf) -> SideMCS:
+    """The scheme ``name`` of :data:`SIDE_CANDIDATES` used from ``min_snr_db``."""
+    if name not in SIDE_CANDIDATES:
+        raise ValueError(f"unknown side-information scheme {name!r}; known: {', '.join(SIDE_CANDIDATES)}")
+    return SIDE_CANDIDATES[name]._replace(min_snr_db=float(min_snr_db))
 
 
 SIDE_MCS = (
-    SideMCS("bpsk_r1-2_k7_x4", -np.inf, 1, 0.5, 8.0, 4),
-    SideMCS("bpsk_r1-2_k7_x2", -1.0, 1, 0.5, 4.0, 2),
-    SideMCS("bpsk_r1-2_k7", 1.5, 1, 0.5, 2.0),
-    SideMCS("qpsk_r1-2_k7", 5.0, 2, 0.5, 1.0),
+    candidate("bpsk_r1-2_k7_x4", -np.inf),
+    candidate("bpsk_r1-2_k7_x2", -1.0),
+    candidate("bpsk_r1-2_k7", 1.5),
+    candidate("qpsk_r1-2_k7", 5.0),
 )
 #: per scheme, the SNR from which it is used on a fading channel
 FADING_MIN_SNR_DB = {"bpsk_r1-2_k7_x4": -np.inf, "bpsk_r1-2_k7_x2": 1.0, "bpsk_r1-2_k7": 5.0, "qpsk_r1-2_k7": 11.0}
