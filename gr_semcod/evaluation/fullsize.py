@@ -8,9 +8,10 @@ symbols (the *unpadded* size):
   little more than ``k`` (the ``cbr_spent`` column says how much) — in the baseline's favour.
 * **semantic v2** (:mod:`gr_semcod.semantic.hybrid`) spends at most ``k``, side information
   included and *transmitted*: :mod:`gr_semcod.runtime.semantic2` puts the arithmetic-coded
-  quadtree flags, the power gain and two CRCs at the head of the photo's symbol vector, K=7
-  convolutionally coded on the BPSK/QPSK scheme :func:`gr_semcod.runtime.side_info.side_mcs`
-  picks for the SNR; the receiver decodes them (soft Viterbi) before it places a token, and a
+  quadtree flags, the power gain and two CRCs at the head of the photo's symbol vector, coded
+  (K=7 convolutional or 802.16e LDPC) on the BPSK/QPSK/16-QAM scheme
+  :func:`gr_semcod.runtime.side_info.side_mcs` picks for the SNR; the receiver decodes them
+  (soft Viterbi, sum-product) before it places a token, and a
   photo whose side information fails is counted (``side_fail``) and shown as mid-grey.  Modes:
 
   ``photo``    one budget for the whole photo, shared among its tiles by content (mode b)
@@ -256,9 +257,10 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         "Equal total symbols per photo: `k = round(CBR * H * W * 3)`; Deep JSCC codes every tile at the CBR "
         "(with padding it spends a little more, see CBR spent); the semantic codec v2 spends at most `k`, "
         f"side information included and transmitted (arithmetic-coded quadtree flags, a {s2.get('gain_bits', '?')}-bit "
-        "power gain, a 20-bit length (this head sent 4x) and two CRCs, at the head of the photo's symbols with gr-fec's K=7 "
-        f"rate-1/2 convolutional code, interleaved, {describe_schemes()}, `gr_semcod.runtime.semantic2`; "
-        "decoded by soft Viterbi at "
+        "power gain, a 20-bit length (this head sent 4x, gr-fec's K=7 rate-1/2 convolutional code) and two CRCs, at "
+        "the head of the photo's symbols, the flags coded by the scheme's code (K=7 convolutional, or the 802.16e "
+        f"LDPC codes, shortened), interleaved, {describe_schemes()}, `gr_semcod.runtime.semantic2`; "
+        "decoded (soft Viterbi, sum-product) at "
         "the receiver before any token is placed; a photo whose side information fails its CRC is counted and "
         "shown mid-grey). PSNR is per photo, then averaged; "
         "MS-SSIM where the photo is large enough.",

@@ -10,28 +10,35 @@ budget per photo, mode b), merges (``semantic2_merger``) and returns ONE complex
     tokens in the remaining positions in order: c/2 complex symbols per token, raster order of
            the leaves, tiles in raster order
 
-Each of the two side blocks is coded with gr-fec's terminated K=7 rate-1/2 code (the PHY
-header's, :class:`gr_semcod.phy.code.ConvCode`: ``2 (n + 6)`` code bits), its code bits
-(repeated where the scheme says) interleaved by a fixed pseudo-random permutation and mapped on
-BPSK/QPSK by the scheme :func:`.side_info.side_mcs` picks for the SNR (its index travels as the
-PDU's ``mode``).  Interleaving and spreading turn a fade or a lost PHY frame into scattered bit
-errors that the Viterbi decoder corrects.  The side information costs exactly::
+The head block is coded with gr-fec's terminated K=7 rate-1/2 code (the PHY header's,
+:class:`gr_semcod.phy.code.ConvCode`: ``2 (n + 6)`` code bits), on the scheme's modulation (QPSK at
+most) with ``HEAD_REPEAT`` times its symbols per bit (:func:`head_mcs`).  The tree block is coded by
+the scheme's own code: the same K=7 code, or (``code == "ldpc"``) the IEEE 802.16e LDPC code of its
+rate (:func:`gr_semcod.baselines.ldpc.wimax_code`: (1440, 720) or (960, 720)), the ``n`` bits split
+evenly over ``B = ceil(n / 720)`` codewords of 720 information bits, each shortened to its share (``720 - n_b`` known zeros,
+not sent; all its parity bits are sent).  The code bits (repeated where the scheme says) are
+interleaved by a fixed pseudo-random permutation and mapped on BPSK (I only) / QPSK / 16-QAM by the
+scheme :func:`.side_info.side_mcs` picks for the SNR (its index travels as the PDU's ``mode``).
+Interleaving and spreading turn a fade or a lost PHY frame into scattered bit errors that the
+decoder corrects.  The side information costs exactly :func:`side_cost` channel symbols; for the
+conv schemes::
 
     S_side = beta * (4 (HEAD_BITS + 6) + n_flags + CRC_BITS + 6)  = beta * (n_flags + SIDE_OVERHEAD_BITS)
 
-(the head is repeated 4x on top of the scheme: losing it loses the photo, and it is short)
-
-channel symbols, and the photo spends ``N = S_side + tokens * c/2 <= round(CBR * H * W * 3)``:
+and for the LDPC schemes ``beta`` per flag bit plus the head, the CRC and the parity of the
+shortened codewords (:func:`side_overhead_bits`: 400 bits at rate 1/2 for ~2400 flags).  The head is
+repeated 4x on top of the scheme: losing it loses the photo, and it is short.  The photo spends
+``N = S_side + tokens * c/2 <= round(CBR * H * W * 3)``:
 what is sent is what is charged (the allocation charges the flags at their ideal KT length, then
 the real coded length is measured and the budget tightened until the real total fits).
 
-:func:`decode_photo` soft-Viterbi-decodes the head, then the tree block, checks both CRCs, parses
+:func:`decode_photo` soft-Viterbi-decodes the head, then the tree block (soft Viterbi or sum-product), checks both CRCs, parses
 the flags and only then places the tokens.  Any failure (check or CRC mismatch, a length that
 does not fit the vector, a tree whose token count disagrees with the symbols left) is reported in
 ``info["ok"] = False`` / ``info["reason"]`` and the photo falls back to uniform mid-grey: tokens
 are never placed on a tree that did not pass its CRC.
 
-numpy + ONNX Runtime (+ gr-fec's C++ coder); no torch.
+numpy + ONNX Runtime (+ gr-fec's C++ coder, scikit-commpy's 802.16e designs); no torch.
 """
 from __future__ import annotations
 
@@ -368,7 +375,8 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     """uint8 ``H x W x 3`` photo -> ``(symbols complex64 (N,), info)``.
 
     The side-information scheme is :func:`.side_info.side_mcs` of ``snr_db`` (its fading table
-    with ``fading``), or ``mcs`` (an index of :data:`SIDE_MCS`) when given.
+    with ``fading``) for the photo's flag count (first for a typical count, then once more with
+    the count the first allocation gave, ...), or ``mcs`` (an index of :data:`SIDE_MCS`) when given.
 
     ``N <= round(CBR * H * W * 3)`` (except mode ``none``, which spends the base rate); ``info``:
     ``height``, ``width``, ``n_symbols`` (= N), ``side_symbols``, ``tokens``, ``flag_bits`` (real
@@ -389,16 +397,23 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     tiles, grid = tile_photo(img, s)
     feats = run_batched(bundle, "semantic2_encoder", batch, images=tiles)
     budget = float(num_symbols(cbr, h, w))
-    target = budget
-    for _ in range(8):  # tighten until the REAL coded flags fit (they are within bits of the estimate)
-        lev = photo_levels(feats[:, :c], meta, target, mode, scheme.beta, grid, side_overhead_bits(scheme))
-        flags = encode_flags(quadtree.stitch_levels(lev, grid)[0], depth)
-        anchors = quadtree.anchor_mask(lev)
-        tokens = int(anchors.sum())
-        n = side_cost(len(flags), scheme) + tokens * c // 2
-        if n <= budget or mode in ("none", "uniform"):
+    tried = set()
+    while True:  # the scheme the photo's own flag count sends cheapest (at most a few passes)
+        tried.add(scheme.name)
+        target = budget
+        for _ in range(8):  # tighten until the REAL coded flags fit (they are within bits of the estimate)
+            lev = photo_levels(feats[:, :c], meta, target, mode, scheme.beta, grid, side_overhead_bits(scheme))
+            flags = encode_flags(quadtree.stitch_levels(lev, grid)[0], depth)
+            anchors = quadtree.anchor_mask(lev)
+            tokens = int(anchors.sum())
+            n = side_cost(len(flags), scheme) + tokens * c // 2
+            if n <= budget or mode in ("none", "uniform"):
+                break
+            target -= n - budget
+        best = scheme if mcs is not None else side_mcs(snr_db, fading, len(flags))
+        if best.name in tried:
             break
-        target -= n - budget
+        scheme = best
     latent = merge_tiles(bundle, meta, tiles, feats, lev, batch)
     parts = quadtree.extract_tokens(latent, lev)
     amp = token_amplitudes(meta, lev, anchors)

@@ -35,6 +35,7 @@ none from 1.5 dB, so it is used from 1.5 dB (the photo's side information failin
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -77,17 +78,48 @@ def candidate(name: str, min_snr_db: float = np.inf) -> SideMCS:
 
 SIDE_MCS = (
     candidate("bpsk_r1-2_k7_x4", -np.inf),
-    candidate("bpsk_r1-2_k7_x2", -1.0),
-    candidate("bpsk_r1-2_k7", 1.5),
-    candidate("qpsk_r1-2_k7", 5.0),
+    candidate("bpsk_r1-2_ldpc_x2", -3.5),
+    candidate("bpsk_r1-2_k7_x2", -0.5),
+    candidate("bpsk_r1-2_ldpc", -0.5),
+    candidate("bpsk_r1-2_k7", 3.0),
+    candidate("qpsk_r1-2_ldpc", 2.5),
+    candidate("qpsk_r1-2_k7", 6.5),
+    candidate("qpsk_r3-4_ldpc", 5.5),
+    candidate("16qam_r1-2_ldpc", 7.5),
+    candidate("16qam_r3-4_ldpc", 12.0),
 )
 #: per scheme, the SNR from which it is used on a fading channel
-FADING_MIN_SNR_DB = {"bpsk_r1-2_k7_x4": -np.inf, "bpsk_r1-2_k7_x2": 1.0, "bpsk_r1-2_k7": 5.0, "qpsk_r1-2_k7": 11.0}
+FADING_MIN_SNR_DB = {"bpsk_r1-2_k7_x4": -np.inf, "bpsk_r1-2_ldpc_x2": -3.0, "bpsk_r1-2_k7_x2": 1.0,
+                     "bpsk_r1-2_ldpc": 1.0, "bpsk_r1-2_k7": 5.0, "qpsk_r1-2_ldpc": 5.0, "qpsk_r1-2_k7": 11.0,
+                     "qpsk_r3-4_ldpc": 10.0, "16qam_r1-2_ldpc": 10.0, "16qam_r3-4_ldpc": 16.0}
 
 
-def side_mcs(snr_db: float, fading: bool = False) -> SideMCS:
-    """The most efficient scheme whose threshold ``snr_db`` reaches (the fading thresholds with ``fading``)."""
-    return [m for m in SIDE_MCS if snr_db >= (FADING_MIN_SNR_DB[m.name] if fading else m.min_snr_db)][-1]
+#: flag bits of a typical photo's side information (a 768x480 photo at CBR 1/48: ~2500), for
+#: choosing a scheme before the photo's own count is known
+TYPICAL_FLAGS = 2400
+
+
+def reliable(snr_db: float, fading: bool = False) -> list:
+    """The schemes of :data:`SIDE_MCS` whose threshold ``snr_db`` reaches (the fading thresholds
+    with ``fading``)."""
+    return [m for m in SIDE_MCS if snr_db >= (FADING_MIN_SNR_DB[m.name] if fading else m.min_snr_db)]
+
+
+def side_mcs(snr_db: float, fading: bool = False, n_flags: int = TYPICAL_FLAGS) -> SideMCS:
+    """The scheme that sends ``n_flags`` flag bits in the fewest channel symbols
+    (:func:`gr_semcod.runtime.semantic2.side_cost`: head, CRC and code included) among those
+    reliable at ``snr_db`` (:func:`reliable`); a tie goes to the more robust (earlier) one.  The
+    K=7 code wins short trees (an LDPC codeword sends all its parity bits, however shortened),
+    LDPC long ones, at a lower SNR."""
+    return _cheapest(float(snr_db), bool(fading), int(n_flags))
+
+
+@lru_cache(maxsize=4096)
+def _cheapest(snr_db: float, fading: bool, n_flags: int) -> SideMCS:
+    from .semantic2 import side_cost
+
+    ok = reliable(snr_db, fading)
+    return min(ok, key=lambda m: (side_cost(max(n_flags, 0), m), SIDE_MCS.index(m)))
 
 
 def scheme_index(name: str) -> int:
@@ -100,20 +132,19 @@ def scheme_index(name: str) -> int:
 
 def describe_schemes() -> str:
     """The scheme ladder in words (for model cards): channel symbols per bit and the SNR from which
-    each scheme is used, on AWGN and when the channel fades."""
-    def ladder(start):
-        parts = []
-        for m in SIDE_MCS:
-            t = start(m)
-            parts.append(f"{m.beta:g} ({m.name}) " + ("below the next" if t == -np.inf else f"from {t:g} dB"))
-        return ", ".join(parts)
-    return (f"channel symbols per bit on AWGN: {ladder(lambda m: m.min_snr_db)}; on a fading channel (the "
-            f"transmitter told so): {ladder(lambda m: FADING_MIN_SNR_DB[m.name])}")
+    each scheme holds, on AWGN and when the channel fades, and the rule that picks one."""
+    def thr(t):
+        return "any" if t == -np.inf else f"{t:g} dB"
+
+    parts = [f"{m.name} {m.beta:.3g} ({thr(m.min_snr_db)} / {thr(FADING_MIN_SNR_DB[m.name])})" for m in SIDE_MCS]
+    return ("schemes by channel symbols per bit (nominal; shortened LDPC codewords cost a little more) and the SNR "
+            f"from which each holds on AWGN / on a fading channel (the transmitter told so): {', '.join(parts)}; "
+            "the transmitter takes the one that sends the photo's flags in the fewest symbols")
 
 
-def side_beta(snr_db: float, fading: bool = False) -> float:
-    """Channel symbols per side bit at ``snr_db``."""
-    return side_mcs(snr_db, fading).beta
+def side_beta(snr_db: float, fading: bool = False, n_flags: int = TYPICAL_FLAGS) -> float:
+    """Channel symbols per side bit at ``snr_db`` (nominal: the scheme's ``beta``)."""
+    return side_mcs(snr_db, fading, n_flags).beta
 
 
 def bit_error_rate(mcs: SideMCS, snr_db: float, n_bits: int, seed: int = 0) -> float:

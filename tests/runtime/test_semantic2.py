@@ -8,9 +8,9 @@ import pytest
 from gr_semcod.runtime import load_bundle
 from gr_semcod.runtime.channels import awgn, num_symbols, rayleigh
 from gr_semcod.runtime.semantic2 import (FALLBACK_LEVEL, HEAD_BITS, SIDE_OVERHEAD_BITS, decode_photo, encode_photo,
-                                         head_positions, read_side, side_cost, side_symbols_for,
+                                         head_positions, read_side, side_cost, side_overhead_bits, side_symbols_for,
                                          side_vector, spread)
-from gr_semcod.runtime.side_info import SIDE_MCS, scheme_index, side_mcs
+from gr_semcod.runtime.side_info import SIDE_MCS, candidate, scheme_index, side_mcs
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
 
@@ -40,7 +40,9 @@ def test_spends_exactly_what_it_sends_and_decodes_the_tree(bundle, cbr, snr):
     sym, tx = encode_photo(bundle, img, cbr, snr)
     mcs = side_mcs(snr)
     assert sym.dtype == np.complex64 and sym.size == tx["n_symbols"] <= num_symbols(cbr, 96, 160)
-    assert tx["side_symbols"] == side_cost(tx["flag_bits"], mcs) == mcs.beta * (tx["flag_bits"] + SIDE_OVERHEAD_BITS)
+    assert tx["mcs"] == scheme_index(mcs.name) and mcs.code == "ldpc"
+    assert tx["side_symbols"] == side_cost(tx["flag_bits"], mcs)
+    assert mcs.beta * tx["flag_bits"] < tx["side_symbols"] < mcs.beta * (tx["flag_bits"] + side_overhead_bits(mcs) + 800)
     assert sym.size == tx["side_symbols"] + 4 * tx["tokens"]
     assert abs(tx["flag_bits"] - tx["flag_bits_ideal"]) <= 2.5  # the real coder vs the charged length
     assert np.mean(np.abs(sym) ** 2) == pytest.approx(1.0, rel=1e-3)
@@ -112,18 +114,22 @@ def test_side_info_failure_falls_back_cleanly(bundle):
 
 def test_scheme_follows_the_snr_or_the_mode_given(bundle):
     img = photo(32, 32)
-    s0, t0 = encode_photo(bundle, img, "1/12", -3.0)
-    s1, t1 = encode_photo(bundle, img, "1/12", -3.0, mcs=scheme_index("qpsk_r1-2_k7"))
-    assert (t0["mcs"], t1["mcs"]) == (scheme_index("bpsk_r1-2_k7_x4"), scheme_index("qpsk_r1-2_k7"))
-    assert (t0["side_symbols"], t1["side_symbols"]) == (8 * (t0["flag_bits"] + SIDE_OVERHEAD_BITS),
-                                                        t1["flag_bits"] + SIDE_OVERHEAD_BITS)
-    y = awgn(s0[None], -3.0, np.random.default_rng(4))[0]
-    assert decode_photo(bundle, y, 32, 32, -3.0)[1]["ok"]  # 8 symbols per bit at -3 dB
-    assert decode_photo(bundle, s1, 32, 32, -3.0, mcs=t1["mcs"])[1]["ok"]
-    assert not decode_photo(bundle, s1, 32, 32, -3.0)[1]["ok"]  # the receiver must be told (PDU mode)
-    s2, t2 = encode_photo(bundle, img, "1/12", 7.0, fading=True)  # 7 dB on a fading channel: BPSK, not QPSK
-    assert t2["mcs"] == scheme_index("bpsk_r1-2_k7") and decode_photo(bundle, s2, 32, 32, 7.0, fading=True)[1]["ok"]
-    assert not decode_photo(bundle, s2, 32, 32, 7.0)[1]["ok"]  # the AWGN table would read it as QPSK
+    s0, t0 = encode_photo(bundle, img, "1/12", -5.0)
+    s1, t1 = encode_photo(bundle, img, "1/12", -5.0, mcs=scheme_index("qpsk_r1-2_ldpc"))
+    assert (t0["mcs"], t1["mcs"]) == (scheme_index("bpsk_r1-2_k7_x4"), scheme_index("qpsk_r1-2_ldpc"))
+    assert t0["side_symbols"] == 8 * (t0["flag_bits"] + SIDE_OVERHEAD_BITS)  # the K=7 floor: exactly beta per bit
+    assert t1["side_symbols"] == side_cost(t1["flag_bits"], SIDE_MCS[t1["mcs"]])
+    y = awgn(s0[None], -5.0, np.random.default_rng(4))[0]
+    assert decode_photo(bundle, y, 32, 32, -5.0)[1]["ok"]  # 8 symbols per bit at -5 dB
+    assert decode_photo(bundle, s1, 32, 32, -5.0, mcs=t1["mcs"])[1]["ok"]
+    assert not decode_photo(bundle, s1, 32, 32, -5.0)[1]["ok"]  # the receiver must be told (PDU mode)
+    s2, t2 = encode_photo(bundle, img, "1/12", 7.0, fading=True)  # 7 dB on a fading channel: QPSK 1/2, not 16-QAM
+    assert t2["mcs"] == scheme_index("qpsk_r1-2_ldpc") and decode_photo(bundle, s2, 32, 32, 7.0, fading=True)[1]["ok"]
+    assert not decode_photo(bundle, s2, 32, 32, 7.0)[1]["ok"]  # the AWGN table would read it as QPSK 3/4
+    for m in SIDE_MCS:  # every scheme of the ladder round-trips a photo at 30 dB
+        s3, t3 = encode_photo(bundle, img, "1/12", 30.0, mcs=scheme_index(m.name))
+        rx = decode_photo(bundle, awgn(s3[None], 30.0, np.random.default_rng(5))[0], 32, 32, 30.0, mcs=t3["mcs"])[1]
+        assert rx["ok"] and rx["side_symbols"] == t3["side_symbols"] == side_cost(t3["flag_bits"], m), m.name
 
 
 def test_bad_photo(bundle):
@@ -134,7 +140,7 @@ def test_bad_photo(bundle):
 def test_side_frame_failure_rate_bench():
     from gr_semcod.bench.sideinfo import frame_failure_rate
 
-    qpsk = SIDE_MCS[-1]
+    qpsk = candidate("qpsk_r1-2_k7")
     assert frame_failure_rate(qpsk, 8.0, "awgn", 300, 500, 5) == 0.0
     assert frame_failure_rate(qpsk, -4.0, "awgn", 300, 500, 5) == 1.0  # far below its threshold
     assert frame_failure_rate(SIDE_MCS[0], -4.0, "awgn", 300, 500, 5) == 0.0  # 8 symbols per bit hold there
