@@ -49,6 +49,7 @@ class SideMCS(NamedTuple):
     beta: float            # channel symbols per information bit
     repeat: int = 1        # each coded bit sent this many times
     code: str = "conv"     # "conv": gr-fec's K=7 code, soft Viterbi; "ldpc": 802.16e LDPC, sum-product
+    max_flags: int = 0     # the longest tree (flag bits) its thresholds were measured for (0: any)
 
 
 def _scheme(mod: str, rate: str, code: str, repeat: int = 1, min_snr_db: float = np.inf) -> SideMCS:
@@ -69,28 +70,33 @@ SIDE_CANDIDATES = {m.name: m for m in (
     _scheme("16qam", "1/2", "ldpc"), _scheme("16qam", "3/4", "ldpc"))}
 
 
-def candidate(name: str, min_snr_db: float = np.inf) -> SideMCS:
-    """The scheme ``name`` of :data:`SIDE_CANDIDATES` used from ``min_snr_db``."""
+def candidate(name: str, min_snr_db: float = np.inf, max_flags: int = 0) -> SideMCS:
+    """The scheme ``name`` of :data:`SIDE_CANDIDATES` used from ``min_snr_db`` for trees of at most
+    ``max_flags`` flag bits (0: any)."""
     if name not in SIDE_CANDIDATES:
         raise ValueError(f"unknown side-information scheme {name!r}; known: {', '.join(SIDE_CANDIDATES)}")
-    return SIDE_CANDIDATES[name]._replace(min_snr_db=float(min_snr_db))
+    return SIDE_CANDIDATES[name]._replace(min_snr_db=float(min_snr_db), max_flags=int(max_flags))
 
+
+#: the K=7 schemes (but the floor) are used for trees of at most this many flag bits (a small photo's),
+#: where they send fewer symbols than an LDPC codeword and where their thresholds were measured
+SHORT_TREE = 720
 
 SIDE_MCS = (
     candidate("bpsk_r1-2_k7_x4", -np.inf),
     candidate("bpsk_r1-2_ldpc_x2", -3.5),
-    candidate("bpsk_r1-2_k7_x2", -0.5),
+    candidate("bpsk_r1-2_k7_x2", -0.5, SHORT_TREE),
     candidate("bpsk_r1-2_ldpc", -0.5),
-    candidate("bpsk_r1-2_k7", 3.0),
+    candidate("bpsk_r1-2_k7", 2.0, SHORT_TREE),
     candidate("qpsk_r1-2_ldpc", 2.5),
-    candidate("qpsk_r1-2_k7", 6.5),
+    candidate("qpsk_r1-2_k7", 6.0, SHORT_TREE),
     candidate("qpsk_r3-4_ldpc", 5.5),
     candidate("16qam_r1-2_ldpc", 7.5),
     candidate("16qam_r3-4_ldpc", 12.0),
 )
 #: per scheme, the SNR from which it is used on a fading channel
-FADING_MIN_SNR_DB = {"bpsk_r1-2_k7_x4": -np.inf, "bpsk_r1-2_ldpc_x2": -3.0, "bpsk_r1-2_k7_x2": 1.0,
-                     "bpsk_r1-2_ldpc": 1.0, "bpsk_r1-2_k7": 5.0, "qpsk_r1-2_ldpc": 5.0, "qpsk_r1-2_k7": 11.0,
+FADING_MIN_SNR_DB = {"bpsk_r1-2_k7_x4": -np.inf, "bpsk_r1-2_ldpc_x2": -3.0, "bpsk_r1-2_k7_x2": 0.0,
+                     "bpsk_r1-2_ldpc": 1.0, "bpsk_r1-2_k7": 7.0, "qpsk_r1-2_ldpc": 5.0, "qpsk_r1-2_k7": 8.0,
                      "qpsk_r3-4_ldpc": 10.0, "16qam_r1-2_ldpc": 10.0, "16qam_r3-4_ldpc": 16.0}
 
 
@@ -99,10 +105,11 @@ FADING_MIN_SNR_DB = {"bpsk_r1-2_k7_x4": -np.inf, "bpsk_r1-2_ldpc_x2": -3.0, "bps
 TYPICAL_FLAGS = 2400
 
 
-def reliable(snr_db: float, fading: bool = False) -> list:
+def reliable(snr_db: float, fading: bool = False, n_flags: int = TYPICAL_FLAGS) -> list:
     """The schemes of :data:`SIDE_MCS` whose threshold ``snr_db`` reaches (the fading thresholds
-    with ``fading``)."""
-    return [m for m in SIDE_MCS if snr_db >= (FADING_MIN_SNR_DB[m.name] if fading else m.min_snr_db)]
+    with ``fading``) for a tree of ``n_flags`` flag bits."""
+    return [m for m in SIDE_MCS if snr_db >= (FADING_MIN_SNR_DB[m.name] if fading else m.min_snr_db)
+            and (m.max_flags == 0 or n_flags <= m.max_flags)]
 
 
 def side_mcs(snr_db: float, fading: bool = False, n_flags: int = TYPICAL_FLAGS) -> SideMCS:
@@ -118,7 +125,7 @@ def side_mcs(snr_db: float, fading: bool = False, n_flags: int = TYPICAL_FLAGS) 
 def _cheapest(snr_db: float, fading: bool, n_flags: int) -> SideMCS:
     from .semantic2 import side_cost
 
-    ok = reliable(snr_db, fading)
+    ok = reliable(snr_db, fading, n_flags)
     return min(ok, key=lambda m: (side_cost(max(n_flags, 0), m), SIDE_MCS.index(m)))
 
 
@@ -136,7 +143,8 @@ def describe_schemes() -> str:
     def thr(t):
         return "any" if t == -np.inf else f"{t:g} dB"
 
-    parts = [f"{m.name} {m.beta:.3g} ({thr(m.min_snr_db)} / {thr(FADING_MIN_SNR_DB[m.name])})" for m in SIDE_MCS]
+    parts = [f"{m.name} {m.beta:.3g} ({thr(m.min_snr_db)} / {thr(FADING_MIN_SNR_DB[m.name])}"
+             + (f", trees of at most {m.max_flags} flags)" if m.max_flags else ")") for m in SIDE_MCS]
     return ("schemes by channel symbols per bit (nominal; shortened LDPC codewords cost a little more) and the SNR "
             f"from which each holds on AWGN / on a fading channel (the transmitter told so): {', '.join(parts)}; "
             "the transmitter takes the one that sends the photo's flags in the fewest symbols")

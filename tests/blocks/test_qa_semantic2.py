@@ -43,11 +43,11 @@ class qa_semantic2(gr_unittest.TestCase):
         (meta, z), = pdus(run_block(enc, [photo_pdu(img, 7)])["out"])
         self.assertEqual((meta["codec"], meta["photo_height"], meta["photo_width"], meta["image_id"]),
                          ("semantic2", 80, 120, 7))
-        self.assertEqual(meta["mode"], scheme_index("qpsk_r1-2_k7"))  # QPSK side information from 5 dB
+        self.assertEqual(meta["mode"], scheme_index("16qam_r1-2_ldpc"))  # 16-QAM LDPC from 7.5 dB: cheapest here
         self.assertTrue(z.size == meta["n_symbols"] <= num_symbols("1/24", 80, 120))
         self.assertEqual(z.size, meta["side_symbols"] + 4 * meta["n_tokens"])
         self.assertNotIn("height", meta)
-        self.assertAlmostEqual(float(np.mean(np.abs(z) ** 2)), 1.0, places=3)
+        self.assertAlmostEqual(float(np.mean(np.abs(z) ** 2)), 1.0, places=2)  # 16-QAM side symbols: 1 on average
         dec = semantic2_decoder(SHIPPED)
         rx = {k: v for k, v in meta.items() if k in ("image_id", "photo_height", "photo_width", "mode")}  # what the PHY carries
         (m2, out), = pdus(run_block(dec, [make_pdu({**rx, "snr_db": 10.0}, awgn(z, 10.0, 1))])["out"])
@@ -70,7 +70,7 @@ class qa_semantic2(gr_unittest.TestCase):
         bad = z.copy()
         bad[:meta["side_symbols"]] *= -1  # the tree block (and part of the spread head): inverted code bits
         good_meta = {"image_id": 1, "photo_height": 64, "photo_width": 64, "mode": meta["mode"], "snr_db": 30.0}
-        d = run_block(dec, [make_pdu(good_meta, bad), make_pdu({**good_meta, "image_id": 2}, z)], expect=2)
+        d = run_block(dec, [make_pdu(good_meta, bad), make_pdu({**good_meta, "image_id": 2}, z)], expect=3)  # + the drop
         (m1, o1), (m2, o2) = pdus(d["out"])
         self.assertFalse(m1["side_info_ok"])
         self.assertIn("side-info", m1["side_info_error"])
@@ -107,7 +107,7 @@ class qa_semantic2(gr_unittest.TestCase):
         (meta, z), = pdus(d["out"])
         dec = semantic2_decoder(SHIPPED)
         cases = [make_pdu({"image_id": 4, "mode": meta["mode"]}, z),  # no photo size
-                 make_pdu({"image_id": 5, "photo_height": 40, "photo_width": 50, "mode": 9}, z),  # unknown scheme
+                 make_pdu({"image_id": 5, "photo_height": 40, "photo_width": 50, "mode": 99}, z),  # unknown scheme
                  make_pdu({"image_id": 6, "photo_height": 40, "photo_width": 50, "codec": "deepjscc"}, z),
                  make_pdu({"image_id": 7, "photo_height": 40, "photo_width": 50}, np.full(z.size, np.nan, np.complex64)),
                  make_pdu({"image_id": 8, "photo_height": 40, "photo_width": 50, "mode": meta["mode"], "snr_db": 10.0}, z)]
@@ -115,7 +115,28 @@ class qa_semantic2(gr_unittest.TestCase):
         self.assertEqual((dec.n_dropped(), dec.n_processed(), dec.n_side_failures()), (4, 1, 0))
         reasons = [str(m) for m in [d["drop"].get_message(i) for i in range(d["drop"].num_messages())]]
         self.assertTrue(any("photo_height" in r for r in reasons))
-        self.assertTrue(any("mode=9" in r for r in reasons))
+        self.assertTrue(any("mode=99" in r for r in reasons))
+
+    def test_008_ldpc_side_information_of_a_larger_photo(self):
+        """A photo whose tree is long (>720 flags) gets an LDPC scheme: BPSK rate 1/2 at 1 dB (the
+        K=7 code needed twice its symbols there), decoded by the block from the PDU's mode."""
+        from gr_semcod.runtime.side_info import SIDE_MCS
+
+        img = make_photo(192, 320, 8)
+        enc = semantic2_encoder(SHIPPED, "1/48", 1.0)
+        (meta, z), = pdus(run_block(enc, [photo_pdu(img, 11)])["out"])
+        self.assertEqual(meta["mode"], scheme_index("bpsk_r1-2_ldpc"))
+        self.assertEqual(SIDE_MCS[meta["mode"]].code, "ldpc")
+        dec = semantic2_decoder(SHIPPED)
+        rx = {"image_id": 11, "photo_height": 192, "photo_width": 320, "mode": meta["mode"], "snr_db": 1.0}
+        (m2, out), = pdus(run_block(dec, [make_pdu(rx, awgn(z, 1.0, 12))])["out"])
+        self.assertTrue(m2["side_info_ok"], m2.get("side_info_error"))
+        mean = np.broadcast_to(np.rint(img.reshape(-1, 3).mean(0)).astype(np.uint8), img.shape)
+        self.assertGreater(psnr(img, out.reshape(img.shape)), psnr(img, mean) + 3)
+        bad = {**rx, "mode": scheme_index("bpsk_r1-2_k7_x2")}  # the wrong scheme: counted, grey
+        (m3, _), = pdus(run_block(dec, [make_pdu(bad, awgn(z, 1.0, 12))])["out"])
+        self.assertFalse(m3["side_info_ok"])
+        self.assertEqual(dec.n_side_failures(), 1)
 
     def test_005_photo_too_small_for_its_rate(self):
         enc = semantic2_encoder(SHIPPED, "1/48", 0.0)

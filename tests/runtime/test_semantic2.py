@@ -8,7 +8,7 @@ import pytest
 from gr_semcod.runtime import load_bundle
 from gr_semcod.runtime.channels import awgn, num_symbols, rayleigh
 from gr_semcod.runtime.semantic2 import (FALLBACK_LEVEL, HEAD_BITS, SIDE_OVERHEAD_BITS, decode_photo, encode_photo,
-                                         head_positions, read_side, side_cost, side_overhead_bits, side_symbols_for,
+                                         head_positions, read_side, side_cost, side_symbols_for,
                                          side_vector, spread)
 from gr_semcod.runtime.side_info import SIDE_MCS, candidate, scheme_index, side_mcs
 
@@ -38,16 +38,17 @@ def psnr(a, b):
 def test_spends_exactly_what_it_sends_and_decodes_the_tree(bundle, cbr, snr):
     img = photo()
     sym, tx = encode_photo(bundle, img, cbr, snr)
-    mcs = side_mcs(snr)
+    mcs = SIDE_MCS[tx["mcs"]]
     assert sym.dtype == np.complex64 and sym.size == tx["n_symbols"] <= num_symbols(cbr, 96, 160)
-    assert tx["mcs"] == scheme_index(mcs.name) and mcs.code == "ldpc"
+    assert mcs == side_mcs(snr, n_flags=tx["flag_bits"])  # the cheapest reliable scheme for this tree
     assert tx["side_symbols"] == side_cost(tx["flag_bits"], mcs)
-    assert mcs.beta * tx["flag_bits"] < tx["side_symbols"] < mcs.beta * (tx["flag_bits"] + side_overhead_bits(mcs) + 800)
+    if mcs.code == "conv":  # a small photo's short tree: K=7, exactly beta per bit
+        assert tx["side_symbols"] == mcs.beta * (tx["flag_bits"] + SIDE_OVERHEAD_BITS)
     assert sym.size == tx["side_symbols"] + 4 * tx["tokens"]
     assert abs(tx["flag_bits"] - tx["flag_bits_ideal"]) <= 2.5  # the real coder vs the charged length
     assert np.mean(np.abs(sym) ** 2) == pytest.approx(1.0, rel=1e-3)
     y = awgn(sym[None], snr, np.random.default_rng(1))[0]
-    rec, rx = decode_photo(bundle, y, 96, 160, snr)
+    rec, rx = decode_photo(bundle, y, 96, 160, snr, mcs=tx["mcs"])  # the PDU's / PHY header's mode
     assert rx["ok"], rx["reason"]
     assert (rx["tokens"], rx["side_symbols"], rx["gain_index"]) == (tx["tokens"], tx["side_symbols"], tx["gain_index"])
     ref = img / 255.0
@@ -60,9 +61,10 @@ def test_noise_free_equals_decoding_with_the_true_tree(bundle):
     between the tree that was allocated and the one that was decoded."""
     img = photo(64, 64, 3)
     sym, tx = encode_photo(bundle, img, "1/24", 20.0)
-    rec, rx = decode_photo(bundle, sym, 64, 64, 20.0)
+    rec, rx = decode_photo(bundle, sym, 64, 64, 20.0, mcs=tx["mcs"])
     assert rx["ok"]
-    rec2, _ = decode_photo(bundle, sym * np.complex64(1.0), 64, 64, 20.0, noise_var=np.full(sym.size, 0.01))
+    rec2, _ = decode_photo(bundle, sym * np.complex64(1.0), 64, 64, 20.0, noise_var=np.full(sym.size, 0.01),
+                          mcs=tx["mcs"])
     np.testing.assert_array_equal(rec, rec2)  # weights scale the soft bits only, never the tokens
     assert psnr(img / 255.0, rec) > 20
 
@@ -83,10 +85,10 @@ def test_side_info_survives_a_lost_frame_and_fades(bundle, where):
     tree = rest[spread(rest.size, tx["side_symbols"] - at.size)]
     assert lost[tree].sum() <= 0.12 * tree.size  # ... and of the tree block
     y = awgn(sym[None], 10.0, np.random.default_rng(2))[0]
-    _, rx = decode_photo(bundle, y, 96, 160, 10.0, erasures=lost)
+    _, rx = decode_photo(bundle, y, 96, 160, 10.0, erasures=lost, mcs=tx["mcs"])
     assert rx["ok"], rx["reason"]
     z, nv = rayleigh(sym[None], 10.0, 16, np.random.default_rng(3))
-    _, rx = decode_photo(bundle, z[0], 96, 160, 10.0, noise_var=nv[0])
+    _, rx = decode_photo(bundle, z[0], 96, 160, 10.0, noise_var=nv[0], mcs=tx["mcs"])
     assert rx["ok"], rx["reason"]
 
 
@@ -107,7 +109,7 @@ def test_side_info_failure_falls_back_cleanly(bundle):
     cases = {"tree CRC": bad_tree, "head check": bad_head, "erased": np.zeros_like(sym),
              "fewer than": sym[:10], "tokens needs": longer}
     for reason, y in cases.items():
-        rec, rx = decode_photo(bundle, y, 96, 160, 10.0)
+        rec, rx = decode_photo(bundle, y, 96, 160, 10.0, mcs=tx["mcs"])
         assert not rx["ok"] and reason in rx["reason"], (reason, rx)
         assert rec.shape == (96, 160, 3) and np.all(rec == FALLBACK_LEVEL)  # no token placed
 
@@ -123,9 +125,9 @@ def test_scheme_follows_the_snr_or_the_mode_given(bundle):
     assert decode_photo(bundle, y, 32, 32, -5.0)[1]["ok"]  # 8 symbols per bit at -5 dB
     assert decode_photo(bundle, s1, 32, 32, -5.0, mcs=t1["mcs"])[1]["ok"]
     assert not decode_photo(bundle, s1, 32, 32, -5.0)[1]["ok"]  # the receiver must be told (PDU mode)
-    s2, t2 = encode_photo(bundle, img, "1/12", 7.0, fading=True)  # 7 dB on a fading channel: QPSK 1/2, not 16-QAM
-    assert t2["mcs"] == scheme_index("qpsk_r1-2_ldpc") and decode_photo(bundle, s2, 32, 32, 7.0, fading=True)[1]["ok"]
-    assert not decode_photo(bundle, s2, 32, 32, 7.0)[1]["ok"]  # the AWGN table would read it as QPSK 3/4
+    s2, t2 = encode_photo(bundle, img, "1/12", 7.0, fading=True)  # 7 dB on a fading channel, a short tree: K=7 BPSK
+    assert t2["mcs"] == scheme_index("bpsk_r1-2_k7") and decode_photo(bundle, s2, 32, 32, 7.0, mcs=t2["mcs"])[1]["ok"]
+    assert encode_photo(bundle, img, "1/12", 7.0)[1]["mcs"] == scheme_index("qpsk_r1-2_k7")  # on AWGN: QPSK
     for m in SIDE_MCS:  # every scheme of the ladder round-trips a photo at 30 dB
         s3, t3 = encode_photo(bundle, img, "1/12", 30.0, mcs=scheme_index(m.name))
         rx = decode_photo(bundle, awgn(s3[None], 30.0, np.random.default_rng(5))[0], 32, 32, 30.0, mcs=t3["mcs"])[1]

@@ -27,13 +27,14 @@ def test_cheapest_reliable_scheme_for_the_flag_count():
         for fading in (False, True):
             for n in (20, 300, 700, 2500, 3600):
                 m = side_mcs(snr, fading, n)
-                ok = reliable(snr, fading)
+                ok = reliable(snr, fading, n)
                 assert m in ok and side_cost(n, m) == min(side_cost(n, o) for o in ok), (snr, fading, n)
     assert side_mcs(1.0, n_flags=40).name == "bpsk_r1-2_k7_x2" and side_mcs(1.0, n_flags=2500).name == "bpsk_r1-2_ldpc"
     assert side_mcs(10.0, n_flags=40).code == "conv" and side_mcs(10.0, n_flags=2500).code == "ldpc"
     assert side_cost(2500, side_mcs(1.0)) < 0.6 * side_cost(2500, SIDE_CANDIDATES["bpsk_r1-2_k7_x2"])  # was used at 1 dB
-    assert [m.name for m in reliable(-0.5)] == ["bpsk_r1-2_k7_x4", "bpsk_r1-2_ldpc_x2", "bpsk_r1-2_k7_x2",
-                                                "bpsk_r1-2_ldpc"]
+    assert [m.name for m in reliable(-0.5, n_flags=500)] == ["bpsk_r1-2_k7_x4", "bpsk_r1-2_ldpc_x2", "bpsk_r1-2_k7_x2",
+                                                             "bpsk_r1-2_ldpc"]
+    assert "bpsk_r1-2_k7_x2" not in [m.name for m in reliable(-0.5, n_flags=721)]  # measured for short trees only
 
 
 def test_scheme_index_and_description():
