@@ -1,37 +1,56 @@
 """Protected side information (the semantic codec v2's quadtree flags and power gain).
 
-The side bits are sent with a K = 7 convolutional code (generators 133, 171 octal: the
-802.11/DVB code) and soft Viterbi decoding, on BPSK or QPSK symbols, and cost ``beta`` channel
-symbols per bit.  The transmitter picks the scheme from the SNR it is told (the v2 codec is
-SNR-aware), by the thresholds below; ``semcod bench sideinfo`` measures the bit error rate of
-each scheme (the transmitted path: gr-fec's coder, the interleaver, soft Viterbi) to regenerate them.
+The tree bits (flags + CRC) are sent with one of two codes, on BPSK (I only), QPSK or 16-QAM:
 
-==================  ==========  =================================  =====
-scheme              from SNR    coded bits per symbol              beta
-==================  ==========  =================================  =====
-bpsk_r1-2_k7_x4     any         1/4 (I only, each sent 4 times)    8.0
-bpsk_r1-2_k7_x2     -1 dB       1/2 (I only, each sent twice)      4.0
-bpsk_r1-2_k7        1.5 dB      1 (I only)                         2.0
-qpsk_r1-2_k7        5 dB        2                                  1.0
-==================  ==========  =================================  =====
+* ``k7``: gr-fec's K = 7 rate-1/2 convolutional code (generators 133, 171 octal: the 802.11/DVB
+  code), soft Viterbi;
+* ``ldpc``: the IEEE 802.16e LDPC codes scikit-commpy ships ((1440, 720) rate 1/2, (960, 720) rate
+  3/4; :mod:`gr_semcod.baselines.ldpc`), the bits split over ``ceil(n / 720)`` codewords, each
+  shortened to its share, exact LLRs, sum-product decoding.
 
-Repetitions are combined by adding their soft values (maximum-ratio combining, +6 dB for 4).
+A scheme costs ``beta`` channel symbols per bit (nominal; a shortened LDPC codeword also sends all
+its parity bits, so short trees cost more: :func:`gr_semcod.runtime.semantic2.side_cost` is the
+exact count).  The head (length, gain, check) always goes with the K=7 code at 4x the scheme's
+symbols per bit.  Repetitions are combined by adding their soft values / LLRs.
 
-On a fading channel (block Rayleigh, the transmitter told so: ``fading=True``) the thresholds are
-higher: ``FADING_MIN_SNR_DB``, from ``semcod bench sideinfo --frames 40 --flag-bits 1700 --snr -1
-1 3 5 7 9 11 --channel rayleigh`` (the real side-information frame of
-:mod:`gr_semcod.runtime.semantic2`, interleaved, ~1700 flag bits): BPSK x4 lost no frame from
--1 dB; BPSK none from 5 dB (1 and 6 of 40 at 3 dB, ``--seed`` 0 and 1); QPSK none from 9 dB
-with both seeds (7 dB: 4 of 40). QPSK's 11 dB was chosen before the head was repeated 4x (then
-9 dB lost 1 of 40) and is kept as a margin.
+The transmitter is told the SNR (and whether the channel fades) and takes, among the schemes
+whose threshold the SNR reaches (:func:`reliable`), the one that sends the photo's flags in the
+fewest symbols (:func:`side_mcs`): LDPC for a photo's tree (thousands of flags), the K=7 code for
+short trees, where an LDPC codeword's parity costs more than the code gains.  ``SIDE_MCS``'s order
+is the scheme index carried as the PDU's and the PHY header's ``mode``.
 
-BPSK x2, from ``semcod bench sideinfo --bits 2000 --frames 40 --flag-bits 1700 --snr -3 -2 -1 0 1
-2 3 4 5`` (``--seed`` 0 and 1): on AWGN no frame lost from -1 dB (-2 dB: 0 and 1 of 40), on block
-Rayleigh none from 0 dB (-1 dB: 2 of 40 with both seeds), so it is used from -1 dB, and from 1 dB
-when the channel fades: one dB above the last SNR that lost a frame, as the other schemes.
-BPSK, from ``semcod bench sideinfo --bits 2000 --frames 100 --flag-bits 2500 --payload 20000 --snr
-1 1.5 2 --channel awgn`` (the flags of a 768x480 photo at CBR 1/48): 3 of 100 frames lost at 1 dB,
-none from 1.5 dB, so it is used from 1.5 dB (the photo's side information failing loses the photo).
+Thresholds: one dB above the last SNR that lost a frame, over ``--frames 100`` real side-information
+frames (:func:`gr_semcod.runtime.semantic2.side_vector` / ``read_side``: head + tree + CRCs,
+interleaved, spread over a vector of token symbols) with ``--seed 0`` and ``1``, on AWGN and on
+block Rayleigh (16 symbols per fade, MMSE; ``FADING_MIN_SNR_DB``).  LDPC schemes::
+
+    semcod bench sideinfo --bits 0 --frames 100 --flag-bits 3600 --payload 20000 --seed S \
+        --channel awgn rayleigh --schemes NAME --snr ...
+
+(3600 flags: the longest tree of the validation photos at CBR 1/12; more codewords fail more often),
+K=7 schemes the same with ``--flag-bits 720 --payload 4000`` (the trees they are used for, ``max_flags``).
+Frames lost of 100 (seed 0, seed 1) at the SNRs that decide:
+
+=================  =====  ===========  ======================================  ===========  ===================================
+scheme             beta   AWGN from    AWGN losses                             fading from  fading losses
+=================  =====  ===========  ======================================  ===========  ===================================
+bpsk_r1-2_k7_x4    8      any          floor; 3600 flags: -5.5: 4; -5: 0       any          floor: -5: 17; -4: 0
+bpsk_r1-2_ldpc_x2  4      -3.5 dB      -4.5: 1, 1; -4: 0, 0                    -3 dB        -4: 16, 13; -3.5: 0, 0
+bpsk_r1-2_k7_x2    4      -0.5 dB      -2: 0, 3; -1.5: 0, 1; -1: 0, 0          0 dB         -1: 2, 2; 0: 0, 0
+bpsk_r1-2_ldpc     2      -0.5 dB      -1.5: 2, 0; -1: 0, 0                    1 dB         0: 20, 12; 1: 0, 0
+bpsk_r1-2_k7       2      2 dB         1: 0, 1; 1.5: 0, 0                      7 dB         5: 1, 0; 6: 0, 1
+qpsk_r1-2_ldpc     1      2.5 dB       1: 22, 30; 1.5: 0, 1; 2: 0, 0           5 dB         4: 1, 0; 5: 0, 0
+qpsk_r1-2_k7       1      6 dB         4.5: 0, 1; 5: 0, 1; 5.5: 0, 0           8 dB         7: 1, 0; 8: 0, 0
+qpsk_r3-4_ldpc     0.667  5.5 dB       4.5: 7, 5; 5: 0, 0                      10 dB        9: 1, 0; 10: 0, 0
+16qam_r1-2_ldpc    0.5    7.5 dB       6.5: 6, 3; 7: 0, 0                      10 dB        9: 15, -; 9.5: -, 0; 10: 0, 0
+16qam_r3-4_ldpc    0.333  12 dB        10.5: 7, 8; 11: 1, 0; 11.5: 0, 0        16 dB        15: 3, 2; 16: 0, 0
+=================  =====  ===========  ======================================  ===========  ===================================
+
+The K=7 code measured on a photo's tree (3600 flags) needs more: BPSK lost 1 frame at 3 dB, QPSK
+1 at 6 dB, BPSK x2 1 at -1.5 dB (AWGN), which is why it is kept for short trees only.  Decoding
+one frame's side information (3600 flags, one core, a loaded machine) takes 50-100 ms with
+LDPC near its threshold (up to ~0.5 ms per codeword and iteration; the bench prints
+``side_decode_ms``), a few ms with K=7.
 """
 from __future__ import annotations
 

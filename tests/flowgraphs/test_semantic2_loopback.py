@@ -71,7 +71,7 @@ def test_photo_256_at_10db_through_the_phy():
     assert len(out) == 1, (tx.n_dropped(), rx.n_dropped())
     meta, img = out[0]
     assert (meta["height"], meta["width"], meta["photo_height"], meta["photo_width"]) == (256, 256, 256, 256)
-    assert meta["side_info_ok"] and meta["mode"] == tx_meta[0]["mode"] == scheme_index("qpsk_r1-2_k7")  # via the header
+    assert meta["side_info_ok"] and meta["mode"] == tx_meta[0]["mode"] == scheme_index("16qam_r1-2_ldpc")  # via the header
     assert tx_meta[0]["n_symbols"] <= num_symbols("1/12", 256, 256)
     assert abs(meta["snr_db_used"] - 10.0) < 1.5  # the PHY's estimate conditioned the decoder
     rec = img.reshape(256, 256, 3)
