@@ -69,7 +69,8 @@ def semantic2_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr
     n = tx["n_symbols"]
     return {"image": image, "symbols": n, "cbr_spent": n / (h * w * 3), "tokens": tx["tokens"],
             "tokens_per_tile": tx["tokens"] / tx["tiles"], "side_ok": rxi["ok"], "levels": tx["levels"],
-            "side_symbols": tx["side_symbols"], "flag_bits": tx["flag_bits"], "flag_bits_ideal": tx["flag_bits_ideal"]}
+            "side_symbols": tx["side_symbols"], "flag_bits": tx["flag_bits"], "flag_bits_ideal": tx["flag_bits_ideal"],
+            "mcs": tx["mcs"]}
 
 
 def has_semantic2(bundle: Bundle) -> bool:

@@ -52,7 +52,7 @@ from ..contract import CODEC_SEMANTIC2  # noqa: F401  (the codec's name, re-expo
 from . import quadtree
 from .bundle import Bundle, role_key
 from .flag_coder import decode_flags, encode_flags
-from .side_info import SIDE_MCS, SideMCS, side_mcs
+from .side_info import SIDE_MCS, TYPICAL_FLAGS, SideMCS, side_mcs
 from .tiles import stitch, tile_photo
 
 LEN_BITS = 20          # flag-stream length field: up to 2^20 - 1 flag bits (> 4096 x 4096 pixels)
@@ -66,6 +66,7 @@ SIDE_OVERHEAD_BITS = HEAD_REPEAT * (HEAD_BITS + TAIL_BITS) + CRC_BITS + TAIL_BIT
 INTERLEAVER_SEED = 0x5EC2
 FALLBACK_LEVEL = 0.5   # the image a receiver shows when the side information fails
 MODES = ("photo", "tile", "uniform", "none")
+BISECT_SLACK = 0.005   # a photo left this share of its budget unspent by the tightening is refilled by bisection
 
 
 class SideInfoError(ValueError):
@@ -126,14 +127,13 @@ def side_cost(n_flags: int, mcs: SideMCS) -> int:
     return side_symbols_for(HEAD_BITS, head_mcs(mcs)) + side_symbols_for(n_flags + CRC_BITS, mcs)
 
 
-def side_overhead_bits(mcs: SideMCS) -> float:
-    """The side information's cost beyond ``beta`` per flag bit, in bits at ``beta``: head, CRC,
-    termination (conv) or a typical block's rounding (LDPC); what the allocation charges up front
-    (:data:`SIDE_OVERHEAD_BITS` for the conv schemes)."""
+def side_overhead_bits(mcs: SideMCS, n_flags: int = TYPICAL_FLAGS) -> float:
+    """The side information's cost beyond ``beta`` per flag bit, in bits at ``beta``, for a tree of
+    about ``n_flags`` flags: head, CRC, termination (conv: :data:`SIDE_OVERHEAD_BITS`, whatever
+    ``n_flags``) or the parity of the shortened codewords (LDPC); what the allocation charges up front."""
     if mcs.code != "ldpc":
         return float(SIDE_OVERHEAD_BITS)
-    n_typ = 2400  # a photo's flags (768x480 at 1/48: ~2500), only an estimate: the real cost is measured
-    return side_cost(n_typ, mcs) / mcs.beta - n_typ
+    return side_cost(int(n_flags), mcs) / mcs.beta - int(n_flags)
 
 
 @functools.lru_cache(maxsize=64)
@@ -397,23 +397,35 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     tiles, grid = tile_photo(img, s)
     feats = run_batched(bundle, "semantic2_encoder", batch, images=tiles)
     budget = float(num_symbols(cbr, h, w))
-    tried = set()
-    while True:  # the scheme the photo's own flag count sends cheapest (at most a few passes)
-        tried.add(scheme.name)
-        target = budget
-        for _ in range(8):  # tighten until the REAL coded flags fit (they are within bits of the estimate)
-            lev = photo_levels(feats[:, :c], meta, target, mode, scheme.beta, grid, side_overhead_bits(scheme))
+    n_est, seen = TYPICAL_FLAGS, set()
+    for _ in range(4):  # the scheme (and its overhead) for the photo's own flag count: a few passes at most
+        seen.add((scheme.name, side_overhead_bits(scheme, n_est)))
+        def attempt(target):
+            lev = photo_levels(feats[:, :c], meta, target, mode, scheme.beta, grid, side_overhead_bits(scheme, n_est))
             flags = encode_flags(quadtree.stitch_levels(lev, grid)[0], depth)
             anchors = quadtree.anchor_mask(lev)
-            tokens = int(anchors.sum())
-            n = side_cost(len(flags), scheme) + tokens * c // 2
+            return side_cost(len(flags), scheme) + int(anchors.sum()) * c // 2, lev, flags, anchors
+
+        target, over = budget, None
+        for _ in range(8):  # tighten until the REAL coded flags fit (they are within bits of the estimate)
+            n, lev, flags, anchors = attempt(target)
             if n <= budget or mode in ("none", "uniform"):
                 break
-            target -= n - budget
+            over, target = target, target - (n - budget)
+        if over is not None and n <= budget and budget - n > BISECT_SLACK * budget:
+            lo, hi = target, over  # an LDPC codeword more overshot: find what fits below that step
+            for _ in range(3):
+                mid = 0.5 * (lo + hi)
+                got = attempt(mid)
+                if got[0] <= budget:
+                    lo, (n, lev, flags, anchors) = mid, got
+                else:
+                    hi = mid
+        tokens = int(anchors.sum())
         best = scheme if mcs is not None else side_mcs(snr_db, fading, len(flags))
-        if best.name in tried:
+        if (best.name, side_overhead_bits(best, len(flags))) in seen:
             break
-        scheme = best
+        scheme, n_est = best, len(flags)
     latent = merge_tiles(bundle, meta, tiles, feats, lev, batch)
     parts = quadtree.extract_tokens(latent, lev)
     amp = token_amplitudes(meta, lev, anchors)

@@ -16,8 +16,8 @@ from gr_semcod.export.from_onnx import deepjscc_from_bundle
 from gr_semcod.export.hybrid import export_semantic2
 from gr_semcod.runtime import load_bundle, quadtree
 from gr_semcod.runtime.channels import num_symbols
-from gr_semcod.runtime.semantic2 import photo_levels, side_cost
-from gr_semcod.runtime.side_info import side_beta, side_mcs
+from gr_semcod.runtime.semantic2 import photo_levels, side_cost, side_overhead_bits
+from gr_semcod.runtime.side_info import SIDE_MCS, side_mcs
 from gr_semcod.semantic.hybrid import HybridSemanticCodec
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
@@ -90,8 +90,10 @@ def test_photo_mode_gives_the_busy_tiles_more_tokens(bundle_dir):
     r = semantic2_photo(b, img, "1/48", "awgn", 10.0, 0, "photo")
     tiles, _ = tile_photo(img, 32)
     feats = b.run("semantic2_encoder", images=tiles)["features"]
+    mcs = SIDE_MCS[r["mcs"]]
+    assert mcs == side_mcs(10.0, n_flags=r["flag_bits"])  # the scheme that sends this (short) tree cheapest
     lev = photo_levels(feats[:, :b.manifest["semantic2"]["c"]], b.manifest["semantic2"],
-                       float(num_symbols("1/48", 128, 128)), "photo", side_beta(10.0), (4, 4))
+                       float(num_symbols("1/48", 128, 128)), "photo", mcs.beta, (4, 4), side_overhead_bits(mcs, r["flag_bits"]))
     tokens = (4.0 ** -lev.astype(float)).sum(axis=(1, 2)).reshape(4, 4)
     assert tokens[:2].mean() < tokens[2:].mean()  # sky (top) cheaper than ground (bottom)
     assert r["tokens"] == tokens.sum() and r["side_ok"]
@@ -137,7 +139,8 @@ def test_nothing_merged_is_deep_jscc_of_the_base_rate_through_onnx(bundle_dir, p
     coded = quadtree.flag_code_bits(quadtree.flag_counts(quadtree.stitch_levels(lev, (2, 2)), 3)[0])
     assert coded < 0.25 * bits.sum()  # every node split: the arithmetic coder nearly skips the flags
     assert r["flag_bits"] <= coded + 1 and r["side_ok"]  # the real coder attains the charged KT length
-    assert r["symbols"] == tokens.sum() * 4 + side_cost(r["flag_bits"], side_mcs(200.0)) == r["side_symbols"] + 256 * 4
+    assert r["symbols"] == tokens.sum() * 4 + side_cost(r["flag_bits"], SIDE_MCS[r["mcs"]]) == r["side_symbols"] + 256 * 4
+    assert SIDE_MCS[r["mcs"]] == side_mcs(200.0, n_flags=r["flag_bits"])
 
 
 def test_eval_full_size_cli(bundle_dir, tmp_path, capsys):
@@ -178,7 +181,7 @@ def test_crops_each_with_its_own_budget_match_the_torch_codec(perturbed_bundle):
     tiles, _ = tile_photo(synthetic_photo(64, 128), 32)
     r = semantic2_images(b, tiles, "1/24", "awgn", 200.0)
     assert r["images"].shape == tiles.shape and r["cbr_spent"] <= 1 / 24
-    codec.beta = side_beta(200.0)  # the transmitter's side-information scheme at this SNR
+    codec.beta = side_mcs(200.0).beta  # the transmitter's side-information scheme at this SNR
     with torch.no_grad():
         rec = codec.eval()(torch.from_numpy(tiles), 200.0, cbr="1/24")["recon"].numpy()
     np.testing.assert_allclose(r["images"], np.clip(rec, 0, 1), atol=2e-4)
