@@ -48,9 +48,10 @@ qpsk_r3-4_ldpc     0.667  5.5 dB       4.5: 7, 5; 5: 0, 0                      1
 
 The K=7 code measured on a photo's tree (3600 flags) needs more: BPSK lost 1 frame at 3 dB, QPSK
 1 at 6 dB, BPSK x2 1 at -1.5 dB (AWGN), which is why it is kept for short trees only.  Decoding
-one frame's side information (3600 flags, one core, a loaded machine) takes 50-100 ms with
-LDPC near its threshold (up to ~0.5 ms per codeword and iteration; the bench prints
-``side_decode_ms``), a few ms with K=7.
+one frame's side information (3600 flags, head included) took, in those runs (2 cores at a load of
+~10), 50-150 ms on average with BPSK/QPSK LDPC at or above its threshold, 100-500 ms with 16-QAM
+(worst frame 3 s, Rayleigh at 10 dB), 10-15 ms with K=7 (720 flags); the bench prints
+``side_decode_ms`` per point.
 """
 from __future__ import annotations
 
