@@ -507,7 +507,7 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
 
     ``snr_db`` conditions the decoder and picks the side scheme as the transmitter did (its
     fading table with ``fading``) unless ``mcs`` (the PDU's ``mode``) is given; ``noise_var`` (scalar or one per symbol, e.g. the PHY's post-equaliser
-    noise) weights the soft side bits; ``erasures`` (bool mask) zeroes symbols.  ``info["ok"]``
+    noise; default ``10^(-snr_db/10)``) weights the soft side bits (the LDPC decoder needs it calibrated); ``erasures`` (bool mask) zeroes symbols.  ``info["ok"]``
     is False (with ``info["reason"]``) when the side information failed: the image is then the
     uniform fallback, no token is placed.
     """
@@ -515,8 +515,9 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
     s, c, depth = meta["tile"], meta["c"], meta["depth"]
     scheme = side_mcs(snr_db, fading) if mcs is None else SIDE_MCS[int(mcs)]
     y = np.asarray(symbols, np.complex64).ravel()
-    weight = np.ones(y.size) if noise_var is None else 1.0 / np.broadcast_to(
-        np.maximum(np.asarray(noise_var, np.float64), 1e-12), y.shape)
+    if noise_var is None:  # the LDPC decoder needs calibrated LLRs: the SNR's noise (unit-power symbols)
+        noise_var = 10 ** (-float(snr_db) / 10)
+    weight = 1.0 / np.broadcast_to(np.maximum(np.asarray(noise_var, np.float64), 1e-12), y.shape)
     if erasures is not None:
         weight = np.where(np.asarray(erasures, bool), 0.0, weight)
         y = np.where(np.asarray(erasures, bool), 0, y).astype(np.complex64)

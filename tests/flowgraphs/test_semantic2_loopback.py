@@ -116,7 +116,9 @@ def test_photo_through_the_headless_loopback_flowgraph(compiled, tmp_path):
            "--cbr", "1/48", "--data", str(d), "--snr-db", "10", "--csv-path", str(csv_path)]
     r = subprocess.run(cmd, env=grc_env(), capture_output=True, text=True, timeout=180, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
-    (row,) = read_rows(csv_path)
+    rows = read_rows(csv_path)
+    assert len(rows) == 1, (r.stdout[-3000:], r.stderr[-3000:])
+    (row,) = rows
     assert (int(row["height"]), int(row["width"]), row["codec"]) == (512, 768, "semantic2")
     mean = np.broadcast_to(np.rint(photo.reshape(-1, 3).mean(0)).astype(np.uint8), photo.shape)
     assert float(row["psnr_db"]) > max(psnr(photo, mean) + 10, 26.0)

@@ -134,6 +134,21 @@ def test_scheme_follows_the_snr_or_the_mode_given(bundle):
         assert rx["ok"] and rx["side_symbols"] == t3["side_symbols"] == side_cost(t3["flag_bits"], m), m.name
 
 
+def test_ldpc_tree_decodes_with_the_snr_s_noise_by_default(bundle):
+    """A long tree goes with LDPC (16-QAM at 10 dB); its sum-product decoder needs calibrated LLRs:
+    without a per-symbol noise variance the receiver takes the SNR's, and decodes."""
+    img = photo(256, 384, 5)
+    sym, tx = encode_photo(bundle, img, "1/48", 10.0)
+    mcs = SIDE_MCS[tx["mcs"]]
+    assert mcs.code == "ldpc" and tx["flag_bits"] > 720 and mcs == side_mcs(10.0, n_flags=tx["flag_bits"])
+    assert tx["n_symbols"] >= 0.995 * tx["budget"]  # the bisection refilled what a codeword boundary left
+    y = awgn(sym[None], 10.0, np.random.default_rng(6))[0]
+    _, rx = decode_photo(bundle, y, 256, 384, 10.0, mcs=tx["mcs"])
+    assert rx["ok"], rx["reason"]
+    _, rx = decode_photo(bundle, y, 256, 384, 10.0, mcs=tx["mcs"], noise_var=1.0)  # LLRs 10x too weak
+    assert not rx["ok"]
+
+
 def test_bad_photo(bundle):
     with pytest.raises(ValueError, match="uint8 H x W x 3"):
         encode_photo(bundle, np.zeros((8, 8), np.uint8), "1/12", 10.0)
