@@ -85,7 +85,8 @@ def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool 
     snr = np.broadcast_to(np.asarray(snr_db, np.float64), (n,)).copy()
     k = float(num_symbols(cbr, h, w))
     feats = bundle.run("semantic2_encoder", images=images)["features"]
-    betas = np.array([side_beta(float(s), fading) for s in snr])
+    # a crop's tree is a few dozen bits: the scheme that sends so short a tree cheapest (K=7), not a photo's (LDPC)
+    betas = np.array([side_beta(float(s), fading, n_flags=4 ** depth) for s in snr])
     lev = np.zeros((n,) + feats.shape[2:], np.uint8)
     spent = np.zeros(n)
     for beta in np.unique(betas):  # one allocation per scheme (all crops at once when the SNR is shared)
