@@ -22,9 +22,9 @@ Until the first report arrives (or when a report carries only ``snr_db`` / is a 
 estimate is ``snr_db`` (the parameter, then the last report) against the ``channel`` table.
 A bad report is logged and counted (:meth:`n_bad_snr`); good ones are counted
 (:meth:`n_reports`); every change of MCS is logged with the SNR that caused it.  In a split
-flowgraph the reports come over ZMQ instead: ``report_address`` (the receiver's
-``zmq_msg_sink``) is pulled from while the flowgraph runs (:mod:`gr_semcod.blocks.zmq_msg_pull`;
-loopback by default, CurveZMQ with the ``SEMCOD_ZMQ_*`` keys otherwise).
+flowgraph the reports come over ZMQ instead: ``report_address`` is bound while the flowgraph
+runs and the receiver's ``zmq_msg_sink`` connects to it (:mod:`gr_semcod.blocks.zmq_msg_pull`;
+loopback by default, CurveZMQ with the ``SEMCOD_ZMQ_*`` keys otherwise, this end the server).
 An image for which not even the codec's lowest quality fits is dropped ("no ... fits").
 """
 from __future__ import annotations
@@ -85,8 +85,8 @@ class digital_encoder(message_block):
     """Args: cbr, source_codec ("jpeg" | "webp" | "avif" | "heif"), snr_db (initial SNR estimate),
     mode (MCS index, -1 = from the SNR estimate), channel (threshold table of ``snr_db``: "awgn" |
     "rayleigh"), max_side (largest photo side), margin_db (dB added to the AWGN thresholds when
-    choosing from a report's effective SNR), report_address (ZMQ endpoint of the receiver's
-    reports, "" = only the ``snr`` port)."""
+    choosing from a report's effective SNR), report_address (ZMQ endpoint bound for the
+    receiver's reports, "" = only the ``snr`` port)."""
 
     def __init__(self, cbr="1/12", source_codec="avif", snr_db=10.0, mode=-1, channel="awgn", max_side=MAX_PHOTO_SIDE,
                  margin_db=0.0, report_address=""):

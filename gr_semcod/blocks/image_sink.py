@@ -557,6 +557,12 @@ class image_sink(message_block):
         with self._lock:
             self._n_out += 1
 
+    def start(self):
+        where = f"rows to {self.csv_path}" if self.csv_path is not None else "no CSV"
+        refs = f"{len(self.path_refs)} reference images" if self.path_refs else "references from the ref port"
+        self._log.info(f"receiving images ({where}; {refs})")  # the flowgraph is running
+        return message_block.start(self)
+
     def stop(self):
         """End of the flowgraph: give the metrics worker up to 10 s to finish what it holds."""
         t0 = time.monotonic()
