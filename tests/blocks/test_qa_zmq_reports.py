@@ -58,18 +58,25 @@ def stopped(tb):
     tb.wait()
 
 
-def test_reports_sent_before_the_receiver_is_up_all_arrive_in_order():
-    """The receiver's sink sends 20 reports before the transmitter binds: all arrive, in order,
-    none unsent (a bound PUSH without a peer had nowhere to put them)."""
+def post_before_the_receiver_binds(n, **sink_args):
+    """A running zmq_msg_sink that has been sent ``n`` reports, and a puller not started yet:
+    ``(sink, its top block, collector, puller)``."""
     addr = f"tcp://127.0.0.1:{free_port()}"
-    snk = zmq_msg_sink(addr)
+    snk = zmq_msg_sink(addr, **sink_args)
     tb = running(snk)
     got = Collector()
     puller = MessagePuller(addr, got, gr.logger("qa_reports"))
+    for i in range(n):
+        post(snk, "in", report(i))
+    assert wait_for(lambda: snk.n_processed() + snk.n_unsent() == n, 10)
+    return snk, tb, got, puller
+
+
+def test_reports_sent_before_the_receiver_is_up_all_arrive_in_order():
+    """The receiver's sink sends 20 reports before the transmitter binds: all arrive, in order,
+    none unsent (a bound PUSH without a peer had nowhere to put them)."""
+    snk, tb, got, puller = post_before_the_receiver_binds(20)
     try:
-        for i in range(20):
-            post(snk, "in", report(i))
-        assert wait_for(lambda: snk.n_processed() + snk.n_unsent() == 20, 10)
         time.sleep(0.3)  # the sender has had every chance to drop them
         puller.start()
         assert wait_for(lambda: len(got.ids()) == 20, 10), (got.ids(), snk.n_unsent())
@@ -80,15 +87,8 @@ def test_reports_sent_before_the_receiver_is_up_all_arrive_in_order():
 
 
 def test_the_queue_is_bounded_by_hwm_and_what_it_refuses_is_counted():
-    addr = f"tcp://127.0.0.1:{free_port()}"
-    snk = zmq_msg_sink(addr, hwm=3)
-    tb = running(snk)
-    got = Collector()
-    puller = MessagePuller(addr, got, gr.logger("qa_reports"))
+    snk, tb, got, puller = post_before_the_receiver_binds(8, hwm=3)
     try:
-        for i in range(8):
-            post(snk, "in", report(i))
-        assert wait_for(lambda: snk.n_processed() + snk.n_unsent() == 8, 10)
         # the queue holds hwm messages per pipe; ZMQ's pipe may take a couple more before it says full
         assert 3 <= snk.n_processed() <= 8 and snk.n_unsent() == 8 - snk.n_processed()
         assert snk.n_unsent() >= 1, "8 reports into a queue of 3 without a peer: some must be refused, and counted"
@@ -99,7 +99,7 @@ def test_the_queue_is_bounded_by_hwm_and_what_it_refuses_is_counted():
         puller.stop()
         stopped(tb)
     with pytest.raises(ValueError, match="hwm"):
-        zmq_msg_sink(addr, hwm=0)
+        zmq_msg_sink(f"tcp://127.0.0.1:{free_port()}", hwm=0)
 
 
 def test_an_oversized_report_is_refused_at_the_sender_and_the_link_goes_on():
