@@ -28,6 +28,7 @@ BENCHES = {
     "e2e": ("gr_semcod.bench.e2e", "images/s through the full loopback flowgraph"),
     "soak": ("gr_semcod.bench.soak", "long loopback run: images/s, losses and RSS every minute"),
     "sideinfo": ("gr_semcod.bench.sideinfo", "bit error rate of the side-information codes"),
+    "erasures": ("gr_semcod.bench.erasures", "PSNR a lost PHY fragment costs semantic v2, zeros vs filled latent"),
     "metrics": ("gr_semcod.bench.metrics", "numpy PSNR/SSIM vs scikit-image (values, time)"),
     "codecs": ("gr_semcod.bench.codecs", "PSNR of the digital baseline's source codecs at equal payload budgets"),
     "mcs": ("gr_semcod.bench.mcs", "SNR thresholds of the digital link's MCS table (--write regenerates it)"),

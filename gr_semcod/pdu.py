@@ -2,7 +2,8 @@
 
 Metadata goes through GNU Radio's own ``pmt.to_python`` / ``pmt.to_pmt``; the shim here only
 covers what those leave out: s64/u64 vectors (ids and labels of a batch) and numpy scalars.
-The payload vector is converted directly (``init_<type>vector`` takes a numpy array).
+Payload vectors (u8/f32/c32) cross in one memory copy each way, through PMT's own
+serialisation (:func:`uvector`, :func:`vector_to_numpy`), never item by item.
 """
 from __future__ import annotations
 
@@ -22,11 +23,15 @@ VECTOR_DTYPES = {
 
 
 def from_pmt(v) -> Any:
-    """PMT -> Python (``pmt.to_python``; s64/u64 vectors -> int64/uint64 arrays)."""
+    """PMT -> Python (``pmt.to_python``; s64/u64 vectors -> int64/uint64 arrays; u8/f32/c32
+    vectors -> the numpy array ``pmt.to_python`` gives, by :func:`vector_to_numpy`)."""
     if pmt.is_s64vector(v):
         return np.asarray(pmt.s64vector_elements(v), np.int64)
     if pmt.is_u64vector(v):
         return np.asarray(pmt.u64vector_elements(v), np.uint64)
+    for dtype, (is_kind, _, _) in VECTOR_DTYPES.items():  # the payload types: one memory copy
+        if is_kind(v):
+            return vector_to_numpy(v, dtype)
     try:
         return pmt.to_python(v)
     except ValueError:  # an exotic PMT: keep its text form
@@ -126,8 +131,8 @@ def make_pdu(meta: Mapping[str, Any], arr: np.ndarray):
         _, init, _ = VECTOR_DTYPES[arr.dtype]
     except KeyError:
         raise PDUError(f"PDU vector must be u8, f32 or c32, got {arr.dtype}") from None
-    # a list converts several times faster than a numpy array in the pybind11 binding (u8: 6x)
-    return pmt.cons(meta_to_pmt(meta), init(arr.size, arr.tolist()))
+    # through PMT's serialisation (a memory copy), not init_<type>vector, which converts item by item
+    return pmt.cons(meta_to_pmt(meta), uvector(arr))
 
 
 def symbols_pdu(image_id: int, symbols, **meta):

@@ -88,10 +88,9 @@ def default_mcs(snr_db: float, channel: str) -> MCS:
     """The MCS a transmitter that knows the channel picks: the channel's table at ``snr_db``; on
     ``multipath`` (thresholds in effective SNR) the AWGN table at the channel's effective SNR per MCS."""
     if channel == "multipath":
-        from .mcs import effective_snrs_by_mode, multipath_gains
+        from .mcs import effective_snrs_by_mode, multipath_noise_var
 
-        nv = 10.0 ** (-snr_db / 10.0) / np.abs(multipath_gains(48)) ** 2
-        return select_mcs(effective_snrs_by_mode(nv), mcs_table("awgn"))
+        return select_mcs(effective_snrs_by_mode(multipath_noise_var(snr_db)), mcs_table("awgn"))
     return select_mcs(snr_db, mcs_table(channel))
 
 

@@ -110,14 +110,25 @@ def effective_snrs_by_mode(noise_var, table: Optional[Sequence[MCS]] = None) -> 
     return np.array([eff[m.order] for m in table])
 
 
-def multipath_gains(n: int) -> np.ndarray:
-    """Per-symbol gains of :data:`MULTIPATH_TAPS` for ``n`` symbols filling the data carriers in order."""
+def multipath_gains(n: int, params=None) -> np.ndarray:
+    """Per-symbol gains of :data:`MULTIPATH_TAPS` for ``n`` symbols filling the data carriers of
+    ``params`` (default :class:`~gr_semcod.phy.params.OfdmParams`) in order."""
     from ..phy.params import OfdmParams
 
-    p = OfdmParams()
+    p = OfdmParams() if params is None else params
     taps = np.asarray(MULTIPATH_TAPS, np.complex128)
     h = np.fft.fft(taps / np.linalg.norm(taps), p.fft_len)[p.data_bins]
     return np.resize(h, int(n))
+
+
+def multipath_noise_var(snr_db: float, params=None) -> np.ndarray:
+    """Per-carrier noise variance after zero forcing on the ``multipath`` channel at ``snr_db``:
+    ``10^(-snr/10) / |H_k|^2``, one value per data carrier of ``params`` (default
+    :class:`~gr_semcod.phy.params.OfdmParams`, 48 carriers) -- one OFDM symbol of the profile."""
+    from ..phy.params import OfdmParams
+
+    p = OfdmParams() if params is None else params
+    return 10.0 ** (-float(snr_db) / 10.0) / np.abs(multipath_gains(p.n_data, p)) ** 2
 
 
 def channel_symbols(sym: np.ndarray, snr_db: float, channel: str, rng) -> Tuple[np.ndarray, np.ndarray]:
@@ -168,6 +179,5 @@ def threshold(mcs: MCS, channel: str = "awgn", target: float = 0.01, margin_db: 
     if channel == "multipath":
         from .esm import effective_snr_db
 
-        nv = 10.0 ** (-snr / 10.0) / np.abs(multipath_gains(48)) ** 2
-        snr = effective_snr_db(nv, mcs.order)
+        snr = effective_snr_db(multipath_noise_var(snr), mcs.order)
     return float(snr + margin_db)

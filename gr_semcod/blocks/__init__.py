@@ -27,7 +27,7 @@ One block per module, named as in GRC (``semcod_<name>``):
 ``zmq_sample_sink``    hier: samples -> ZMQ PUSH (fc32 or sc16 on the wire)
 ``zmq_sample_source``  hier: ZMQ PULL -> samples
 ``zmq_msg_sink``       messages -> ZMQ PUSH (the receiver's link reports to the transmitter's process,
-                       where ``digital_encoder``'s ``report_address`` pulls them)
+                       where ``digital_encoder`` binds ``report_address`` and pulls them)
 ``zmq_model_client``   a bundle role run by ``semcod serve`` in another process (ZMQ REQ)
 =====================  =====================================================================
 

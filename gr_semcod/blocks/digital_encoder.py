@@ -22,9 +22,14 @@ Until the first report arrives (or when a report carries only ``snr_db`` / is a 
 estimate is ``snr_db`` (the parameter, then the last report) against the ``channel`` table.
 A bad report is logged and counted (:meth:`n_bad_snr`); good ones are counted
 (:meth:`n_reports`); every change of MCS is logged with the SNR that caused it.  In a split
-flowgraph the reports come over ZMQ instead: ``report_address`` (the receiver's
-``zmq_msg_sink``) is pulled from while the flowgraph runs (:mod:`gr_semcod.blocks.zmq_msg_pull`;
-loopback by default, CurveZMQ with the ``SEMCOD_ZMQ_*`` keys otherwise).
+flowgraph the reports come over ZMQ instead: ``report_address`` is bound while the flowgraph
+runs and the receiver's ``zmq_msg_sink`` connects to it (:mod:`gr_semcod.blocks.zmq_msg_pull`;
+loopback by default, CurveZMQ with the ``SEMCOD_ZMQ_*`` keys otherwise, this end the server).
+``wait_first_report`` (seconds, default 0 = do not wait): the first image waits up to that long
+for a receiver report before it is coded at ``snr_db`` -- e.g. a restarted transmitter whose
+receiver's ``zmq_msg_sink`` has queued its reports, or a receiver already reporting other
+traffic; a wait that ends without one is logged and counted (:meth:`n_report_timeouts`).
+Reports on the ``snr`` port are taken during the wait too.  Only the first image waits.
 An image for which not even the codec's lowest quality fits is dropped ("no ... fits").
 """
 from __future__ import annotations
@@ -85,11 +90,12 @@ class digital_encoder(message_block):
     """Args: cbr, source_codec ("jpeg" | "webp" | "avif" | "heif"), snr_db (initial SNR estimate),
     mode (MCS index, -1 = from the SNR estimate), channel (threshold table of ``snr_db``: "awgn" |
     "rayleigh"), max_side (largest photo side), margin_db (dB added to the AWGN thresholds when
-    choosing from a report's effective SNR), report_address (ZMQ endpoint of the receiver's
-    reports, "" = only the ``snr`` port)."""
+    choosing from a report's effective SNR), report_address (ZMQ endpoint bound for the
+    receiver's reports, "" = only the ``snr`` port), wait_first_report (s the first image waits
+    for a report, 0 = none)."""
 
     def __init__(self, cbr="1/12", source_codec="avif", snr_db=10.0, mode=-1, channel="awgn", max_side=MAX_PHOTO_SIDE,
-                 margin_db=0.0, report_address=""):
+                 margin_db=0.0, report_address="", wait_first_report=0.0):
         message_block.__init__(self, "semcod_digital_encoder", {PORT_IN: self.handle, PORT_SNR: self.handle_snr},
                                [PORT_OUT])
         from ..baselines import mcs, source_codecs
@@ -120,6 +126,12 @@ class digital_encoder(message_block):
         for m in self.table:
             m.code
         self._lock = threading.Lock()  # reports may come from the ZMQ thread
+        self.wait_first_report = float(wait_first_report)
+        if not self.wait_first_report >= 0:
+            raise ValueError(f"wait_first_report must be >= 0 seconds, got {wait_first_report}")
+        self._report = threading.Event()  # set by the first good report
+        self._waited = False
+        self._n_report_timeouts = 0
         self.puller = None
         if report_address and str(report_address) != "None":  # GRC renders an unset string parameter "None"
             from .zmq_msg_pull import MessagePuller
@@ -177,6 +189,7 @@ class digital_encoder(message_block):
                 self.snr_db = snr
             self.eff_snr_db = eff  # a report without effective SNRs falls back to snr_db
             self._n_reports += 1
+        self._report.set()
 
     def n_bad_snr(self) -> int:
         return self._n_bad_snr
@@ -184,6 +197,33 @@ class digital_encoder(message_block):
     def n_reports(self) -> int:
         """Receiver reports taken (the MCS follows the last one)."""
         return self._n_reports
+
+    def n_report_timeouts(self) -> int:
+        """First images coded at ``snr_db`` because no report came within ``wait_first_report``."""
+        return self._n_report_timeouts
+
+    def _wait_first_report(self, meta) -> None:
+        """Before the first image: wait up to ``wait_first_report`` s for a report (ZMQ thread or
+        this block's own ``snr`` queue, which this handler's thread would otherwise not serve)."""
+        import time
+
+        self._waited = True
+        if self.wait_first_report <= 0 or self.mode >= 0 or self._report.is_set():
+            return
+        port = pmt.intern(PORT_SNR)
+        deadline = time.monotonic() + self.wait_first_report
+        while not self._report.is_set():
+            m = self.delete_head_nowait(port)
+            if m is not None:
+                self.handle_snr(m)
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._n_report_timeouts += 1
+                self._log.warn(f"no receiver report within wait_first_report={self.wait_first_report:g} s: "
+                               f"image_id={meta.get('image_id')} goes at the SNR estimate {self.snr_db:.1f} dB")
+                return
+            self._report.wait(min(left, 0.01))
 
     def handle(self, msg) -> None:
         from ..baselines import link
@@ -195,6 +235,8 @@ class digital_encoder(message_block):
         if c != 3:
             raise PDUError(f"digital_encoder: {c} channels, expected 3 (RGB)")
         k = num_symbols(self.cbr, h, w)
+        if not self._waited:
+            self._wait_first_report(meta)
         m, src = self._choose_mcs()
         if m is not self._last_mcs:
             self._log.info(f"MCS {m.name} from image_id={meta.get('image_id')} ({src})")

@@ -26,7 +26,9 @@ Per received image (a photo of any size, e.g. stitched by ``semcod_rx``):
 
 Off the hot path: the message handler does the accounting and the PSNR and hands the image to one
 worker thread, which computes SSIM / MS-SSIM, writes the PNG and the CSV row and publishes the
-metrics, in arrival order; a finite run ends only after the worker is idle.
+metrics, in arrival order; a finite run ends only after the worker is idle.  The accounting
+(received, stand-ins, the ledger) is counted at reception, in the handler, under one lock, so
+:meth:`summary` is consistent at any moment; :meth:`n_images` counts the rows the worker has out.
 
 State stays bounded in long runs: :attr:`stats` holds running statistics per metric (count,
 mean, std, min/max, median and 95th percentile by the streaming P-squared method, see
@@ -145,7 +147,8 @@ class image_sink(message_block):
         self._n_noref = 0
         self._n_labels = 0
         self._n_correct = 0
-        self._n_images = 0
+        self._n_images = 0  # rows out of the metrics worker
+        self._n_received = 0  # images received, counted with the stand-ins and the ledger (handler thread)
         self._n_classified = 0
         # accounting: ids announced on ``ref`` and not yet received / dropped
         self._outstanding: "OrderedDict[int, bool]" = OrderedDict()
@@ -173,8 +176,14 @@ class image_sink(message_block):
         return self._n_noref
 
     def n_images(self) -> int:
-        """Images received (all of them, not only the :attr:`results` kept)."""
+        """Images received and scored: their metrics row, PNG and message are out (all of them, not
+        only the :attr:`results` kept); :meth:`n_pending` more are still with the metrics worker."""
         return self._n_images
+
+    def n_images_received(self) -> int:
+        """Images received, stand-ins included, as :meth:`summary` counts them (at reception;
+        :meth:`n_received` is every message on every input port)."""
+        return self._n_received
 
     def n_classified(self) -> int:
         """Images with a classifier label received."""
@@ -212,7 +221,7 @@ class image_sink(message_block):
             self.received.clear()
             self.stats = {k: RunningStat() for k in STAT_FIELDS}
             self.stats_with_stand_ins = {k: RunningStat() for k in STAT_FIELDS}
-            self._n_images = self._n_classified = 0
+            self._n_images = self._n_received = self._n_classified = 0
             self._outstanding.clear()
             self._n_sent = self._n_got = self._n_stand_in = 0
             self._lost.clear()
@@ -250,8 +259,10 @@ class image_sink(message_block):
                 sent, got, flight = self._n_sent, self._n_got, len(self._outstanding)
             else:  # the id ledger: what arrived, the gaps counted lost and the ids still missing
                 flight = len(self._missing)
-                sent, got = self._n_images + self._lost[REASON_GAP] + flight, self._n_images - self._n_stand_in
-            return {"sent": sent, "received": got, "received_total": self._n_images, "stand_ins": self._n_stand_in,
+                sent, got = self._n_received + self._lost[REASON_GAP] + flight, self._n_received - self._n_stand_in
+            # every count here is taken at reception, in the message handler, under this lock:
+            # a summary mid-run never mixes them with the metrics worker's progress (n_images)
+            return {"sent": sent, "received": got, "received_total": self._n_received, "stand_ins": self._n_stand_in,
                     "lost": sum(self._lost.values()), "in_flight": flight, "unwritten": self._n_unfinished,
                     "reasons": {k: v for k, v in self._lost.items() if v}}
 
@@ -360,7 +371,7 @@ class image_sink(message_block):
                 path_keys = ((self._start_id + i) % IMAGE_ID_MODULO for i in range(max(0, n - self.keep), n))
                 missing = (any(k not in self.received for k in self.refs)
                            or any(k not in self.received for k in path_keys))
-            unlabelled = self._n_classified > 0 and self._n_classified < self._n_images
+            unlabelled = self._n_classified > 0 and self._n_classified < self._n_received
         if self._n_pending:  # the metrics of received images are not out yet
             return False
         idle = time.monotonic() - max(self._last_rx, self._done_seen or 0.0)
@@ -433,13 +444,13 @@ class image_sink(message_block):
         else:
             with self._lock:
                 true = [None if i is None else self._ref_label(i % IMAGE_ID_MODULO) for i in ids]
-        for iid, t, p in zip(ids, true, pred):
-            self.labels.append((iid, t, p))
-            self._n_classified += 1
-            if t is not None:
-                self._n_labels += 1
-                self._n_correct += int(p == t)
-        with self._lock:  # the metrics worker counts too
+        with self._lock:  # counted under the lock the other counters use (the metrics worker counts too)
+            for iid, t, p in zip(ids, true, pred):
+                self.labels.append((iid, t, p))
+                self._n_classified += 1
+                if t is not None:
+                    self._n_labels += 1
+                    self._n_correct += int(p == t)
             self._n_out += 1
 
     def _drain_refs(self) -> None:
@@ -493,10 +504,11 @@ class image_sink(message_block):
             }
             im = im.copy()  # one copy, kept and scored (nothing below writes to it)
             with self._lock:
+                self._n_received += 1  # with the stand-ins and the ledger: one thread, one lock
+                # a stand-in for an image that failed (``fallback``): its drop counts it lost
+                self._n_stand_in += stand_in
                 if key is not None:
                     self._remember(self.received, key, im)
-                    # a stand-in for an image that failed (``fallback``): its drop counts it lost
-                    self._n_stand_in += stand_in
                     if not stand_in and self._outstanding.pop(key, None) is not None:
                         self._n_got += 1
                     elif not self._n_sent:
@@ -544,6 +556,12 @@ class image_sink(message_block):
         self._publish(row)
         with self._lock:
             self._n_out += 1
+
+    def start(self):
+        where = f"rows to {self.csv_path}" if self.csv_path is not None else "no CSV"
+        refs = f"{len(self.path_refs)} reference images" if self.path_refs else "references from the ref port"
+        self._log.info(f"receiving images ({where}; {refs})")  # the flowgraph is running
+        return message_block.start(self)
 
     def stop(self):
         """End of the flowgraph: give the metrics worker up to 10 s to finish what it holds."""

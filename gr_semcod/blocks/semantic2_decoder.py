@@ -12,7 +12,8 @@ side-information scheme; without it the scheme of the SNR is assumed), ``snr_db`
 weights the soft side bits) and ``erasures`` / ``erasure_mask`` (lost fragments).
 The side information is decoded first (soft Viterbi, CRCs; :func:`gr_semcod.runtime.semantic2.decode_photo`).
 Out: image PDU (u8 ``H*W*3``, ``height``/``width`` = the photo's, ``channels`` = 3) with
-``snr_db_used``, ``n_erased`` and ``side_info_ok``.  When the side information fails, the photo is
+``snr_db_used``, ``n_erased``, ``latent_filled`` (latent entries of erased token symbols filled
+from their received neighbours, :mod:`gr_semcod.runtime.latent_fill`; ``fill_erasures``) and ``side_info_ok``.  When the side information fails, the photo is
 uniform mid-grey, ``side_info_ok`` is False with ``side_info_error`` saying why, and the failure is
 counted (:meth:`n_side_failures`), logged and published on ``drop`` (the image sink counts the
 photo lost; the grey PDU carries ``fallback`` = "grey", a stand-in): no token is ever placed on an
@@ -35,15 +36,18 @@ from .base import get_bundle, message_block
 from .semantic2_encoder import MAX_PIXELS, photo_dims
 
 KEY_SIDE_OK = "side_info_ok"
+KEY_LATENT_FILLED = "latent_filled"  # latent entries of erased token symbols filled from their neighbours
 KEY_SIDE_ERROR = "side_info_error"
 
 
 class semantic2_decoder(message_block):
     """Args: bundle, snr_db (fallback/fixed SNR in dB), snr_source ("metadata" | "noise_var" |
-    "fixed"), max_pixels (largest photo accepted), max_symbols (largest PDU), threads."""
+    "fixed"), max_pixels (largest photo accepted), max_symbols (largest PDU), threads, fill_erasures
+    (fill the latent entries of erased token symbols from their received neighbours instead of
+    decoding them as zeros; :mod:`gr_semcod.runtime.latent_fill`)."""
 
     def __init__(self, bundle="models/semcod_32", snr_db=10.0, snr_source="metadata", max_pixels=MAX_PIXELS,
-                 max_symbols=MAX_PDU_SYMBOLS, threads=1):
+                 max_symbols=MAX_PDU_SYMBOLS, threads=1, fill_erasures=True):
         message_block.__init__(self, "semcod_semantic2_decoder", {PORT_IN: self.handle}, [PORT_OUT])
         if snr_source not in SNR_SOURCES:
             raise ValueError(f"snr_source must be one of {SNR_SOURCES}, got {snr_source!r}")
@@ -52,6 +56,7 @@ class semantic2_decoder(message_block):
         self.snr_db, self.snr_source = float(snr_db), snr_source
         self.max_pixels = int(max_pixels) if int(max_pixels) > 0 else MAX_PIXELS
         self.max_symbols = int(max_symbols) if int(max_symbols) > 0 else MAX_PDU_SYMBOLS
+        self.fill_erasures = bool(fill_erasures)
         self._n_side_fail = 0
         self._n_fallback_snr = 0
 
@@ -85,10 +90,11 @@ class semantic2_decoder(message_block):
         snr, where = snr_from_meta(meta, 1, self.snr_db, self.snr_source)
         if where == "fallback":
             self._n_fallback_snr += 1
-        img, info = decode_photo(self.bundle, z, h, w, float(snr[0, 0]), noise_var=nv, erasures=erased, mcs=mode)
+        img, info = decode_photo(self.bundle, z, h, w, float(snr[0, 0]), noise_var=nv, erasures=erased, mcs=mode,
+                                 fill=self.fill_erasures)
         meta.update({KEY_HEIGHT: h, KEY_WIDTH: w, KEY_CHANNELS: 3, KEY_CODEC: CODEC_SEMANTIC2,
                      KEY_SNR_USED: float(snr[0, 0]), KEY_N_ERASED: 0 if erased is None else int(erased.sum()),
-                     KEY_SIDE_OK: bool(info["ok"])})
+                     KEY_SIDE_OK: bool(info["ok"]), KEY_LATENT_FILLED: int(info.get("latent_filled", 0))})
         meta.pop(KEY_SYMBOL_NOISE_VAR, None)
         if not info["ok"]:
             self._n_side_fail += 1

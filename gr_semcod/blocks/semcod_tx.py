@@ -15,7 +15,7 @@ symbols PDU, unit power per tile, ``image_id``/``cbr``/``n_symbols``/``codec`` a
 ``photo_height``/``photo_width`` metadata), ``drop`` (drops of the inner blocks), ``snr`` (in: the
 receiver's link report fed back, ``semcod_rx``'s ``snr``; the digital codec chooses its MCS from
 it, ``snr_db`` being only the value until the first report; other codecs ignore it).  In a split
-flowgraph ``report_address`` pulls the reports from the receiver's ``zmq_msg_sink`` instead.
+flowgraph the reports come to ``report_address`` (bound here) from the receiver's ``zmq_msg_sink``.
 
 The codec is chosen by :func:`encoder_stages`, one small branch per codec.
 """

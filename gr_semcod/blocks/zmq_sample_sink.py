@@ -71,6 +71,7 @@ class zmq_push(gr.sync_block):
             self.sock.setsockopt(zmq.SNDHWM, int(hwm))
         self.zap_domain = secure(self.sock, curve, server=True)
         _bind(self.sock, str(address))
+        self._log = gr.logger("semcod_zmq_sample_sink")
         self.n_messages = 0
         self.n_items = 0
         _KEEP_ALIVE.append(self)
@@ -93,6 +94,10 @@ class zmq_push(gr.sync_block):
         self.n_messages += 1
         self.n_items += len(x)
         return len(x)
+
+    def start(self):
+        self._log.info(f"sending samples on {self.last_endpoint()}")  # the flowgraph is running
+        return True
 
     def stop(self):
         self.sock.close(SEND_LINGER_MS)

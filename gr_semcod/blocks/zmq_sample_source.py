@@ -13,7 +13,8 @@ the PUSH side, and reconnects when the PUSH process restarts.
 Limits and bad input: ``max_message_bytes`` is the socket's ``ZMQ_MAXMSGSIZE`` (libzmq drops
 a peer announcing a bigger message before reading it); a message whose size is not a whole
 number of samples is refused -- logged, counted in :meth:`n_refused` -- and the stream goes
-on.  With CURVE (any non-loopback address, or ``security="curve"``) this end is the CURVE
+on; a dropped connection or failed handshake is logged and counted, and the socket connects
+again (:class:`~gr_semcod.blocks.zmq_monitor.LinkMonitor`).  With CURVE (any non-loopback address, or ``security="curve"``) this end is the CURVE
 client and talks only to a PUSH server holding the public key ``peer_key``.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from gnuradio import blocks, gr, zeromq
 
 from ..runtime.zmq_security import DEFAULT_MAX_MESSAGE_BYTES, SecurityError, limit, resolve, secure
+from .zmq_monitor import LinkMonitor
 from .zmq_sample_sink import _KEEP_ALIVE, DEFAULT_SC16_SCALE, ITEM_TYPES
 
 DEFAULT_SOURCE_ADDRESS = "tcp://127.0.0.1:5555"
@@ -47,10 +49,9 @@ class zmq_pull(gr.sync_block):
         secure(self.sock, curve, server=False)
         # libzmq does not reconnect after a protocol error (e.g. a frame above ZMQ_MAXMSGSIZE):
         # watch for disconnects and connect again, so the stream resumes
-        self._monitor = self.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self.address = str(address)
+        self.monitor = LinkMonitor(self.sock, self.address, self._log, reconnect=True, what="sample source")
         self.sock.connect(self.address)
-        self.n_reconnects = 0
         self._pending = np.zeros(0, self.dtype)
         self.n_messages = 0
         self.n_items = 0
@@ -61,13 +62,17 @@ class zmq_pull(gr.sync_block):
     def n_refused(self) -> int:
         return self._n_refused
 
+    @property
+    def n_reconnects(self) -> int:
+        return self.monitor.n_reconnects
+
     def work(self, input_items, output_items):
         import zmq
 
         out = output_items[0]
         if not len(self._pending):
             if not self.sock.poll(self.timeout, zmq.POLLIN):
-                self._check_disconnect()
+                self.monitor.check()
                 return 0
             try:
                 msg = self.sock.recv(zmq.NOBLOCK, copy=False)
@@ -87,25 +92,8 @@ class zmq_pull(gr.sync_block):
         self.n_items += k
         return k
 
-    def _check_disconnect(self) -> None:
-        import zmq
-
-        got = False
-        while self._monitor.poll(0):
-            self._monitor.recv_multipart()
-            got = True
-        if got:
-            self.n_reconnects += 1
-            self._log.warn(f"{self.address}: peer disconnected; connecting again ({self.n_reconnects})")
-            self.sock.disconnect(self.address)
-            self.sock.connect(self.address)
-
     def stop(self):
-        try:
-            self.sock.disable_monitor()
-        except Exception:  # noqa: BLE001
-            pass
-        self._monitor.close(0)
+        self.monitor.close()
         self.sock.close(0)
         return True
 

@@ -65,7 +65,7 @@ from gnuradio import gr
 from ..contract import (KEY_ERASURE_MASK, KEY_FRAG_IDX, KEY_IMAGE_ID, KEY_LOST_FRAGMENTS,  # noqa: F401
                         KEY_MODE, KEY_N_ERASED, KEY_N_FRAGMENTS, KEY_NOISE_VAR, KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH,
                         KEY_RX_OFFSET, KEY_SEQ, KEY_SNR_DB, KEY_SYMBOL_NOISE_VAR, PORT_FRAMES, PORT_IMAGES)
-from ..pdu import c32vector, uvector
+from ..pdu import c32vector, meta_to_python, uvector, vector_to_numpy
 from .detector import default_threshold
 from .equalizer import FrameEqualizer, einsum
 from .header import HEADER_BITS, HeaderLayout, unpack_header
@@ -575,8 +575,8 @@ def image_to_pdu(img) -> "pmt.pmt_t":
 
 def pdu_to_image(msg) -> dict:
     """Decode an ``images`` PDU into a dict of numpy arrays / Python scalars (for consumers and tests)."""
-    meta = pmt.to_python(pmt.car(msg))
-    meta["symbols"] = np.asarray(pmt.to_python(pmt.cdr(msg)), np.complex64)
+    meta = meta_to_python(pmt.car(msg))
+    meta["symbols"] = vector_to_numpy(pmt.cdr(msg), np.complex64)
     for k in (KEY_SYMBOL_NOISE_VAR, KEY_LOST_FRAGMENTS, KEY_ERASURE_MASK):
         meta[k] = np.asarray(meta[k])
     return meta

@@ -342,6 +342,17 @@ def extract_tokens(m: np.ndarray, lev: np.ndarray) -> list:
     return [m[i][:, mask[i]].T for i in range(m.shape[0])]
 
 
+def leaf_ids(lev: np.ndarray) -> np.ndarray:
+    """``(B, h, w)`` int64: for every position, an id of the leaf (token) it belongs to, unique
+    over the batch (``b h w + anchor row * w + anchor column``)."""
+    lev = np.asarray(lev)
+    b, h, w = lev.shape
+    s = np.left_shift(1, lev.astype(np.int64))
+    ii = np.arange(h)[None, :, None]
+    jj = np.arange(w)[None, None, :]
+    return np.arange(b)[:, None, None] * (h * w) + (ii - ii % s) * w + (jj - jj % s)
+
+
 def insert_tokens(tokens: Sequence[np.ndarray], lev: np.ndarray) -> np.ndarray:
     """Inverse of :func:`extract_tokens` (the receiver's unmerge): every position copies its leaf's token."""
     lev = np.asarray(lev)

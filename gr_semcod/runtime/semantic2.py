@@ -52,6 +52,7 @@ from ..contract import CODEC_SEMANTIC2  # noqa: F401  (the codec's name, re-expo
 from . import quadtree
 from .bundle import Bundle, role_key
 from .flag_coder import decode_flags, encode_flags
+from .latent_fill import fill_erased
 from .side_info import SIDE_MCS, TYPICAL_FLAGS, SideMCS, side_mcs
 from .tiles import stitch, tile_photo
 
@@ -500,14 +501,27 @@ def decode_side(y: np.ndarray, weight: np.ndarray, n_tiles: int, grid: Tuple[int
     return lev, q, rx, y.size - rx.size
 
 
+def payload_positions(n_symbols: int, mcs: SideMCS, n_side: int) -> np.ndarray:
+    """Where the token symbols sit in a photo's vector of ``n_symbols`` whose side information
+    (head + tree block) takes ``n_side`` symbols: the positions :func:`side_vector` leaves."""
+    at = head_positions(n_symbols, mcs)
+    rest = np.setdiff1d(np.arange(n_symbols), at)
+    in_tree = np.zeros(rest.size, bool)
+    in_tree[spread(rest.size, n_side - at.size)] = True
+    return rest[~in_tree]
+
+
 def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, snr_db: float,
                  noise_var=None, erasures: Optional[np.ndarray] = None, mcs: Optional[int] = None,
-                 batch: int = 256, fading: bool = False) -> Tuple[np.ndarray, Dict]:
+                 batch: int = 256, fading: bool = False, fill: bool = True) -> Tuple[np.ndarray, Dict]:
     """Received (equalised) symbols of :func:`encode_photo` -> ``(image float32 H x W x 3 in [0, 1], info)``.
 
     ``snr_db`` conditions the decoder and picks the side scheme as the transmitter did (its
     fading table with ``fading``) unless ``mcs`` (the PDU's ``mode``) is given; ``noise_var`` (scalar or one per symbol, e.g. the PHY's post-equaliser
-    noise; default ``10^(-snr_db/10)``) weights the soft side bits (the LDPC decoder needs it calibrated); ``erasures`` (bool mask) zeroes symbols.  ``info["ok"]``
+    noise; default ``10^(-snr_db/10)``) weights the soft side bits (the LDPC decoder needs it
+    calibrated); ``erasures`` (bool mask) zeroes symbols, and with ``fill``
+    the latent entries of erased token symbols are filled from their received neighbours
+    (:func:`.latent_fill.fill_erased`; their count is ``info["latent_filled"]``).  ``info["ok"]``
     is False (with ``info["reason"]``) when the side information failed: the image is then the
     uniform fallback, no token is placed.
     """
@@ -540,6 +554,14 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
     iq = np.stack([rx.real, rx.imag], -1).reshape(-1, c) * np.float32(10 ** (g_db / 20)) / amp[:, None]
     counts = anchors.sum(axis=(1, 2))
     latent_hat = quadtree.insert_tokens(np.split(iq.astype(np.float32), np.cumsum(counts)[:-1]), lev)
+    n_filled = 0
+    if erasures is not None and fill:
+        lost = np.asarray(erasures, bool).ravel()[payload_positions(y.size, scheme, n_side)]
+        if lost.any():
+            kept = np.repeat(~lost, 2).reshape(-1, c).astype(np.float32)
+            known = quadtree.insert_tokens(np.split(kept, np.cumsum(counts)[:-1]), lev) > 0.5
+            latent_hat = fill_erased(latent_hat, known, (gh, gw), quadtree.leaf_ids(lev))
+            n_filled = int((~known).sum())
     rec = synthesize_tiles(bundle, meta, latent_hat, lev, np.full((t, 1), snr_db - g_db, np.float32), batch)
-    info.update(ok=True, tokens=n_tok, side_symbols=n_side, gain_index=q)
+    info.update(ok=True, tokens=n_tok, side_symbols=n_side, gain_index=q, latent_filled=n_filled)
     return np.clip(stitch(rec, (gh, gw), (int(height), int(width))), 0, 1).astype(np.float32), info

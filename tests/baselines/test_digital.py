@@ -227,3 +227,21 @@ def test_multipath_transmission_picks_from_the_effective_snr():
     r = digital.transmit_images(imgs, "1/2", 19.0, "jpeg", channel="multipath", rng=1)
     assert r.mcs.name == "16qam-3/4"
     assert r.failure_rate == 0.0 and r.misdecoded == 0
+
+
+def test_multipath_noise_variance_is_one_function_of_the_phy_carriers():
+    """One source for the multipath noise profile: 10^(-snr/10) / |H_k|^2 on the data carriers of
+    phy.params (48 by default, fewer with a narrower carrier set); the digital baseline's default
+    MCS and the threshold conversion both use it."""
+    from gr_semcod.phy.params import OfdmParams
+
+    p = OfdmParams()
+    nv = M.multipath_noise_var(12.0)
+    assert nv.shape == (p.n_data,) == (48,)
+    h = np.fft.fft(np.asarray(M.MULTIPATH_TAPS) / np.linalg.norm(M.MULTIPATH_TAPS), p.fft_len)[p.data_bins]
+    np.testing.assert_allclose(nv, 10 ** -1.2 / np.abs(h) ** 2, rtol=1e-12)
+    narrow = OfdmParams(occupied_carriers=tuple(k for k in range(-12, 13) if k not in (0, -7, 7)),
+                        pilot_carriers=(-7, 7))
+    assert M.multipath_noise_var(12.0, narrow).shape == (narrow.n_data,) == (22,)
+    want = M.select_mcs(M.effective_snrs_by_mode(nv), M.mcs_table("awgn"))
+    assert digital.default_mcs(12.0, "multipath") == want

@@ -119,25 +119,32 @@ def test_stand_in_images_count_as_lost_in_either_order(test_images):
         assert "2 stand-in image(s)" in sink.summary_line() and "not announced" not in sink.summary_line()
 
 
-def test_stop_with_a_busy_metrics_worker_says_what_was_not_written(test_images, tmp_path):
-    """The flowgraph stops while the metrics worker still holds images: the sink waits
-    ``stop_timeout``, then counts and reports the unwritten ones instead of losing them silently."""
+def started_with_a_held_worker(sink, hold_s=10.0):
+    """Start ``sink`` in a flowgraph whose metrics worker holds every image until the returned
+    event is set (or ``hold_s`` passed); returns ``(top_block, event)``."""
     import threading
 
-    csv_path = tmp_path / "m.csv"
-    sink = image_sink("", csv_path=str(csv_path), linger=0.0)
-    sink.stop_timeout = 0.2
     release = threading.Event()
     finish = sink._finish_row
 
     def slow(*a):
-        release.wait(5.0)
+        release.wait(hold_s)
         finish(*a)
 
     sink._finish_row = slow
     tb = gr.top_block()
     tb.msg_connect(sink, "metrics", blocks.message_debug(), "store")
     tb.start()
+    return tb, release
+
+
+def test_stop_with_a_busy_metrics_worker_says_what_was_not_written(test_images, tmp_path):
+    """The flowgraph stops while the metrics worker still holds images: the sink waits
+    ``stop_timeout``, then counts and reports the unwritten ones instead of losing them silently."""
+    csv_path = tmp_path / "m.csv"
+    sink = image_sink("", csv_path=str(csv_path), linger=0.0)
+    sink.stop_timeout = 0.2
+    tb, release = started_with_a_held_worker(sink, 5.0)
     for i in range(3):
         post(sink, "in", image_pdu(test_images[i % len(test_images)], i))
     assert wait_for(lambda: sink._n_pending == 3)
@@ -176,3 +183,34 @@ def test_stand_ins_stay_out_of_the_delivered_psnr(test_images, tmp_path):
     with open(csv_path) as f:
         rows = {int(r["image_id"]): r for r in csv.DictReader(f)}
     assert {i: rows[i]["stand_in"] for i in rows} == {0: "0", 1: "1", 2: "1"}
+
+
+@pytest.mark.parametrize("with_ref", [True, False])
+def test_mid_run_summary_is_consistent_while_the_worker_is_busy(test_images, with_ref):
+    """Received images and their stand-ins are counted together, at reception: a summary taken
+    while the metrics worker still holds the images already counts them (never a negative or
+    short 'received'), and it does not change when the worker finishes."""
+    imgs = test_images
+    sink = image_sink("", linger=0.5)
+    tb, release = started_with_a_held_worker(sink)
+    try:
+        if with_ref:
+            for i in range(3):
+                post(sink, "ref", image_pdu(imgs[i], i))
+        post(sink, "in", image_pdu(imgs[0], 0))
+        post(sink, "in", image_pdu(np.full_like(imgs[0], 90), 1, fallback="mean"))
+        post(sink, "drops", drop_msg("semcod_digital_decoder", "digital: CRC-32 mismatch", 1))
+        post(sink, "in", image_pdu(imgs[2], 2))
+        assert wait_for(lambda: sink.n_pending() == 3 and sink.n_lost() == 1)
+        busy = sink.summary()
+        assert (busy["sent"], busy["received"], busy["received_total"], busy["stand_ins"], busy["lost"]) == \
+            (3, 2, 3, 1, 1), busy
+        assert sink.n_images() == 0 and sink.n_images_received() == 3  # nothing scored yet, all received
+        assert "not announced" not in sink.summary_line()
+        release.set()
+        assert wait_for(lambda: sink.n_images() == 3 and sink.n_pending() == 0)
+        assert sink.summary() == busy
+    finally:
+        release.set()
+        tb.stop()
+        tb.wait()

@@ -70,7 +70,8 @@ class qa_semantic2(gr_unittest.TestCase):
         bad = z.copy()
         bad[:meta["side_symbols"]] *= -1  # the tree block (and part of the spread head): inverted code bits
         good_meta = {"image_id": 1, "photo_height": 64, "photo_width": 64, "mode": meta["mode"], "snr_db": 30.0}
-        d = run_block(dec, [make_pdu(good_meta, bad), make_pdu({**good_meta, "image_id": 2}, z)], expect=3)  # + the drop
+        # the grey stand-in goes out AND its drop report is published: wait for 2 outputs + 1 drop
+        d = run_block(dec, [make_pdu(good_meta, bad), make_pdu({**good_meta, "image_id": 2}, z)], expect=3)
         (m1, o1), (m2, o2) = pdus(d["out"])
         self.assertFalse(m1["side_info_ok"])
         self.assertIn("side-info", m1["side_info_error"])
@@ -84,16 +85,22 @@ class qa_semantic2(gr_unittest.TestCase):
 
     def test_003_erased_fragment(self):
         img = make_photo(96, 96, 2)
-        enc = semantic2_encoder(SHIPPED, "1/48", 10.0)
+        enc = semantic2_encoder(SHIPPED, "1/12", 10.0)
         (meta, z), = pdus(run_block(enc, [photo_pdu(img, 3)])["out"])
         mask = np.zeros(z.size, np.uint8)
         mask[z.size // 2: z.size // 2 + z.size // 8] = 1  # one lost PHY fragment
         dec = semantic2_decoder(SHIPPED)
         m = {"image_id": 3, "photo_height": 96, "photo_width": 96, "mode": meta["mode"], "snr_db": 10.0,
              "erasure_mask": mask}
-        (m2, out), = pdus(run_block(dec, [make_pdu(m, awgn(z, 10.0, 4))])["out"])
+        y = awgn(z, 10.0, 4)
+        (m2, out), = pdus(run_block(dec, [make_pdu(m, y)])["out"])
         self.assertTrue(m2["side_info_ok"])
         self.assertEqual(m2["n_erased"], int(mask.sum()))
+        # the erased token symbols' latent is filled from its neighbours (not decoded as zeros)
+        self.assertGreater(m2["latent_filled"], 0)
+        (m3, zeros), = pdus(run_block(semantic2_decoder(SHIPPED, fill_erasures=False), [make_pdu(m, y)])["out"])
+        self.assertEqual(m3["latent_filled"], 0)
+        self.assertGreater(psnr(img, out.reshape(96, 96, 3)), psnr(img, zeros.reshape(96, 96, 3)) + 0.5)
 
     def test_004_bad_input_is_dropped(self):
         img = make_photo(40, 50)

@@ -199,3 +199,46 @@ def test_serve_limits_and_broken_clients_cost_nobody_a_reply(linear_bundle):
         srv.stop()
         t.join(5)
         srv.close()
+
+
+# --------------------------------------------------------------------------- link reports
+
+
+def test_report_link_with_curve_admits_only_the_receiver_key(keys):
+    """The report link under CURVE: the transmitter's report receiver binds (CURVE server,
+    admitting the receiver's public key), the receiver's zmq_msg_sink connects (client, trusting
+    the transmitter's key).  The right sink's reports arrive; a rogue sink's never do -- its
+    failed handshake is counted at the receiver -- and the right one still gets through."""
+    import pmt
+
+    from gr_semcod.blocks import zmq_msg_sink
+    from gr_semcod.blocks.zmq_msg_pull import MessagePuller
+
+    addr = f"tcp://127.0.0.1:{free_port()}"
+    got = []
+    puller = MessagePuller(addr, lambda m: got.append(pmt.to_double(m)), gr.logger("qa_reports"), security="curve",
+                           secret_key=keys["tx"][0], peer_key=keys["rx"][1])
+    puller.start()
+    assert puller.secure
+    sinks = {who: zmq_msg_sink(addr, security="curve", secret_key=keys[who][0], peer_key=keys["tx"][1])
+             for who in ("rogue", "rx")}
+    tb = gr.top_block()
+    for s in sinks.values():
+        tb.msg_connect(s, "drop", blocks.message_debug(), "store")
+    tb.start()
+    try:
+        for who, v in (("rogue", 66.0), ("rx", 1.0), ("rogue", 67.0), ("rx", 2.0)):
+            sinks[who].to_basic_block()._post(pmt.intern("in"), pmt.from_double(v))
+        t0 = time.monotonic()
+        while sorted(got) != [1.0, 2.0] and time.monotonic() - t0 < 20:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert sorted(got) == [1.0, 2.0], got
+        t0 = time.monotonic()
+        while puller.n_handshake_failures < 1 and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        assert puller.n_handshake_failures >= 1  # the rogue's, logged and counted
+    finally:
+        tb.stop()
+        tb.wait()
+        puller.stop()

@@ -116,7 +116,13 @@ def test_zmq_split_feeds_the_reports_back(compiled, linear_bundle, photo_dir, tm
     link reports travel back over their own PUSH/PULL link (semcod_rx snr -> zmq_msg_sink ->
     semcod_tx report_address); the transmitter (told 10 dB) follows them -- never to the 64-QAM 3/4
     the 20 dB mean SNR would pick -- and every image after the first report arrives.  The finite
-    transmitter still ends by itself."""
+    transmitter still ends by itself.
+
+    No timing assumption on process start-up: the transmitter (whose source emits 4 images/s
+    from its first moment) starts once the receiver and the channel run, so "the first report
+    comes within the first 8 images" measures the feedback loop, not which process imported
+    faster; and no report is lost to the start order (the sink queues until the transmitter
+    binds), which the receiver's log must confirm."""
     from .conftest import free_port
     from .test_flowgraphs import _start, stop_all
 
@@ -134,8 +140,16 @@ def test_zmq_split_feeds_the_reports_back(compiled, linear_bundle, photo_dir, tm
                                                     "--rate", "4", "--samp-rate", "2e6"]),
     }
     procs, logs = {}, {}
+    log_text = lambda n: (tmp_path / f"{n}.log").read_text()  # noqa: E731
+    ready = {"rx": "semcod_image_sink :info: receiving images", "channel": "semcod_zmq_sample_sink :info: sending"}
     try:
         for name, (script, a) in args.items():
+            if name == "tx":  # the receiver and the channel are running (each logs it at start)
+                t0 = time.monotonic()
+                while not all(ready[n] in log_text(n) for n in ready) and time.monotonic() - t0 < 120:
+                    assert all(p.poll() is None for p in procs.values()), {n: log_text(n)[-2000:] for n in procs}
+                    time.sleep(0.1)
+                assert all(ready[n] in log_text(n) for n in ready), {n: log_text(n)[-2000:] for n in procs}
             logs[name] = open(tmp_path / f"{name}.log", "w")
             procs[name] = _start(script, a, logs[name])
         t0 = time.monotonic()
@@ -154,4 +168,5 @@ def test_zmq_split_feeds_the_reports_back(compiled, linear_bundle, photo_dir, tm
     rows = read_rows(csv_path)
     delivered = {int(r["image_id"]) for r in rows if r["stand_in"] == "0"}
     assert set(range(fed[0][1], N_IMAGES)) <= delivered, (fed, sorted(delivered))
+    assert "not sent" not in log_text("rx"), log_text("rx")[-3000:]  # every report went out
     assert codes == {n: 0 for n in procs}, codes
