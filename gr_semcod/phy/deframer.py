@@ -275,13 +275,35 @@ class ofdm_analog_deframer(gr.basic_block):
         i = 0
         while i < above.size:
             t1 = lo + int(above[i])
-            a = t1 - self.buf_start
-            pk = t1 + int(np.argmax(self.lam[a:a + look]))
+            pk = self._peak_after(t1, look, top)
+            if pk is None:  # the peak may lie beyond the metric received so far: look again later
+                self.skip_until = t1
+                return
             self.n_candidates += 1
             self.triggers.append((pk - self.win + 1, pk))  # (coarse frame start, peak)
             self.skip_until = pk + self.win
             i = int(np.searchsorted(above, self.skip_until - lo))
         self.skip_until = max(self.skip_until, top - look)
+
+    def _peak_after(self, t1: int, look: int, top: int):
+        """The candidate peak of a first crossing at ``t1``: the maximum of ``L`` over
+        ``[t1, t1 + look)``, then followed uphill until no larger value lies within a preamble
+        length after it; None if that needs metric values at or beyond ``top``.
+
+        The climb matters when the crossing is not the preamble's own: a stray crossing (the tail
+        of a payload before a guard, a truncated burst) a few hundred samples before a frame
+        would otherwise put the peak on the rising edge of the frame's metric -- a coarse start
+        further off than fine timing searches -- and hide the frame's own peak behind it
+        (``skip_until``): the frame was lost to two header CRC failures."""
+        lam, b, win = self.lam, self.buf_start, self.win
+        pk = t1 + int(np.argmax(lam[t1 - b:t1 - b + look]))
+        while True:
+            if pk + win > top:
+                return None
+            nxt = pk + 1 + int(np.argmax(lam[pk + 1 - b:pk + win - b]))
+            if not lam[nxt - b] > lam[pk - b]:
+                return pk
+            pk = nxt
 
     def _derot(self, a: np.ndarray, n: int, s0: np.ndarray, eps: np.ndarray) -> np.ndarray:
         """Samples ``[a_f, a_f + n)`` of F frames (F, n) with their CFOs ``eps_f`` (subcarriers)
