@@ -145,6 +145,7 @@ class ofdm_analog_deframer(gr.basic_block):
         self._ticker = None
         self._ticker_stop = threading.Event()
         self._upstream = None  # the block feeding the metric input (set_upstream): its end is the stream's
+        self._up_detail = None  # its block_detail, once the flowgraph runs
         self._held = 0  # items of both inputs queued but not consumed: the end of the stream still calls us
         seg = p.preamble_segment.astype(np.complex64)
         self._seg_conj = np.conj(seg)
@@ -170,11 +171,20 @@ class ofdm_analog_deframer(gr.basic_block):
         ``block`` has finished and the queued frames are decoded before the deframer ends (its
         messages reach the blocks downstream)."""
         self._upstream = block
+        self._up_detail = None
+
+    def _upstream_detail(self):
+        """The upstream block's ``block_detail`` (None before the flowgraph runs), fetched once:
+        ``detail()`` costs about 0.2 ms through the bindings, and the scheduler asks
+        :meth:`forecast` several times per work() call (``done()`` on the kept object: 0.2 us)."""
+        if self._up_detail is None and self._upstream is not None:
+            self._up_detail = self._upstream.detail()
+        return self._up_detail
 
     def _upstream_done(self) -> bool:
         """True when the upstream block has finished (or is not known / not running)."""
         try:
-            d = self._upstream.detail() if self._upstream is not None and self.min_chunk > 0 else None
+            d = self._upstream_detail() if self.min_chunk > 0 else None
             return d is None or bool(d.done())
         except Exception:  # noqa: BLE001 - unknown: do not hold items back
             return True
@@ -209,8 +219,8 @@ class ofdm_analog_deframer(gr.basic_block):
         if self._upstream is None:
             return False
         try:
-            d = self._upstream.detail()
-            return bool(d.done()) and self.nitems_read(1) + n >= self._upstream.nitems_written(0)
+            d = self._upstream_detail()
+            return d is not None and bool(d.done()) and self.nitems_read(1) + n >= self._upstream.nitems_written(0)
         except Exception:  # noqa: BLE001 - unknown: stop() releases the rest
             return False
 
@@ -267,6 +277,8 @@ class ofdm_analog_deframer(gr.basic_block):
         """With ``min_chunk``: a ticker decodes the queued samples ``max_latency`` after the last
         batch, or as soon as no sample arrived for ``max_latency / 2`` (the stream paused or
         ended), so nothing waits longer than that."""
+        self._up_detail = None  # a (re)started flowgraph gives its blocks new details
+        self._ended = False
         if self.min_chunk > 0 and self._ticker is None:
             self._ticker_stop.clear()
             self._ticker = threading.Thread(target=self._tick, name="semcod_deframer_ticker", daemon=True)
