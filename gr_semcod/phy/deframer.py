@@ -220,7 +220,7 @@ class ofdm_analog_deframer(gr.basic_block):
             return False
         try:
             d = self._upstream_detail()
-            return d is not None and bool(d.done()) and self.nitems_read(1) + n >= self._upstream.nitems_written(0)
+            return d is not None and bool(d.done()) and self.nitems_read(1) + n >= d.nitems_written(0)
         except Exception:  # noqa: BLE001 - unknown: stop() releases the rest
             return False
 
