@@ -163,6 +163,10 @@ class ofdm_analog_deframer(gr.basic_block):
         self.image_log = None
         self.message_port_register_out(pmt.intern(PORT_IMAGES))
         self.message_port_register_out(pmt.intern(PORT_FRAMES))
+        # No outputs: GNU Radio's scheduler starts from max_noutput_items and halves it down to 1,
+        # asking forecast() each time (~27 Python calls from the default 10^8), before it decides
+        # the block waits for input; with 1 it asks once.  noutput_items means nothing here.
+        self.set_max_noutput_items(1)
 
     # ------------------------------------------------------------------------------------------
     def set_upstream(self, block) -> None:
