@@ -601,10 +601,6 @@ class ofdm_analog_deframer(gr.basic_block):
                 self.image_log.append(img)
         return ok
 
-    def _publish(self, img):
-        """Publish one released image (see :meth:`_deliver`)."""
-        self._deliver([img])
-
     def flush(self):
         """Process the queued samples, then release every pending image now (end of a
         recording); returns those images as well."""
