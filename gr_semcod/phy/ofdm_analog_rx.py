@@ -95,7 +95,9 @@ class ofdm_analog_rx(gr.hier_block2):
         # big buffers in front of the Python deframer: the C++ chain goes on while it decodes a
         # batch (the copy gives the sample path a buffer of that size whatever feeds the receiver)
         self.copy = blocks.copy(gr.sizeof_gr_complex)
-        self.copy.set_min_output_buffer(int(buffer_samples))
+        # port 0 named: blocks.copy has a variable number of outputs, and the one-argument form
+        # sets none of them (the samples' buffer stayed at GNU Radio's 8192 items)
+        self.copy.set_min_output_buffer(0, int(buffer_samples))
         self.detector.div.set_min_output_buffer(int(buffer_samples))
         self.deframer.set_upstream(self.detector.div)  # the end of the stream reaches the deframer
         self.connect(self, self.copy, (self.deframer, 0))
