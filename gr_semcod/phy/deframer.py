@@ -46,9 +46,17 @@ Gram-Schmidt, Gauss-Jordan): OpenBLAS's worker threads would spin against the fl
 Message output ``images``: one PDU per image (:mod:`gr_semcod.phy.ofdm_analog_rx` documents it).
 Message output ``frames``: one PDU per decoded frame if ``emit_frames`` (debugging/metrics).
 
+**Delivery.**  Every decoded frame ends in an image PDU or in a counter with a log line: an
+image whose PDU cannot be published is counted in ``n_publish_errors`` (the others still leave);
+a ``frames`` PDU that cannot be published (``n_frame_pdu_errors``) still joins its image; at the
+end of a finite stream (the upstream finished and its last item is read) the pending images are
+released in that last work() call, while the blocks downstream still run; images released only
+by :meth:`stop` (the flowgraph stopped from outside) are counted in ``n_released_at_stop``.
+
 Counters: ``n_triggers`` (peaks that passed the exact re-check), ``n_frames``, ``n_header_errors``
-(CRC or inconsistent fields), ``n_images``, ``n_lost_fragments``, ``n_errors`` (unexpected
-exceptions; frame dropped), ``n_bad_payloads``; ``n_work_calls`` and ``n_batches`` (header
+(CRC or inconsistent fields), ``n_images`` (published), ``n_lost_fragments``, ``n_errors``
+(unexpected exceptions; frame dropped), ``n_bad_payloads``, ``n_publish_errors``,
+``n_released_at_stop``, ``n_frame_pdu_errors``; ``n_work_calls`` and ``n_batches`` (header
 batches decoded) tell how well the batching works; ``n_samples_done``: samples decoded so far.
 """
 from __future__ import annotations
@@ -137,6 +145,7 @@ class ofdm_analog_deframer(gr.basic_block):
         self._ticker = None
         self._ticker_stop = threading.Event()
         self._upstream = None  # the block feeding the metric input (set_upstream): its end is the stream's
+        self._up_detail = None  # its block_detail, once the flowgraph runs
         self._held = 0  # items of both inputs queued but not consumed: the end of the stream still calls us
         seg = p.preamble_segment.astype(np.complex64)
         self._seg_conj = np.conj(seg)
@@ -144,12 +153,20 @@ class ofdm_analog_deframer(gr.basic_block):
         self.n_triggers = self.n_frames = self.n_header_errors = self.n_images = 0
         self.n_lost_fragments = self.n_errors = self.n_bad_payloads = self.n_candidates = 0
         self.n_header_retries = 0  # headers that passed only after decision-directed re-decoding
+        self.n_publish_errors = 0  # released images whose PDU could not be published (each logged)
+        self.n_released_at_stop = 0  # images released by stop(), not at the stream's end in work()
+        self.n_frame_pdu_errors = 0  # ``frames`` PDUs that could not be published (the frame still counts)
+        self._ended = False  # the end of the stream was handled in work()
         self.header_error_reasons = {}
         self.n_work_calls = self.n_batches = 0  # work() calls; header batches decoded (their mean size: speed)
         #: set to a list to also keep every delivered :class:`~gr_semcod.phy.reassembly.Image` (tests, tools)
         self.image_log = None
         self.message_port_register_out(pmt.intern(PORT_IMAGES))
         self.message_port_register_out(pmt.intern(PORT_FRAMES))
+        # No outputs: GNU Radio's scheduler starts from max_noutput_items and halves it down to 1,
+        # asking forecast() each time (~27 Python calls from the default 10^8), before it decides
+        # the block waits for input; with 1 it asks once.  noutput_items means nothing here.
+        self.set_max_noutput_items(1)
 
     # ------------------------------------------------------------------------------------------
     def set_upstream(self, block) -> None:
@@ -158,11 +175,20 @@ class ofdm_analog_deframer(gr.basic_block):
         ``block`` has finished and the queued frames are decoded before the deframer ends (its
         messages reach the blocks downstream)."""
         self._upstream = block
+        self._up_detail = None
+
+    def _upstream_detail(self):
+        """The upstream block's ``block_detail`` (None before the flowgraph runs), fetched once:
+        ``detail()`` costs about 0.2 ms through the bindings, and the scheduler asks
+        :meth:`forecast` several times per work() call (``done()`` on the kept object: 0.2 us)."""
+        if self._up_detail is None and self._upstream is not None:
+            self._up_detail = self._upstream.detail()
+        return self._up_detail
 
     def _upstream_done(self) -> bool:
         """True when the upstream block has finished (or is not known / not running)."""
         try:
-            d = self._upstream.detail() if self._upstream is not None and self.min_chunk > 0 else None
+            d = self._upstream_detail() if self.min_chunk > 0 else None
             return d is None or bool(d.done())
         except Exception:  # noqa: BLE001 - unknown: do not hold items back
             return True
@@ -184,10 +210,23 @@ class ofdm_analog_deframer(gr.basic_block):
             with self._lock:
                 self._run_queued()
         keep = 0 if done or not self._n_queued else 1
+        if done and not self._ended and self._stream_ended(n):
+            self._end_of_stream()
         self.consume(0, n - keep)
         self.consume(1, n - keep)
         self._held = keep
         return 0
+
+    def _stream_ended(self, n: int) -> bool:
+        """True when the upstream block set by :meth:`set_upstream` has finished and this call
+        holds the last of the items it wrote (nothing more will arrive)."""
+        if self._upstream is None:
+            return False
+        try:
+            d = self._upstream_detail()
+            return d is not None and bool(d.done()) and self.nitems_read(1) + n >= d.nitems_written(0)
+        except Exception:  # noqa: BLE001 - unknown: stop() releases the rest
+            return False
 
     def work(self, input_items, output_items, flush=False):
         """Queue the samples and metric of one call; decode the queue once it holds ``min_chunk``
@@ -226,8 +265,7 @@ class ofdm_analog_deframer(gr.basic_block):
                 self.triggers.popleft()
             self._acq.clear()
             self._counted.clear()
-        for img in self.reasm.expire(self.nread):
-            self._publish(img)
+        self._deliver(self.reasm.expire(self.nread))
         keep = min(self.nread, self.nlam) - self.margin
         if self.triggers:
             keep = min(keep, self.triggers[0][0] - self.head)
@@ -243,6 +281,8 @@ class ofdm_analog_deframer(gr.basic_block):
         """With ``min_chunk``: a ticker decodes the queued samples ``max_latency`` after the last
         batch, or as soon as no sample arrived for ``max_latency / 2`` (the stream paused or
         ended), so nothing waits longer than that."""
+        self._up_detail = None  # a (re)started flowgraph gives its blocks new details
+        self._ended = False
         if self.min_chunk > 0 and self._ticker is None:
             self._ticker_stop.clear()
             self._ticker = threading.Thread(target=self._tick, name="semcod_deframer_ticker", daemon=True)
@@ -275,13 +315,35 @@ class ofdm_analog_deframer(gr.basic_block):
         i = 0
         while i < above.size:
             t1 = lo + int(above[i])
-            a = t1 - self.buf_start
-            pk = t1 + int(np.argmax(self.lam[a:a + look]))
+            pk = self._peak_after(t1, look, top)
+            if pk is None:  # the peak may lie beyond the metric received so far: look again later
+                self.skip_until = t1
+                return
             self.n_candidates += 1
             self.triggers.append((pk - self.win + 1, pk))  # (coarse frame start, peak)
             self.skip_until = pk + self.win
             i = int(np.searchsorted(above, self.skip_until - lo))
         self.skip_until = max(self.skip_until, top - look)
+
+    def _peak_after(self, t1: int, look: int, top: int):
+        """The candidate peak of a first crossing at ``t1``: the maximum of ``L`` over
+        ``[t1, t1 + look)``, then followed uphill until no larger value lies within a preamble
+        length after it; None if that needs metric values at or beyond ``top``.
+
+        The climb matters when the crossing is not the preamble's own: a stray crossing (the tail
+        of a payload before a guard, a truncated burst) a few hundred samples before a frame
+        would otherwise put the peak on the rising edge of the frame's metric -- a coarse start
+        further off than fine timing searches -- and hide the frame's own peak behind it
+        (``skip_until``): the frame was lost to two header CRC failures."""
+        lam, b, win = self.lam, self.buf_start, self.win
+        pk = t1 + int(np.argmax(lam[t1 - b:t1 - b + look]))
+        while True:
+            if pk + win > top:
+                return None
+            nxt = pk + 1 + int(np.argmax(lam[pk + 1 - b:pk + win - b]))
+            if not lam[nxt - b] > lam[pk - b]:
+                return pk
+            pk = nxt
 
     def _derot(self, a: np.ndarray, n: int, s0: np.ndarray, eps: np.ndarray) -> np.ndarray:
         """Samples ``[a_f, a_f + n)`` of F frames (F, n) with their CFOs ``eps_f`` (subcarriers)
@@ -489,16 +551,22 @@ class ofdm_analog_deframer(gr.basic_block):
                 continue
             self.n_frames += 1
             end = s + (ns + nh + p.n_symbols(h.payload_len)) * S
-            try:  # one frame that cannot be delivered costs that frame only (logged, counted), not the batch's rest
-                if self.emit_frames:
+            if self.emit_frames:
+                try:  # a frame PDU that cannot be published costs that PDU only: the frame still joins its image
                     self._publish_frame(h, sym, nvs, snr_db, s)
-                for img in self.reasm.add(h.image_id, h.frag_idx, h.n_frags, h.image_len, sym, nvs, snr_db, h.seq,
-                                          end, (h.photo_height, h.photo_width, h.mode)):
-                    self._publish(img)
+                except Exception as e:  # noqa: BLE001 - never stall the receiver
+                    self.n_frame_pdu_errors += 1
+                    gr.log.error(f"ofdm_analog_deframer: frame PDU of image {h.image_id} fragment {h.frag_idx} not "
+                                 f"published ({self.n_frame_pdu_errors} so far): {type(e).__name__}: {e}")
+            try:  # one frame that cannot be reassembled costs that frame only (logged, counted), not the batch's rest
+                imgs = self.reasm.add(h.image_id, h.frag_idx, h.n_frags, h.image_len, sym, nvs, snr_db, h.seq,
+                                      end, (h.photo_height, h.photo_width, h.mode))
             except Exception as e:  # noqa: BLE001 - never stall the receiver
                 self.n_errors += 1
-                gr.log.error(f"ofdm_analog_deframer: frame of image {h.image_id} fragment {h.frag_idx}: "
+                gr.log.error(f"ofdm_analog_deframer: frame of image {h.image_id} fragment {h.frag_idx} dropped: "
                              f"{type(e).__name__}: {e}")
+                continue
+            self._deliver(imgs)
 
     # ------------------------------------------------------------------------------------------
     def _publish_frame(self, h, sym, nvs, snr_db, s):
@@ -511,12 +579,27 @@ class ofdm_analog_deframer(gr.basic_block):
         d = pmt.dict_add(d, pmt.intern(KEY_RX_OFFSET), pmt.from_uint64(int(s)))
         self.message_port_pub(pmt.intern(PORT_FRAMES), pmt.cons(d, c32vector(sym)))
 
-    def _publish(self, img):
-        self.n_images += 1
-        self.n_lost_fragments += len(img.lost)
-        if self.image_log is not None:
-            self.image_log.append(img)
-        self.message_port_pub(pmt.intern(PORT_IMAGES), image_to_pdu(img))
+    def _deliver(self, imgs) -> int:
+        """Publish released images, each on its own: one that cannot be published (its PDU cannot
+        be built or posted) is logged with its id and the reason and counted in
+        ``n_publish_errors`` -- it is never dropped silently, and it costs no other image.
+        Returns the number published."""
+        ok = 0
+        for img in imgs:
+            try:
+                pdu = image_to_pdu(img)
+                self.message_port_pub(pmt.intern(PORT_IMAGES), pdu)
+            except Exception as e:  # noqa: BLE001 - never stall the receiver
+                self.n_publish_errors += 1
+                gr.log.error(f"ofdm_analog_deframer: image {img.image_id} ({img.n_fragments} fragments) could not be "
+                             f"published, lost ({self.n_publish_errors} so far): {type(e).__name__}: {e}")
+                continue
+            ok += 1
+            self.n_images += 1
+            self.n_lost_fragments += len(img.lost)
+            if self.image_log is not None:
+                self.image_log.append(img)
+        return ok
 
     def flush(self):
         """Process the queued samples, then release every pending image now (end of a
@@ -524,9 +607,18 @@ class ofdm_analog_deframer(gr.basic_block):
         with self._lock:
             self._run_queued()
             imgs = self.reasm.flush_all()
-            for img in imgs:
-                self._publish(img)
+            self._deliver(imgs)
         return imgs
+
+    def _end_of_stream(self) -> None:
+        """The last work() call of a finite stream (every item the upstream will ever write has
+        been read): decode the queue and release every pending image *now*, while the blocks
+        downstream still run -- released later, in :meth:`stop`, an image reaches a downstream
+        block that may already have finished, and would be lost there."""
+        imgs = self.flush()
+        self._ended = True
+        if imgs:
+            gr.log.info(f"ofdm_analog_deframer: end of stream: {len(imgs)} pending image(s) released")
 
     def stop(self):
         """End of the stream (GNU Radio calls this when the block finishes): every image still
@@ -537,15 +629,24 @@ class ofdm_analog_deframer(gr.basic_block):
             self._ticker.join(timeout=5)
             self._ticker = None
         try:
-            self.flush()
+            imgs = self.flush()
         except Exception as e:  # noqa: BLE001 - never fail the shutdown
+            imgs = []
             gr.log.error(f"ofdm_analog_deframer: flush at stop: {type(e).__name__}: {e}")
+        if imgs:
+            # the stream's end was not seen in work() (stopped from outside, or no upstream known):
+            # blocks downstream that already finished do not get these -- say so, count them
+            self.n_released_at_stop += len(imgs)
+            gr.log.warn(f"ofdm_analog_deframer: {len(imgs)} image(s) released at stop(), ids "
+                        f"{[int(i.image_id) for i in imgs]}: delivered only to blocks still running")
         return True
 
     def counters(self) -> dict:
         return dict(triggers=self.n_triggers, frames=self.n_frames, header_errors=self.n_header_errors,
                     images=self.n_images, lost_fragments=self.n_lost_fragments, errors=self.n_errors,
-                    duplicates=self.reasm.n_duplicates, bad_payloads=self.n_bad_payloads)
+                    duplicates=self.reasm.n_duplicates, bad_payloads=self.n_bad_payloads,
+                    publish_errors=self.n_publish_errors, released_at_stop=self.n_released_at_stop,
+                    frame_pdu_errors=self.n_frame_pdu_errors)
 
 
 def _stack(arrays):

@@ -29,7 +29,10 @@ The vector holds the equalised symbols, in transmit order, zeros where erased.  
 is ever taken on them.  An image is released when all its fragments arrived, when its last
 fragment arrived (fragments are sent in order: one missing then is lost), when too many
 other images are open (``max_pending``), or ``timeout_samples`` after its last fragment; the
-rest is released when the receiver stops (end of the stream), or by :meth:`flush`.
+rest is released at the end of a finite stream, in the deframer's last work() call (while the
+blocks downstream still run), or by :meth:`flush`.  No image leaves silently: one whose PDU cannot
+be published is logged and counted (``publish_errors``), and images released only when the
+flowgraph is stopped from outside are counted in ``released_at_stop``.
 
 Message output ``frames`` (if ``emit_frames``): one PDU per decoded frame with the header
 fields, ``snr_db``, ``noise_var``, ``symbol_noise_var`` and ``rx_offset`` (sample index).
@@ -39,7 +42,8 @@ the periodic preamble, CFO-invariant coherent sum, local-energy normalisation = 
 -> deframer (Python, vectorised numpy batched over the frames of each queued batch: peak
 re-check, CFO, fine timing, integer CFO, FFT, soft header decoding with gr-fec's Viterbi,
 channel estimate, pilot tracking, equalisation, reassembly; see :mod:`gr_semcod.phy.deframer` and :mod:`gr_semcod.phy.equalizer`).
-Counters: :meth:`counters` (triggers, frames, header_errors, images, lost_fragments, errors).
+Counters: :meth:`counters` (triggers, frames, header_errors, images, lost_fragments, errors,
+duplicates, bad_payloads, publish_errors, released_at_stop, frame_pdu_errors).
 """
 from __future__ import annotations
 
@@ -91,7 +95,9 @@ class ofdm_analog_rx(gr.hier_block2):
         # big buffers in front of the Python deframer: the C++ chain goes on while it decodes a
         # batch (the copy gives the sample path a buffer of that size whatever feeds the receiver)
         self.copy = blocks.copy(gr.sizeof_gr_complex)
-        self.copy.set_min_output_buffer(int(buffer_samples))
+        # port 0 named: blocks.copy has a variable number of outputs, and the one-argument form
+        # sets none of them (the samples' buffer stayed at GNU Radio's 8192 items)
+        self.copy.set_min_output_buffer(0, int(buffer_samples))
         self.detector.div.set_min_output_buffer(int(buffer_samples))
         self.deframer.set_upstream(self.detector.div)  # the end of the stream reaches the deframer
         self.connect(self, self.copy, (self.deframer, 0))

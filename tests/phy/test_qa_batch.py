@@ -240,3 +240,16 @@ def test_finite_run_delivers_every_image_downstream(received):
     assert rx.deframer.n_frames == len(frames)
     assert rx.deframer.n_samples_done == len(y)
     assert rx.deframer.n_batches < len(frames)
+
+
+@pytest.mark.parametrize("n", [8192, 1 << 17])
+def test_buffer_samples_reaches_both_inputs_of_the_deframer(n):
+    """``buffer_samples`` sizes the buffers in front of the deframer, the samples' one too
+    (``blocks.copy`` has a variable number of outputs: only the per-port form sets it), and the
+    deframer (no outputs) is asked ``forecast`` once per wake-up, not once per halving of 10^8."""
+    from gr_semcod.phy.ofdm_analog_rx import ofdm_analog_rx
+
+    rx = ofdm_analog_rx(buffer_samples=n)
+    assert rx.copy.min_output_buffer(0) == n
+    assert rx.detector.div.min_output_buffer(0) == n
+    assert rx.deframer.max_noutput_items() == 1

@@ -211,7 +211,8 @@ class qa_ofdm_loopback(gr_unittest.TestCase):
     def test_007d_end_of_stream_releases_an_incomplete_last_image(self):
         """The stream ends right after the last image: with a middle fragment lost it is released
         at its last fragment (delivered downstream while the flowgraph runs); with its last fragment
-        lost, when the receiver stops (no more samples, so no timeout)."""
+        lost, at the end of the stream, in the receiver's last work() call (no more samples, so no
+        timeout; tests/phy/test_qa_delivery.py checks that a downstream block gets it)."""
         imgs = self._images(2, 3000)
         y, frames = tx_waveform(imgs)
         mid, last = frames[-2], frames[-1]
