@@ -74,9 +74,11 @@ def _meta(bundle: Bundle) -> Dict:
     return check_bundle(bundle)
 
 
-def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool = False) -> Sent:
+def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool = False,
+             features: np.ndarray = None) -> Sent:
     """Crops ``(B, 3, S, S)`` in [0, 1] -> :class:`Sent`; ``snr_db`` a scalar or one per crop (it
-    picks the side-information scheme, hence ``beta``, per crop; its fading table with ``fading``)."""
+    picks the side-information scheme, hence ``beta``, per crop; its fading table with ``fading``).
+    ``features``: ``semantic2_encoder``'s output for ``images`` when the caller has it already."""
     from ..runtime.semantic2 import merge_tiles
 
     meta = _meta(bundle)
@@ -84,7 +86,7 @@ def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool 
     n, _, h, w = images.shape
     snr = np.broadcast_to(np.asarray(snr_db, np.float64), (n,)).copy()
     k = float(num_symbols(cbr, h, w))
-    feats = bundle.run("semantic2_encoder", images=images)["features"]
+    feats = bundle.run("semantic2_encoder", images=images)["features"] if features is None else features
     betas = np.array([side_beta(float(s), fading) for s in snr])
     lev = np.zeros((n,) + feats.shape[2:], np.uint8)
     spent = np.zeros(n)
