@@ -10,8 +10,9 @@ accuracy): the budget ``k``, the tokens per crop and their symbols, the side inf
 
 * ``channel``     the received latent over AWGN at ``--snr`` (``semcod eval``'s figure, same seed),
 * ``noiseless``   the same tokens without channel noise (a genie channel: what merging alone costs),
-* ``unmerged``    every position its own token, no noise, level map all zero: the information of
-  the whole base-rate latent, which no CBR below the base rate can send.
+* ``unmerged``    every position its own token, no noise, level map all zero (the SNR input
+  ``--snr`` minus its power gain, as the genie's): the information of the whole base-rate latent,
+  which no CBR below the base rate can send with its side information.
 
 numpy + ONNX Runtime only.
 """
@@ -70,8 +71,11 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
             feats = bundle.run("semantic2_encoder", images=images[sl])["features"]
             lev = np.zeros((len(feats),) + feats.shape[2:], np.uint8)
             latent = bundle.run("semantic2_merger", features=feats, levels=lev[:, None].astype(np.float32))["latent"]
-            r = {"latent": latent, "levels": lev[:, None].astype(np.float32),
-                 "snr_db": np.full((len(feats), 1), 100.0, np.float32)}
+            p_tok = (latent.astype(np.float64) ** 2).reshape(len(latent), -1).mean(1) * 2  # per complex symbol
+            q = np.clip(np.round((10 * np.log10(np.maximum(p_tok, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"]),
+                        0, (1 << int(meta["gain_bits"])) - 1)
+            r = {"latent": latent, "levels": lev[:, None].astype(np.float32),  # told SNR - gain, as the genie row
+                 "snr_db": (snr_db - meta["gain_min_db"] - meta["gain_step_db"] * q).astype(np.float32)[:, None]}
             hits.append(logits(r).argmax(1) == labels[sl])
         for row in rows:
             row["acc_unmerged"] = float(np.concatenate(hits).mean())
