@@ -30,10 +30,11 @@ from .semantic2_crops import CLASSIFIER_ROLE, check_classifier, receive, transmi
 
 
 def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray], cbrs: List[str], snr_db: float,
-                seed: int = 0, batch: int = 250) -> List[Dict]:
+                seed: int = 0, batch: int = 250, fill_rounds: Optional[int] = None) -> List[Dict]:
     """One dict per CBR: ``k``, ``tokens``, ``token_symbols``, ``side_symbols``, ``unused`` (means
     over the crops), and with labels and a ``semantic2_classifier`` the accuracies ``acc_channel``,
-    ``acc_noiseless``, ``acc_unmerged``."""
+    ``acc_noiseless``, ``acc_unmerged``.  ``fill_rounds``: the allocation's greedy fill passes
+    (default the codec's; 1 = the allocation before the repeated fill)."""
     from ..runtime.semantic2 import check_bundle, merge_tiles
 
     meta = check_bundle(bundle)
@@ -51,7 +52,7 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
         k = float(num_symbols(cbr, h, w))
         tok, spent, pred = [], [], {"channel": [], "noiseless": []}
         for j, sl in enumerate(_batches(n, batch)):  # batch j: channel seed seed + j, as received_latents
-            sent = transmit(bundle, images[sl], cbr, snr_db)
+            sent = transmit(bundle, images[sl], cbr, snr_db, fill_rounds=fill_rounds)
             tok.append(sent.n_symbols)
             spent.append(sent.spent)
             if classify:
@@ -103,6 +104,8 @@ def main(argv=None) -> int:
     p.add_argument("--snr", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
+    p.add_argument("--fill-rounds", type=int, help="greedy fill passes of the allocation (default the codec's; "
+                   "1: as before the repeated fill, an ablation: the classifier was trained on the default)")
     a = p.parse_args(argv)
     data = a.data or default_classify_data()
     if data is None:
@@ -111,7 +114,7 @@ def main(argv=None) -> int:
     size = int(bundle.manifest["semantic2"]["tile"])
     x, y = load_labelled(data, (size, size), a.limit)
     print(f"{len(y)} crops from {data}, AWGN {a.snr:g} dB")
-    print(format_rows(budget_rows(bundle, x, y, a.cbr, a.snr, a.seed)))
+    print(format_rows(budget_rows(bundle, x, y, a.cbr, a.snr, a.seed, fill_rounds=a.fill_rounds)))
     return 0
 
 

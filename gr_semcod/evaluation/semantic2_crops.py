@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -75,10 +75,11 @@ def _meta(bundle: Bundle) -> Dict:
 
 
 def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool = False,
-             features: np.ndarray = None) -> Sent:
+             features: np.ndarray = None, fill_rounds: Optional[int] = None) -> Sent:
     """Crops ``(B, 3, S, S)`` in [0, 1] -> :class:`Sent`; ``snr_db`` a scalar or one per crop (it
     picks the side-information scheme, hence ``beta``, per crop; its fading table with ``fading``).
-    ``features``: ``semantic2_encoder``'s output for ``images`` when the caller has it already."""
+    ``features``: ``semantic2_encoder``'s output for ``images`` when the caller has it already;
+    ``fill_rounds``: the allocation's (:func:`quadtree.allocate`; default its own), for ablations."""
     from ..runtime.semantic2 import merge_tiles
 
     meta = _meta(bundle)
@@ -92,7 +93,8 @@ def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool 
     spent = np.zeros(n)
     for beta in np.unique(betas):  # one allocation per scheme (all crops at once when the SNR is shared)
         idx = np.flatnonzero(betas == beta)
-        lev[idx], info = quadtree.allocate(feats[idx, :c], depth, c / 2.0, k, float(beta), gbits)
+        kw = {} if fill_rounds is None else {"fill_rounds": int(fill_rounds)}
+        lev[idx], info = quadtree.allocate(feats[idx, :c], depth, c / 2.0, k, float(beta), gbits, **kw)
         spent[idx] = info["symbols"]
     level_amp = np.asarray(meta["level_amp"], np.float32)
     latent = merge_tiles(bundle, meta, images, feats, lev, max(n, 1))

@@ -26,6 +26,9 @@ def test_budget_rows_add_up_and_match_the_evaluation(tmp_path, capsys):
             assert 0.0 <= r[key] <= 1.0
     assert rows[0]["tokens"] < rows[1]["tokens"]
     assert rows[0]["acc_unmerged"] == rows[1]["acc_unmerged"]  # it does not depend on the CBR
+    (before,) = budget_rows(b, x, y, ["1/48"], 10.0, seed=3, batch=10, fill_rounds=1)  # one greedy fill pass
+    assert before["tokens"] <= rows[0]["tokens"] and before["unused"] >= rows[0]["unused"]
+    assert abs(before["token_symbols"] + before["side_symbols"] + before["unused"] - 64) < 1e-9
     table = format_rows(rows)
     assert table.count("\n") == 3 and "| 1/48 | 64 |" in table
     npz = tmp_path / "l.npz"
