@@ -23,14 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
 from ..runtime import quadtree
 from ..runtime.bundle import Bundle
 from ..runtime.channels import num_symbols
-from ..runtime.side_info import side_beta
+from ..runtime.side_info import reliable
 from .pipeline import _batches, through_channel
 
 
@@ -68,15 +68,25 @@ class Sent:
     spent: np.ndarray      # (B,) symbols charged: tokens + side bits at beta(SNR)
 
 
+def crop_beta(snr_db: float, fading: bool, n_flags: int) -> float:
+    """Channel symbols per flag bit charged for a crop's tree of at most ``n_flags`` flags: the
+    cheapest convolutional (K=7) scheme reliable at ``snr_db`` (cost linear in the flags, so the
+    per-flag charge is exact; the always-reliable floor is one of them)."""
+    return min(m.beta for m in reliable(snr_db, fading, n_flags) if m.code != "ldpc")
+
+
 def _meta(bundle: Bundle) -> Dict:
     from ..runtime.semantic2 import check_bundle
 
     return check_bundle(bundle)
 
 
-def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool = False) -> Sent:
+def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool = False,
+             features: np.ndarray = None, fill_rounds: Optional[int] = None) -> Sent:
     """Crops ``(B, 3, S, S)`` in [0, 1] -> :class:`Sent`; ``snr_db`` a scalar or one per crop (it
-    picks the side-information scheme, hence ``beta``, per crop; its fading table with ``fading``)."""
+    picks the side-information scheme, hence ``beta``, per crop; its fading table with ``fading``).
+    ``features``: ``semantic2_encoder``'s output for ``images`` when the caller has it already;
+    ``fill_rounds``: the allocation's (:func:`quadtree.allocate`; default its own), for ablations."""
     from ..runtime.semantic2 import merge_tiles
 
     meta = _meta(bundle)
@@ -84,14 +94,17 @@ def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool 
     n, _, h, w = images.shape
     snr = np.broadcast_to(np.asarray(snr_db, np.float64), (n,)).copy()
     k = float(num_symbols(cbr, h, w))
-    feats = bundle.run("semantic2_encoder", images=images)["features"]
-    # a crop's tree is a few dozen bits: the scheme that sends so short a tree cheapest (K=7), not a photo's (LDPC)
-    betas = np.array([side_beta(float(s), fading, n_flags=4 ** depth) for s in snr])
+    feats = bundle.run("semantic2_encoder", images=images)["features"] if features is None else features
+    # a crop's tree is a few dozen bits: charged per flag at the K=7 scheme that holds at the SNR
+    # (the scheme that sends so short a tree cheapest); an LDPC codeword's nominal beta would
+    # undercharge it: shortened to a crop's few flags, it still sends all its parity bits
+    betas = np.array([crop_beta(float(s), fading, 4 ** depth) for s in snr])
     lev = np.zeros((n,) + feats.shape[2:], np.uint8)
     spent = np.zeros(n)
     for beta in np.unique(betas):  # one allocation per scheme (all crops at once when the SNR is shared)
         idx = np.flatnonzero(betas == beta)
-        lev[idx], info = quadtree.allocate(feats[idx, :c], depth, c / 2.0, k, float(beta), gbits)
+        kw = {} if fill_rounds is None else {"fill_rounds": int(fill_rounds)}
+        lev[idx], info = quadtree.allocate(feats[idx, :c], depth, c / 2.0, k, float(beta), gbits, **kw)
         spent[idx] = info["symbols"]
     level_amp = np.asarray(meta["level_amp"], np.float32)
     latent = merge_tiles(bundle, meta, images, feats, lev, max(n, 1))

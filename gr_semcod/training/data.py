@@ -122,10 +122,12 @@ class PhotoCropDataset(Dataset):
         return x, torch.tensor(-1)
 
 
-def make_dataset(spec: PathLike, image_size=None, train: bool = True, limit: Optional[int] = None) -> Dataset:
+def make_dataset(spec: PathLike, image_size=None, train: bool = True, limit: Optional[int] = None,
+                 flip: Optional[bool] = None) -> Dataset:
     """A dataset from a path spec (``path[:split]``).
 
-    * ``.npz`` / CIFAR-10 dir / Fashion-MNIST dir: :class:`ArrayDataset`, flips when ``train``.
+    * ``.npz`` / CIFAR-10 dir / Fashion-MNIST dir: :class:`ArrayDataset`, flips when ``train``
+      (or as ``flip`` says).
     * a folder of photos: :class:`PhotoCropDataset` when ``train`` (random crops of ``image_size``),
       else the images resized/centre-cropped to ``image_size``.
     """
@@ -140,15 +142,16 @@ def make_dataset(spec: PathLike, image_size=None, train: bool = True, limit: Opt
     elif ":" in spec and not Path(spec).exists():
         path, split = spec.rsplit(":", 1)
     fmt = detect_format(path)
+    flip = train if flip is None else bool(flip)
     if fmt == "files" and Path(path).is_dir() and train:
         size = _size_hw(image_size)
         if size is None or size[0] != size[1]:
             raise ValueError("random photo crops need a square image_size")
         return PhotoCropDataset(path, size[0], length=limit or 20000)
     if part is not None:
-        ds = ArrayDataset.from_path(path, image_size, split=split, flip=train)
+        ds = ArrayDataset.from_path(path, image_size, split=split, flip=flip)
         ds.images = ds.images[part][:limit]
         if ds.labels is not None:
             ds.labels = ds.labels[part][:limit]
         return ds
-    return ArrayDataset.from_path(path, image_size, split=split, flip=train, limit=limit)
+    return ArrayDataset.from_path(path, image_size, split=split, flip=flip, limit=limit)

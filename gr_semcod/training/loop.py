@@ -311,7 +311,7 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, 
     if main:
         (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str) + "\n")
 
-    train_ds = make_dataset(cfg.train_data, cfg.image_size, train=True, limit=cfg.train_limit)
+    train_ds = make_dataset(cfg.train_data, cfg.image_size, train=True, limit=cfg.train_limit, flip=cfg.flip)
     val_ds = make_dataset(cfg.val_data, cfg.image_size, train=False, limit=cfg.val_limit)
     model = cfg.build_model(cfg).to(device)
     opt = make_optimizer(model, cfg)

@@ -66,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     val_limit: Optional[int] = None
     train_limit: Optional[int] = None
+    flip: bool = True                 # random horizontal flips of the training images (array datasets)
     eval_every_minutes: float = 2.0
     eval_every_steps: Optional[int] = None
     ckpt_every_minutes: float = 5.0

@@ -13,6 +13,7 @@ from gr_semcod.evaluation.semantic2_crops import received_latents
 from gr_semcod.export import cli as export_cli
 from gr_semcod.runtime import Bundle
 from gr_semcod.runtime.bundle import MANIFEST, sha256_file, write_manifest
+from gr_semcod.training import get_config
 from gr_semcod.training.classify import Semantic2LatentClassifier
 from tests.receivers.fixtures import labelled_images, v2_bundle_copy
 
@@ -34,7 +35,8 @@ def run_and_bundle(tmp_path, request):
     it (weights: a random head with non-trivial BatchNorm statistics)."""
     bundle = v2_bundle_copy(tmp_path / "bundle")
     torch.manual_seed(0)
-    model = Semantic2LatentClassifier(bundle, 10, image_widths=RUNS[request.param])  # the config's head
+    kw = get_config(request.param).model_kwargs
+    model = Semantic2LatentClassifier(bundle, 10, widths=tuple(kw["widths"]), image_widths=RUNS[request.param])  # the config's head
     with torch.no_grad():
         _randomise_bn(model.head)
     run = tmp_path / "runs" / request.param
@@ -166,7 +168,9 @@ def test_a_new_head_replaces_the_old_ones_training_record(tmp_path):
     for name, widths in RUNS.items():
         runs = tmp_path / f"runs_{name}"
         (runs / name).mkdir(parents=True)
-        torch.save(Semantic2LatentClassifier(bundle, 10, image_widths=widths).state_dict(), runs / name / "best.pt")
+        head_widths = tuple(get_config(name).model_kwargs["widths"])
+        torch.save(Semantic2LatentClassifier(bundle, 10, widths=head_widths, image_widths=widths).state_dict(),
+                   runs / name / "best.pt")
         (runs / name / "summary.json").write_text(json.dumps({"name": name, "steps": 1, "minutes": 0.1}))
         _export(runs, bundle)
         m = json.loads((bundle / MANIFEST).read_text())

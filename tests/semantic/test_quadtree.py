@@ -173,3 +173,31 @@ def test_photo_layout_contexts_cross_tile_borders():
     assert info["bits"][0] == pytest.approx(q.flag_code_bits(q.flag_counts(whole, DEPTH)[0]))
     with pytest.raises(ValueError, match="single group"):
         q.allocate(f, DEPTH, 4.0, 80.0, 2.0, layout=(2, 2))
+
+
+def test_repeated_fill_spends_what_a_nearly_merged_coded_tree_strands():
+    """One 8x8 window (a 32x32 crop's latent) at 64 symbols, coded flags: the Lagrangian solution
+    is the merged root, whose single coded flag (with the coder's 2 termination bits) prices every
+    further flag at 3 symbols; one fill pass then stops with a split's worth of symbols unspent.
+    The repeated passes price the flags at the grown tree's rate and spend it."""
+    rng = np.random.default_rng(3)
+    f = np.full((16, 8, 8, 8), 0.3, np.float32)  # flat background ...
+    for i in range(16):  # ... and one object of random size and place
+        s = int(rng.integers(3, 7))
+        a, b = rng.integers(0, 8 - s, 2)
+        f[i, :, a:a + s, b:b + s] += rng.normal(size=(8, s, s)).astype(np.float32)
+    r, beta, budget = 4.0, 1.0, 64.0
+    one, info1 = q.allocate(f, DEPTH, r, budget, beta, extra_bits=6, fill_rounds=1)
+    lev, info = q.allocate(f, DEPTH, r, budget, beta, extra_bits=6)
+    assert np.all(info["symbols"] <= budget) and not info["over"].any()
+    tokens, _ = q.tree_cost(lev, DEPTH)
+    assert np.all(tokens >= info1["tokens"]) and tokens.mean() > info1["tokens"].mean() + 1.5
+    d1 = ((q.merge_map(f, one, DEPTH) - f) ** 2).sum(axis=(1, 2, 3))
+    d = ((q.merge_map(f, lev, DEPTH) - f) ** 2).sum(axis=(1, 2, 3))
+    assert np.all(d <= d1 + 1e-5)
+    assert (budget - info1["symbols"]).mean() > 3 * r  # one pass strands more than a split
+    # what is left now is less than a split of a leaf of level 1 or 2 would cost (tokens + their flags)
+    left = budget - info["symbols"]
+    cheapest = np.where((lev == 1).any(axis=(1, 2)), 3 * r, 3 * r + 4 * beta)
+    assert np.all(left < cheapest + 2 * beta), left  # + the coder's change of length
+    assert np.allclose(info["symbols"], tokens * r + info["bits"] * beta)

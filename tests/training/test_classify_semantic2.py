@@ -80,5 +80,75 @@ def test_registered_config():
     assert cfg.select == "acc" and cfg.channel == "awgn" and cfg.snr_range == (0.0, 20.0)
     assert cfg.model_kwargs["cbrs"] == ["1/48", "1/12"] and cfg.model_kwargs["eval_cbr"] == "1/48"
     assert cfg.train_data.endswith(":train[:55000]") and cfg.val_data.endswith(":train[55000:]")
+    assert not cfg.flip and cfg.model_kwargs["cache"] >= 55000  # every training image cached once
     model = cfg.build_model(cfg)  # the shipped bundle's v2, no runs/ needed
     assert model.cbr_choices == ["1/48", "1/12"] and model.eval_cbr == "1/48"
+    assert model.cache is not None and model.cache.limit == cfg.model_kwargs["cache"]
+    assert model.cache.betas == [4.0, 2.0, 1.0]  # the side charges SNR U(0, 20) dB reaches: BPSK x2, BPSK, QPSK (K=7)
+
+
+def _fixture_images(npz, n, start=0):
+    d = np.load(npz)
+    return d["images"][start:start + n].transpose(0, 3, 1, 2).astype(np.float32) / 255
+
+
+def test_cached_received_latent_is_the_receivers(labelled_npz):
+    """The cache holds receive()'s noiseless latent of every image, CBR and side scheme; the
+    noise it adds per step is the receiver's: constant over each leaf (the unmerge copies a
+    token), of std sqrt(N0 / 2) 10^(g/20) / a_level, SNR input SNR - g."""
+    from gr_semcod.evaluation.semantic2_crops import receive, transmit
+    from gr_semcod.runtime.semantic2 import check_bundle
+
+    model = Semantic2LatentClassifier(SHIPPED, 4, widths=(8, 8), cache=64, snr_range=(0.0, 20.0))
+    cache = model.cache
+    assert [float(cache.beta_snr[b]) for b in cache.betas] == [0.0, 2.0, 6.0]  # BPSK x2, BPSK, QPSK (K=7)
+    x = _fixture_images(labelled_npz, 16)
+    xt = torch.from_numpy(x)
+    amp = np.asarray(check_bundle(model.bundle)["level_amp"])
+    for cbr in ("1/48", "1/12"):
+        for snr in (0.5, 3.0, 12.0):
+            sent = transmit(model.bundle, x, cbr, snr)
+            ref = receive(model.bundle, sent, sent.symbols)
+            quiet = model.cached_received(xt, torch.full((16,), 200.0), cbr)  # noiseless, same scheme as 200 dB
+            if snr >= 5.0:
+                np.testing.assert_allclose(quiet["latent"].numpy(), ref["latent"], atol=2e-3)
+                np.testing.assert_array_equal(quiet["levels"].numpy(), ref["levels"])
+            torch.manual_seed(0)
+            draws = np.stack([model.cached_received(xt, torch.full((16,), snr), cbr)["latent"].numpy()
+                              for _ in range(60)])
+            r = model.cached_received(xt, torch.full((16,), snr), cbr)
+            np.testing.assert_array_equal(r["levels"].numpy(), ref["levels"])
+            np.testing.assert_allclose(r["snr_db"].numpy()[:, 0], snr - sent.gain_db, atol=1e-5)
+            noise = draws - ref["latent"][None]
+            lev = sent.levels
+            for i in range(4):  # every leaf carries one noise value per channel
+                for lv in range(1, 4):
+                    s = 1 << lv
+                    for a, b in zip(*np.nonzero(q_anchor(lev[i], lv))):
+                        blk = noise[:, i, :, a:a + s, b:b + s]
+                        assert np.ptp(blk, axis=(2, 3)).max() < 5e-3
+            # one noise value per token: its std is the receiver's
+            std = np.sqrt(10 ** (-snr / 10) / 2) * 10 ** (sent.gain_db / 20)[:, None, None] / amp[lev]
+            ratio = noise.std(axis=(0, 2)) / std
+            assert 0.85 < ratio.mean() < 1.15, ratio.mean()
+            real = np.stack([model.received(xt, torch.full((16,), snr), cbr)["latent"].numpy() for _ in range(20)])
+            ratio_real = (real - ref["latent"][None]).std(axis=(0, 2)) / std  # the formula is the receiver's
+            assert 0.85 < ratio_real.mean() < 1.15, ratio_real.mean()
+    assert cache.misses == 16 and len(cache) == 16  # one fill per image, all CBRs and schemes at once
+
+
+def q_anchor(lev, lv):
+    from gr_semcod.runtime.quadtree import anchor_mask
+
+    return anchor_mask(lev[None])[0] & (lev == lv)
+
+
+def test_full_cache_falls_back_to_the_onnx_path(labelled_npz):
+    model = Semantic2LatentClassifier(SHIPPED, 4, widths=(8, 8), cache=8).train()
+    x = torch.from_numpy(_fixture_images(labelled_npz, 12))
+    assert model.cached_received(x, torch.full((12,), 10.0), "1/48") is None and len(model.cache) == 0
+    assert model.cached_received(x[:8], torch.full((8,), 10.0), "1/48") is not None and len(model.cache) == 8
+    out = model(x, torch.full((12,), 10.0), cbr="1/48")  # 4 images not cached: the whole batch goes the ONNX way
+    assert out["logits"].shape == (12, 4) and len(model.cache) == 8
+    with pytest.raises(ValueError, match="side charge"):
+        model.cache.column_of(np.array([-3.0]))  # BPSK x4: below the range the cache coded

@@ -27,6 +27,10 @@ def test_npz_dataset_and_flip(tmp_path):
     same = [bool(torch.equal(xb[i], ref[i])) for i in range(10)]
     assert all(f or s for f, s in zip(flipped, same)) and any(flipped) and any(same)
     assert yb.tolist() == list(range(10))
+    for spec in (tmp_path / "a.npz", f"{tmp_path / 'a.npz'}:train[2:8]"):  # flip=False: training data as stored
+        fixed = make_dataset(spec, 32, train=True, flip=False)
+        xb, _ = fixed.get_batch(torch.arange(len(fixed)))
+        assert not fixed.flip and torch.equal(xb, ref[2:8] if ":" in str(spec) else ref)
 
 
 def _write_idx(path, arr):

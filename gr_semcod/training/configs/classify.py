@@ -32,6 +32,7 @@ Override the frozen weights with ``semcod train --config semcod_32_cls --model-a
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from ..classify import CodecTokenClassifier, ReconImageClassifier, Semantic2LatentClassifier
@@ -87,7 +88,8 @@ def build_semantic2_cls(cfg: TrainConfig) -> Semantic2LatentClassifier:
     return Semantic2LatentClassifier(bundle, int(kw.get("num_classes", 10)), channel=cfg.make_channel(),
                                      cbrs=tuple(kw.get("cbrs", ("1/48", "1/12"))), eval_cbr=kw.get("eval_cbr"),
                                      widths=tuple(kw.get("widths", (64, 128))), dropout=float(kw.get("dropout", 0.1)),
-                                     threads=kw.get("threads", 1), image_widths=kw.get("image_widths"))
+                                     threads=kw.get("threads", 1), image_widths=kw.get("image_widths"),
+                                     cache=int(kw.get("cache", 0)), snr_range=cfg.snr_range)
 
 
 def _cls(name: str, build, model_kwargs, lr: float, description: str) -> TrainConfig:
@@ -130,15 +132,16 @@ register(_cls(
     description="machine receiver for Deep JSCC: small CNN on the reconstructions of frozen "
                 "deepjscc_32_cbr1-48..1-6 (Fashion-MNIST RGB 32x32, AWGN SNR U(0,20) dB, classifier only)",
 ))
-register(_cls(
+register(replace(_cls(
     "semcod2_32_cls", build_semantic2_cls,
     {"bundle": DEFAULT_BUNDLE, "cbrs": ["1/48", "1/12"], "eval_cbr": "1/48", "num_classes": 10,
-     "widths": [64, 128], "dropout": 0.1},
+     "widths": [64, 128, 256], "dropout": 0.3, "cache": 60000},
     lr=2e-3,
     description="machine receiver for semantic v2: CNN on the received latent (after unmerge, before synthesis) "
                 "of the frozen semcod2_32 in models/semcod_32 (Fashion-MNIST RGB 32x32, CBR 1/48 and 1/12, "
-                "each image its own budget, side bits charged, AWGN SNR U(0,20) dB, classifier only)",
-))
+                "each image its own budget, side bits charged, AWGN SNR U(0,20) dB, classifier only; "
+                "noiseless received latents cached, the noise drawn per step; no flips)",
+), minutes=52.0, flip=False, eval_every_minutes=3.0))
 register(_cls(
     "semcod2_32_recon_cls", build_semantic2_cls,
     {"bundle": DEFAULT_BUNDLE, "cbrs": ["1/48", "1/12"], "eval_cbr": "1/48", "num_classes": 10,
