@@ -64,7 +64,7 @@ def run(args) -> int:
     from ..runtime.side_info import SIDE_MCS, bit_error_rate, candidate, side_mcs
 
     def used(mcs, snr, channel="awgn"):
-        return side_mcs(snr, fading=channel == "rayleigh").name == mcs.name
+        return side_mcs(snr, fading=channel == "rayleigh", n_flags=args.flag_bits).name == mcs.name
 
     schemes = SIDE_MCS if not args.schemes else [candidate(n) for n in args.schemes]
     lines = []

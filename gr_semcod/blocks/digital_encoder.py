@@ -181,8 +181,10 @@ class digital_encoder(message_block):
         try:
             snr, eff = report_from_message(msg, len(self.eff_table))
         except Exception as e:  # noqa: BLE001 - any bad report is counted here, never published on drop
-            self._n_bad_snr += 1
-            self._log.warn(f"ignored SNR report ({self._n_bad_snr} so far): {e}")
+            with self._lock:  # the ZMQ thread and the handler (during a first-report wait) both count
+                self._n_bad_snr += 1
+                n = self._n_bad_snr
+            self._log.warn(f"ignored SNR report ({n} so far): {e}")
             return
         with self._lock:
             if snr is not None:
@@ -204,7 +206,8 @@ class digital_encoder(message_block):
 
     def _wait_first_report(self, meta) -> None:
         """Before the first image: wait up to ``wait_first_report`` s for a report (ZMQ thread or
-        this block's own ``snr`` queue, which this handler's thread would otherwise not serve)."""
+        this block's own ``snr`` queue, which this handler's thread would otherwise not serve).
+        The wait runs in the message handler: a flowgraph stopped meanwhile stops once it ends."""
         import time
 
         self._waited = True

@@ -70,8 +70,11 @@ class Sent:
 
 def crop_beta(snr_db: float, fading: bool, n_flags: int) -> float:
     """Channel symbols per flag bit charged for a crop's tree of at most ``n_flags`` flags: the
-    cheapest convolutional (K=7) scheme reliable at ``snr_db`` (cost linear in the flags, so the
-    per-flag charge is exact; the always-reliable floor is one of them)."""
+    ``beta`` of the cheapest convolutional (K=7) scheme reliable at ``snr_db``, whose tree cost is
+    linear in the flags, so the per-flag charge is exact (the always-reliable floor is one of
+    them).  Crops charge the flags and the gain bits only, not the head and CRC a real side frame
+    adds (:func:`gr_semcod.runtime.semantic2.side_cost`): at 64 symbols per crop at CBR 1/48 it
+    would not fit; the photo path sends and charges everything."""
     return min(m.beta for m in reliable(snr_db, fading, n_flags) if m.code != "ldpc")
 
 
@@ -95,9 +98,9 @@ def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool 
     snr = np.broadcast_to(np.asarray(snr_db, np.float64), (n,)).copy()
     k = float(num_symbols(cbr, h, w))
     feats = bundle.run("semantic2_encoder", images=images)["features"] if features is None else features
-    # a crop's tree is a few dozen bits: charged per flag at the K=7 scheme that holds at the SNR
-    # (the scheme that sends so short a tree cheapest); an LDPC codeword's nominal beta would
-    # undercharge it: shortened to a crop's few flags, it still sends all its parity bits
+    # a crop's tree is a few dozen bits, charged per flag (crops idealise the head and CRC away):
+    # at the K=7 scheme that holds at the SNR, whose cost is linear in the flags; an LDPC
+    # codeword's nominal beta would undercharge so few flags (it still sends all its parity)
     betas = np.array([crop_beta(float(s), fading, 4 ** depth) for s in snr])
     lev = np.zeros((n,) + feats.shape[2:], np.uint8)
     spent = np.zeros(n)

@@ -87,8 +87,10 @@ def fill_erased(latent: np.ndarray, known: np.ndarray, grid: Tuple[int, int],
         raise ValueError(f"mask shape {known.shape} differs from the latent's {latent.shape}")
     if latent.shape[0] != grid[0] * grid[1]:
         raise ValueError(f"{latent.shape[0]} tiles for a {grid[0]} x {grid[1]} grid")
-    if known.all() or not known.any():
+    if known.all():
         return latent.copy()
+    if not known.any():  # nothing received: zero (the prior mean) everywhere
+        return np.zeros_like(latent)
     x = _stitch(np.where(known, latent, 0), grid).astype(np.float64)
     m = _stitch(known, grid).astype(np.float64)
     ids = None if leaf is None else _stitch(np.asarray(leaf)[:, None], grid)[0]

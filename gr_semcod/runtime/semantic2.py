@@ -423,10 +423,12 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
                 else:
                     hi = mid
         tokens = int(anchors.sum())
+        sent_with = scheme  # the scheme this tree and its budget were sized for: what is sent
         best = scheme if mcs is not None else side_mcs(snr_db, fading, len(flags))
         if (best.name, side_overhead_bits(best, len(flags))) in seen:
             break
         scheme, n_est = best, len(flags)
+    scheme = sent_with
     latent = merge_tiles(bundle, meta, tiles, feats, lev, batch)
     parts = quadtree.extract_tokens(latent, lev)
     amp = token_amplitudes(meta, lev, anchors)
@@ -516,8 +518,9 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
                  batch: int = 256, fading: bool = False, fill: bool = True) -> Tuple[np.ndarray, Dict]:
     """Received (equalised) symbols of :func:`encode_photo` -> ``(image float32 H x W x 3 in [0, 1], info)``.
 
-    ``snr_db`` conditions the decoder and picks the side scheme as the transmitter did (its
-    fading table with ``fading``) unless ``mcs`` (the PDU's ``mode``) is given; ``noise_var`` (scalar or one per symbol, e.g. the PHY's post-equaliser
+    ``snr_db`` conditions the decoder; ``mcs`` is the side scheme (the PDU's ``mode``; without it
+    every scheme is tried, the typical photo's at ``snr_db`` first, and the head check and tree
+    CRC tell the right one); ``noise_var`` (scalar or one per symbol, e.g. the PHY's post-equaliser
     noise; default ``10^(-snr_db/10)``) weights the soft side bits (the LDPC decoder needs it
     calibrated); ``erasures`` (bool mask) zeroes symbols, and with ``fill``
     the latent entries of erased token symbols are filled from their received neighbours
@@ -539,13 +542,27 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
     t = gh * gw
     lat = s // 4  # the trunk's downsampling: 32 px -> 8 positions
     info = {"ok": False, "reason": "", "tiles": t, "n_symbols": int(y.size)}
+    # without the PDU's mode the scheme is unknown (the transmitter picks it by the photo's own flag
+    # count): the typical photo's scheme is tried first, then every other one; the head check and the
+    # tree CRC (22 bits) tell the right one
+    tries = [scheme] if mcs is not None else [scheme] + [m for m in SIDE_MCS if m != scheme]
     try:
-        lev, q, rx, n_side = decode_side(y, weight, t, (gh, gw), (lat, lat), depth, scheme)
-        anchors = quadtree.anchor_mask(lev)
-        n_tok = int(anchors.sum())
-        if rx.size != n_tok * c // 2:
-            raise SideInfoError(f"tree of {n_tok} tokens needs {n_tok * c // 2} symbols, "
-                                f"{rx.size} follow the side information")
+        for i, scheme in enumerate(tries):
+            try:
+                lev, q, rx, n_side = decode_side(y, weight, t, (gh, gw), (lat, lat), depth, scheme)
+                anchors = quadtree.anchor_mask(lev)
+                n_tok = int(anchors.sum())
+                if rx.size != n_tok * c // 2:
+                    raise SideInfoError(f"tree of {n_tok} tokens needs {n_tok * c // 2} symbols, "
+                                        f"{rx.size} follow the side information")
+                break
+            except SideInfoError as e:
+                if i == len(tries) - 1:
+                    raise SideInfoError(str(e) if len(tries) == 1 else
+                                        f"no side-information scheme decodes (mode not given; the typical photo's "
+                                        f"{tries[0].name}: {first})") from None
+                if i == 0:
+                    first = str(e)
     except SideInfoError as e:
         info["reason"] = str(e)
         return np.full((int(height), int(width), 3), FALLBACK_LEVEL, np.float32), info
@@ -563,5 +580,6 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
             latent_hat = fill_erased(latent_hat, known, (gh, gw), quadtree.leaf_ids(lev))
             n_filled = int((~known).sum())
     rec = synthesize_tiles(bundle, meta, latent_hat, lev, np.full((t, 1), snr_db - g_db, np.float32), batch)
-    info.update(ok=True, tokens=n_tok, side_symbols=n_side, gain_index=q, latent_filled=n_filled)
+    info.update(ok=True, tokens=n_tok, side_symbols=n_side, gain_index=q, latent_filled=n_filled,
+                mcs=SIDE_MCS.index(scheme))
     return np.clip(stitch(rec, (gh, gw), (int(height), int(width))), 0, 1).astype(np.float32), info

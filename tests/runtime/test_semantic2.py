@@ -161,3 +161,33 @@ def test_side_frame_failure_rate_bench():
     assert frame_failure_rate(qpsk, 8.0, "awgn", 300, 500, 5) == 0.0
     assert frame_failure_rate(qpsk, -4.0, "awgn", 300, 500, 5) == 1.0  # far below its threshold
     assert frame_failure_rate(SIDE_MCS[0], -4.0, "awgn", 300, 500, 5) == 0.0  # 8 symbols per bit hold there
+
+
+@pytest.mark.parametrize("snr", [3.0, 10.0])
+def test_decodes_without_the_mode_by_trying_the_schemes(bundle, snr):
+    """A small photo's short tree goes with a K=7 scheme, not the typical photo's LDPC one: a
+    receiver not told the mode finds it (head check + tree CRC) and says which it was."""
+    img = photo(64, 96, 4)
+    sym, tx = encode_photo(bundle, img, "1/12", snr)
+    assert SIDE_MCS[tx["mcs"]] != side_mcs(snr)  # not the scheme a mode-less receiver would guess first
+    y = awgn(sym[None], snr, np.random.default_rng(5))[0]
+    rec, rx = decode_photo(bundle, y, 64, 96, snr)
+    ref, _ = decode_photo(bundle, y, 64, 96, snr, mcs=tx["mcs"])
+    assert rx["ok"], rx["reason"]
+    assert rx["mcs"] == tx["mcs"]
+    np.testing.assert_array_equal(rec, ref)
+
+
+def test_scheme_loop_that_never_settles_sends_what_it_sized(bundle, monkeypatch):
+    """If the per-flag-count scheme choice keeps changing for all its passes, the photo is sent
+    with the scheme its last tree was sized for: within budget, and decodable with that mode."""
+    import gr_semcod.runtime.semantic2 as s2
+
+    names = iter(["bpsk_r1-2_ldpc", "qpsk_r1-2_ldpc", "bpsk_r1-2_k7_x2", "qpsk_r1-2_k7", "bpsk_r1-2_ldpc_x2"] * 4)
+    monkeypatch.setattr(s2, "side_mcs", lambda *a, **k: SIDE_MCS[scheme_index(next(names))])
+    img = photo(96, 160, 6)
+    sym, tx = s2.encode_photo(bundle, img, "1/12", 10.0)
+    assert sym.size <= num_symbols("1/12", 96, 160)
+    assert tx["side_symbols"] == side_cost(tx["flag_bits"], SIDE_MCS[tx["mcs"]])
+    _, rx = s2.decode_photo(bundle, sym, 96, 160, 10.0, mcs=tx["mcs"])
+    assert rx["ok"], rx["reason"]
