@@ -207,12 +207,16 @@ class HybridSemanticCodec(nn.Module):
         freeze_base: keep the warm-started Deep JSCC trunk and synthesis fixed and train only the
             new layers (attention, MLP, level amplitudes, refinement); the no-merge limit then stays
             the Deep JSCC (config ``semcod2_32``; ``semcod2_32_finetune`` trains them too).
+        freeze_transmitter: keep everything that decides what is sent fixed (trunk, attention, merge
+            MLP, level amplitudes) and train the receiver only (refinement and synthesis): config
+            ``semcod2_32_rx``, a second stage on a trained run (``init_from``).
     """
 
     def __init__(self, base_cbr="1/12", cbrs=("1/48", "1/24"), image_size=32, dim: int = 64, heads: int = 4,
                  depth: int = 3, decoder_blocks: int = 1, beta: float = 1.5, widths=(32, 64),
                  channel: Optional[Channel] = None, init_from_bundle: Optional[str] = None,
-                 budget_jitter: float = 1.0, group_size: int = 8, freeze_base: bool = False):
+                 budget_jitter: float = 1.0, group_size: int = 8, freeze_base: bool = False,
+                 freeze_transmitter: bool = False):
         super().__init__()
         self.base_cbr = parse_cbr(base_cbr)
         self.cbr_choices = [str(parse_cbr(c)) for c in cbrs]
@@ -233,6 +237,9 @@ class HybridSemanticCodec(nn.Module):
         self.level_log2_amp = nn.Parameter(0.75 * torch.arange(1, depth + 1, dtype=torch.float32))
         if freeze_base:
             for p in list(self.encoder_a.trunk.parameters()) + list(self.decoder.synthesis.parameters()):
+                p.requires_grad_(False)
+        if freeze_transmitter:  # what is sent stays bit for bit (and a machine receiver trained on it valid)
+            for p in list(self.encoder_a.parameters()) + list(self.encoder_b.parameters()) + [self.level_log2_amp]:
                 p.requires_grad_(False)
         self.channel = channel if channel is not None else Channel("awgn")
 

@@ -148,3 +148,18 @@ def get_config(name: str, **overrides) -> TrainConfig:
     if cfg.name != name:
         cfg = dataclasses.replace(cfg, name=name)
     return cfg.replace(**overrides)
+
+
+def warm_start(model, path, name: str) -> None:
+    """Load into ``model`` every tensor of the checkpoint ``path`` (a ``best.pt`` / ``ckpt.pt``,
+    ``weights_only``) whose name and shape match; new layers keep their init.  ValueError when
+    nothing matches (a checkpoint of another model)."""
+    import torch
+
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    sd = sd["model"] if isinstance(sd.get("model"), dict) else sd
+    own = model.state_dict()
+    loadable = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+    if not loadable:
+        raise ValueError(f"init_from {path}: no tensor matches the {name} model")
+    model.load_state_dict(loadable, strict=False)

@@ -249,3 +249,23 @@ def test_eval_full_size_digital_rows(bundle_dir, tmp_path, capsys):
     card = (tmp_path / "card.md").read_text()
     assert "digital_jpeg, awgn, CBR 1/12, -8 dB: failed on 1 of 1 photos" in card
     assert "digital_jpeg, awgn, CBR 1/12, 20 dB: failed on 0 of 1 photos" in card
+
+
+def test_deepjscc_whole_photo_bench(tmp_path, capsys):
+    """The baseline's two forms on one photo: per tile is what the card sends; the whole-photo
+    form spends the same symbols (c * H/4 * W/4 / 2) and is scored on the same noise seed."""
+    from PIL import Image
+
+    from gr_semcod.cli import main
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:64, 0:96]
+    img = np.stack([yy * 3, xx * 2, (xx + yy) % 256], -1).astype(np.float64) + rng.normal(0, 8, (64, 96, 3))
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(tmp_path / "a.png")
+    assert main(["bench", "deepjscc-whole", "--bundle", str(SHIPPED), "--data", str(tmp_path), "--cbr", "1/12",
+                 "--snr", "10"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert "(1536 symbols" in out[-3] and "(1536 symbols; budget 1536)" in out[-3]
+    last = dict(line.split("=") for line in out[-2:])
+    tile, whole = float(last["deepjscc_psnr_tile_1-12_10db"]), float(last["deepjscc_psnr_whole_1-12_10db"])
+    assert 20 < tile < 50 and 5 < whole < 50

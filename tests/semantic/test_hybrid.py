@@ -96,3 +96,31 @@ def test_training_step_reaches_every_new_layer(crops):
                  "encoder_a.trunk.convs.0.weight", "decoder.synthesis.convs.0.weight"):
         p = dict(codec.named_parameters())[name]
         assert p.grad is not None and float(p.grad.abs().sum()) > 0, name
+
+
+def test_receiver_stage_trains_the_receiver_only(crops, tmp_path):
+    """``semcod2_32_rx``: a second stage on a trained run (``init_from``) whose transmitter (what is
+    sent, and what a machine receiver was trained on) stays fixed while refinement and synthesis learn."""
+    import dataclasses
+
+    from gr_semcod.training.configs.hybrid import build_hybrid
+    from gr_semcod.training.registry import get_config
+
+    first = HybridSemanticCodec(base_cbr="1/12", init_from_bundle=str(BUNDLE))
+    with torch.no_grad():
+        first.decoder.out.weight.normal_(0, 0.01)  # a "trained" run: a non-identity refinement
+    torch.save({"model": first.state_dict()}, tmp_path / "best.pt")
+    cfg = get_config("semcod2_32_rx")
+    cfg = dataclasses.replace(cfg, model_kwargs={**cfg.model_kwargs, "init_from": str(tmp_path / "best.pt")})
+    codec = build_hybrid(cfg).train()
+    assert torch.equal(codec.decoder.out.weight, first.decoder.out.weight)  # continued from the run
+    tx = {k: v.clone() for k, v in codec.state_dict().items() if k.startswith(("encoder_a.", "encoder_b.", "level_"))}
+    rx = {k: v.clone() for k, v in codec.state_dict().items() if k.startswith("decoder.")}
+    opt = torch.optim.SGD([p for p in codec.parameters() if p.requires_grad], lr=0.1)
+    out = codec(crops, torch.full((len(crops),), 5.0), cbr="1/48")
+    (out["recon"] - crops).pow(2).mean().backward()
+    opt.step()
+    now = codec.state_dict()
+    assert all(torch.equal(now[k], v) for k, v in tx.items())
+    assert any(not torch.equal(now[k], v) for k, v in rx.items() if "synthesis" in k)
+    assert any(not torch.equal(now[k], v) for k, v in rx.items() if "synthesis" not in k)

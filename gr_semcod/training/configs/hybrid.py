@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 
 from ...semantic.hybrid import HybridSemanticCodec
-from ..registry import TrainConfig, register
+from ..registry import TrainConfig, register, warm_start
 from .semantic import _semcod32
 
 REPO = Path(__file__).resolve().parents[3]
@@ -20,11 +20,18 @@ DEFAULT_BUNDLE = "models/semcod_32"
 
 
 def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
+    """``model_kwargs``: :class:`HybridSemanticCodec` arguments, plus ``init_from``: a v2 run's
+    ``best.pt`` to continue from (e.g. a fine-tuning stage of the trunk and synthesis on top of the
+    frozen-base run), loaded after the warm start from the bundle."""
     kw = dict(cfg.model_kwargs)
     init = kw.pop("init_from_bundle", None)
+    init_from = kw.pop("init_from", None)
     if init and not Path(init).is_absolute():
         init = str(REPO / init)
-    return HybridSemanticCodec(image_size=cfg.image_size, channel=cfg.make_channel(), init_from_bundle=init, **kw)
+    codec = HybridSemanticCodec(image_size=cfg.image_size, channel=cfg.make_channel(), init_from_bundle=init, **kw)
+    if init_from:
+        warm_start(codec, init_from, cfg.name)
+    return codec
 
 
 def _semcod2_32(name: str, base_cbr: str = "1/12", cbrs=("1/48", "1/24", "1/12"), minutes: float = 90.0,
@@ -44,4 +51,6 @@ def _semcod2_32(name: str, base_cbr: str = "1/12", cbrs=("1/48", "1/24", "1/12")
 
 register(_semcod2_32("semcod2_32", freeze_base=True))
 register(_semcod2_32("semcod2_32_finetune"))  # ablation: the Deep JSCC trunk and synthesis trained too
+# second stage: the receiver (refinement + synthesis) of a trained semcod2_32 run, its transmitter fixed
+register(dataclasses.replace(_semcod2_32("semcod2_32_rx", freeze_transmitter=True), lr=2e-4))
 register(_semcod2_32("semcod2_32_b24", base_cbr="1/24", cbrs=("1/48",), freeze_base=True))  # ablation: base 1/24

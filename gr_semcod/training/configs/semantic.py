@@ -10,7 +10,7 @@ trained longer (its model card gives the exact command, minutes and steps).
 from __future__ import annotations
 
 from ...semcod import SemanticCodec, SemanticCodecConfig
-from ..registry import DATA_DIR, TrainConfig, register
+from ..registry import DATA_DIR, TrainConfig, register, warm_start
 
 
 def build_semcod(cfg: TrainConfig) -> SemanticCodec:
@@ -21,15 +21,7 @@ def build_semcod(cfg: TrainConfig) -> SemanticCodec:
     init_from = kw.pop("init_from", None)
     codec = SemanticCodec(SemanticCodecConfig(img_size=cfg.image_size, **kw), channel=cfg.make_channel())
     if init_from:
-        import torch
-
-        sd = torch.load(init_from, map_location="cpu", weights_only=True)
-        sd = sd["model"] if isinstance(sd.get("model"), dict) else sd
-        own = codec.state_dict()
-        loadable = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
-        if not loadable:
-            raise ValueError(f"init_from {init_from}: no tensor matches the {cfg.name} model")
-        codec.load_state_dict(loadable, strict=False)
+        warm_start(codec, init_from, cfg.name)
     return codec
 
 
