@@ -37,7 +37,7 @@ def not_available(codec: str, where: str = "this bundle/build") -> ValueError:
 
 
 def encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_codec="avif", snr_db=10.0, mode=-1,
-                   report_address=""):
+                   report_address="", wait_first_report=0.0):
     """The chain of blocks of ``codec``, photo PDU in, symbols PDU out."""
     if codec == CODEC_SEMANTIC:
         coder = [semantic_encoder(bundle, threads), jscc_encoder(bundle, cbr, normalize, threads)]
@@ -50,7 +50,8 @@ def encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_code
     if codec == CODEC_DIGITAL:  # takes the photo whole (whole-photo source coding)
         from .digital_encoder import digital_encoder
 
-        return [digital_encoder(cbr, source_codec, snr_db, mode, max_side=max_side, report_address=report_address)]
+        return [digital_encoder(cbr, source_codec, snr_db, mode, max_side=max_side, report_address=report_address,
+                                wait_first_report=wait_first_report)]
     raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
 
 
@@ -60,16 +61,18 @@ class semcod_tx(gr.hier_block2):
     snr_db (semantic2: the SNR the transmitter is told, it picks and prices the side information;
     digital: the SNR estimate the MCS is chosen for until the first report); digital: source_codec,
     mode (MCS index, -1 = from snr_db / the reports), report_address (ZMQ endpoint of the
-    receiver's link reports in a split flowgraph, "" = the ``snr`` port only)."""
+    receiver's link reports in a split flowgraph, "" = the ``snr`` port only), wait_first_report
+    (s the first photo waits for a report before it falls back to ``snr_db``; 0 = no wait)."""
 
     def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, normalize=True, threads=1,
-                 max_side=MAX_PHOTO_SIDE, source_codec="avif", snr_db=10.0, mode=-1, report_address=""):
+                 max_side=MAX_PHOTO_SIDE, source_codec="avif", snr_db=10.0, mode=-1, report_address="",
+                 wait_first_report=0.0):
         gr.hier_block2.__init__(self, "semcod_tx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
         if codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
         self.codec = codec
         self.stages = encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_codec, snr_db, mode,
-                                     report_address)
+                                     report_address, wait_first_report)
         for port in (PORT_IN, PORT_SNR):
             self.message_port_register_hier_in(port)
         for port in (PORT_OUT, PORT_DROP):

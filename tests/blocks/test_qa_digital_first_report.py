@@ -82,3 +82,12 @@ def test_a_restarted_transmitter_takes_the_queued_report_for_its_first_image():
         rx.stop()
         rx.wait()
     assert (M.MCS_TABLE[m0["mode"]].name, enc.n_reports(), enc.n_report_timeouts()) == ("16qam-3/4", 1, 0)
+
+
+def test_semcod_tx_passes_the_wait_to_its_digital_encoder():
+    from gr_semcod.blocks.semcod_tx import semcod_tx
+
+    tx = semcod_tx(codec="digital", cbr="1/6", source_codec="jpeg", wait_first_report=2.5)
+    assert tx.stages[-1].wait_first_report == 2.5
+    with pytest.raises(ValueError, match="wait_first_report"):
+        semcod_tx(codec="digital", cbr="1/6", source_codec="jpeg", wait_first_report=-1)
