@@ -49,6 +49,7 @@ class MessagePuller:
         self.timeout = int(timeout)
         self.n_received = self.n_bad = 0
         self._run = threading.Event()
+        self._closing = threading.Lock()  # the socket is closed once, by stop() or by the thread
         self._thread = None
         self.sock = None
         self.monitor = None
@@ -91,13 +92,24 @@ class MessagePuller:
         return self.sock.getsockopt_string(zmq.LAST_ENDPOINT) if self.sock is not None else ""
 
     def stop(self) -> None:
+        """Stop the thread and close the socket.  A thread still inside ``on_message`` after the
+        join's timeout closes the socket itself when it returns (a ZMQ socket belongs to one
+        thread at a time), so no socket outlives a stop."""
         self._run.clear()
         if self._thread is not None:
             self._thread.join(2.0 + self.timeout / 1000.0)
-        if self.sock is not None and (self._thread is None or not self._thread.is_alive()):
-            self._close()
+            if self._thread.is_alive():
+                self._log.warn(f"report receiver {self.address}: its thread is still handling a message; "
+                               "it closes the socket when it returns")
+                return
+        self._close()
 
     def _close(self) -> None:
+        with self._closing:
+            if self.sock is not None:
+                self._close_socket()
+
+    def _close_socket(self) -> None:
         if self.monitor is not None:
             self.monitor.check()  # what happened before the stop is counted too
             self._n_disconnects += self.monitor.n_disconnects
@@ -108,6 +120,13 @@ class MessagePuller:
         self.sock = None
 
     def _loop(self) -> None:
+        try:
+            self._receive()
+        finally:  # stopped: the socket is closed here when stop() gave up waiting for this thread
+            if not self._run.is_set():
+                self._close()
+
+    def _receive(self) -> None:
         import zmq
 
         while self._run.is_set():

@@ -172,3 +172,40 @@ def test_the_receiver_refuses_junk_and_goes_on():
     finally:
         push.close(0)
         puller.stop()
+
+
+def test_a_stop_during_a_slow_handler_leaves_no_socket_open():
+    """A handler still running when stop() gives up waiting: the thread closes the socket itself
+    when the handler returns (before, the socket stayed open until the process ended)."""
+    import threading
+
+    import zmq
+
+    addr = f"tcp://127.0.0.1:{free_port()}"
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(msg):
+        entered.set()
+        release.wait(10)
+
+    puller = MessagePuller(addr, slow, gr.logger("qa_reports"), timeout=10)
+    puller.start()
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.connect(addr)
+    try:
+        push.send(pmt.serialize_str(report(0)))
+        assert entered.wait(10)
+        puller.stop()                       # gives up after ~2 s: the handler still runs
+        assert puller.sock is not None and puller._thread.is_alive()
+        release.set()
+        assert wait_for(lambda: puller.sock is None, 10), "the socket outlived the stop"
+        puller._thread.join(5)
+        assert not puller._thread.is_alive()
+        puller.start()                      # the address is free again
+        assert puller.sock is not None
+    finally:
+        release.set()
+        push.close(0)
+        puller.stop()
+    assert puller.sock is None
