@@ -28,6 +28,8 @@ Rate per image: ``T c/2`` symbols for ``T`` tokens plus the side bits
 """
 from __future__ import annotations
 
+import copy
+
 import math
 from typing import Dict, Optional, Tuple
 
@@ -238,10 +240,20 @@ class HybridSemanticCodec(nn.Module):
         if freeze_base:
             for p in list(self.encoder_a.trunk.parameters()) + list(self.decoder.synthesis.parameters()):
                 p.requires_grad_(False)
+        else:  # whole tiles stay the base Deep JSCC, as the runtime sends and decodes them
+            self.base = copy.deepcopy(base).requires_grad_(False)
         if freeze_transmitter:  # what is sent stays bit for bit (and a machine receiver trained on it valid)
             for p in list(self.encoder_a.parameters()) + list(self.encoder_b.parameters()) + [self.level_log2_amp]:
                 p.requires_grad_(False)
         self.channel = channel if channel is not None else Channel("awgn")
+
+    def _base_encoder(self):
+        """The base Deep JSCC's analysis for whole tiles: the trunk while it is frozen, else the
+        untrained copy (the runtime codes whole tiles with the bundle's Deep JSCC itself)."""
+        return self.base.encoder if hasattr(self, "base") else self.encoder_a.trunk
+
+    def _base_decoder(self):
+        return self.base.decoder if hasattr(self, "base") else self.decoder.synthesis
 
     def level_amp(self) -> torch.Tensor:
         """Amplitude ``a_l`` of a token of level ``l = 0..depth`` (``a_0 = 1``)."""
@@ -283,7 +295,7 @@ class HybridSemanticCodec(nn.Module):
         z = self.encoder_b(f, lev) * self.level_amp().to(images.device)[lev.long()]
         whole = torch.from_numpy(quadtree.whole_tiles(np.asarray(levels))).to(images.device)
         if whole.any():  # a tile left whole is the base-rate Deep JSCC itself (a_0 = 1)
-            base = self.encoder_a.trunk.analysis(images[whole])
+            base = self._base_encoder().analysis(images[whole])
             z = z.clone()
             z[whole] = power_normalize(base.reshape(len(base), -1, 2)).reshape(base.shape)
         wts = token_weights(lev)
@@ -301,7 +313,7 @@ class HybridSemanticCodec(nn.Module):
             recon = torch.empty_like(images)
             if (~whole).any():
                 recon[~whole] = self.decoder(y_hat[~whole], lev[~whole], snr_latent[~whole])
-            recon[whole] = self.decoder.synthesis.synthesis(y_hat[whole], snr_latent[whole])
+            recon[whole] = self._base_decoder().synthesis(y_hat[whole], snr_latent[whole])
         else:
             recon = self.decoder(y_hat, lev, snr_latent)
         return {"recon": recon, "snr_db": s[gidx], "tokens": n_tok, "levels": lev}

@@ -44,13 +44,15 @@ def _psnr(a, b):
 def test_nothing_merged_is_the_deep_jscc_of_the_base_rate(crops, trained):
     """Warm started, with every level 0 the codec is Deep JSCC 1/12: the same function without
     noise, and within 0.2 dB of it through the channel -- also once the new layers have moved
-    (``trained``: a whole tile takes the base-rate Deep JSCC path, not the refinement)."""
+    (``trained``: a whole tile takes the base-rate Deep JSCC path, not the refinement, nor the trunk
+    and synthesis a fine-tuning stage trains: the runtime codes whole tiles with the bundle's Deep JSCC)."""
     codec = HybridSemanticCodec(base_cbr="1/12", init_from_bundle=str(BUNDLE)).eval()
     if trained:
         g = torch.Generator().manual_seed(0)
         with torch.no_grad():
-            for w in (codec.decoder.out.weight, codec.encoder_b.to_latent.weight, codec.encoder_a.to_latent.weight):
-                w.copy_(0.05 * torch.randn(w.shape, generator=g))
+            for w in (codec.decoder.out.weight, codec.encoder_b.to_latent.weight, codec.encoder_a.to_latent.weight,
+                      codec.encoder_a.trunk.convs[0].weight, codec.decoder.synthesis.convs[0].weight):
+                w.add_(0.05 * torch.randn(w.shape, generator=g))  # also the trunk and synthesis (not frozen)
     dj = deepjscc_from_bundle(BUNDLE, "1/12")
     lev = np.zeros((len(crops), 8, 8), np.uint8)
     with torch.no_grad():
