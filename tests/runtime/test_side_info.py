@@ -39,7 +39,8 @@ def test_cheapest_reliable_scheme_for_the_flag_count():
     assert side_mcs(10.0, n_flags=40).code == "conv" and side_mcs(10.0, n_flags=2500).code == "ldpc"
     assert side_cost(2500, side_mcs(1.0)) < 0.6 * side_cost(2500, SIDE_CANDIDATES["bpsk_r1-2_k7_x2"])  # was used at 1 dB
     assert [m.name for m in reliable(-0.5, n_flags=500)] == ["bpsk_r1-2_k7_x4", "bpsk_r1-2_ldpc_x2", "bpsk_r1-2_k7_x2",
-                                                             "bpsk_r1-2_ldpc"]
+                                                             "bpsk_r1-2_ldpc", "qpsk_r1-2_ldpc_x2",
+                                                             "qpsk_r1-2_ldpc_x15-8"]
     assert "bpsk_r1-2_k7_x2" not in [m.name for m in reliable(-0.5, n_flags=721)]  # measured for short trees only
 
 
