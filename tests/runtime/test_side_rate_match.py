@@ -123,3 +123,13 @@ def test_a_photo_tree_at_1_db_costs_less_than_bpsk_ldpc(n_flags):
     assert m in NEW and 1.0 < m.beta < 2.0 and m.min_snr_db <= 1.0
     assert side_cost(n_flags, m) < 0.8 * side_cost(n_flags, bpsk)
     assert candidate(m.name, m.min_snr_db) == m
+
+
+def test_frame_failure_rate_of_the_1_db_scheme():
+    """The bench's frame measure on the scheme a photo's tree gets at 1 dB: clean there, lost 3 dB below."""
+    from gr_semcod.bench.sideinfo import frame_failure_rate
+
+    m = side_mcs(1.0, n_flags=2500)
+    assert frame_failure_rate(m, 1.0, "awgn", 2500, 2000, 4, seed=3) == 0.0
+    assert frame_failure_rate(m, -2.0, "awgn", 2500, 2000, 3, seed=3) == 1.0
+    assert frame_failure_rate(SIDE_CANDIDATES["qpsk_r1-2_ldpc"], 0.0, "awgn", 2500, 2000, 3, seed=3) == 1.0
