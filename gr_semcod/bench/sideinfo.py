@@ -8,7 +8,8 @@ Rayleigh, for ``--flag-bits`` flags inside a vector of ``--payload`` token symbo
 Last lines: ``side_ber_<scheme>_<snr>db=<BER>`` (0 means no error in ``--bits`` bits, i.e.
 BER below about ``3 / bits`` at 95 % confidence; ``--bits 0`` skips it), ``side_fer_<scheme>_<channel>_<snr>db=<rate>``
 and ``side_decode_ms_<scheme>_<channel>_<snr>db=<ms>`` (mean time to decode one frame's side information).
-``--schemes`` measures schemes that are not on the ladder (any of ``side_info.SIDE_CANDIDATES``).
+``--schemes`` measures schemes that are not on the ladder (any of ``side_info.SIDE_CANDIDATES``, e.g. the
+rate-matched ``qpsk_r1-2_ldpc_x4-3``: 4 code bits on air per 3).
 """
 from __future__ import annotations
 

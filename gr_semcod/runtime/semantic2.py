@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from fractions import Fraction
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -105,13 +106,24 @@ def _head_bits(n_flags: int, gain: int) -> np.ndarray:
 # --------------------------------------------------------------------------- protected blocks
 
 
+def _n_code_bits(n_bits: int, mcs: SideMCS) -> int:
+    """Code bits of one block of ``n_bits`` before repetition (conv: ``2 (n + 6)``; LDPC: the
+    shortened codewords' information bits + all their parity bits)."""
+    if mcs.code == "ldpc":
+        return sum(len(p) for p in _ldpc_blocks(int(n_bits), mcs)[1])
+    return 2 * (int(n_bits) + TAIL_BITS)
+
+
+def n_sent_bits(n_coded: int, repeat) -> int:
+    """Code bits on air for ``n_coded`` code bits repeated ``repeat`` times (an integer or a
+    fraction ``p/q``): ``ceil(n_coded * repeat)``, exact."""
+    r = Fraction(repeat)
+    return -(-(int(n_coded) * r.numerator) // r.denominator)
+
+
 def side_symbols_for(n_bits: int, mcs: SideMCS) -> int:
     """Channel symbols of one protected block of ``n_bits`` information bits under ``mcs``."""
-    if mcs.code == "ldpc":
-        coded = sum(len(p) for p in _ldpc_blocks(int(n_bits), mcs)[1]) * mcs.repeat
-    else:
-        coded = 2 * (int(n_bits) + TAIL_BITS) * mcs.repeat
-    return -(-coded // mcs.bits_per_symbol)
+    return -(-n_sent_bits(_n_code_bits(n_bits, mcs), mcs.repeat) // mcs.bits_per_symbol)
 
 
 def head_mcs(mcs: SideMCS) -> SideMCS:
@@ -197,11 +209,42 @@ def _coded_bits(bits: np.ndarray, mcs: SideMCS) -> np.ndarray:
     return np.concatenate([code.encode_shortened(u[None], s)[0] for u, s in zip(parts, short)])
 
 
+@functools.lru_cache(maxsize=256)
+def _repetition(n_bits: int, mcs: SideMCS) -> np.ndarray:
+    """Which code bit each bit on air is, before interleaving (read-only, cached)::
+
+        idx = [0, .., 0, 1, .., 1, ..., n-1, .., n-1] (floor(r) each) ++ spread(n, e),
+        e = ceil(n r) - n floor(r)
+
+    for ``n`` code bits and ``repeat`` ``r``: an integer ``r`` sends ``np.repeat(code, r)`` as it
+    always did; a fraction adds one more copy of ``e`` code bits evenly spaced over the block
+    (every codeword and every column degree of the LDPC matrix get their share; in the screen of
+    :mod:`.side_info` it lost no more frames than favouring the degree-2 columns, most of this
+    encoder's systematic positions, and fewer than favouring the high-degree ones)."""
+    n = _n_code_bits(n_bits, mcs)
+    whole = int(Fraction(mcs.repeat))
+    idx = np.repeat(np.arange(n), whole)
+    extra = n_sent_bits(n, mcs.repeat) - n * whole
+    if extra:
+        idx = np.concatenate([idx, spread(n, extra)])
+    idx.flags.writeable = False
+    return idx
+
+
+def _combine(soft: np.ndarray, n_bits: int, mcs: SideMCS) -> np.ndarray:
+    """De-interleave the soft values / LLRs of the bits on air and add the copies of each code bit."""
+    idx = _repetition(n_bits, mcs)
+    x = np.empty(idx.size)
+    x[_interleaver(idx.size)] = soft[:idx.size]
+    return np.bincount(idx, weights=x, minlength=_n_code_bits(n_bits, mcs))
+
+
 def modulate(bits: np.ndarray, mcs: SideMCS) -> np.ndarray:
     """Information bits -> coded, repeated, interleaved, unit-power symbols: BPSK (I only) / QPSK
     (bit 0 -> +) for the conv schemes, commpy's Gray BPSK/QPSK/16-QAM (:mod:`gr_semcod.baselines.modem`)
     for the LDPC ones."""
-    code = np.repeat(_coded_bits(bits, mcs), mcs.repeat)
+    code = _coded_bits(bits, mcs)
+    code = code[_repetition(len(bits), mcs)]
     code = code[_interleaver(code.size)]
     if mcs.code == "ldpc":
         from ..baselines.modem import modulate as qam
@@ -225,10 +268,7 @@ def demodulate(y: np.ndarray, weight: np.ndarray, n_bits: int, mcs: SideMCS) -> 
     cc = _conv_code(n_bits)
     y = np.asarray(y, np.complex64) * np.asarray(weight, np.float64)
     soft = y.real if mcs.bits_per_symbol == 1 else np.stack([y.real, y.imag], -1).reshape(-1)
-    n = cc.n_coded * mcs.repeat
-    x = np.empty(n)
-    x[_interleaver(n)] = soft[:n]
-    x = x.reshape(-1, mcs.repeat).sum(1)  # maximum-ratio combining of the repetitions
+    x = _combine(soft, n_bits, mcs)  # maximum-ratio combining of the repetitions
     if not np.any(x):
         raise SideInfoError("side information erased")
     return cc.decode(x)
@@ -246,10 +286,7 @@ def _ldpc_demodulate(y: np.ndarray, weight: np.ndarray, n_bits: int, mcs: SideMC
     w = np.asarray(weight, np.float64)
     nv = np.divide(1.0, w, out=np.full(w.shape, 1e300), where=w > 0)
     llr = demodulate_llr(np.asarray(y, np.complex128), 2 ** mcs.bits_per_symbol, nv)
-    n = sum(len(p) for p in sent) * mcs.repeat
-    x = np.empty(n)
-    x[_interleaver(n)] = llr[:n]
-    x = x.reshape(-1, mcs.repeat).sum(1)
+    x = _combine(llr, n_bits, mcs)
     if not np.any(x):
         raise SideInfoError("side information erased")
     full = np.full((len(short), code.n), LLR_MAX)

@@ -65,7 +65,7 @@ class qa_semantic2(gr_unittest.TestCase):
         self.assertEqual(meta["mode"], scheme_index("bpsk_r1-2_k7"))
         faded = semantic2_encoder(SHIPPED, "1/12", 3.0, fading=True)
         (fmeta, _), = pdus(run_block(faded, [photo_pdu(img, 1)])["out"])
-        self.assertEqual(fmeta["mode"], scheme_index("bpsk_r1-2_k7_x2"))  # below 5 dB on a fading channel
+        self.assertEqual(fmeta["mode"], scheme_index("qpsk_r1-2_ldpc_x5-4"))  # K=7 BPSK holds from 7 dB when fading
         dec = semantic2_decoder(SHIPPED)
         bad = z.copy()
         bad[:meta["side_symbols"]] *= -1  # the tree block (and part of the spread head): inverted code bits
@@ -125,14 +125,15 @@ class qa_semantic2(gr_unittest.TestCase):
         self.assertTrue(any("mode=99" in r for r in reasons))
 
     def test_008_ldpc_side_information_of_a_larger_photo(self):
-        """A photo whose tree is long (>720 flags) gets an LDPC scheme: BPSK rate 1/2 at 1 dB (the
-        K=7 code needed twice its symbols there), decoded by the block from the PDU's mode."""
+        """A photo whose tree is long (>720 flags) gets an LDPC scheme: QPSK rate 1/2 with 3 of 8 code
+        bits sent twice at 1 dB (1.375 symbols per bit; the K=7 code needed 4 there), decoded by the
+        block from the PDU's mode."""
         from gr_semcod.runtime.side_info import SIDE_MCS
 
         img = make_photo(192, 320, 8)
         enc = semantic2_encoder(SHIPPED, "1/48", 1.0)
         (meta, z), = pdus(run_block(enc, [photo_pdu(img, 11)])["out"])
-        self.assertEqual(meta["mode"], scheme_index("bpsk_r1-2_ldpc"))
+        self.assertEqual(meta["mode"], scheme_index("qpsk_r1-2_ldpc_x11-8"))
         self.assertEqual(SIDE_MCS[meta["mode"]].code, "ldpc")
         dec = semantic2_decoder(SHIPPED)
         rx = {"image_id": 11, "photo_height": 192, "photo_width": 320, "mode": meta["mode"], "snr_db": 1.0}
