@@ -30,7 +30,7 @@ import numpy as np
 
 __all__ = [
     "node_distortion", "prune", "level_map", "tree_cost", "flag_counts", "flag_code_bits", "stitch_levels", "allocate",
-    "fill_budget",
+    "fill_budget", "level_flag_bits", "partition_distortion", "allocate_tile_levels",
     "merge_map", "whole_tiles", "anchor_mask", "extract_tokens", "insert_tokens", "tree_bits", "parse_tree_bits",
 ]
 
@@ -68,19 +68,27 @@ def node_distortion(f: np.ndarray, depth: int) -> list:
     return out
 
 
-def prune(dist: Sequence[np.ndarray], lam: np.ndarray, r: float) -> list:
+def prune(dist: Sequence[np.ndarray], lam: np.ndarray, r: float, flag_cost: Optional[np.ndarray] = None) -> list:
     """Bottom-up pruning: ``split_l (B, h/2^l, w/2^l)`` booleans, True where the node is split.
 
-    ``lam (B,)`` is the Lagrange multiplier of each image; flag bits are paid on both branches
-    (a visited node sends its flag whether it splits or not), so they do not enter the choice.
+    ``lam (B,)`` is the Lagrange multiplier of each image.  Without ``flag_cost`` the flags do
+    not enter the choice (a visited node sends its flag whether it splits or not).  With
+    ``flag_cost (depth, 2)`` (symbols of a flag 0 / 1 at each level: coded bits times the symbols
+    per bit), a merged node pays its 0 and a split one its 1 plus its children's flags::
+
+        J(n) = min( D(n) + lam r + lam c_l(0),  sum_children J + lam c_l(1) )
+
+    which is what an entropy-coded tree costs: rare decisions (a lone merge among split nodes)
+    cost many bits.
     """
     lam = np.asarray(lam, np.float64).reshape(-1, 1, 1)
     b, h, w = dist[0].shape[0], dist[0].shape[1] * 2, dist[0].shape[2] * 2
+    fc = np.zeros((len(dist), 2)) if flag_cost is None else np.asarray(flag_cost, np.float64)
     j = np.broadcast_to(lam * r, (b, h, w))
     splits = []
-    for d in dist:
-        js = _pool_sum(j, 2)
-        jm = d + lam * r
+    for lv, d in enumerate(dist, start=1):
+        js = _pool_sum(j, 2) + lam * fc[lv - 1, 1]
+        jm = d + lam * (r + fc[lv - 1, 0])
         split = js < jm
         splits.append(split)
         j = np.where(split, js, jm)
@@ -174,6 +182,58 @@ def flag_code_bits(counts: np.ndarray) -> np.ndarray:
     return nats.sum(axis=(-1, -2)) / np.log(2) + 2.0
 
 
+def level_flag_bits(lev: np.ndarray, depth: int, layout: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """``(depth, 2)``: bits a flag 0 / 1 of each level costs, ``-log2`` of its KT-smoothed
+    frequency among the visited nodes of ``lev`` (all images together, or the tiles of one photo
+    stitched by ``layout``)."""
+    cnt = flag_counts(stitch_levels(lev, layout) if layout is not None else lev, depth).sum(axis=(0, 2))
+    p = (cnt + 0.5) / (cnt.sum(axis=1, keepdims=True) + 1.0)
+    return -np.log2(p)
+
+
+def partition_distortion(dist: Sequence[np.ndarray], lev: np.ndarray) -> float:
+    """Total merge distortion ``sum D(leaf)`` of the level map ``lev`` (``dist``: :func:`node_distortion`)."""
+    lev = np.asarray(lev)
+    total = 0.0
+    for lv, d in enumerate(dist, start=1):
+        s = 1 << lv
+        leaf = (lev[:, ::s, ::s] == lv) & anchor_mask(lev)[:, ::s, ::s]
+        total += float(d[leaf].sum())
+    return total
+
+
+def allocate_tile_levels(f: np.ndarray, depth: int, r: float, budget: float, beta: float, extra_bits: float,
+                         layout: Tuple[int, int], iters: int = 40) -> Tuple[np.ndarray, dict]:
+    """The tiles of one photo each merged to ONE level (``0..depth``, the same all over the
+    tile), the levels chosen to minimise the merge distortion within ``budget`` symbols (bisected
+    ``lambda``), the flags arithmetic-coded as :func:`allocate` codes them.  Such a tree is nearly
+    free to send (a tile's flags repeat one decision), which wins when the budget only just falls
+    short of leaving every tile whole (CBR 1/12 at the base rate 1/12)."""
+    t, _, h, w = f.shape
+    dist = node_distortion(f, depth)
+    d = np.zeros((t, depth + 1))
+    for lv in range(1, depth + 1):
+        d[:, lv] = dist[lv - 1].reshape(t, -1).sum(axis=1)
+    tokens = h * w / np.power(4.0, np.arange(depth + 1))
+    scale = max(float(d[:, 1].mean()), 1e-12) / max(r, 1e-12)
+
+    def solve(log_lam):
+        lv = np.argmin(d + scale * np.exp(log_lam) * r * tokens[None], axis=1)
+        lev = np.broadcast_to(lv[:, None, None], (t, h, w)).astype(np.uint8)
+        fl = float(flag_code_bits(flag_counts(stitch_levels(lev, layout), depth))[0])
+        return lev, tokens[lv].sum() * r + (fl + extra_bits) * beta
+
+    lo, hi = -30.0, 30.0
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        if solve(mid)[1] <= budget:
+            hi = mid
+        else:
+            lo = mid
+    lev, sym = solve(hi)
+    return lev, {"symbols": sym, "over": sym > budget, "distortion": float(d[np.arange(t), lev[:, 0, 0]].sum())}
+
+
 def allocate(
     f: np.ndarray,
     depth: int,
@@ -187,6 +247,7 @@ def allocate(
     coded: bool = True,
     layout: Optional[Tuple[int, int]] = None,
     fill_rounds: int = 4,
+    entropy_rounds: int = 0,
 ) -> Tuple[np.ndarray, dict]:
     """Level map minimising latent distortion with ``S <= budget`` symbols per group.
 
@@ -207,6 +268,10 @@ def allocate(
             bit each.
         layout: ``(rows, cols)`` when the images are the tiles of ONE photo in raster order (one
             group): the flag contexts then see the neighbours across tile borders.
+        entropy_rounds: solve again this many times with every flag priced at what it costs coded
+            (:func:`prune`'s ``flag_cost``: ``-log2`` of its level's frequency in the previous
+            solution, KT-smoothed, times ``beta``), so the tree trades its own length against
+            distortion; the first solve prices no flag.
 
     Returns ``(lev (B, h, w) uint8, info)`` with per-group ``tokens``, ``bits``, ``symbols``
     and ``over`` (True where even the fully merged tree exceeds the budget).
@@ -233,19 +298,24 @@ def allocate(
             fg = np.bincount(groups, fl, ng)
         return tg, fg, tg * r + (fg + extra_bits) * beta
 
+    flag_cost = None
+
     def cost(log_lam):
-        lev = level_map(prune(dist, scale * np.exp(log_lam)[groups], r))
+        lev = level_map(prune(dist, scale * np.exp(log_lam)[groups], r, flag_cost))
         return (lev, *rate(lev))
 
-    lo = np.full(ng, -30.0)   # small lambda: everything split (most symbols)
-    hi = np.full(ng, 30.0)    # large lambda: everything merged (fewest symbols)
-    for _ in range(iters):
-        mid = (lo + hi) / 2
-        _, _, _, s = cost(mid)
-        ok = s <= budget
-        hi = np.where(ok, mid, hi)
-        lo = np.where(ok, lo, mid)
-    lev, t, fl, s = cost(hi)
+    for rnd in range(int(entropy_rounds) + 1):
+        if rnd:
+            flag_cost = beta * level_flag_bits(lev, depth, layout)
+        lo = np.full(ng, -30.0)   # small lambda: everything split (most symbols)
+        hi = np.full(ng, 30.0)    # large lambda: everything merged (fewest symbols)
+        for _ in range(iters):
+            mid = (lo + hi) / 2
+            _, _, _, s = cost(mid)
+            ok = s <= budget
+            hi = np.where(ok, mid, hi)
+            lo = np.where(ok, lo, mid)
+        lev, t, fl, s = cost(hi)
     if fill:
         base_over = s > budget  # even the Lagrangian solution is over: nothing to undo to
         for _ in range(fill_rounds):

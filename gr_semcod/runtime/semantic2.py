@@ -68,7 +68,8 @@ SIDE_OVERHEAD_BITS = HEAD_REPEAT * (HEAD_BITS + TAIL_BITS) + CRC_BITS + TAIL_BIT
 INTERLEAVER_SEED = 0x5EC2
 FALLBACK_LEVEL = 0.5   # the image a receiver shows when the side information fails
 MODES = ("photo", "tile", "uniform", "none")
-BISECT_SLACK = 0.005   # a photo left this share of its budget unspent by the tightening is refilled by bisection
+BISECT_SLACK = 0.005
+ENTROPY_ROUNDS = 2     # photo trees: re-solved twice with every flag priced at its coded length   # a photo left this share of its budget unspent by the tightening is refilled by bisection
 
 
 class SideInfoError(ValueError):
@@ -327,8 +328,14 @@ def photo_levels(y: np.ndarray, meta: Dict, budget: float, mode: str, beta: floa
     t = len(y)
     r = c / 2.0
     extra = float(extra_bits)
-    if mode == "photo":
-        return quadtree.allocate(y, depth, r, budget, beta, extra, groups=np.zeros(t, np.int64), layout=layout)[0]
+    if mode == "photo":  # the free tree, its flags priced at their coded length, or one level per tile
+        free, info = quadtree.allocate(y, depth, r, budget, beta, extra, groups=np.zeros(t, np.int64), layout=layout,
+                                       entropy_rounds=ENTROPY_ROUNDS)
+        flat, flat_info = quadtree.allocate_tile_levels(y, depth, r, budget, beta, extra, layout)
+        if not flat_info["over"] and (bool(info["over"][0]) or flat_info["distortion"]
+                                      < quadtree.partition_distortion(quadtree.node_distortion(y, depth), free)):
+            return flat
+        return free
     if mode == "tile":
         return quadtree.allocate(y, depth, r, (budget - extra * beta) / t, beta, 0.0)[0]
     if mode == "none":

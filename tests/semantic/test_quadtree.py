@@ -201,3 +201,48 @@ def test_repeated_fill_spends_what_a_nearly_merged_coded_tree_strands():
     cheapest = np.where((lev == 1).any(axis=(1, 2)), 3 * r, 3 * r + 4 * beta)
     assert np.all(left < cheapest + 2 * beta), left  # + the coder's change of length
     assert np.allclose(info["symbols"], tokens * r + info["bits"] * beta)
+
+
+def _photo(seed=7, t=16):
+    """The tiles of a 4x4-tile photo: busy texture, some flat tiles, a few flat 2x2 spots."""
+    rng = np.random.default_rng(seed)
+    f = rng.normal(size=(t, 8, 8, 8)).astype(np.float32)
+    f[:3] = 0.2 + 0.01 * rng.normal(size=(3, 8, 8, 8))           # sky
+    for i in range(3, t, 3):
+        f[i, :, 2:4, 4:6] = 0.4                                   # a lone flat spot
+    return f
+
+
+def test_partition_distortion_is_the_merge_error():
+    f = _photo()
+    for budget in (300.0, 1200.0, 3000.0):
+        lev, _ = q.allocate(f, DEPTH, 4.0, budget, 1.5, groups=np.zeros(len(f), int), layout=(4, 4))
+        d = q.partition_distortion(q.node_distortion(f, DEPTH), lev)
+        assert d == pytest.approx(float(((q.merge_map(f, lev, DEPTH) - f) ** 2).sum()), rel=1e-5)
+
+
+def test_priced_flags_shorten_the_tree_within_the_budget():
+    """Flags priced at their coded length (``entropy_rounds``): the tree the budget buys is
+    shorter to send and the photo still fits its budget; ``level_flag_bits`` makes the rare
+    decision the expensive one."""
+    f = _photo()
+    kw = dict(groups=np.zeros(len(f), int), layout=(4, 4))
+    budget = 0.97 * len(f) * 64 * 4.0          # just short of every tile whole
+    plain, pi = q.allocate(f, DEPTH, 4.0, budget, 2.0, 174, **kw)
+    priced, ei = q.allocate(f, DEPTH, 4.0, budget, 2.0, 174, entropy_rounds=2, **kw)
+    assert ei["symbols"][0] <= budget and pi["symbols"][0] <= budget
+    assert ei["bits"][0] < pi["bits"][0]
+    bits = q.level_flag_bits(plain, DEPTH, (4, 4))
+    assert bits.shape == (DEPTH, 2) and bits[0, 1] < bits[0, 0]  # level 1: split is the common flag
+
+
+def test_one_level_per_tile_is_cheap_to_send_and_fits():
+    f = _photo()
+    budget = 0.9 * len(f) * 64 * 4.0
+    lev, info = q.allocate_tile_levels(f, DEPTH, 4.0, budget, 2.0, 174, (4, 4))
+    assert not info["over"] and info["symbols"] <= budget
+    assert all(len(np.unique(t)) == 1 for t in lev)                # one level per tile
+    assert lev[:3].min() == DEPTH and (lev[3:, 0, 0] == 0).mean() >= 0.75  # the sky merged, the texture whole
+    assert info["distortion"] == pytest.approx(q.partition_distortion(q.node_distortion(f, DEPTH), lev), rel=1e-6)
+    free, fi = q.allocate(f, DEPTH, 4.0, budget, 2.0, 174, groups=np.zeros(len(f), int), layout=(4, 4))
+    assert q.flag_code_bits(q.flag_counts(q.stitch_levels(lev, (4, 4)), DEPTH))[0] < fi["bits"][0] - 174
