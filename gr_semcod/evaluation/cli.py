@@ -65,7 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full-size", action="store_true",
                    help="code each photo of --data at its own size (tiles of the bundle size, equal total "
                         "symbols per photo; see gr_semcod.evaluation.fullsize)")
-    p.add_argument("--modes", nargs="+", default=["photo"], choices=["photo", "tile", "uniform", "none"],
+    p.add_argument("--modes", nargs="+", default=["photo"],
+                   choices=["photo", "tile", "uniform", "none", "photo_unpriced"],
                    help="--full-size: semantic v2 rate modes (photo = budget shared by the tiles of a photo)")
     p.add_argument("--v1", action="store_true", help="--full-size: also run the first semantic codec per tile")
     p.add_argument("--save-images", action="store_true", help="--full-size: write every reconstruction as PNG")

@@ -268,7 +268,8 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         "",
         "Schemes: `deepjscc` (the bundle's Deep JSCC at the CBR, per tile); `semantic2_photo` (one budget per "
         "photo shared among tiles by content, mode b); `semantic2_tile` (the same budget per tile, mode a); "
-        "`semantic2_uniform` (the same merge level everywhere); `semantic2_none` (nothing merged: "
+        "`semantic2_uniform` (the same merge level everywhere); `semantic2_photo_unpriced` (mode b with the "
+        "tree solved once, no flag priced, not compared with one level per tile); `semantic2_none` (nothing merged: "
         f"the Deep JSCC {s2.get('base_cbr', '?')} limit, spending its own rate).",
         "",
         table,

@@ -67,7 +67,7 @@ HEAD_REPEAT = 4        # the head is sent 4x more often than the tree block: los
 SIDE_OVERHEAD_BITS = HEAD_REPEAT * (HEAD_BITS + TAIL_BITS) + CRC_BITS + TAIL_BITS  # 174
 INTERLEAVER_SEED = 0x5EC2
 FALLBACK_LEVEL = 0.5   # the image a receiver shows when the side information fails
-MODES = ("photo", "tile", "uniform", "none")
+MODES = ("photo", "tile", "uniform", "none", "photo_unpriced")
 BISECT_SLACK = 0.005
 ENTROPY_ROUNDS = 2     # photo trees: re-solved twice with every flag priced at its coded length   # a photo left this share of its budget unspent by the tightening is refilled by bisection
 
@@ -328,6 +328,8 @@ def photo_levels(y: np.ndarray, meta: Dict, budget: float, mode: str, beta: floa
     t = len(y)
     r = c / 2.0
     extra = float(extra_bits)
+    if mode == "photo_unpriced":  # ablation: the free tree with no flag priced (the allocation before)
+        return quadtree.allocate(y, depth, r, budget, beta, extra, groups=np.zeros(t, np.int64), layout=layout)[0]
     if mode == "photo":  # the free tree, its flags priced at their coded length, or one level per tile
         free, info = quadtree.allocate(y, depth, r, budget, beta, extra, groups=np.zeros(t, np.int64), layout=layout,
                                        entropy_rounds=ENTROPY_ROUNDS)

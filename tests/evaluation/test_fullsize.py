@@ -75,7 +75,7 @@ def test_equal_budget_same_size_and_above_the_mean_colour_floor(bundle_dir):
     floor = 10 * np.log10(1 / ((ref - ref.reshape(-1, 3).mean(0)) ** 2).mean())
     for cbr in ("1/48", "1/12"):
         k = num_symbols(cbr, *img.shape[:2])
-        for mode in ("photo", "tile", "uniform"):
+        for mode in ("photo", "tile", "uniform", "photo_unpriced"):
             r = semantic2_photo(b, img, cbr, "awgn", 20.0, 0, mode)
             assert r["image"].shape == img.shape
             assert r["symbols"] <= k and r["cbr_spent"] <= float(eval(cbr)) + 1e-12
@@ -269,3 +269,26 @@ def test_deepjscc_whole_photo_bench(tmp_path, capsys):
     last = dict(line.split("=") for line in out[-2:])
     tile, whole = float(last["deepjscc_psnr_tile_1-12_10db"]), float(last["deepjscc_psnr_whole_1-12_10db"])
     assert 20 < tile < 50 and 5 < whole < 50
+
+
+def test_photo_mode_sends_the_tree_that_merges_least(bundle_dir):
+    """Mode ``photo`` takes, of the flag-priced free tree and one level per tile, the one with the
+    smaller merge distortion within the budget: never more distortion than either candidate."""
+    from gr_semcod.runtime import quadtree
+
+    b = load_bundle(bundle_dir[0])
+    meta = b.manifest["semantic2"]
+    img = synthetic_photo(128, 160)
+    tiles, grid = tile_photo(img, 32)
+    y = b.run("semantic2_encoder", images=tiles)["features"][:, :meta["c"]]
+    dist = quadtree.node_distortion(y, meta["depth"])
+    for cbr in ("1/48", "1/12"):
+        k = float(num_symbols(cbr, *img.shape[:2]))
+        got = photo_levels(y, meta, k, "photo", 1.375, grid, 300.0)
+        flat, info = quadtree.allocate_tile_levels(y, meta["depth"], meta["c"] / 2, k, 1.375, 300.0, grid)
+        free, _ = quadtree.allocate(y, meta["depth"], meta["c"] / 2, k, 1.375, 300.0, groups=np.zeros(len(y), int),
+                                    layout=grid, entropy_rounds=2)
+        d = quadtree.partition_distortion(dist, got)
+        assert d <= min(quadtree.partition_distortion(dist, free), info["distortion"]) + 1e-9
+        assert np.array_equal(got, flat) or np.array_equal(got, free)
+
