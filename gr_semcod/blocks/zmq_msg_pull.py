@@ -58,12 +58,14 @@ class MessagePuller:
     @property
     def n_disconnects(self) -> int:
         """Peer connections closed (a peer that stopped, or sent a message over ``max_message_bytes``)."""
-        return self._n_disconnects + (self.monitor.n_disconnects if self.monitor is not None else 0)
+        with self._closing:  # the socket (and its monitor) may be closed by the thread meanwhile
+            return self._n_disconnects + (self.monitor.n_disconnects if self.monitor is not None else 0)
 
     @property
     def n_handshake_failures(self) -> int:
         """Peers refused in the handshake (CURVE keys, protocol)."""
-        return self._n_handshake_failures + (self.monitor.n_handshake_failures if self.monitor is not None else 0)
+        with self._closing:
+            return self._n_handshake_failures + (self.monitor.n_handshake_failures if self.monitor is not None else 0)
 
     def start(self) -> None:
         """Bind and start the thread (the socket lives from start to stop, so that a stopped
@@ -71,7 +73,12 @@ class MessagePuller:
         import zmq
 
         if self._thread is not None and self._thread.is_alive():
-            return
+            if self._run.is_set():
+                return  # running
+            self._thread.join(2.0 + self.timeout / 1000.0)  # a stop() that gave up waiting: let it finish
+            if self._thread.is_alive():
+                raise RuntimeError(f"report receiver {self.address}: the previous thread is still handling a "
+                                   "message; cannot start again until it returns")
         self.sock = zmq.Context.instance().socket(zmq.PULL)
         self.sock.setsockopt(zmq.LINGER, 0)
         limit(self.sock, self.max_message_bytes)

@@ -68,8 +68,8 @@ SIDE_OVERHEAD_BITS = HEAD_REPEAT * (HEAD_BITS + TAIL_BITS) + CRC_BITS + TAIL_BIT
 INTERLEAVER_SEED = 0x5EC2
 FALLBACK_LEVEL = 0.5   # the image a receiver shows when the side information fails
 MODES = ("photo", "tile", "uniform", "none", "photo_unpriced")
-BISECT_SLACK = 0.005
-ENTROPY_ROUNDS = 2     # photo trees: re-solved twice with every flag priced at its coded length   # a photo left this share of its budget unspent by the tightening is refilled by bisection
+BISECT_SLACK = 0.005   # a photo left this share of its budget unspent by the tightening is refilled by bisection
+ENTROPY_ROUNDS = 2     # photo trees: re-solved twice with every flag priced at its coded length
 
 
 class SideInfoError(ValueError):

@@ -240,8 +240,9 @@ class HybridSemanticCodec(nn.Module):
         if freeze_base:
             for p in list(self.encoder_a.trunk.parameters()) + list(self.decoder.synthesis.parameters()):
                 p.requires_grad_(False)
-        else:  # whole tiles stay the base Deep JSCC, as the runtime sends and decodes them
-            self.base = copy.deepcopy(base).requires_grad_(False)
+        # whole tiles stay the base Deep JSCC, as the runtime sends and decodes them: with the base
+        # trainable, an untrained copy (not a submodule: not saved, not counted, not optimised)
+        object.__setattr__(self, "_base", None if freeze_base else copy.deepcopy(base).requires_grad_(False))
         if freeze_transmitter:  # what is sent stays bit for bit (and a machine receiver trained on it valid)
             for p in list(self.encoder_a.parameters()) + list(self.encoder_b.parameters()) + [self.level_log2_amp]:
                 p.requires_grad_(False)
@@ -250,10 +251,16 @@ class HybridSemanticCodec(nn.Module):
     def _base_encoder(self):
         """The base Deep JSCC's analysis for whole tiles: the trunk while it is frozen, else the
         untrained copy (the runtime codes whole tiles with the bundle's Deep JSCC itself)."""
-        return self.base.encoder if hasattr(self, "base") else self.encoder_a.trunk
+        return self._base.encoder if self._base is not None else self.encoder_a.trunk
 
     def _base_decoder(self):
-        return self.base.decoder if hasattr(self, "base") else self.decoder.synthesis
+        return self._base.decoder if self._base is not None else self.decoder.synthesis
+
+    def _apply(self, fn, *args, **kwargs):  # .to(), .cuda(), .double(): the untrained copy follows
+        super()._apply(fn, *args, **kwargs)
+        if self._base is not None:
+            self._base._apply(fn, *args, **kwargs)
+        return self
 
     def level_amp(self) -> torch.Tensor:
         """Amplitude ``a_l`` of a token of level ``l = 0..depth`` (``a_0 = 1``)."""

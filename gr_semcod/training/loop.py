@@ -398,7 +398,8 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, 
             loss, parts = crit(out, x, y)
             if not loss.requires_grad:  # nothing trainable on this batch's path (a receiver-only stage
                 # whose tiles all stayed whole): a zero gradient keeps the step, and DDP ranks, in step
-                loss = loss + 0.0 * sum(p.sum() for p in model.parameters() if p.requires_grad)
+                loss = loss + 0.0 * sum((p.sum() for p in model.parameters() if p.requires_grad),
+                                        torch.zeros((), device=loss.device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:

@@ -150,10 +150,12 @@ def get_config(name: str, **overrides) -> TrainConfig:
     return cfg.replace(**overrides)
 
 
-def warm_start(model, path, name: str) -> None:
+def warm_start(model, path, name: str, required: tuple = ()) -> int:
     """Load into ``model`` every tensor of the checkpoint ``path`` (a ``best.pt`` / ``ckpt.pt``,
     ``weights_only``) whose name and shape match; new layers keep their init.  ValueError when
-    nothing matches (a checkpoint of another model)."""
+    nothing matches (a checkpoint of another model) or when a tensor of ``model`` whose name starts
+    with one of ``required`` is not loaded (e.g. a frozen part that must come from the checkpoint).
+    Returns the number of tensors loaded."""
     import torch
 
     sd = torch.load(path, map_location="cpu", weights_only=True)
@@ -162,4 +164,9 @@ def warm_start(model, path, name: str) -> None:
     loadable = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
     if not loadable:
         raise ValueError(f"init_from {path}: no tensor matches the {name} model")
+    missing = [k for k in own if k.startswith(tuple(required)) and k not in loadable]
+    if missing:
+        raise ValueError(f"init_from {path}: {len(missing)} tensors of the {name} model that must come from it "
+                         f"do not match (e.g. {missing[0]})")
     model.load_state_dict(loadable, strict=False)
+    return len(loadable)

@@ -203,9 +203,48 @@ def test_a_stop_during_a_slow_handler_leaves_no_socket_open():
         puller._thread.join(5)
         assert not puller._thread.is_alive()
         puller.start()                      # the address is free again
-        assert puller.sock is not None
+        assert puller.sock is not None and puller._thread.is_alive()
     finally:
         release.set()
         push.close(0)
         puller.stop()
     assert puller.sock is None
+
+
+def test_a_restart_right_after_a_stop_that_gave_up_waits_for_the_old_thread():
+    """start() after a stop() that gave up on a slow handler: it waits for the old thread (which
+    closes its socket), then binds again and receives; it used to return at once and leave the
+    receiver dead."""
+    import threading
+
+    import zmq
+
+    addr = f"tcp://127.0.0.1:{free_port()}"
+    entered, release = threading.Event(), threading.Event()
+    got = []
+
+    def handler(msg):
+        got.append(msg)
+        if len(got) == 1:
+            entered.set()
+            release.wait(10)
+
+    puller = MessagePuller(addr, handler, gr.logger("qa_reports"), timeout=10)
+    puller.start()
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.connect(addr)
+    try:
+        push.send(pmt.serialize_str(report(0)))
+        assert entered.wait(10)
+        puller.stop()                              # gives up: the handler still runs
+        threading.Timer(0.5, release.set).start()  # ... and returns while start() waits
+        puller.start()
+        assert puller.sock is not None and puller._thread.is_alive()
+        push.send(pmt.serialize_str(report(1)))
+        assert wait_for(lambda: len(got) == 2, 10), "the restarted receiver got nothing"
+    finally:
+        release.set()
+        push.close(0)
+        puller.stop()
+

@@ -126,3 +126,29 @@ def test_receiver_stage_trains_the_receiver_only(crops, tmp_path):
     assert all(torch.equal(now[k], v) for k, v in tx.items())
     assert any(not torch.equal(now[k], v) for k, v in rx.items() if "synthesis" in k)
     assert any(not torch.equal(now[k], v) for k, v in rx.items() if "synthesis" not in k)
+
+
+def test_the_base_copy_is_neither_saved_nor_counted_and_the_rx_stage_needs_its_run(crops, tmp_path):
+    """With the base trainable, whole tiles go through an untrained copy of the base Deep JSCC:
+    it is not part of the saved state (checkpoints of such runs made before it still load) nor of
+    the parameters; a receiver-only stage refuses to start on a transmitter it was not given."""
+    import dataclasses
+
+    from gr_semcod.training.configs.hybrid import build_hybrid
+    from gr_semcod.training.registry import get_config
+
+    frozen = HybridSemanticCodec(base_cbr="1/12", init_from_bundle=str(BUNDLE), freeze_base=True)
+    free = HybridSemanticCodec(base_cbr="1/12", init_from_bundle=str(BUNDLE))
+    assert free._base is not None and frozen._base is None
+    assert set(free.state_dict()) == set(frozen.state_dict())
+    assert sum(p.numel() for p in free.parameters()) == sum(p.numel() for p in frozen.parameters())
+    free.load_state_dict(frozen.state_dict())  # strict
+    assert free.double()._base.decoder.convs[0].weight.dtype == torch.float64  # it follows .to()/.double()
+    cfg = get_config("semcod2_32_rx")
+    with pytest.raises(ValueError, match="needs init_from"):
+        build_hybrid(cfg)
+    other = HybridSemanticCodec(base_cbr="1/12", init_from_bundle=str(BUNDLE), dim=32)  # another transmitter
+    torch.save({"model": other.state_dict()}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="must come from it"):
+        build_hybrid(dataclasses.replace(cfg, model_kwargs={**cfg.model_kwargs, "init_from": str(tmp_path / "other.pt")}))
+

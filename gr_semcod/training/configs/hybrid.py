@@ -28,9 +28,13 @@ def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
     init_from = kw.pop("init_from", None)
     if init and not Path(init).is_absolute():
         init = str(REPO / init)
+    frozen_tx = bool(kw.get("freeze_transmitter"))
+    if frozen_tx and not init_from:
+        raise ValueError(f"{cfg.name}: a receiver-only stage (freeze_transmitter) needs init_from=<a v2 run's "
+                         "best.pt>: its transmitter is fixed, so it must be a trained one")
     codec = HybridSemanticCodec(image_size=cfg.image_size, channel=cfg.make_channel(), init_from_bundle=init, **kw)
-    if init_from:
-        warm_start(codec, init_from, cfg.name)
+    if init_from:  # a fixed transmitter must come whole from the run
+        warm_start(codec, init_from, cfg.name, ("encoder_a.", "encoder_b.", "level_") if frozen_tx else ())
     return codec
 
 
