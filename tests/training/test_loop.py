@@ -129,11 +129,18 @@ def test_variable_rate_model_gets_cbr(tmp_path, npz_pair):
 
 
 @pytest.mark.parametrize("name", [n for n in list_configs() if n.startswith(("semcod_", "semcod2_", "deepjscc_")) and not n.endswith("_cls")])
-def test_every_codec_config_builds_and_trains_one_step(name):
+def test_every_codec_config_builds_and_trains_one_step(name, tmp_path):
     """Each registered codec config (32x32 and 64x64, AWGN and Rayleigh) builds, runs forward at
-    its image size and back-propagates; ``semcod_*`` configs pass a CBR from their list."""
+    its image size and back-propagates; ``semcod_*`` configs pass a CBR from their list; a
+    second stage (``init_from`` required) starts from a checkpoint of its first."""
+    import dataclasses
+
     torch.manual_seed(0)
     cfg = get_config(name)
+    if cfg.model_kwargs.get("freeze_transmitter"):
+        first = get_config("semcod2_32")
+        torch.save({"model": first.build_model(first).state_dict()}, tmp_path / "best.pt")
+        cfg = dataclasses.replace(cfg, model_kwargs={**cfg.model_kwargs, "init_from": str(tmp_path / "best.pt")})
     model = cfg.build_model(cfg).train()
     size = cfg.image_size if isinstance(cfg.image_size, int) else cfg.image_size[0]
     x = torch.rand(2, 3, size, size)
