@@ -14,13 +14,9 @@ from __future__ import annotations
 
 
 def add_arguments(p):
-    p.add_argument("--bundle", default="models/semcod_32")
-    p.add_argument("--data", required=True, help="folder, glob or file of photos")
-    p.add_argument("--limit", type=int, default=None, help="at most this many photos")
-    p.add_argument("--cbr", nargs="+", default=["1/48", "1/12"])
-    p.add_argument("--snr", nargs="+", type=float, default=[1.0, 10.0])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime and torch threads (0: all cores)")
+    from .common import add_photo_arguments
+
+    add_photo_arguments(p)
 
 
 def whole_photo(model, img, snr_db: float, rng):
@@ -51,19 +47,12 @@ def run(args) -> int:
     from ..export.from_onnx import deepjscc_from_bundle
     from ..runtime.bundle import Bundle
     from ..runtime.channels import num_symbols
-    from ..runtime.images import ImageLoadError, list_image_files, read_image
+    from .common import read_photos
 
     if args.threads:
         torch.set_num_threads(args.threads)
     bundle = Bundle.load(args.bundle, **({"intra_op_threads": args.threads} if args.threads else {}))
-    photos = []
-    for f in list_image_files(args.data)[:args.limit]:
-        try:
-            photos.append(read_image(f))
-        except ImageLoadError as e:
-            print(f"skipped: {e}")
-    if not photos:
-        raise SystemExit(f"no readable photo in {args.data}")
+    photos = [img for _, img in read_photos(args.data, args.limit)]
     lines = []
     for cbr in args.cbr:
         model = deepjscc_from_bundle(args.bundle, cbr)

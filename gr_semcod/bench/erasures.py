@@ -14,15 +14,11 @@ from __future__ import annotations
 
 
 def add_arguments(p):
-    p.add_argument("--bundle", default="models/semcod_32")
-    p.add_argument("--data", required=True, help="folder, glob or file of photos")
-    p.add_argument("--limit", type=int, default=None, help="at most this many photos")
-    p.add_argument("--cbr", nargs="+", default=["1/48", "1/12"])
-    p.add_argument("--snr", nargs="+", type=float, default=[1.0, 10.0])
+    from .common import add_photo_arguments
+
+    add_photo_arguments(p)
     p.add_argument("--lost", type=float, default=1 / 90, help="fraction of the vector lost, contiguous")
     p.add_argument("--positions", type=int, default=2, help="lost-fragment positions per photo and point")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (0: all cores)")
 
 
 def run(args) -> int:
@@ -31,24 +27,21 @@ def run(args) -> int:
     from ..evaluation.fullsize import _score
     from ..runtime.bundle import Bundle
     from ..runtime.channels import awgn
-    from ..runtime.images import ImageLoadError, list_image_files, read_image
     from ..runtime.semantic2 import decode_photo, encode_photo
+    from .common import read_photos
 
     if not 0 < args.lost < 1:
         raise SystemExit(f"--lost must be in (0, 1), got {args.lost}")
+    if args.positions < 1:
+        raise SystemExit(f"--positions must be at least 1, got {args.positions}")
     bundle = Bundle.load(args.bundle, **({"intra_op_threads": args.threads} if args.threads else {}))
-    files = list_image_files(args.data)[:args.limit]
+    photos = read_photos(args.data, args.limit)
     rng = np.random.default_rng(args.seed)
     lines = []
     for cbr in args.cbr:
         for snr in args.snr:
             rows = []
-            for f in files:
-                try:
-                    img = read_image(f)
-                except ImageLoadError as e:
-                    print(f"skipped: {e}")
-                    continue
+            for f, img in photos:
                 ref = img.astype(np.float32) / 255
                 sym, tx = encode_photo(bundle, img, cbr, snr)
                 y = awgn(sym[None], snr, rng)[0]
@@ -64,8 +57,6 @@ def run(args) -> int:
                     rows.append([clean] + out)
                     print(f"{f}: {cbr} {snr:g} dB, symbols {a}..{a + n_lost} of {sym.size} lost: clean {clean:.2f}, "
                           f"zeros {out[0]:.2f}, fill {out[1]:.2f} dB", flush=True)
-            if not rows:
-                raise SystemExit(f"{args.data}: no readable photos")
             v = np.array(rows)
             failed = int(np.isnan(v[:, 1:]).any(1).sum())
             if failed:
