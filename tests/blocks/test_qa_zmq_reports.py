@@ -174,40 +174,56 @@ def test_the_receiver_refuses_junk_and_goes_on():
         puller.stop()
 
 
+class SlowPeer:
+    """A MessagePuller whose handler blocks on its first message until ``release`` is set, and a
+    PUSH socket connected to it (``close()`` releases and closes everything)."""
+
+    def __init__(self):
+        import threading
+
+        import zmq
+
+        self.addr = f"tcp://127.0.0.1:{free_port()}"
+        self.entered, self.release, self.got = threading.Event(), threading.Event(), []
+        self.puller = MessagePuller(self.addr, self._handle, gr.logger("qa_reports"), timeout=10)
+        self.puller.start()
+        self.push = zmq.Context.instance().socket(zmq.PUSH)
+        self.push.setsockopt(zmq.LINGER, 0)
+        self.push.connect(self.addr)
+
+    def _handle(self, msg):
+        self.got.append(msg)
+        if len(self.got) == 1:
+            self.entered.set()
+            self.release.wait(10)
+
+    def send(self, i):
+        self.push.send(pmt.serialize_str(report(i)))
+
+    def close(self):
+        self.release.set()
+        self.push.close(0)
+        self.puller.stop()
+
+
 def test_a_stop_during_a_slow_handler_leaves_no_socket_open():
     """A handler still running when stop() gives up waiting: the thread closes the socket itself
     when the handler returns (before, the socket stayed open until the process ended)."""
-    import threading
-
-    import zmq
-
-    addr = f"tcp://127.0.0.1:{free_port()}"
-    entered, release = threading.Event(), threading.Event()
-
-    def slow(msg):
-        entered.set()
-        release.wait(10)
-
-    puller = MessagePuller(addr, slow, gr.logger("qa_reports"), timeout=10)
-    puller.start()
-    push = zmq.Context.instance().socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 0)
-    push.connect(addr)
+    peer = SlowPeer()
+    puller = peer.puller
     try:
-        push.send(pmt.serialize_str(report(0)))
-        assert entered.wait(10)
+        peer.send(0)
+        assert peer.entered.wait(10)
         puller.stop()                       # gives up after ~2 s: the handler still runs
         assert puller.sock is not None and puller._thread.is_alive()
-        release.set()
+        peer.release.set()
         assert wait_for(lambda: puller.sock is None, 10), "the socket outlived the stop"
         puller._thread.join(5)
         assert not puller._thread.is_alive()
         puller.start()                      # the address is free again
         assert puller.sock is not None and puller._thread.is_alive()
     finally:
-        release.set()
-        push.close(0)
-        puller.stop()
+        peer.close()
     assert puller.sock is None
 
 
@@ -217,34 +233,16 @@ def test_a_restart_right_after_a_stop_that_gave_up_waits_for_the_old_thread():
     receiver dead."""
     import threading
 
-    import zmq
-
-    addr = f"tcp://127.0.0.1:{free_port()}"
-    entered, release = threading.Event(), threading.Event()
-    got = []
-
-    def handler(msg):
-        got.append(msg)
-        if len(got) == 1:
-            entered.set()
-            release.wait(10)
-
-    puller = MessagePuller(addr, handler, gr.logger("qa_reports"), timeout=10)
-    puller.start()
-    push = zmq.Context.instance().socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 0)
-    push.connect(addr)
+    peer = SlowPeer()
+    puller = peer.puller
     try:
-        push.send(pmt.serialize_str(report(0)))
-        assert entered.wait(10)
-        puller.stop()                              # gives up: the handler still runs
-        threading.Timer(0.5, release.set).start()  # ... and returns while start() waits
+        peer.send(0)
+        assert peer.entered.wait(10)
+        puller.stop()                                   # gives up: the handler still runs
+        threading.Timer(0.5, peer.release.set).start()  # ... and returns while start() waits
         puller.start()
         assert puller.sock is not None and puller._thread.is_alive()
-        push.send(pmt.serialize_str(report(1)))
-        assert wait_for(lambda: len(got) == 2, 10), "the restarted receiver got nothing"
+        peer.send(1)
+        assert wait_for(lambda: len(peer.got) == 2, 10), "the restarted receiver got nothing"
     finally:
-        release.set()
-        push.close(0)
-        puller.stop()
-
+        peer.close()
