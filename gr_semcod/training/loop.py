@@ -381,6 +381,7 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, 
     t_start = time.perf_counter() - elapsed
     last_eval = last_ckpt = elapsed
     run_loss, run_mse, run_n = 0.0, 0.0, 0
+    n_no_grad = 0  # batches with nothing trainable on their path (counted, reported in the summary)
     val_psnr = val_acc = float("nan")
     done = progress_of(step, elapsed) >= 1.0
     model.train()
@@ -400,6 +401,7 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, 
                 # whose tiles all stayed whole): a zero gradient keeps the step, and DDP ranks, in step
                 loss = loss + 0.0 * sum((p.sum() for p in model.parameters() if p.requires_grad),
                                         torch.zeros((), device=loss.device))
+                n_no_grad += 1
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
@@ -462,10 +464,10 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, 
     summary = None
     if main:
         log_file.close()
-        extra = None
+        extra = {"batches_without_gradient": n_no_grad}
         if ctx.enabled:
-            extra = {"world_size": ctx.world, "replica_digests": digests,
-                     "replicas_identical": len(set(digests)) == 1}
+            extra.update({"world_size": ctx.world, "replica_digests": digests,
+                          "replicas_identical": len(set(digests)) == 1})
             if not extra["replicas_identical"]:
                 log(f"[{cfg.name}] WARNING: the {ctx.world} replicas ended with different weights: {digests}")
         summary = _finish(cfg, run, model, val_ds, device, stages, step, elapsed, epoch, best, n_params, log, extra)
@@ -506,5 +508,7 @@ def _finish(cfg: TrainConfig, run: Path, model: nn.Module, val_ds, device, stage
         + ", ".join(f"{v:.2f} dB @ {k} dB" for k, v in report.items())
         + "; PSNR of mean MSE " + ", ".join(f"{v:.2f} dB @ {k} dB" for k, v in report_mse.items())
         + ("; val accuracy " + ", ".join(f"{r.get('acc', float('nan')):.4f} @ {k} dB" for k, r in evals.items())
-           if by_acc else ""))
+           if by_acc else "")
+        + (f"; {summary['batches_without_gradient']} batches had nothing trainable on their path (zero gradient)"
+           if summary.get("batches_without_gradient") else ""))
     return summary

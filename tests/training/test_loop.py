@@ -128,6 +128,27 @@ def test_variable_rate_model_gets_cbr(tmp_path, npz_pair):
     assert set(seen) == {"1/24", "1/12"}
 
 
+def test_a_batch_with_nothing_trainable_on_its_path_is_counted_not_fatal(tmp_path, npz_pair):
+    """A receiver-only stage can meet a batch whose tiles all stay whole (only frozen layers on its
+    path): the step takes a zero gradient, the run goes on and the summary counts such batches."""
+
+    class SometimesFrozen(torch.nn.Module):
+        def __init__(self, cfg):
+            super().__init__()
+            self.frozen = DeepJSCC("1/12", 32, widths=(4, 8)).requires_grad_(False)
+            self.gain = torch.nn.Parameter(torch.ones(()))
+            self.calls = 0
+
+        def forward(self, images, snr_db):
+            self.calls += 1
+            recon = self.frozen(images, snr_db)["recon"]
+            return {"recon": recon if self.calls % 2 else recon * self.gain}
+
+    cfg = _cfg(npz_pair, build_model=SometimesFrozen, steps=6, eval_every_steps=None)
+    summary = train(cfg, out_dir=tmp_path, threads=1, progress=False, log=lambda s: None)
+    assert summary["steps"] == 6 and summary["batches_without_gradient"] == 3
+
+
 @pytest.mark.parametrize("name", [n for n in list_configs() if n.startswith(("semcod_", "semcod2_", "deepjscc_")) and not n.endswith("_cls")])
 def test_every_codec_config_builds_and_trains_one_step(name, tmp_path):
     """Each registered codec config (32x32 and 64x64, AWGN and Rayleigh) builds, runs forward at
