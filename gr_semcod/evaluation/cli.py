@@ -68,6 +68,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", nargs="+", default=["photo"],
                    choices=["photo", "tile", "uniform", "none", "photo_unpriced"],
                    help="--full-size: semantic v2 rate modes (photo = budget shared by the tiles of a photo)")
+    p.add_argument("--draws", type=int, default=1,
+                   help="--full-size: channel realisations per photo and point (seeds seed + 1000 * photo + draw, "
+                        "the same for every scheme); with 2 or more the card gives each gain's standard error "
+                        "over the draws")
     p.add_argument("--v1", action="store_true", help="--full-size: also run the first semantic codec per tile")
     p.add_argument("--save-images", action="store_true", help="--full-size: write every reconstruction as PNG")
 

@@ -19,7 +19,11 @@ symbols (the *unpadded* size):
   ``uniform``  the same merge level everywhere (content-blind; its tree costs a few coded bits)
   ``none``     nothing merged: the Deep JSCC of the base rate (``cbr_spent`` = base + side info)
 
-One channel realisation per photo and scheme, seeded, so schemes compare on equal noise.
+One channel realisation per photo, point and draw (``--draws``, default 1), seeded
+``seed + 1000 * photo + draw`` and the same for every scheme, so schemes compare on equal noise.
+With several draws each row averages photos x draws, and :func:`gain_per_draw` gives the gain of
+one scheme over another with its standard error over the draws (the noise's share of the
+uncertainty; the photos are the same in every draw).
 """
 from __future__ import annotations
 
@@ -73,6 +77,29 @@ def semantic2_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr
             "mcs": tx["mcs"]}
 
 
+#: draws per photo (their seeds must stay below the next photo's, ``+ 1000``)
+MAX_DRAWS = 1000
+
+
+def gain_per_draw(per_photo, scheme: str, reference: str, channel: str, cbr: str, snr_db: float):
+    """PSNR of ``scheme`` minus ``reference`` at one point: ``{"gain": mean, "stderr": ..., "draws": D}``
+    or None when either is missing.  Per draw ``d`` the gain ``G_d`` is the mean over the photos of
+    the per-photo difference (the same channel seed for both schemes); ``gain = mean_d G_d`` (the
+    mean over all photo-draws) and ``stderr = std_d(G_d) / sqrt(D)`` (NaN for one draw)."""
+    def psnr(s):
+        return {(r["photo"], r.get("draw", 0)): r["psnr"] for r in per_photo
+                if (r["scheme"], r["channel"], r["cbr"], r["snr_db"]) == (s, channel, cbr, snr_db)}
+
+    a, b = psnr(scheme), psnr(reference)
+    keys = sorted(set(a) & set(b))
+    if not keys:
+        return None
+    draws = sorted({k[1] for k in keys})
+    g = np.array([np.mean([a[k] - b[k] for k in keys if k[1] == d]) for d in draws])
+    se = float(g.std(ddof=1) / np.sqrt(len(g))) if len(g) > 1 else float("nan")
+    return {"gain": float(g.mean()), "stderr": se, "draws": len(g)}
+
+
 def has_semantic2(bundle: Bundle) -> bool:
     return all(bundle.has(r) for r in ("semantic2_encoder", "semantic2_merger", "semantic2_decoder")) \
         and "semantic2" in bundle.manifest
@@ -103,6 +130,9 @@ def run_full_size(args) -> int:
     from ..runtime.images import ImageLoadError, list_image_files, read_image
     from .pipeline import has_deepjscc, has_semantic, semantic_roundtrip
 
+    draws = int(getattr(args, "draws", 1))
+    if not 1 <= draws <= MAX_DRAWS:
+        raise SystemExit(f"--draws must be in 1..{MAX_DRAWS} (seeds seed + 1000 * photo + draw), got {draws}")
     t0 = time.time()
     kw = {"intra_op_threads": args.threads} if args.threads else {}
     bundle = Bundle.load(args.bundle, **kw)
@@ -131,8 +161,8 @@ def run_full_size(args) -> int:
     for channel in args.channel:
         for cbr in cbrs:
             for snr in args.snr:
-                for i, (img, name) in enumerate(zip(photos, names)):
-                    seed = args.seed + 1000 * i
+                for i, (img, name), d in ((i, p, d) for i, p in enumerate(zip(photos, names)) for d in range(draws)):
+                    seed = args.seed + 1000 * i + d
                     ref = img.astype(np.float32) / 255.0
                     runs = {}
                     if has_deepjscc(base, cbr):
@@ -152,7 +182,7 @@ def run_full_size(args) -> int:
                         runs.update(fullsize_runs(img, cbr, channel, snr, seed, usable_codecs(args.digital)))
                     for scheme, r in runs.items():
                         per_photo.append({"scheme": scheme, "channel": channel, "cbr": cbr, "snr_db": snr,
-                                          "photo": name, "height": img.shape[0], "width": img.shape[1],
+                                          "photo": name, "draw": d, "height": img.shape[0], "width": img.shape[1],
                                           **_score(ref, r["image"]), "cbr_spent": r["cbr_spent"],
                                           "tokens_per_tile": r.get("tokens_per_tile", float("nan")),
                                           "side_fail": float(not r["side_ok"]) if "side_ok" in r else float("nan"),
@@ -161,7 +191,7 @@ def run_full_size(args) -> int:
                                           "flag_bits": r.get("flag_bits", float("nan")),
                                           "flag_bits_ideal": r.get("flag_bits_ideal", float("nan")),
                                           "failure_rate": r.get("failed", float("nan"))})
-                        if args.save_images and channel == args.channel[0]:
+                        if args.save_images and channel == args.channel[0] and d == 0:
                             from ..runtime.images import save_png
 
                             out = Path(args.out or Path("out") / "eval" / f"{bundle.name}_fullsize") / "images"
@@ -171,7 +201,7 @@ def run_full_size(args) -> int:
                   key=lambda k: (k[1], k[2], k[3], k[0]))
     for scheme, channel, cbr, snr in keys:
         sel = [r for r in per_photo if (r["scheme"], r["channel"], r["cbr"], r["snr_db"]) == (scheme, channel, cbr, snr)]
-        row = {"scheme": scheme, "channel": channel, "cbr": cbr, "snr_db": snr, "n": len(sel)}
+        row = {"scheme": scheme, "channel": channel, "cbr": cbr, "snr_db": snr, "n": len(sel), "draws": draws}
         for key in ("psnr", "ssim", "ms_ssim", "cbr_spent", "tokens_per_tile", "side_fail", "side_share", "flag_bits",
                     "flag_bits_ideal", "failure_rate"):
             row[key] = float(np.mean([r[key] for r in sel]))
@@ -179,18 +209,22 @@ def run_full_size(args) -> int:
         rows.append(row)
     out_dir = Path(args.out or Path("out") / "eval" / f"{bundle.name}_fullsize")
     out_dir.mkdir(parents=True, exist_ok=True)
-    fields = ["scheme", "channel", "cbr", "snr_db", "n", "psnr", "psnr_mse", "ssim", "ms_ssim", "cbr_spent",
+    fields = ["scheme", "channel", "cbr", "snr_db", "n", "draws", "psnr", "psnr_mse", "ssim", "ms_ssim", "cbr_spent",
               "tokens_per_tile", "side_fail", "side_share", "flag_bits", "flag_bits_ideal", "failure_rate"]
     for path, data, cols in ((out_dir / "results.csv", rows, fields),
                              (out_dir / "per_photo.csv", per_photo,
-                              ["photo", "height", "width"] + [f for f in fields if f != "n"])):
+                              ["photo", "draw", "height", "width"] + [f for f in fields if f not in ("n", "draws")])):
         with open(path, "w", newline="") as fh:
             wr = csv.DictWriter(fh, cols, extrasaction="ignore")
             wr.writeheader()
             wr.writerows(data)
     command = "semcod eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["eval"] else "semcod eval --full-size"
     summary = {"bundle": bundle.name, "data": args.data, "photos": names, "skipped": skipped, "command": command,
-               "rows": rows}
+               "rows": rows, "draws": draws,
+               "gains": [{"channel": c, "cbr": b, "snr_db": s, **g} for (c, b, s) in
+                         sorted({(r["channel"], r["cbr"], r["snr_db"]) for r in rows},
+                                key=lambda k: (k[0], float(Fraction(k[1])), k[2]))
+                         if (g := gain_per_draw(per_photo, "semantic2_photo", "deepjscc", c, b, s)) is not None]}
     (out_dir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = format_full_size(rows)
     print(table)
@@ -228,7 +262,7 @@ def format_side_info(rows) -> str:
         lines.append(f"- {r['scheme']}, {r['channel']}, CBR {r['cbr']}, {r['snr_db']:g} dB: side information "
                      f"{100 * r['side_share']:.1f} % of the symbols, flags coded in {r['flag_bits']:.1f} bits per photo "
                      f"(charged at the KT length {r['flag_bits_ideal']:.1f}), failed on {r['side_fail'] * r['n']:.0f} of "
-                     f"{r['n']} photos")
+                     f"{r['n']} photos" + (f" x draws ({r['draws']} per photo)" if r.get("draws", 1) > 1 else ""))
     return "\n".join(lines)
 
 
@@ -238,12 +272,17 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
     s2 = bundle.manifest.get("semantic2", {})
     rows = summary["rows"]
 
+    gains_by_point = {(g["channel"], g["cbr"], g["snr_db"]): g for g in summary.get("gains", [])}
+
     def gain(channel, cbr, snr):
+        g = gains_by_point.get((channel, cbr, snr))
+        if g is not None:
+            return g
         a = next((r["psnr"] for r in rows if (r["scheme"], r["channel"], r["cbr"], r["snr_db"]) ==
                   ("semantic2_photo", channel, cbr, snr)), None)
         b = next((r["psnr"] for r in rows if (r["scheme"], r["channel"], r["cbr"], r["snr_db"]) ==
                   ("deepjscc", channel, cbr, snr)), None)
-        return None if a is None or b is None else a - b
+        return None if a is None or b is None else {"gain": a - b, "stderr": float("nan"), "draws": 1}
 
     gains = sorted({(r["channel"], r["cbr"], r["snr_db"]) for r in rows}, key=lambda k: (k[0], float(Fraction(k[1])), k[2]))
     lines = [
@@ -263,7 +302,9 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         f"LDPC codes, shortened), interleaved, {describe_schemes()}, `gr_semcod.runtime.semantic2`; "
         "decoded (soft Viterbi, sum-product) at "
         "the receiver before any token is placed; a photo whose side information fails its CRC is counted and "
-        "shown mid-grey). PSNR is per photo, then averaged; "
+        "shown mid-grey). PSNR is per photo"
+        + (f" and channel draw ({summary['draws']} draws per photo, seeded alike for every scheme)"
+           if summary.get("draws", 1) > 1 else "") + ", then averaged; "
         "MS-SSIM where the photo is large enough.",
         "",
         "Schemes: `deepjscc` (the bundle's Deep JSCC at the CBR, per tile); `semantic2_photo` (one budget per "
@@ -284,7 +325,9 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
     for k in gains:
         g = gain(*k)
         if g is not None:
-            lines.append(f"- {k[0]}, CBR {k[1]}, {k[2]:g} dB: {g:+.2f} dB")
+            se = (f" (± {g['stderr']:.2f}: standard error over {g['draws']} channel draws per photo)"
+                  if np.isfinite(g["stderr"]) else "")
+            lines.append(f"- {k[0]}, CBR {k[1]}, {k[2]:g} dB: {g['gain']:+.2f} dB{se}")
     from .digital_rows import format_fullsize_failures
 
     failures = format_fullsize_failures(rows)

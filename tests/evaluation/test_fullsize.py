@@ -292,3 +292,42 @@ def test_photo_mode_sends_the_tree_that_merges_least(bundle_dir):
         assert d <= min(quadtree.partition_distortion(dist, free), info["distortion"]) + 1e-9
         assert np.array_equal(got, flat) or np.array_equal(got, free)
 
+
+
+def test_eval_full_size_draws(bundle_dir, tmp_path, capsys):
+    """--draws 3: per photo three channel seeds, the first the one-draw run's (its PSNRs reproduce
+    exactly), the rows average photos x draws, and the card's gain is the mean of the per-draw
+    gains with their standard error, recomputed here from per_photo.csv."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(synthetic_photo(64, 96, 3)).save(photos / "a.png")
+    Image.fromarray(synthetic_photo(64, 64, 4)).save(photos / "b.png")
+
+    def run(draws, out):
+        p = argparse.ArgumentParser()
+        eval_cli.add_arguments(p)
+        args = p.parse_args(["--bundle", str(bundle_dir[0]), "--data", str(photos), "--full-size", "--cbr", "1/12",
+                             "--snr", "1", "--channel", "awgn", "--draws", str(draws), "--out", str(tmp_path / out),
+                             "--card", str(tmp_path / f"{out}.md")])
+        assert eval_cli.run(args) == 0
+        return list(csv.DictReader(open(tmp_path / out / "per_photo.csv")))
+
+    one, three = run(1, "one"), run(3, "three")
+    assert len(one) == 2 * 2 and len(three) == 2 * 2 * 3
+    psnr = {(r["scheme"], r["photo"], r["draw"]): float(r["psnr"]) for r in three}
+    for r in one:
+        assert abs(psnr[(r["scheme"], r["photo"], "0")] - float(r["psnr"])) < 1e-9
+    assert len({psnr[("deepjscc", "a.png", d)] for d in "012"}) == 3  # other noise in every draw
+    rows = list(csv.DictReader(open(tmp_path / "three" / "results.csv")))
+    assert all((r["n"], r["draws"]) == ("6", "3") for r in rows)
+    g = np.array([np.mean([psnr[("semantic2_photo", f, d)] - psnr[("deepjscc", f, d)] for f in ("a.png", "b.png")])
+                  for d in "012"])
+    card = (tmp_path / "three.md").read_text()
+    assert f"awgn, CBR 1/12, 1 dB: {g.mean():+.2f} dB (± {g.std(ddof=1) / np.sqrt(3):.2f}: standard error over 3 " \
+           "channel draws per photo)" in card
+    assert "± " not in (tmp_path / "one.md").read_text()
+    p = argparse.ArgumentParser()
+    eval_cli.add_arguments(p)
+    with pytest.raises(SystemExit, match="--draws"):
+        eval_cli.run(p.parse_args(["--bundle", str(bundle_dir[0]), "--data", str(photos), "--full-size",
+                                   "--draws", "0", "--out", str(tmp_path / "bad")]))

@@ -76,12 +76,15 @@ def test_loopback_multipath_and_cfo(compiled, linear_bundle, image_dir, tmp_path
 
 
 def _start(script, args, log):
-    return subprocess.Popen([PY, "-u", str(script), *args], env=grc_env(), stdout=log, stderr=subprocess.STDOUT,
-                            cwd=REPO, start_new_session=True)
+    # PYTHONFAULTHANDLER: a process that hangs on SIGTERM prints every thread's stack on SIGABRT
+    return subprocess.Popen([PY, "-u", str(script), *args], env=grc_env(PYTHONFAULTHANDLER="1"), stdout=log,
+                            stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
 
 
 def stop_all(procs, logs):
-    """SIGTERM every process still running (its group), wait, SIGKILL what hangs; exit codes by name."""
+    """SIGTERM every process still running (its group), wait; a process that hangs gets SIGABRT
+    (its threads' stacks go to its log), then SIGKILL.  Exit codes by name, ``hung`` with the
+    log's tail for one that did not stop."""
     for p in procs.values():
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGTERM)
@@ -90,8 +93,14 @@ def stop_all(procs, logs):
         try:
             codes[name] = p.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            codes[name] = "hung"
+            os.killpg(p.pid, signal.SIGABRT)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+            logs[name].flush()
+            codes[name] = "hung: " + Path(logs[name].name).read_text()[-6000:]
     for f in logs.values():
         f.close()
     return codes
