@@ -152,14 +152,17 @@ def get_config(name: str, **overrides) -> TrainConfig:
 
 def warm_start(model, path, name: str, required: tuple = ()) -> int:
     """Load into ``model`` every tensor of the checkpoint ``path`` (a ``best.pt`` / ``ckpt.pt``,
-    ``weights_only``) whose name and shape match; new layers keep their init.  ValueError when
+    ``weights_only``; or a state dict) whose name and shape match; new layers keep their init.  ValueError when
     nothing matches (a checkpoint of another model) or when a tensor of ``model`` whose name starts
     with one of ``required`` is not loaded (e.g. a frozen part that must come from the checkpoint).
     Returns the number of tensors loaded."""
     import torch
 
-    sd = torch.load(path, map_location="cpu", weights_only=True)
-    sd = sd["model"] if isinstance(sd.get("model"), dict) else sd
+    if isinstance(path, dict):  # a state dict already (e.g. a model read from a bundle's ONNX files)
+        sd, path = path, "(state dict)"
+    else:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+        sd = sd["model"] if isinstance(sd.get("model"), dict) else sd
     own = model.state_dict()
     loadable = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
     if not loadable:

@@ -22,7 +22,9 @@ DEFAULT_BUNDLE = "models/semcod_32"
 def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
     """``model_kwargs``: :class:`HybridSemanticCodec` arguments, plus ``init_from``: a v2 run's
     ``best.pt`` to continue from (e.g. a fine-tuning stage of the trunk and synthesis on top of the
-    frozen-base run), loaded after the warm start from the bundle."""
+    frozen-base run), or a bundle directory whose shipped v2 is read back from its ONNX files
+    (:func:`gr_semcod.export.from_onnx.semantic2_from_bundle`), loaded after the warm start from
+    the bundle."""
     kw = dict(cfg.model_kwargs)
     init = kw.pop("init_from_bundle", None)
     init_from = kw.pop("init_from", None)
@@ -33,8 +35,14 @@ def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
         raise ValueError(f"{cfg.name}: a receiver-only stage (freeze_transmitter) needs init_from=<a v2 run's "
                          "best.pt>: its transmitter is fixed, so it must be a trained one")
     codec = HybridSemanticCodec(image_size=cfg.image_size, channel=cfg.make_channel(), init_from_bundle=init, **kw)
-    if init_from:  # a fixed transmitter must come whole from the run
-        warm_start(codec, init_from, cfg.name, ("encoder_a.", "encoder_b.", "level_") if frozen_tx else ())
+    if init_from:  # a fixed transmitter must come whole from the run (or the bundle)
+        src = init_from
+        if Path(init_from).is_dir():  # a bundle: its shipped v2, read back from its ONNX files (parity-checked)
+            from ...export.from_onnx import semantic2_from_bundle
+
+            arch = {k: kw[k] for k in ("dim", "heads", "decoder_blocks") if k in kw}
+            src = semantic2_from_bundle(init_from, **arch).state_dict()
+        warm_start(codec, src, cfg.name, ("encoder_a.", "encoder_b.", "level_") if frozen_tx else ())
     return codec
 
 
