@@ -154,5 +154,7 @@ def format_fullsize_failures(rows) -> str:
     for r in rows:
         if r["scheme"].startswith(SCHEME_PREFIX) and np.isfinite(r.get("failure_rate", np.nan)):
             lines.append(f"- {r['scheme']}, {r['channel']}, CBR {r['cbr']}, {r['snr_db']:g} dB: failed on "
-                         f"{r['failure_rate'] * r['n']:.0f} of {r['n']} photos (shown as the mean colour, scored so)")
+                         f"{r['failure_rate'] * r['n']:.0f} of {r['n']} photos"
+                         + (f" x draws ({r['draws']} per photo)" if r.get("draws", 1) > 1 else "")
+                         + " (shown as the mean colour, scored so)")
     return "\n".join(lines)

@@ -79,6 +79,8 @@ def semantic2_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr
 
 #: draws per photo (their seeds must stay below the next photo's, ``+ 1000``)
 MAX_DRAWS = 1000
+#: tiles per channel seed of the first semantic codec's rows (``--v1``; ``semantic_roundtrip``'s batch)
+V1_BATCH = 250
 
 
 def gain_per_draw(per_photo, scheme: str, reference: str, channel: str, cbr: str, snr_db: float):
@@ -86,8 +88,8 @@ def gain_per_draw(per_photo, scheme: str, reference: str, channel: str, cbr: str
     or None when either is missing.  Per draw ``d`` the gain ``G_d`` is the mean over the photos of
     the per-photo difference (the same channel seed for both schemes); ``gain = mean_d G_d`` (the
     mean over all photo-draws) and ``stderr = std_d(G_d) / sqrt(D)`` (NaN for one draw)."""
-    def psnr(s):
-        return {(r["photo"], r.get("draw", 0)): r["psnr"] for r in per_photo
+    def psnr(s):  # keyed by the photo's index (two files of one name from a glob stay apart)
+        return {(r.get("index", r["photo"]), r.get("draw", 0)): r["psnr"] for r in per_photo
                 if (r["scheme"], r["channel"], r["cbr"], r["snr_db"]) == (s, channel, cbr, snr_db)}
 
     a, b = psnr(scheme), psnr(reference)
@@ -172,7 +174,12 @@ def run_full_size(args) -> int:
                             runs[f"semantic2_{mode}"] = semantic2_photo(bundle, img, cbr, channel, snr, seed, mode)
                     if args.v1 and has_semantic(bundle, cbr):
                         tiles, grid = tile_photo(img, tile)
-                        rec = semantic_roundtrip(bundle, tiles, cbr, channel, snr, seed)["images"]
+                        nb = -(-len(tiles) // V1_BATCH)  # it seeds each batch of tiles seed + j: draws step by nb
+                        if draws * nb > 1000:
+                            raise SystemExit(f"--v1 with --draws {draws}: {name} takes {nb} seeds per draw, more "
+                                             "than fit before the next photo's (1000); fewer draws")
+                        rec = semantic_roundtrip(bundle, tiles, cbr, channel, snr, args.seed + 1000 * i + d * nb,
+                                                 batch=V1_BATCH)["images"]
                         k = num_symbols(cbr, tile, tile) * len(tiles)
                         runs["semcod_v1"] = {"image": stitch(rec, grid, img.shape[:2]), "symbols": k,
                                              "cbr_spent": k / img.size}
@@ -182,7 +189,7 @@ def run_full_size(args) -> int:
                         runs.update(fullsize_runs(img, cbr, channel, snr, seed, usable_codecs(args.digital)))
                     for scheme, r in runs.items():
                         per_photo.append({"scheme": scheme, "channel": channel, "cbr": cbr, "snr_db": snr,
-                                          "photo": name, "draw": d, "height": img.shape[0], "width": img.shape[1],
+                                          "photo": name, "index": i, "draw": d, "height": img.shape[0], "width": img.shape[1],
                                           **_score(ref, r["image"]), "cbr_spent": r["cbr_spent"],
                                           "tokens_per_tile": r.get("tokens_per_tile", float("nan")),
                                           "side_fail": float(not r["side_ok"]) if "side_ok" in r else float("nan"),
@@ -213,7 +220,7 @@ def run_full_size(args) -> int:
               "tokens_per_tile", "side_fail", "side_share", "flag_bits", "flag_bits_ideal", "failure_rate"]
     for path, data, cols in ((out_dir / "results.csv", rows, fields),
                              (out_dir / "per_photo.csv", per_photo,
-                              ["photo", "draw", "height", "width"] + [f for f in fields if f not in ("n", "draws")])):
+                              ["photo", "index", "draw", "height", "width"] + [f for f in fields if f not in ("n", "draws")])):
         with open(path, "w", newline="") as fh:
             wr = csv.DictWriter(fh, cols, extrasaction="ignore")
             wr.writeheader()

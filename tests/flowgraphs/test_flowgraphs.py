@@ -78,7 +78,14 @@ def test_loopback_multipath_and_cfo(compiled, linear_bundle, image_dir, tmp_path
 def _start(script, args, log):
     # PYTHONFAULTHANDLER: a process that hangs on SIGTERM prints every thread's stack on SIGABRT
     return subprocess.Popen([PY, "-u", str(script), *args], env=grc_env(PYTHONFAULTHANDLER="1"), stdout=log,
-                            stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+                            stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True, preexec_fn=_no_core)
+
+
+def _no_core():
+    """No core file from the SIGABRT that makes a hung process print its stacks."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def stop_all(procs, logs):
@@ -98,9 +105,9 @@ def stop_all(procs, logs):
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+                p.wait(timeout=10)
             logs[name].flush()
-            codes[name] = "hung: " + Path(logs[name].name).read_text()[-6000:]
+            codes[name] = "hung: " + Path(logs[name].name).read_text(errors="replace")[-6000:]
     for f in logs.values():
         f.close()
     return codes

@@ -28,12 +28,16 @@ def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
     kw = dict(cfg.model_kwargs)
     init = kw.pop("init_from_bundle", None)
     init_from = kw.pop("init_from", None)
+    if init_from and not Path(init_from).exists() and (REPO / init_from).exists():
+        init_from = str(REPO / init_from)  # a repository path, from anywhere
+    if init_from and Path(init_from).is_dir() and init in (None, DEFAULT_BUNDLE):
+        init = init_from  # a bundle's v2: whole tiles go through that bundle's Deep JSCC too
     if init and not Path(init).is_absolute():
         init = str(REPO / init)
     frozen_tx = bool(kw.get("freeze_transmitter"))
     if frozen_tx and not init_from:
         raise ValueError(f"{cfg.name}: a receiver-only stage (freeze_transmitter) needs init_from=<a v2 run's "
-                         "best.pt>: its transmitter is fixed, so it must be a trained one")
+                         "best.pt or a bundle directory>: its transmitter is fixed, so it must be a trained one")
     codec = HybridSemanticCodec(image_size=cfg.image_size, channel=cfg.make_channel(), init_from_bundle=init, **kw)
     if init_from:  # a fixed transmitter must come whole from the run (or the bundle)
         src = init_from
