@@ -51,9 +51,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(fashion_mnist, cifar10), comma-separated names, or 'none'")
 
 
+#: model arguments that say where a run's weights started and what stayed fixed while it trained;
+#: the checkpoint holds every weight, so a rebuild for export leaves them out
+TRAINING_ONLY_KWARGS = ("init_from", "freeze_transmitter")
+
+
 def load_run(runs: Path, name: str, checkpoint: str = "best.pt", model_kwargs=None):
-    """Rebuild a run's model from its config and load its weights; returns (model, info).
-    ``model_kwargs`` overrides entries of the config's ``model_kwargs``."""
+    """Rebuild a run's model from its config (the ``model_kwargs`` it trained with, from its
+    ``config.json``, but :data:`TRAINING_ONLY_KWARGS`) and load its weights; returns (model, info).
+    ``model_kwargs`` overrides entries of those ``model_kwargs``."""
     from gr_semcod.training.loop import load_weights
     from gr_semcod.training.registry import get_config
 
@@ -62,6 +68,11 @@ def load_run(runs: Path, name: str, checkpoint: str = "best.pt", model_kwargs=No
     if not ckpt.is_file():
         raise SystemExit(f"semcod export: {ckpt} not found (train it with: semcod train --config {name})")
     cfg = get_config(name)
+    saved = run / "config.json"
+    if saved.is_file():  # the run's own model arguments (its --model-arg overrides), not the registry's defaults
+        trained = json.loads(saved.read_text()).get("model_kwargs")
+        if isinstance(trained, dict):
+            cfg.model_kwargs = {k: v for k, v in trained.items() if k not in TRAINING_ONLY_KWARGS}
     if model_kwargs:
         cfg.model_kwargs = {**cfg.model_kwargs, **model_kwargs}
     model = load_weights(cfg.build_model(cfg), ckpt).eval()

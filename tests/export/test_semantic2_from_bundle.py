@@ -75,3 +75,24 @@ def test_a_receiver_stage_starts_from_a_bundle(random_v2):
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("decoder.") for n in trainable)  # the transmitter stays as shipped
     assert np.isfinite(float(model.level_amp()[-1]))
+
+
+def test_export_rebuilds_a_run_with_its_own_model_args(tmp_path):
+    """A run trained with --model-arg overrides (here decoder_blocks=2, and a receiver stage's
+    init_from / freeze_transmitter) is rebuilt for export with them: the registry's default
+    architecture could not hold its weights; where the weights started is left out."""
+    import json
+
+    from gr_semcod.export.cli import load_run
+
+    run = tmp_path / "semcod2_32_rx"
+    run.mkdir()
+    codec = HybridSemanticCodec(base_cbr="1/12", cbrs=("1/48", "1/24", "1/12"), decoder_blocks=2)
+    torch.save(codec.state_dict(), run / "best.pt")
+    (run / "config.json").write_text(json.dumps({"model_kwargs": {
+        "base_cbr": "1/12", "cbrs": ["1/48", "1/24", "1/12"], "init_from_bundle": None, "decoder_blocks": 2,
+        "freeze_transmitter": True, "init_from": str(tmp_path / "gone" / "best.pt")}}))
+    model, info = load_run(tmp_path, "semcod2_32_rx")
+    assert len(model.decoder.blocks) == 2 and info["config"] == "semcod2_32_rx"
+    for k, v in codec.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[k], v, rtol=0, atol=0, msg=k)
