@@ -361,6 +361,6 @@ def semantic2_images(bundle: Bundle, images: np.ndarray, cbr: str, channel: str,
     recon, spent = [], []
     for _, rx in received_latents(bundle, images, cbr, channel, snr_db, seed, batch):
         lev = rx["levels"][:, 0].astype(np.uint8)
-        recon.append(synthesize_tiles(bundle, meta, rx["latent"], lev, rx["snr_db"], batch))
+        recon.append(synthesize_tiles(bundle, meta, rx["latent"], lev, rx["snr_db"], batch, rate=cbr))
         spent.append(rx["spent"])
     return {"images": np.clip(np.concatenate(recon), 0, 1), "cbr_spent": float(np.concatenate(spent).mean() / (h * w * 3))}

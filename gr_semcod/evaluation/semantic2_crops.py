@@ -40,8 +40,9 @@ CLASSIFIER_ROLE = "semantic2_classifier"
 
 def semantic2_digest(manifest: Dict) -> bytes:
     """sha256 of what a v2 machine receiver depends on: the transmitter's ONNX files (their
-    manifest sha256) and the numpy side's constants (``manifest["semantic2"]`` without ``run``)."""
-    meta = {k: v for k, v in manifest["semantic2"].items() if k != "run"}
+    manifest sha256) and the numpy side's constants (``manifest["semantic2"]`` without ``run`` and
+    ``decoders``, the per-CBR receivers: neither changes what is sent)."""
+    meta = {k: v for k, v in manifest["semantic2"].items() if k not in ("run", "decoders")}
     parts = [manifest["models"][r]["sha256"] for r in TRANSMITTER_ROLES] + [json.dumps(meta, sort_keys=True)]
     return hashlib.sha256("|".join(parts).encode()).digest()
 

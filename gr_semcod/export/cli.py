@@ -17,6 +17,12 @@ when those differ from the exported semantic codec / Deep JSCC models.
 :mod:`gr_semcod.export.hybrid`) to an existing bundle, with its training record in the manifest's
 ``meta.runs``; the bundle's other models are left as they are (their runs need not be here).
 
+``--semantic2-decoder RUN[@CBR] ... --into models/semcod_32`` adds a receiver per CBR (role
+``semantic2_decoder@<cbr>``) from receiver-only runs (``semcod2_32_rx48``, ``semcod2_32_rx12``:
+``freeze_transmitter``, ``init_from`` the bundle); the CBR is the run's only training rate unless
+given; refused when the run's transmitter is not the bundle's
+(:func:`gr_semcod.export.hybrid.check_transmitter`).
+
 ``--semantic2-classifier RUN --into models/semcod_32`` adds the machine receiver of the v2 codec
 (role ``semantic2_classifier``: the head of a
 :class:`~gr_semcod.training.classify.Semantic2LatentClassifier` run; inputs ``latent``, ``levels``,
@@ -42,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default="best.pt", help="checkpoint file inside each run")
     p.add_argument("--tol", type=float, default=1e-4, help="max ONNX-vs-torch abs error")
     p.add_argument("--classifier", help="run name of a token classifier on the frozen semantic codec (e.g. semcod_32_cls)")
+    p.add_argument("--semantic2-decoder", nargs="+", default=[], metavar="RUN[@CBR]",
+                   help="receiver-only v2 runs to add as per-CBR receivers (role semantic2_decoder@<cbr>); "
+                        "with --into")
     p.add_argument("--semantic2-classifier",
                    help="run name of a classifier on the received latent of the bundle's semantic codec v2 "
                         "(e.g. semcod2_32_cls); with --into")
@@ -122,9 +131,46 @@ def add_semantic2(runs: Path, name: str, bundle: Path, checkpoint: str = "best.p
     from gr_semcod.runtime.bundle import MANIFEST, write_manifest
 
     codec, info = load_run(runs, name, checkpoint)
+    before = json.loads((bundle / MANIFEST).read_text())
+    stale = [d.get("run") for d in ((before.get("semantic2") or {}).get("decoders") or {}).values()]
     parity = export_semantic2(str(bundle), codec, tol=tol, meta={"run": name})
     manifest = json.loads((bundle / MANIFEST).read_text())
+    for old in stale:  # per-CBR receivers of the replaced transmitter are gone (export_semantic2)
+        if old and old != name:
+            manifest.get("meta", {}).get("runs", {}).pop(old, None)
+            print(f"removed the receiver {old}: it was trained on the replaced v2 transmitter")
     manifest.setdefault("meta", {}).setdefault("runs", {})[name] = info
+    write_manifest(bundle, manifest)
+    return parity
+
+
+def add_semantic2_decoder(runs: Path, spec: str, bundle: Path, checkpoint: str = "best.pt",
+                          tol: float = 1e-4) -> dict:
+    """Export the receiver of run ``spec`` (``NAME`` or ``NAME@CBR``) into ``bundle`` as role
+    ``semantic2_decoder@<cbr>``; returns the parity error."""
+    from gr_semcod.export.hybrid import export_semantic2_decoder
+    from gr_semcod.rates import cbr_text
+    from gr_semcod.runtime.bundle import MANIFEST, write_manifest
+
+    name, _, cbr = spec.partition("@")
+    codec, info = load_run(runs, name, checkpoint, {"init_from_bundle": str(bundle)})
+    if not cbr:
+        if len(codec.cbr_choices) != 1:
+            raise SystemExit(f"semcod export: {name} trained at CBRs {', '.join(codec.cbr_choices)}; "
+                             f"say which one it serves: --semantic2-decoder {name}@<cbr>")
+        cbr = codec.cbr_choices[0]
+    cbr = cbr_text(cbr)
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    replaced = ((manifest.get("semantic2") or {}).get("decoders") or {}).get(cbr, {}).get("run")
+    try:
+        parity = export_semantic2_decoder(str(bundle), codec, cbr, tol=tol, meta={"run": name})
+    except ValueError as e:
+        raise SystemExit(f"semcod export: {name}: {e}") from None
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    runs_meta = manifest.setdefault("meta", {}).setdefault("runs", {})
+    if replaced and replaced != name:
+        runs_meta.pop(replaced, None)
+    runs_meta[name] = info
     write_manifest(bundle, manifest)
     return parity
 
@@ -175,20 +221,25 @@ def run(args) -> int:
 
     runs = Path(args.runs)
     s2cls = getattr(args, "semantic2_classifier", None)
+    s2dec = list(getattr(args, "semantic2_decoder", None) or [])
     if args.into:
-        if not (args.semantic2 or s2cls) or args.semantic or args.deepjscc:
-            raise SystemExit("semcod export --into BUNDLE takes --semantic2 RUN and/or --semantic2-classifier RUN only")
+        if not (args.semantic2 or s2cls or s2dec) or args.semantic or args.deepjscc:
+            raise SystemExit("semcod export --into BUNDLE takes --semantic2 RUN, --semantic2-decoder RUN... "
+                             "and/or --semantic2-classifier RUN only")
         parity = {}
         if args.semantic2:
             parity.update(add_semantic2(runs, args.semantic2, Path(args.into), args.checkpoint, args.tol))
+        for spec in s2dec:
+            parity.update(add_semantic2_decoder(runs, spec, Path(args.into), args.checkpoint, args.tol))
         if s2cls:
             parity.update(add_semantic2_classifier(runs, s2cls, Path(args.into), args.checkpoint, args.tol))
         for role, err in parity.items():
             print(f"{role:28s} parity {err:.2e}")
-        print(f"added {', '.join(r for r in (args.semantic2, s2cls) if r)} to {args.into}")
+        print(f"added {', '.join(r for r in (args.semantic2, *s2dec, s2cls) if r)} to {args.into}")
         return 0
-    if s2cls:
-        raise SystemExit("semcod export: --semantic2-classifier needs --into BUNDLE (the bundle holding its codec)")
+    if s2cls or s2dec:
+        raise SystemExit("semcod export: --semantic2-classifier / --semantic2-decoder need --into BUNDLE "
+                         "(the bundle holding their codec)")
     if not args.out:
         raise SystemExit("semcod export: --out is required (or --into BUNDLE with --semantic2)")
     codec, meta = None, {"runs": {}}

@@ -50,6 +50,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from ..contract import CODEC_SEMANTIC2  # noqa: F401  (the codec's name, re-exported)
+from ..rates import parse_cbr
 from . import quadtree
 from .bundle import Bundle, role_key
 from .flag_coder import decode_flags, encode_flags
@@ -70,6 +71,7 @@ FALLBACK_LEVEL = 0.5   # the image a receiver shows when the side information fa
 MODES = ("photo", "tile", "uniform", "none", "photo_unpriced")
 BISECT_SLACK = 0.005   # a photo left this share of its budget unspent by the tightening is refilled by bisection
 ENTROPY_ROUNDS = 2     # photo trees: re-solved twice with every flag priced at its coded length
+DECODER_CBR_TOLERANCE = 1.25  # a per-CBR receiver serves rates within this factor of its own
 
 
 class SideInfoError(ValueError):
@@ -374,17 +376,36 @@ def merge_tiles(bundle: Bundle, meta: Dict, tiles: np.ndarray, feats: np.ndarray
     return latent
 
 
+def decoder_role(bundle: Bundle, rate=None) -> str:
+    """The receiver role for a photo sent at ``rate`` (a CBR, or the symbols-per-real ratio the
+    receiver measures, ``N / (3 H W)``): ``semantic2_decoder@<cbr>``, the receiver trained at that
+    rate alone, when the bundle has one for a rate within a factor ``DECODER_CBR_TOLERANCE`` of it
+    (the nearest), else ``semantic2_decoder``, the one trained over every rate in ``meta["cbrs"]``.
+    Both read the same tokens: a transmitter never needs to know which one its receiver runs."""
+    decoders = (bundle.manifest.get("semantic2") or {}).get("decoders") or {}
+    if rate is None or not decoders:
+        return "semantic2_decoder"
+    r = float(parse_cbr(rate)) if isinstance(rate, str) else float(rate)
+    if not r > 0:
+        return "semantic2_decoder"
+    dist = {c: abs(np.log(r / float(parse_cbr(c)))) for c in decoders if bundle.has(role_key("semantic2_decoder", c))}
+    best = min(dist, key=dist.get, default=None)
+    if best is None or dist[best] > np.log(DECODER_CBR_TOLERANCE):
+        return "semantic2_decoder"
+    return role_key("semantic2_decoder", best)
+
+
 def synthesize_tiles(bundle: Bundle, meta: Dict, latent_hat: np.ndarray, lev: np.ndarray, snr_db: np.ndarray,
-                     batch: int = 256) -> np.ndarray:
+                     batch: int = 256, rate=None) -> np.ndarray:
     """Received latent ``(T, c, h, w)`` (tokens copied over their leaves, amplitudes removed), level
-    maps and the latent's SNR ``(T, 1)`` -> tiles ``(T, 3, S, S)``: ``semantic2_decoder`` (refinement
-    + synthesis), or for a whole tile the base-rate Deep JSCC decoder."""
+    maps and the latent's SNR ``(T, 1)`` -> tiles ``(T, 3, S, S)``: the v2 receiver for ``rate``
+    (:func:`decoder_role`: refinement + synthesis), or for a whole tile the base-rate Deep JSCC decoder."""
     whole = quadtree.whole_tiles(lev)
     s = meta["tile"]
     rec = np.empty((len(lev), 3, s, s), np.float32)
     snr_db = np.asarray(snr_db, np.float32).reshape(-1, 1)
     if (~whole).any():
-        rec[~whole] = run_batched(bundle, "semantic2_decoder", batch, latent=latent_hat[~whole],
+        rec[~whole] = run_batched(bundle, decoder_role(bundle, rate), batch, latent=latent_hat[~whole],
                                   levels=lev[~whole][:, None].astype(np.float32), snr_db=snr_db[~whole])
     if whole.any():
         rec[whole] = run_batched(bundle, role_key("deepjscc_decoder", meta["base_cbr"]), batch,
@@ -561,8 +582,12 @@ def payload_positions(n_symbols: int, mcs: SideMCS, n_side: int) -> np.ndarray:
 
 def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, snr_db: float,
                  noise_var=None, erasures: Optional[np.ndarray] = None, mcs: Optional[int] = None,
-                 batch: int = 256, fading: bool = False, fill: bool = True) -> Tuple[np.ndarray, Dict]:
+                 batch: int = 256, fading: bool = False, fill: bool = True,
+                 cbr=None) -> Tuple[np.ndarray, Dict]:
     """Received (equalised) symbols of :func:`encode_photo` -> ``(image float32 H x W x 3 in [0, 1], info)``.
+
+    The receiver is :func:`decoder_role` of ``cbr``, by default of the rate the symbols themselves
+    give, ``N / (3 H W)`` (``info["decoder"]``): nothing beyond the PDU's length and image size.
 
     ``snr_db`` conditions the decoder; ``mcs`` is the side scheme (the PDU's ``mode``; without it
     every scheme is tried, the typical photo's at ``snr_db`` first, and the head check and tree
@@ -625,7 +650,10 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
             known = quadtree.insert_tokens(np.split(kept, np.cumsum(counts)[:-1]), lev) > 0.5
             latent_hat = fill_erased(latent_hat, known, (gh, gw), quadtree.leaf_ids(lev))
             n_filled = int((~known).sum())
-    rec = synthesize_tiles(bundle, meta, latent_hat, lev, np.full((t, 1), snr_db - g_db, np.float32), batch)
+    rate = float(y.size) / (3.0 * int(height) * int(width)) if cbr is None else cbr
+    role = decoder_role(bundle, rate)
+    rec = synthesize_tiles(bundle, meta, latent_hat, lev, np.full((t, 1), snr_db - g_db, np.float32), batch,
+                           rate=rate)
     info.update(ok=True, tokens=n_tok, side_symbols=n_side, gain_index=q, latent_filled=n_filled,
-                mcs=SIDE_MCS.index(scheme))
+                mcs=SIDE_MCS.index(scheme), decoder=role)
     return np.clip(stitch(rec, (gh, gw), (int(height), int(width))), 0, 1).astype(np.float32), info
