@@ -31,7 +31,7 @@ from ..contract import (CODEC_SEMANTIC2, KEY_CHANNELS, KEY_CODEC, KEY_FALLBACK, 
                         image_ids, meta_float, meta_int, snr_from_meta)
 from ..pdu import make_pdu, split_pdu
 from ..runtime.limits import MAX_PDU_SYMBOLS
-from ..runtime.semantic2 import check_bundle, decode_photo
+from ..runtime.semantic2 import FLOOR_MODE, check_bundle, decode_photo
 from ..runtime.side_info import SIDE_MCS
 from .base import get_bundle, message_block
 from .semantic2_encoder import MAX_PIXELS, photo_dims
@@ -79,8 +79,9 @@ class semantic2_decoder(message_block):
             raise PDUError(f"metadata {KEY_CODEC}={codec!r}, expected {CODEC_SEMANTIC2!r}")
         h, w = photo_dims(meta, ((KEY_PHOTO_HEIGHT, KEY_PHOTO_WIDTH),), self.max_pixels)
         mode = meta_int(meta, KEY_MODE)
-        if mode is not None and not 0 <= mode < len(SIDE_MCS):
-            raise PDUError(f"metadata {KEY_MODE}={mode}: not a side-information scheme (0..{len(SIDE_MCS) - 1})")
+        if mode is not None and not (0 <= mode < len(SIDE_MCS) or mode == FLOOR_MODE):
+            raise PDUError(f"metadata {KEY_MODE}={mode}: not a side-information scheme (0..{len(SIDE_MCS) - 1}) "
+                           f"nor the Deep JSCC floor ({FLOOR_MODE})")
         image_ids(meta, 1)
         erased = erasure_mask(meta, z.size)
         nv = meta_float(meta, KEY_SYMBOL_NOISE_VAR)

@@ -13,7 +13,13 @@ coded (K=7 convolutional or 802.16e LDPC, by SNR and tree length), inside the sy
 Out: c32 symbols PDU (unit power), metadata ``image_id`` (passed through), ``codec`` =
 "semantic2", ``cbr``, ``n_symbols``, ``photo_height``, ``photo_width``, ``mode`` (the
 side-information scheme, an index of :data:`gr_semcod.runtime.side_info.SIDE_MCS`, which the PHY
-carries in every frame header), ``n_tokens`` and ``side_symbols``.
+carries in every frame header; :data:`gr_semcod.runtime.semantic2.FLOOR_MODE` for a photo sent at
+the floor), ``n_tokens`` and ``side_symbols``.
+
+With ``floor`` (the default; :func:`gr_semcod.runtime.semantic2.encode_auto`) the encoder also
+codes the photo with the bundle's Deep JSCC at the CBR, decodes both on a channel draw of its own
+at ``snr_db`` (fading when ``fading``) and sends the one that decoded better: merging that does
+not pay (e.g. at the base rate) costs nothing.  ``n_floor()`` counts the photos sent at the floor.
 """
 from __future__ import annotations
 
@@ -54,10 +60,11 @@ class semantic2_encoder(message_block):
     it picks the side-information scheme and prices it in the allocation), max_pixels (largest
     photo accepted), threads (ORT threads), fading (the channel fades: the side-information
     scheme's fading thresholds, :data:`gr_semcod.runtime.side_info.FADING_MIN_SNR_DB`),
-    max_side (largest side accepted, at most the PHY header's 4096)."""
+    max_side (largest side accepted, at most the PHY header's 4096), floor (send the Deep JSCC at
+    the CBR when merging decodes worse on the encoder's own channel draw)."""
 
     def __init__(self, bundle="models/semcod_32", cbr="1/12", snr_db=10.0, max_pixels=MAX_PIXELS, threads=1,
-                 fading=False, max_side=MAX_PHOTO_SIDE):
+                 fading=False, max_side=MAX_PHOTO_SIDE, floor=True):
         message_block.__init__(self, "semcod_semantic2_encoder", {PORT_IN: self.handle}, [PORT_OUT])
         self.bundle = get_bundle(bundle, threads)
         check_bundle(self.bundle)  # no semantic v2 in the bundle -> error at construction, not per PDU
@@ -70,7 +77,14 @@ class semantic2_encoder(message_block):
         if not 1 <= int(max_side) <= MAX_PHOTO_SIDE:
             raise ValueError(f"max_side must be in 1..{MAX_PHOTO_SIDE}, got {max_side}")
         self.max_side = int(max_side)
+        self.mode = "auto" if floor else "photo"
         self._n_over = 0
+        self._n_floor = 0
+
+    def n_floor(self) -> int:
+        """Photos sent as the Deep JSCC at the CBR (``floor``: merging decoded worse on the
+        encoder's own channel draw)."""
+        return self._n_floor
 
     def n_over_budget(self) -> int:
         """Photos too small for their CBR: even the coarsest tree plus the side information
@@ -89,7 +103,9 @@ class semantic2_encoder(message_block):
         if meta_int(meta, KEY_BATCH, 1) != 1:
             raise PDUError(f"metadata {KEY_BATCH}={meta[KEY_BATCH]}: one photo per PDU")
         image_ids(meta, 1)
-        sym, info = encode_photo(self.bundle, vec.reshape(h, w, 3), self.cbr, self.snr_db, fading=self.fading)
+        sym, info = encode_photo(self.bundle, vec.reshape(h, w, 3), self.cbr, self.snr_db, mode=self.mode,
+                                 fading=self.fading)
+        self._n_floor += int(bool(info.get("floor")))
         if info["over_budget"]:
             self._n_over += 1
             self._log.warn(f"photo {h}x{w} (image_id={meta.get('image_id')}) needs {sym.size} symbols, over its "

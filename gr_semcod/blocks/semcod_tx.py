@@ -37,7 +37,7 @@ def not_available(codec: str, where: str = "this bundle/build") -> ValueError:
 
 
 def encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_codec="avif", snr_db=10.0, mode=-1,
-                   report_address="", wait_first_report=0.0):
+                   report_address="", wait_first_report=0.0, floor=True):
     """The chain of blocks of ``codec``, photo PDU in, symbols PDU out."""
     if codec == CODEC_SEMANTIC:
         coder = [semantic_encoder(bundle, threads), jscc_encoder(bundle, cbr, normalize, threads)]
@@ -46,7 +46,7 @@ def encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_code
         coder = [deepjscc_encoder(bundle, cbr, normalize, threads)]
         return [photo_tiler(coder[0].item_dims[1], max_side)] + coder
     if codec == CODEC_SEMANTIC2:  # takes the photo whole (rate shared across the photo, side info inside)
-        return [semantic2_encoder(bundle, cbr, snr_db, threads=threads, max_side=max_side)]
+        return [semantic2_encoder(bundle, cbr, snr_db, threads=threads, max_side=max_side, floor=floor)]
     if codec == CODEC_DIGITAL:  # takes the photo whole (whole-photo source coding)
         from .digital_encoder import digital_encoder
 
@@ -62,17 +62,18 @@ class semcod_tx(gr.hier_block2):
     digital: the SNR estimate the MCS is chosen for until the first report); digital: source_codec,
     mode (MCS index, -1 = from snr_db / the reports), report_address (ZMQ endpoint of the
     receiver's link reports in a split flowgraph, "" = the ``snr`` port only), wait_first_report
-    (s the first photo waits for a report before it falls back to ``snr_db``; 0 = no wait)."""
+    (s the first photo waits for a report before it falls back to ``snr_db``; 0 = no wait); semantic2:
+    floor (send the Deep JSCC at the CBR when merging decodes worse on the encoder's own channel draw)."""
 
     def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, normalize=True, threads=1,
                  max_side=MAX_PHOTO_SIDE, source_codec="avif", snr_db=10.0, mode=-1, report_address="",
-                 wait_first_report=0.0):
+                 wait_first_report=0.0, floor=True):
         gr.hier_block2.__init__(self, "semcod_tx", gr.io_signature(0, 0, 0), gr.io_signature(0, 0, 0))
         if codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
         self.codec = codec
         self.stages = encoder_stages(codec, bundle, cbr, normalize, threads, max_side, source_codec, snr_db, mode,
-                                     report_address, wait_first_report)
+                                     report_address, wait_first_report, floor)
         for port in (PORT_IN, PORT_SNR):
             self.message_port_register_hier_in(port)
         for port in (PORT_OUT, PORT_DROP):

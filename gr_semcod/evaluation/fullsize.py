@@ -75,9 +75,12 @@ def semantic2_photo(bundle: Bundle, img: np.ndarray, cbr: str, channel: str, snr
     return {"image": image, "symbols": n, "cbr_spent": n / (h * w * 3), "tokens": tx["tokens"],
             "tokens_per_tile": tx["tokens"] / tx["tiles"], "side_ok": rxi["ok"], "levels": tx["levels"],
             "side_symbols": tx["side_symbols"], "flag_bits": tx["flag_bits"], "flag_bits_ideal": tx["flag_bits_ideal"],
-            "mcs": tx["mcs"]}
+            "mcs": tx["mcs"], "floor": bool(tx.get("floor", False)), "decoder": rxi.get("decoder", "")}
 
 
+#: the v2 rows whose gain over Deep JSCC the card states: the transmitter with its floor (mode
+#: ``auto``, what the GNU Radio encoder sends by default) and the merged photo alone (mode ``photo``)
+GAIN_SCHEMES = ("semantic2_auto", "semantic2_photo")
 #: draws per photo (their seeds must stay below the next photo's, ``+ 1000``)
 MAX_DRAWS = 1000
 #: tiles per channel seed of the first semantic codec's rows (``--v1``; ``semantic_roundtrip``'s batch)
@@ -202,7 +205,8 @@ def run_full_size(args) -> int:
                                           else float("nan"),
                                           "flag_bits": r.get("flag_bits", float("nan")),
                                           "flag_bits_ideal": r.get("flag_bits_ideal", float("nan")),
-                                          "failure_rate": r.get("failed", float("nan"))})
+                                          "failure_rate": r.get("failed", float("nan")),
+                                          "floor": float(r["floor"]) if "floor" in r else float("nan")})
                         if args.save_images and channel == args.channel[0] and d == 0:
                             from ..runtime.images import save_png
 
@@ -215,14 +219,14 @@ def run_full_size(args) -> int:
         sel = [r for r in per_photo if (r["scheme"], r["channel"], r["cbr"], r["snr_db"]) == (scheme, channel, cbr, snr)]
         row = {"scheme": scheme, "channel": channel, "cbr": cbr, "snr_db": snr, "n": len(sel), "draws": draws}
         for key in ("psnr", "ssim", "ms_ssim", "cbr_spent", "tokens_per_tile", "side_fail", "side_share", "flag_bits",
-                    "flag_bits_ideal", "failure_rate"):
+                    "flag_bits_ideal", "failure_rate", "floor"):
             row[key] = float(np.mean([r[key] for r in sel]))
         row["psnr_mse"] = float(10 * np.log10(1.0 / np.mean([r["mse"] for r in sel])))
         rows.append(row)
     out_dir = Path(args.out or Path("out") / "eval" / f"{bundle.name}_fullsize")
     out_dir.mkdir(parents=True, exist_ok=True)
     fields = ["scheme", "channel", "cbr", "snr_db", "n", "draws", "psnr", "psnr_mse", "ssim", "ms_ssim", "cbr_spent",
-              "tokens_per_tile", "side_fail", "side_share", "flag_bits", "flag_bits_ideal", "failure_rate"]
+              "tokens_per_tile", "side_fail", "side_share", "flag_bits", "flag_bits_ideal", "failure_rate", "floor"]
     for path, data, cols in ((out_dir / "results.csv", rows, fields),
                              (out_dir / "per_photo.csv", per_photo,
                               ["photo", "index", "draw", "height", "width"] + [f for f in fields if f not in ("n", "draws")])):
@@ -233,10 +237,10 @@ def run_full_size(args) -> int:
     command = "semcod eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["eval"] else "semcod eval --full-size"
     summary = {"bundle": bundle.name, "data": args.data, "photos": names, "skipped": skipped, "command": command,
                "rows": rows, "draws": draws,
-               "gains": [{"channel": c, "cbr": b, "snr_db": s, **g} for (c, b, s) in
+               "gains": [{"scheme": sc, "channel": c, "cbr": b, "snr_db": s, **g} for sc in GAIN_SCHEMES for (c, b, s) in
                          sorted({(r["channel"], r["cbr"], r["snr_db"]) for r in rows},
                                 key=lambda k: (k[0], float(Fraction(k[1])), k[2]))
-                         if (g := gain_per_draw(per_photo, "semantic2_photo", "deepjscc", c, b, s)) is not None]}
+                         if (g := gain_per_draw(per_photo, sc, "deepjscc", c, b, s)) is not None]}
     (out_dir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = format_full_size(rows)
     print(table)
@@ -274,7 +278,9 @@ def format_side_info(rows) -> str:
         lines.append(f"- {r['scheme']}, {r['channel']}, CBR {r['cbr']}, {r['snr_db']:g} dB: side information "
                      f"{100 * r['side_share']:.1f} % of the symbols, flags coded in {r['flag_bits']:.1f} bits per photo "
                      f"(charged at the KT length {r['flag_bits_ideal']:.1f}), failed on {r['side_fail'] * r['n']:.0f} of "
-                     f"{r['n']} photos" + (f" x draws ({r['draws']} per photo)" if r.get("draws", 1) > 1 else ""))
+                     f"{r['n']} photos" + (f" x draws ({r['draws']} per photo)" if r.get("draws", 1) > 1 else "")
+                     + (f"; sent at the Deep JSCC floor: {r['floor'] * r['n']:.0f} of {r['n']}"
+                        if r["scheme"] == "semantic2_auto" and np.isfinite(r.get("floor", np.nan)) else ""))
     return "\n".join(lines)
 
 
@@ -306,7 +312,10 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
            if summary.get("draws", 1) > 1 else "") + ", then averaged; "
         "MS-SSIM where the photo is large enough.",
         "",
-        "Schemes: `deepjscc` (the bundle's Deep JSCC at the CBR, per tile); `semantic2_photo` (one budget per "
+        "Schemes: `deepjscc` (the bundle's Deep JSCC at the CBR, per tile); `semantic2_auto` (the v2 "
+        "transmitter as the GNU Radio encoder runs it: the photo merged as in `semantic2_photo`, or, when that "
+        "decodes worse on the transmitter's own channel draw (seeded apart from the evaluation's), the Deep JSCC at "
+        "the CBR, `mode` 255, no side information); `semantic2_photo` (one budget per "
         "photo shared among tiles by content, mode b); `semantic2_tile` (the same budget per tile, mode a); "
         "`semantic2_uniform` (the same merge level everywhere); `semantic2_photo_unpriced` (mode b with the "
         "tree solved once, no flag priced, not compared with one level per tile); `semantic2_none` (nothing merged: "
@@ -318,13 +327,22 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         "",
         format_side_info(rows),
         "",
-        "Semantic v2 (photo mode) minus Deep JSCC, PSNR:",
-        "",
     ]
-    for g in summary["gains"]:  # in channel, CBR, SNR order (run_full_size)
-        se = (f" (± {g['stderr']:.2f}: standard error over {g['draws']} channel draws per photo)"
-              if np.isfinite(g["stderr"]) else "")
-        lines.append(f"- {g['channel']}, CBR {g['cbr']}, {g['snr_db']:g} dB: {g['gain']:+.2f} dB{se}")
+    for scheme in GAIN_SCHEMES:
+        gains = [g for g in summary["gains"] if g.get("scheme", "semantic2_photo") == scheme]
+        if not gains:
+            continue
+        lines += [f"Semantic v2 (`{scheme}`) minus Deep JSCC, PSNR:", ""]
+        for g in gains:  # in channel, CBR, SNR order (run_full_size)
+            se = (f" (± {g['stderr']:.2f}: standard error over {g['draws']} channel draws per photo)"
+                  if np.isfinite(g["stderr"]) else "")
+            lines.append(f"- {g['channel']}, CBR {g['cbr']}, {g['snr_db']:g} dB: {g['gain']:+.2f} dB{se}")
+        lines.append("")
+    decoders = s2.get("decoders") or {}
+    if decoders:
+        lines += ["Receivers: " + "; ".join(f"CBR {c}: `semantic2_decoder@{c}` (run `{d.get('run', '?')}`)"
+                                            for c, d in sorted(decoders.items(), key=lambda kv: Fraction(kv[0])))
+                  + "; other rates: `semantic2_decoder`, picked by the rate the received symbols give.", ""]
     from .digital_rows import format_fullsize_failures
 
     failures = format_fullsize_failures(rows)
@@ -334,7 +352,7 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
     from .card import _training_lines
 
     meta = dict(bundle.manifest.get("meta") or {})
-    wanted = {s2.get("run")} | {f"deepjscc_{bundle.image_size[0]}_cbr{c.replace('/', '-')}" for c in
+    wanted = {s2.get("run")} | {d.get("run") for d in (s2.get("decoders") or {}).values()} | {f"deepjscc_{bundle.image_size[0]}_cbr{c.replace('/', '-')}" for c in
                                 {r["cbr"] for r in rows} | {s2.get("base_cbr", "")}}
     meta["runs"] = {k: v for k, v in (meta.get("runs") or {}).items() if k in wanted}
     if meta["runs"]:

@@ -68,7 +68,11 @@ HEAD_REPEAT = 4        # the head is sent 4x more often than the tree block: los
 SIDE_OVERHEAD_BITS = HEAD_REPEAT * (HEAD_BITS + TAIL_BITS) + CRC_BITS + TAIL_BITS  # 174
 INTERLEAVER_SEED = 0x5EC2
 FALLBACK_LEVEL = 0.5   # the image a receiver shows when the side information fails
-MODES = ("photo", "tile", "uniform", "none", "photo_unpriced")
+MODES = ("photo", "tile", "uniform", "none", "photo_unpriced", "auto")
+FLOOR_MODE = 255       # PDU / PHY header ``mode``: the photo went as the Deep JSCC at its CBR, tile by tile
+FLOOR_SEED = 0xF1005   # the transmitter's own channel draw for the floor decision (mode ``auto``)
+FLOOR_BLOCK_LEN = 16   # its fading model: Rayleigh blocks of this many symbols (the evaluation's)
+FLOOR_MAX_OVERSPEND = 0.05  # the floor spends Deep JSCC's padded tiles: at most this share above round(CBR H W 3)
 BISECT_SLACK = 0.005   # a photo left this share of its budget unspent by the tightening is refilled by bisection
 ENTROPY_ROUNDS = 2     # photo trees: re-solved twice with every flag priced at its coded length
 DECODER_CBR_TOLERANCE = 1.25  # a per-CBR receiver serves rates within this factor of its own
@@ -459,6 +463,8 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"photo must be uint8 H x W x 3, got {img.dtype} {img.shape}")
+    if mode == "auto":
+        return encode_auto(bundle, img, cbr, snr_db, batch, mcs, fading)
     s, c, depth = meta["tile"], meta["c"], meta["depth"]
     scheme = side_mcs(snr_db, fading) if mcs is None else SIDE_MCS[int(mcs)]
     h, w = img.shape[:2]
@@ -510,6 +516,114 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
                  "tokens": tokens, "tiles": len(tiles), "flag_bits": int(len(flags)), "flag_bits_ideal": ideal,
                  "gain_index": q, "mcs": SIDE_MCS.index(scheme), "budget": budget, "levels": lev,
                  "over_budget": bool(sym.size > budget)}
+
+
+def has_floor(bundle: Bundle, cbr) -> bool:
+    """True when the bundle has the Deep JSCC at ``cbr`` (encoder and decoder): the floor of mode ``auto``."""
+    return all(bundle.has(role_key(r, cbr)) for r in ("deepjscc_encoder", "deepjscc_decoder"))
+
+
+def encode_floor(bundle: Bundle, img: np.ndarray, cbr: str, batch: int = 256) -> Tuple[np.ndarray, Dict]:
+    """The photo as the bundle's Deep JSCC at ``cbr`` codes it: every tile's ``k_tile`` symbols, tiles
+    in raster order, no side information (``mode`` = :data:`FLOOR_MODE`; with padding the photo spends
+    a little more than ``round(CBR H W 3)``, as the Deep JSCC baseline does)."""
+    from .channels import num_symbols
+
+    s = check_bundle(bundle)["tile"]
+    tiles, grid = tile_photo(img, s)
+    iq = run_batched(bundle, role_key("deepjscc_encoder", cbr), batch, images=tiles)
+    sym = (iq[..., 0] + 1j * iq[..., 1]).astype(np.complex64).ravel()
+    h, w = img.shape[:2]
+    budget = float(num_symbols(cbr, h, w))
+    return sym, {"height": h, "width": w, "n_symbols": int(sym.size), "side_symbols": 0, "tokens": 0,
+                 "tiles": len(tiles), "flag_bits": 0, "flag_bits_ideal": 0.0, "gain_index": 0, "mcs": FLOOR_MODE,
+                 "budget": budget, "levels": np.zeros((len(tiles), s // 4, s // 4), np.uint8),
+                 "over_budget": bool(sym.size > budget), "floor": True}
+
+
+def floor_cbr(bundle: Bundle, n_symbols: int, n_tiles: int) -> Optional[str]:
+    """The CBR of the bundle's Deep JSCC whose tiles make ``n_symbols`` (None when none does)."""
+    from .channels import num_symbols
+
+    s = check_bundle(bundle)["tile"]
+    for cbr in bundle.cbrs:
+        c = str(cbr)
+        if has_floor(bundle, c) and n_tiles * num_symbols(c, s, s) == int(n_symbols):
+            return c
+    return None
+
+
+def decode_floor(bundle: Bundle, y: np.ndarray, height: int, width: int, snr_db: float,
+                 batch: int = 256) -> Tuple[np.ndarray, Dict]:
+    """Symbols of :func:`encode_floor` -> ``(image, info)``; the CBR is the one the length gives."""
+    s = check_bundle(bundle)["tile"]
+    gh, gw = -(-int(height) // s), -(-int(width) // s)
+    t = gh * gw
+    y = np.asarray(y, np.complex64).ravel()
+    info = {"ok": False, "reason": "", "tiles": t, "n_symbols": int(y.size), "mcs": FLOOR_MODE, "floor": True}
+    cbr = floor_cbr(bundle, y.size, t)
+    if cbr is None:
+        info["reason"] = (f"{y.size} symbols are no Deep JSCC rate of the bundle for {t} tiles "
+                          f"({height}x{width})")
+        return np.full((int(height), int(width), 3), FALLBACK_LEVEL, np.float32), info
+    iq = np.stack([y.real, y.imag], -1).reshape(t, -1, 2).astype(np.float32)
+    role = role_key("deepjscc_decoder", cbr)
+    rec = run_batched(bundle, role, batch, symbols=iq, snr_db=np.full((t, 1), snr_db, np.float32))
+    info.update(ok=True, tokens=0, side_symbols=0, gain_index=0, latent_filled=0, decoder=role, cbr=cbr)
+    return np.clip(stitch(rec, (gh, gw), (int(height), int(width))), 0, 1).astype(np.float32), info
+
+
+def _simulate(sym: np.ndarray, snr_db: float, fading: bool, seed: int):
+    """The transmitter's own channel draw: received (equalised) symbols and their noise variance."""
+    from .channels import awgn, rayleigh
+
+    rng = np.random.default_rng(seed)
+    z = np.asarray(sym, np.complex64)[None]
+    if fading:
+        y, nv = rayleigh(z, snr_db, FLOOR_BLOCK_LEN, rng, equalize="mmse")
+        return np.asarray(y[0], np.complex64), np.asarray(nv, np.float64).reshape(-1)
+    return np.asarray(awgn(z, snr_db, rng)[0], np.complex64), 10 ** (-float(snr_db) / 10)
+
+
+def encode_auto(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, batch: int = 256,
+                mcs: Optional[int] = None, fading: bool = False,
+                max_overspend: float = FLOOR_MAX_OVERSPEND) -> Tuple[np.ndarray, Dict]:
+    """Mode ``auto``: the photo merged (mode ``photo``) or, when that decodes worse on the
+    transmitter's own simulated channel, the Deep JSCC at the CBR (:func:`encode_floor`).
+
+    The transmitter knows the SNR and whether the channel fades, so it draws one channel of its own
+    (seed :data:`FLOOR_SEED`, independent of the real one), decodes both candidates as the receiver
+    would and sends the one with the lower squared error: a photo whose merging does not pay (at the
+    base rate, where no finer level can spend what merging saves, or a photo of texture at low SNR)
+    goes at the floor.  ``info["floor"]`` says which; ``info["floor_gain_db"]`` is the simulated PSNR
+    of the merged photo minus the floor's.  The floor spends what the Deep JSCC baseline spends: for
+    a photo that is not whole tiles a little more than ``round(CBR H W 3)``; it is a candidate only
+    while that excess is at most ``max_overspend`` (5 %: a 432 x 768 photo pads 3.7 %, an 80 x 120 one
+    28 %).  Without a Deep JSCC at the CBR in the bundle, or past that excess, it is mode ``photo``.
+    """
+    sym, info = encode_photo(bundle, img, cbr, snr_db, "photo", batch, mcs, fading)
+    info["floor"] = False
+    if not has_floor(bundle, cbr):
+        return sym, info
+    fsym, finfo = encode_floor(bundle, img, cbr, batch)
+    if fsym.size > (1.0 + float(max_overspend)) * info["budget"]:
+        info["floor_gain_db"] = float("inf")  # not a candidate: it would spend too far above the budget
+        return sym, info
+    h, w = img.shape[:2]
+    ref = img.astype(np.float32) / 255.0
+    err = []
+    for cand, tx in ((sym, info), (fsym, finfo)):
+        y, nv = _simulate(cand, snr_db, fading, FLOOR_SEED)
+        if tx["mcs"] == FLOOR_MODE:
+            rec, rx = decode_floor(bundle, y, h, w, snr_db, batch)
+        else:
+            rec, rx = decode_photo(bundle, y, h, w, snr_db, noise_var=nv, mcs=tx["mcs"], batch=batch, fading=fading)
+        err.append(float(np.mean((rec - ref) ** 2)) if rx["ok"] else np.inf)
+    gain = 10 * np.log10(err[1] / err[0]) if np.isfinite(err[0]) and err[0] > 0 else -np.inf
+    if err[1] < err[0]:
+        sym, info = fsym, finfo
+    info["floor_gain_db"] = float(gain)
+    return sym, info
 
 
 # --------------------------------------------------------------------------- receiver
@@ -601,6 +715,16 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
     """
     meta = check_bundle(bundle)
     s, c, depth = meta["tile"], meta["c"], meta["depth"]
+    if mcs is not None and int(mcs) == FLOOR_MODE:  # sent as the Deep JSCC at its CBR (mode auto's floor)
+        y = np.asarray(symbols, np.complex64).ravel()
+        if erasures is not None:  # lost symbols are zeros to the Deep JSCC decoder
+            y = np.where(np.asarray(erasures, bool).ravel(), 0, y).astype(np.complex64)
+        return decode_floor(bundle, y, height, width, snr_db, batch)
+    if mcs is not None and not 0 <= int(mcs) < len(SIDE_MCS):
+        info = {"ok": False, "tiles": -(-int(height) // s) * -(-int(width) // s), "n_symbols": int(np.size(symbols)),
+                "reason": f"mode {mcs} is no side-information scheme (0..{len(SIDE_MCS) - 1}) and not the "
+                          f"floor ({FLOOR_MODE})"}
+        return np.full((int(height), int(width), 3), FALLBACK_LEVEL, np.float32), info
     scheme = side_mcs(snr_db, fading) if mcs is None else SIDE_MCS[int(mcs)]
     y = np.asarray(symbols, np.complex64).ravel()
     if noise_var is None:  # the LDPC decoder needs calibrated LLRs: the SNR's noise (unit-power symbols)
@@ -635,6 +759,8 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
                 if i == 0:
                     first = str(e)
     except SideInfoError as e:
+        if mcs is None and floor_cbr(bundle, y.size, t) is not None:  # not told the mode: the floor's length
+            return decode_floor(bundle, y, height, width, snr_db, batch)
         info["reason"] = str(e)
         return np.full((int(height), int(width), 3), FALLBACK_LEVEL, np.float32), info
     g_db = _gain_db(meta, q)

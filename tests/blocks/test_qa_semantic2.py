@@ -39,7 +39,7 @@ def awgn(z, snr_db, seed):
 class qa_semantic2(gr_unittest.TestCase):
     def test_001_photo_round_trip_over_awgn(self):
         img = make_photo(80, 120)
-        enc = semantic2_encoder(SHIPPED, "1/24", 10.0)
+        enc = semantic2_encoder(SHIPPED, "1/24", 10.0, floor=False)
         (meta, z), = pdus(run_block(enc, [photo_pdu(img, 7)])["out"])
         self.assertEqual((meta["codec"], meta["photo_height"], meta["photo_width"], meta["image_id"]),
                          ("semantic2", 80, 120, 7))
@@ -60,10 +60,10 @@ class qa_semantic2(gr_unittest.TestCase):
 
     def test_002_side_info_failure_is_counted_and_grey(self):
         img = make_photo(64, 64, 1)
-        enc = semantic2_encoder(SHIPPED, "1/12", 3.0)
+        enc = semantic2_encoder(SHIPPED, "1/12", 3.0, floor=False)
         (meta, z), = pdus(run_block(enc, [photo_pdu(img, 1)])["out"])
         self.assertEqual(meta["mode"], scheme_index("bpsk_r1-2_k7"))
-        faded = semantic2_encoder(SHIPPED, "1/12", 3.0, fading=True)
+        faded = semantic2_encoder(SHIPPED, "1/12", 3.0, fading=True, floor=False)
         (fmeta, _), = pdus(run_block(faded, [photo_pdu(img, 1)])["out"])
         self.assertEqual(fmeta["mode"], scheme_index("qpsk_r1-2_ldpc_x5-4"))  # K=7 BPSK holds from 7 dB when fading
         dec = semantic2_decoder(SHIPPED)
@@ -85,7 +85,7 @@ class qa_semantic2(gr_unittest.TestCase):
 
     def test_003_erased_fragment(self):
         img = make_photo(96, 96, 2)
-        enc = semantic2_encoder(SHIPPED, "1/12", 10.0)
+        enc = semantic2_encoder(SHIPPED, "1/12", 10.0, floor=False)
         (meta, z), = pdus(run_block(enc, [photo_pdu(img, 3)])["out"])
         mask = np.zeros(z.size, np.uint8)
         mask[z.size // 2: z.size // 2 + z.size // 8] = 1  # one lost PHY fragment
@@ -124,6 +124,34 @@ class qa_semantic2(gr_unittest.TestCase):
         self.assertTrue(any("photo_height" in r for r in reasons))
         self.assertTrue(any("mode=99" in r for r in reasons))
 
+    def test_005_deep_jscc_floor(self):
+        """By default the encoder sends the Deep JSCC at the CBR (mode 255, no side information) when
+        merging decodes worse on its own channel draw: here a busy 64x64 photo at the base rate,
+        1 dB.  The decoder takes mode 255 from the PDU; a mode that is neither a scheme nor the floor
+        is dropped."""
+        from gr_semcod.runtime.semantic2 import FLOOR_MODE
+
+        img = make_photo(64, 64, 5)
+        enc = semantic2_encoder(SHIPPED, "1/12", 1.0)
+        (meta, z), = pdus(run_block(enc, [photo_pdu(img, 9)])["out"])
+        self.assertEqual((meta["mode"], meta["side_symbols"], meta["n_tokens"], enc.n_floor()), (FLOOR_MODE, 0, 0, 1))
+        self.assertEqual(z.size, meta["n_symbols"])
+        self.assertEqual(z.size, 4 * num_symbols("1/12", 32, 32))  # four tiles of Deep JSCC 1/12
+        dec = semantic2_decoder(SHIPPED)
+        rx = {"image_id": 9, "photo_height": 64, "photo_width": 64, "mode": FLOOR_MODE, "snr_db": 1.0}
+        bad = {**rx, "image_id": 10, "mode": 200}
+        d = run_block(dec, [make_pdu(rx, awgn(z, 1.0, 2)), make_pdu(bad, z)], expect=2)
+        (m2, out), = pdus(d["out"])
+        self.assertTrue(m2["side_info_ok"])
+        mean = np.broadcast_to(np.rint(img.reshape(-1, 3).mean(0)).astype(np.uint8), img.shape)
+        self.assertGreater(psnr(img, out.reshape(64, 64, 3)), psnr(img, mean) + 3)
+        self.assertEqual((dec.n_dropped(), dec.n_processed(), dec.n_side_failures()), (1, 1, 0))
+        self.assertIn("mode=200", str(d["drop"].get_message(0)))
+        merged = semantic2_encoder(SHIPPED, "1/12", 1.0, floor=False)
+        (m3, _), = pdus(run_block(merged, [photo_pdu(img, 9)])["out"])
+        self.assertNotEqual(m3["mode"], FLOOR_MODE)
+        self.assertEqual(merged.n_floor(), 0)
+
     def test_008_ldpc_side_information_of_a_larger_photo(self):
         """A photo whose tree is long (>720 flags) gets an LDPC scheme: QPSK rate 1/2 with 3 of 8 code
         bits sent twice at 1 dB (1.375 symbols per bit; the K=7 code needed 4 there), decoded by the
@@ -131,7 +159,7 @@ class qa_semantic2(gr_unittest.TestCase):
         from gr_semcod.runtime.side_info import SIDE_MCS
 
         img = make_photo(192, 320, 8)
-        enc = semantic2_encoder(SHIPPED, "1/48", 1.0)
+        enc = semantic2_encoder(SHIPPED, "1/48", 1.0, floor=False)
         (meta, z), = pdus(run_block(enc, [photo_pdu(img, 11)])["out"])
         self.assertEqual(meta["mode"], scheme_index("qpsk_r1-2_ldpc_x11-8"))
         self.assertEqual(SIDE_MCS[meta["mode"]].code, "ldpc")
@@ -147,7 +175,7 @@ class qa_semantic2(gr_unittest.TestCase):
         self.assertEqual(dec.n_side_failures(), 1)
 
     def test_005_photo_too_small_for_its_rate(self):
-        enc = semantic2_encoder(SHIPPED, "1/48", 0.0)
+        enc = semantic2_encoder(SHIPPED, "1/48", 0.0, floor=False)
         (meta, z), = pdus(run_block(enc, [photo_pdu(make_photo(16, 16), 9)])["out"])
         self.assertEqual(enc.n_over_budget(), 1)
         self.assertTrue(z.size == meta["n_symbols"] > num_symbols("1/48", 16, 16))  # sent, and says what it spent

@@ -32,9 +32,9 @@ def make_photo(h, w, seed=0):
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
-def loopback(photos, cbr, snr_db, timeout=120.0):
+def loopback(photos, cbr, snr_db, timeout=120.0, floor=False):
     tb = gr.top_block()
-    tx = semcod_tx(SHIPPED, cbr, "semantic2", snr_db=snr_db)
+    tx = semcod_tx(SHIPPED, cbr, "semantic2", snr_db=snr_db, floor=floor)
     phy_tx = ofdm_analog_tx(header_reps=2)
     guard = burst_guard(160, 160)
     ch = channel(snr_db=snr_db, seed=3)
@@ -74,6 +74,24 @@ def test_photo_256_at_10db_through_the_phy():
     assert meta["side_info_ok"] and meta["mode"] == tx_meta[0]["mode"] == scheme_index("16qam_r1-2_ldpc")  # via the header
     assert tx_meta[0]["n_symbols"] <= num_symbols("1/12", 256, 256)
     assert abs(meta["snr_db_used"] - 10.0) < 1.5  # the PHY's estimate conditioned the decoder
+    rec = img.reshape(256, 256, 3)
+    mean = np.broadcast_to(np.rint(photo.reshape(-1, 3).mean(0)).astype(np.uint8), photo.shape)
+    assert psnr(photo, rec) > max(psnr(photo, mean) + 8, 24.0)
+    assert (tx.n_dropped(), rx.n_dropped(), rx.decoder.n_side_failures()) == (0, 0, 0)
+
+
+def test_floor_photo_through_the_phy():
+    """semcod_tx's default (floor): at the base rate this photo decodes better as the Deep JSCC 1/12
+    on the encoder's own channel draw, so it goes as such (mode 255, no side information); the
+    mode crosses the PHY header and the receiver decodes it as Deep JSCC."""
+    from gr_semcod.runtime.semantic2 import FLOOR_MODE
+
+    photo = make_photo(256, 256)
+    out, tx_meta, tx, rx = loopback([photo], "1/12", 10.0, floor=True)
+    assert len(out) == 1, (tx.n_dropped(), rx.n_dropped())
+    meta, img = out[0]
+    assert meta["side_info_ok"] and meta["mode"] == tx_meta[0]["mode"] == FLOOR_MODE
+    assert tx_meta[0]["n_symbols"] == num_symbols("1/12", 256, 256) and tx_meta[0]["side_symbols"] == 0
     rec = img.reshape(256, 256, 3)
     mean = np.broadcast_to(np.rint(photo.reshape(-1, 3).mean(0)).astype(np.uint8), photo.shape)
     assert psnr(photo, rec) > max(psnr(photo, mean) + 8, 24.0)

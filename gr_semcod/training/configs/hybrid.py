@@ -71,6 +71,8 @@ register(_semcod2_32("semcod2_32_finetune"))  # ablation: the Deep JSCC trunk an
 register(dataclasses.replace(_semcod2_32("semcod2_32_rx", freeze_transmitter=True), lr=2e-4))
 # a receiver per CBR (bundle role ``semantic2_decoder@<cbr>``): the same fixed transmitter, the
 # receiver trained at that rate only (``init_from`` a bundle, or a receiver stage's ``best.pt``)
-register(dataclasses.replace(_semcod2_32("semcod2_32_rx48", cbrs=("1/48",), freeze_transmitter=True), lr=1e-4))
+# (at 1/48 a second refinement block, starting as the identity: the receiver it continues is kept exactly)
+register(dataclasses.replace(_semcod2_32("semcod2_32_rx48", cbrs=("1/48",), freeze_transmitter=True,
+                                         decoder_blocks=2), lr=2e-4))
 register(dataclasses.replace(_semcod2_32("semcod2_32_rx12", cbrs=("1/12",), freeze_transmitter=True), lr=2e-4))
 register(_semcod2_32("semcod2_32_b24", base_cbr="1/24", cbrs=("1/48",), freeze_base=True))  # ablation: base 1/24

@@ -1,0 +1,81 @@
+"""Mode ``auto`` of the semantic codec v2: the photo merged, or its Deep JSCC at the CBR (the floor,
+``mode`` 255, no side information) when merging decodes worse on the transmitter's own channel draw."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gr_semcod.runtime.bundle import load_bundle, role_key
+from gr_semcod.runtime.metrics import psnr
+from gr_semcod.runtime.semantic2 import (FLOOR_MODE, FLOOR_SEED, _simulate, decode_floor, decode_photo, encode_auto,
+                                         encode_floor, encode_photo, run_batched)
+from gr_semcod.runtime.tiles import stitch, tile_photo
+
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_bundle(SHIPPED)
+
+
+def photo(h, w, busy: float, seed=0):
+    """Sky over ground; ``busy`` is the share of rows that are texture (stripes and a little noise)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
+    img = np.stack([0.3 + 0.4 * yy, 0.5 + 0.2 * xx, 0.9 - 0.3 * yy], -1)
+    cut = int(h * (1 - busy))
+    wave = np.sin(40 * xx + 17 * yy)[cut:, :, None] * np.array([0.3, 0.2, 0.25])
+    img[cut:] = 0.5 + wave + 0.1 * rng.random((h - cut, w, 3))
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def test_the_floor_is_the_deep_jscc_of_the_cbr(bundle):
+    img = photo(70, 100, 0.5)
+    sym, tx = encode_floor(bundle, img, "1/48")
+    tiles, grid = tile_photo(img, 32)
+    iq = run_batched(bundle, role_key("deepjscc_encoder", "1/48"), 64, images=tiles)
+    assert tx["mcs"] == FLOOR_MODE and tx["side_symbols"] == 0 and sym.size == iq.shape[0] * iq.shape[1] == 12 * 64
+    np.testing.assert_array_equal(sym, (iq[..., 0] + 1j * iq[..., 1]).ravel().astype(np.complex64))
+    rec, rx = decode_photo(bundle, sym, 70, 100, 20.0, mcs=FLOOR_MODE)
+    ref = run_batched(bundle, role_key("deepjscc_decoder", "1/48"), 64, symbols=iq,
+                      snr_db=np.full((len(iq), 1), 20.0, np.float32))
+    assert rx["ok"] and rx["decoder"] == "deepjscc_decoder@1/48"
+    np.testing.assert_allclose(rec, np.clip(stitch(ref, grid, (70, 100)), 0, 1), atol=1e-6)
+    blind, rb = decode_photo(bundle, sym, 70, 100, 20.0)  # no mode: the length says floor (no v2 tree decodes)
+    assert rb["ok"] and np.array_equal(blind, rec)
+    bad, rbad = decode_floor(bundle, sym[:-1], 70, 100, 20.0)
+    assert not rbad["ok"] and "no Deep JSCC rate" in rbad["reason"] and np.all(bad == 0.5)
+    _, rmode = decode_photo(bundle, sym, 70, 100, 20.0, mcs=200)
+    assert not rmode["ok"] and "mode 200" in rmode["reason"]
+
+
+def _simulated_errors(bundle, img, cbr, snr):
+    out = []
+    for sym, tx in (encode_photo(bundle, img, cbr, snr, "photo"), encode_floor(bundle, img, cbr)):
+        y, nv = _simulate(sym, snr, False, FLOOR_SEED)
+        rec, rx = decode_photo(bundle, y, *img.shape[:2], snr, noise_var=nv, mcs=tx["mcs"])
+        out.append(float(np.mean((rec - img / 255.0) ** 2)) if rx["ok"] else np.inf)
+    return out
+
+
+@pytest.mark.parametrize("cbr,snr,busy", [("1/48", 10.0, 0.3), ("1/12", 1.0, 1.0)])
+def test_auto_sends_what_decoded_better_on_its_own_draw(bundle, cbr, snr, busy):
+    img = photo(96, 128, busy, seed=1)
+    sym, tx = encode_auto(bundle, img, cbr, snr)
+    merged, floor = _simulated_errors(bundle, img, cbr, snr)
+    assert tx["floor"] == (floor < merged) and tx["floor_gain_db"] == pytest.approx(10 * np.log10(floor / merged), rel=1e-3, abs=1e-4)
+    assert (tx["mcs"] == FLOOR_MODE) == tx["floor"]
+    again, tx2 = encode_photo(bundle, img, cbr, snr, "auto")  # deterministic: the same draw, the same choice
+    assert np.array_equal(sym, again) and tx2["floor"] == tx["floor"]
+    rng = np.random.default_rng(7)
+    y = sym + np.sqrt(10 ** (-snr / 10) / 2) * (rng.standard_normal(sym.size) + 1j * rng.standard_normal(sym.size))
+    rec, rx = decode_photo(bundle, y.astype(np.complex64), 96, 128, snr, mcs=tx["mcs"])
+    mean = np.broadcast_to(img.reshape(-1, 3).mean(0) / 255.0, img.shape)
+    assert rx["ok"] and psnr(img / 255.0, rec) > psnr(img / 255.0, mean) + 3
+
+
+def test_smooth_content_at_low_rate_is_merged(bundle):
+    """A sky at 1/48, 10 dB: merging pays (the floor is taken by the small, busy photos above)."""
+    _, tx = encode_auto(bundle, photo(192, 256, 0.1, seed=2), "1/48", 10.0)
+    assert not tx["floor"] and tx["floor_gain_db"] > 0.3 and tx["mcs"] != FLOOR_MODE
