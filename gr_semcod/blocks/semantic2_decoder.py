@@ -8,10 +8,13 @@
 In: c32 PDU of one photo's equalised symbols (:mod:`~gr_semcod.blocks.semantic2_encoder`'s),
 metadata ``photo_height``/``photo_width`` (required: the PHY carries them), ``mode`` (the
 side-information scheme; without it every scheme is tried and the head check and tree CRC
-tell the right one), ``snr_db`` / ``noise_var``
+tell the right one; 255 = the photo went at the Deep JSCC floor, decoded by the bundle's Deep JSCC of
+the rate its length gives), ``snr_db`` / ``noise_var``
 (as the other decoders; ``snr_source``), ``symbol_noise_var`` (the PHY's per-symbol noise,
 weights the soft side bits) and ``erasures`` / ``erasure_mask`` (lost fragments).
-The side information is decoded first (soft Viterbi or LDPC sum-product by the scheme, CRCs; :func:`gr_semcod.runtime.semantic2.decode_photo`).
+The side information is decoded first (soft Viterbi or LDPC sum-product by the scheme, CRCs; :func:`gr_semcod.runtime.semantic2.decode_photo`);
+the tokens go to the bundle's receiver for the rate the symbols give (a per-CBR
+``semantic2_decoder@<cbr>`` when it has one, :func:`gr_semcod.runtime.semantic2.decoder_role`).
 Out: image PDU (u8 ``H*W*3``, ``height``/``width`` = the photo's, ``channels`` = 3) with
 ``snr_db_used``, ``n_erased``, ``latent_filled`` (latent entries of erased token symbols filled
 from their received neighbours, :mod:`gr_semcod.runtime.latent_fill`; ``fill_erasures``) and ``side_info_ok``.  When the side information fails, the photo is

@@ -6,7 +6,8 @@ symbols (the *unpadded* size):
 
 * **Deep JSCC** codes every tile at the CBR, ``k_tile = CBR * S^2 * 3``; with padding it spends a
   little more than ``k`` (the ``cbr_spent`` column says how much) — in the baseline's favour.
-* **semantic v2** (:mod:`gr_semcod.semantic.hybrid`) spends at most ``k``, side information
+* **semantic v2** (:mod:`gr_semcod.semantic.hybrid`) spends at most ``k`` (mode ``auto`` at its
+  floor: the baseline's symbols), side information
   included and *transmitted*: :mod:`gr_semcod.runtime.semantic2` puts the arithmetic-coded
   quadtree flags, the power gain and two CRCs at the head of the photo's symbol vector, coded
   (K=7 convolutional or 802.16e LDPC) on the BPSK/QPSK/16-QAM scheme
@@ -18,6 +19,9 @@ symbols (the *unpadded* size):
   ``tile``     the same budget for every tile, adapted within the tile (mode a)
   ``uniform``  the same merge level everywhere (content-blind; its tree costs a few coded bits)
   ``none``     nothing merged: the Deep JSCC of the base rate (``cbr_spent`` = base + side info)
+  ``auto``     ``photo``, or the Deep JSCC at the CBR when that decodes better on the transmitter's
+               own channel draw (:func:`gr_semcod.runtime.semantic2.encode_auto`; such a photo
+               spends what the baseline spends, ``floor`` = 1 in ``per_photo.csv``)
 
 One channel realisation per photo, point and draw (``--draws``, default 1), seeded
 ``seed + 1000 * photo + draw`` and the same for every scheme, so schemes compare on equal noise.
@@ -279,7 +283,8 @@ def format_side_info(rows) -> str:
                      f"{100 * r['side_share']:.1f} % of the symbols, flags coded in {r['flag_bits']:.1f} bits per photo "
                      f"(charged at the KT length {r['flag_bits_ideal']:.1f}), failed on {r['side_fail'] * r['n']:.0f} of "
                      f"{r['n']} photos" + (f" x draws ({r['draws']} per photo)" if r.get("draws", 1) > 1 else "")
-                     + (f"; sent at the Deep JSCC floor: {r['floor'] * r['n']:.0f} of {r['n']}"
+                     + (f"; sent at the Deep JSCC floor (counted above as 0 side symbols and flags): "
+                        f"{r['floor'] * r['n']:.0f} of {r['n']}"
                         if r["scheme"] == "semantic2_auto" and np.isfinite(r.get("floor", np.nan)) else ""))
     return "\n".join(lines)
 
@@ -300,7 +305,8 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         f"Photos: {len(summary['photos'])} from `{summary['data']}` ({', '.join(summary['photos'])}), each coded at "
         f"its own size as {bundle.image_size[0]}x{bundle.image_size[0]} tiles (edge-padded, cropped back). "
         "Equal total symbols per photo: `k = round(CBR * H * W * 3)`; Deep JSCC codes every tile at the CBR "
-        "(with padding it spends a little more, see CBR spent); the semantic codec v2 spends at most `k`, "
+        "(with padding it spends a little more, see CBR spent); the semantic codec v2 spends at most `k` "
+        "(a photo `semantic2_auto` sends at the floor: what Deep JSCC spends), "
         f"side information included and transmitted (arithmetic-coded quadtree flags, a {s2.get('gain_bits', '?')}-bit "
         "power gain, a 20-bit length (this head sent 4x, gr-fec's K=7 rate-1/2 convolutional code) and two CRCs, at "
         "the head of the photo's symbols, the flags coded by the scheme's code (K=7 convolutional, or the 802.16e "
@@ -338,7 +344,7 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
                   if np.isfinite(g["stderr"]) else "")
             lines.append(f"- {g['channel']}, CBR {g['cbr']}, {g['snr_db']:g} dB: {g['gain']:+.2f} dB{se}")
         lines.append("")
-    decoders = s2.get("decoders") or {}
+    decoders = {c: d for c, d in (s2.get("decoders") or {}).items() if bundle.has(role_key("semantic2_decoder", c))}
     if decoders:
         lines += ["Receivers: " + "; ".join(f"CBR {c}: `semantic2_decoder@{c}` (run `{d.get('run', '?')}`)"
                                             for c, d in sorted(decoders.items(), key=lambda kv: Fraction(kv[0])))

@@ -167,13 +167,14 @@ class Classification:
         reads_image = own and "images" in bundle.manifest["models"]["semantic2_classifier"].get("inputs", {})
         from ..runtime.semantic2 import decoder_role
 
-        decoder = decoder_role(bundle, cbr)  # the receiver for this rate (a per-CBR one when the bundle has it)
+        decoder = decoder_role(bundle, cbr)  # the human receiver for this rate (a per-CBR one when the bundle has it)
         out = []
         for _, r in received_latents(bundle, self.images, cbr, channel, snr_db, seed, self.batch):
             inputs = {k: r[k] for k in ("latent", "levels", "snr_db")}
             if own:
-                if reads_image:  # a LatentReconClassifier: also the v2 decoder's image of this latent
-                    inputs["images"] = np.clip(bundle.run(decoder, **inputs)["images"], 0, 1)
+                if reads_image:  # a LatentReconClassifier: also the v2 decoder's image of this latent (the
+                    # shared receiver's, which it was trained on: semantic2_digest does not cover per-CBR ones)
+                    inputs["images"] = np.clip(bundle.run("semantic2_decoder", **inputs)["images"], 0, 1)
                 out.append(bundle.run("semantic2_classifier", **inputs)["logits"])
             elif classifier is not None:
                 recon = np.clip(bundle.run(decoder, **inputs)["images"], 0, 1)

@@ -136,7 +136,7 @@ def add_semantic2(runs: Path, name: str, bundle: Path, checkpoint: str = "best.p
     parity = export_semantic2(str(bundle), codec, tol=tol, meta={"run": name})
     manifest = json.loads((bundle / MANIFEST).read_text())
     for old in stale:  # per-CBR receivers of the replaced transmitter are gone (export_semantic2)
-        if old and old != name:
+        if old and old != name and old != (manifest.get("semantic2_classifier") or {}).get("run"):
             manifest.get("meta", {}).get("runs", {}).pop(old, None)
             print(f"removed the receiver {old}: it was trained on the replaced v2 transmitter")
     manifest.setdefault("meta", {}).setdefault("runs", {})[name] = info
@@ -160,6 +160,8 @@ def add_semantic2_decoder(runs: Path, spec: str, bundle: Path, checkpoint: str =
                              f"say which one it serves: --semantic2-decoder {name}@<cbr>")
         cbr = codec.cbr_choices[0]
     cbr = cbr_text(cbr)
+    if cbr not in codec.cbr_choices:
+        print(f"warning: {name} trained at CBR {', '.join(codec.cbr_choices)}, exported as the receiver of {cbr}")
     manifest = json.loads((bundle / MANIFEST).read_text())
     replaced = ((manifest.get("semantic2") or {}).get("decoders") or {}).get(cbr, {}).get("run")
     try:
@@ -168,7 +170,8 @@ def add_semantic2_decoder(runs: Path, spec: str, bundle: Path, checkpoint: str =
         raise SystemExit(f"semcod export: {name}: {e}") from None
     manifest = json.loads((bundle / MANIFEST).read_text())
     runs_meta = manifest.setdefault("meta", {}).setdefault("runs", {})
-    if replaced and replaced != name:
+    still = {d.get("run") for d in manifest["semantic2"].get("decoders", {}).values()} | {manifest["semantic2"].get("run")}
+    if replaced and replaced != name and replaced not in still:  # the card lists the runs the bundle holds
         runs_meta.pop(replaced, None)
     runs_meta[name] = info
     write_manifest(bundle, manifest)

@@ -45,8 +45,9 @@ def export_semantic2(out_dir, codec: HybridSemanticCodec, tile: int = 32, tol: f
     The per-CBR receivers of a previous v2 go (they were trained on its transmitter)."""
     out = Path(out_dir)
     manifest = json.loads((out / MANIFEST).read_text())
-    for role in [r for r in manifest["models"] if r.startswith(DECODER_PREFIX)]:
-        (out / manifest["models"].pop(role)["file"]).unlink(missing_ok=True)
+    stale = {r: manifest["models"].pop(r)["file"] for r in [r for r in manifest["models"] if r.startswith(DECODER_PREFIX)]}
+    for role in stale:
+        manifest.get("meta", {}).get("onnx_parity_max_abs", {}).pop(role, None)
     codec = codec.eval()
     g = torch.Generator().manual_seed(seed)
     parity: Dict[str, float] = {}
@@ -71,6 +72,8 @@ def export_semantic2(out_dir, codec: HybridSemanticCodec, tile: int = 32, tol: f
     }
     manifest.setdefault("meta", {}).setdefault("onnx_parity_max_abs", {}).update(parity)
     write_manifest(out, manifest)
+    for f in stale.values():  # only once the manifest no longer lists them
+        (out / f).unlink(missing_ok=True)
     return parity
 
 

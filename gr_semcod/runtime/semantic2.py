@@ -38,6 +38,13 @@ does not fit the vector, a tree whose token count disagrees with the symbols lef
 ``info["ok"] = False`` / ``info["reason"]`` and the photo falls back to uniform mid-grey: tokens
 are never placed on a tree that did not pass its CRC.
 
+Mode ``auto`` (:func:`encode_auto`, the GNU Radio encoder's default) sends either that vector or,
+when merging decodes worse on the transmitter's own channel draw, the photo's Deep JSCC at the CBR
+tile by tile (:func:`encode_floor`: no side information, ``mode`` = :data:`FLOOR_MODE`, ``T k_tile``
+symbols, what the Deep JSCC baseline spends); :func:`decode_photo` takes the floor from the mode.
+The receiver of the tokens is :func:`decoder_role` of the received rate: a per-CBR
+``semantic2_decoder@<cbr>`` when the bundle has one, else ``semantic2_decoder``.
+
 numpy + ONNX Runtime (+ gr-fec's C++ coder, scikit-commpy's 802.16e designs); no torch.
 """
 from __future__ import annotations
@@ -70,7 +77,8 @@ INTERLEAVER_SEED = 0x5EC2
 FALLBACK_LEVEL = 0.5   # the image a receiver shows when the side information fails
 MODES = ("photo", "tile", "uniform", "none", "photo_unpriced", "auto")
 FLOOR_MODE = 255       # PDU / PHY header ``mode``: the photo went as the Deep JSCC at its CBR, tile by tile
-FLOOR_SEED = 0xF1005   # the transmitter's own channel draw for the floor decision (mode ``auto``)
+FLOOR_SEED = 0xF1005   # the transmitter's own channel draw for the floor decision (mode ``auto``): a
+                       # SeedSequence spawn of it, which no integer seed of an evaluation can reproduce
 FLOOR_BLOCK_LEN = 16   # its fading model: Rayleigh blocks of this many symbols (the evaluation's)
 FLOOR_MAX_OVERSPEND = 0.05  # the floor spends Deep JSCC's padded tiles: at most this share above round(CBR H W 3)
 BISECT_SLACK = 0.005   # a photo left this share of its budget unspent by the tightening is refilled by bisection
@@ -450,7 +458,8 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     with ``fading``) for the photo's flag count (first for a typical count, then once more with
     the count the first allocation gave, ...), or ``mcs`` (an index of :data:`SIDE_MCS`) when given.
 
-    ``N <= round(CBR * H * W * 3)`` (except mode ``none``, which spends the base rate); ``info``:
+    ``N <= round(CBR * H * W * 3)`` (except mode ``none``, which spends the base rate, and a photo
+    mode ``auto`` sends at the floor: the Deep JSCC's ``T k_tile``, see :func:`encode_auto`); ``info``:
     ``height``, ``width``, ``n_symbols`` (= N), ``side_symbols``, ``tokens``, ``flag_bits`` (real
     coded length), ``flag_bits_ideal`` (the KT length the allocation charged), ``gain_index``,
     ``mcs`` (index into :data:`SIDE_MCS`; the PDU's ``mode``), ``budget``, ``levels`` (the tiles'
@@ -538,18 +547,20 @@ def encode_floor(bundle: Bundle, img: np.ndarray, cbr: str, batch: int = 256) ->
     return sym, {"height": h, "width": w, "n_symbols": int(sym.size), "side_symbols": 0, "tokens": 0,
                  "tiles": len(tiles), "flag_bits": 0, "flag_bits_ideal": 0.0, "gain_index": 0, "mcs": FLOOR_MODE,
                  "budget": budget, "levels": np.zeros((len(tiles), s // 4, s // 4), np.uint8),
-                 "over_budget": bool(sym.size > budget), "floor": True}
+                 "over_budget": False, "overspend": float(sym.size / budget - 1.0), "floor": True}
 
 
 def floor_cbr(bundle: Bundle, n_symbols: int, n_tiles: int) -> Optional[str]:
-    """The CBR of the bundle's Deep JSCC whose tiles make ``n_symbols`` (None when none does)."""
+    """The CBR of the bundle's Deep JSCC (its ``deepjscc_decoder@<cbr>`` roles) whose tiles make
+    ``n_symbols`` (None when none does)."""
     from .channels import num_symbols
 
     s = check_bundle(bundle)["tile"]
-    for cbr in bundle.cbrs:
-        c = str(cbr)
-        if has_floor(bundle, c) and n_tiles * num_symbols(c, s, s) == int(n_symbols):
-            return c
+    for role in bundle.manifest["models"]:
+        if role.startswith("deepjscc_decoder@"):
+            c = role.partition("@")[2]
+            if n_tiles * num_symbols(c, s, s) == int(n_symbols):
+                return c
     return None
 
 
@@ -577,7 +588,7 @@ def _simulate(sym: np.ndarray, snr_db: float, fading: bool, seed: int):
     """The transmitter's own channel draw: received (equalised) symbols and their noise variance."""
     from .channels import awgn, rayleigh
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(1,)))
     z = np.asarray(sym, np.complex64)[None]
     if fading:
         y, nv = rayleigh(z, snr_db, FLOOR_BLOCK_LEN, rng, equalize="mmse")
@@ -599,14 +610,15 @@ def encode_auto(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, batch:
     of the merged photo minus the floor's.  The floor spends what the Deep JSCC baseline spends: for
     a photo that is not whole tiles a little more than ``round(CBR H W 3)``; it is a candidate only
     while that excess is at most ``max_overspend`` (5 %: a 432 x 768 photo pads 3.7 %, an 80 x 120 one
-    28 %).  Without a Deep JSCC at the CBR in the bundle, or past that excess, it is mode ``photo``.
+    28 %) or the floor spends no more than the merged photo.  Without a Deep JSCC at the CBR in the
+    bundle, or past that excess, it is mode ``photo``.
     """
     sym, info = encode_photo(bundle, img, cbr, snr_db, "photo", batch, mcs, fading)
     info["floor"] = False
     if not has_floor(bundle, cbr):
         return sym, info
     fsym, finfo = encode_floor(bundle, img, cbr, batch)
-    if fsym.size > (1.0 + float(max_overspend)) * info["budget"]:
+    if fsym.size > max((1.0 + float(max_overspend)) * info["budget"], sym.size):
         info["floor_gain_db"] = float("inf")  # not a candidate: it would spend too far above the budget
         return sym, info
     h, w = img.shape[:2]
@@ -759,9 +771,8 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
                 if i == 0:
                     first = str(e)
     except SideInfoError as e:
-        if mcs is None and floor_cbr(bundle, y.size, t) is not None:  # not told the mode: the floor's length
-            return decode_floor(bundle, y, height, width, snr_db, batch)
-        info["reason"] = str(e)
+        info["reason"] = str(e) + (" (a photo sent at the Deep JSCC floor needs its mode, "
+                                   f"{FLOOR_MODE})" if mcs is None and floor_cbr(bundle, y.size, t) else "")
         return np.full((int(height), int(width), 3), FALLBACK_LEVEL, np.float32), info
     g_db = _gain_db(meta, q)
     amp = token_amplitudes(meta, lev, anchors)

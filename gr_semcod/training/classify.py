@@ -284,9 +284,7 @@ class Semantic2LatentClassifier(nn.Module):
             r = self.received(images, snr, cbr)
         recon = images
         if self.uses_recon or not self.training:
-            from ..runtime.semantic2 import decoder_role
-
-            out = self.bundle.run(decoder_role(self.bundle, cbr), **{k: v.cpu().numpy() for k, v in r.items()})["images"]
+            out = self.bundle.run("semantic2_decoder", **{k: v.cpu().numpy() for k, v in r.items()})["images"]
             recon = torch.from_numpy(np.clip(out, 0, 1)).to(images.device)
         extra = (recon,) if self.uses_recon else ()
         logits = self.head(r["latent"], r["levels"], r["snr_db"], *extra)

@@ -124,7 +124,7 @@ class qa_semantic2(gr_unittest.TestCase):
         self.assertTrue(any("photo_height" in r for r in reasons))
         self.assertTrue(any("mode=99" in r for r in reasons))
 
-    def test_005_deep_jscc_floor(self):
+    def test_009_deep_jscc_floor(self):
         """By default the encoder sends the Deep JSCC at the CBR (mode 255, no side information) when
         merging decodes worse on its own channel draw: here a busy 64x64 photo at the base rate,
         1 dB.  The decoder takes mode 255 from the PDU; a mode that is neither a scheme nor the floor

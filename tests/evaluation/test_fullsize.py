@@ -331,3 +331,39 @@ def test_eval_full_size_draws(bundle_dir, tmp_path, capsys):
     with pytest.raises(SystemExit, match="--draws"):
         eval_cli.run(p.parse_args(["--bundle", str(bundle_dir[0]), "--data", str(photos), "--full-size",
                                    "--draws", "0", "--out", str(tmp_path / "bad")]))
+
+
+def test_eval_full_size_auto_mode(tmp_path):
+    """--modes auto photo: a photo the transmitter sends at the floor is the Deep JSCC baseline's
+    symbols on the same noise (its PSNR equals the baseline's exactly); ``floor`` is 0/1 for
+    ``semantic2_auto``, NaN for the other schemes; the card states both v2 gains and the floor count."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(synthetic_photo(64, 96, 5)).save(photos / "a.png")  # small and half texture: the floor
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:192, 0:256] / np.array([192, 256])[:, None, None]
+    sky = np.stack([0.3 + 0.4 * yy, 0.5 + 0.2 * xx, 0.9 - 0.3 * yy], -1)  # sky over a strip of stripes:
+    sky[173:] = 0.5 + np.sin(40 * xx + 17 * yy)[173:, :, None] * np.array([0.3, 0.2, 0.25]) \
+        + 0.1 * rng.random((19, 256, 3))  # merging pays at 1/48
+    Image.fromarray((np.clip(sky, 0, 1) * 255).astype(np.uint8)).save(photos / "b.png")
+    p = argparse.ArgumentParser()
+    eval_cli.add_arguments(p)
+    args = p.parse_args(["--bundle", str(SHIPPED), "--data", str(photos), "--full-size", "--cbr", "1/48",
+                         "--snr", "10", "--channel", "awgn", "--modes", "auto", "photo", "--out", str(tmp_path / "o"),
+                         "--card", str(tmp_path / "card.md")])
+    assert eval_cli.run(args) == 0
+    rows = list(csv.DictReader(open(tmp_path / "o" / "per_photo.csv")))
+    by = {(r["scheme"], r["photo"]): r for r in rows}
+    floors = 0
+    for f in ("a.png", "b.png"):
+        auto, dj, merged = by[("semantic2_auto", f)], by[("deepjscc", f)], by[("semantic2_photo", f)]
+        assert auto["floor"] in ("0.0", "1.0") and dj["floor"] == "nan"
+        if auto["floor"] == "1.0":
+            floors += 1
+            assert auto["psnr"] == dj["psnr"] and auto["cbr_spent"] == dj["cbr_spent"]
+        else:
+            assert auto["psnr"] == merged["psnr"]
+    assert floors == 1  # one of each: both branches of the transmitter's choice are scored
+    card = (tmp_path / "card.md").read_text()
+    assert "Semantic v2 (`semantic2_auto`) minus Deep JSCC" in card and "Semantic v2 (`semantic2_photo`)" in card
+    assert f"sent at the Deep JSCC floor (counted above as 0 side symbols and flags): {floors} of 2" in card

@@ -121,3 +121,19 @@ def test_a_new_transmitter_drops_the_old_receivers(tmp_path):
     b = load_bundle(bundle)
     assert not b.has("semantic2_decoder@1/48") and not (bundle / "semantic2_decoder@1-48.onnx").exists()
     assert "decoders" not in b.manifest["semantic2"] and decoder_role(b, "1/48") == "semantic2_decoder"
+
+
+def test_a_new_transmitter_from_a_run_drops_the_old_receivers_records(tmp_path):
+    """``semcod export --semantic2 RUN --into``: the per-CBR receivers of the transmitter it replaces go
+    from the manifest, their files and the card's run records."""
+    from gr_semcod.export.cli import add_semantic2
+
+    bundle = _bundle(tmp_path / "bundle")
+    _receiver_run(tmp_path / "runs", "semcod2_32_rx48", bundle, ["1/48"])
+    add_semantic2_decoder(tmp_path / "runs", "semcod2_32_rx48", bundle)
+    _receiver_run(tmp_path / "runs", "semcod2_32", bundle, ["1/48", "1/24", "1/12"], touch=("decoder.out.",))
+    add_semantic2(tmp_path / "runs", "semcod2_32", bundle)
+    m = load_bundle(bundle).manifest
+    assert "semcod2_32_rx48" not in m["meta"]["runs"] and "semcod2_32" in m["meta"]["runs"]
+    assert "semantic2_decoder@1/48" not in m["models"] and "semantic2_decoder@1/48" not in m["meta"]["onnx_parity_max_abs"]
+    assert not (bundle / "semantic2_decoder@1-48.onnx").exists()

@@ -45,7 +45,11 @@ def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
             from ...export.from_onnx import semantic2_from_bundle
 
             arch = {k: kw[k] for k in ("dim", "heads", "decoder_blocks") if k in kw}
-            src = semantic2_from_bundle(init_from, **arch).state_dict()
+            try:
+                src = semantic2_from_bundle(init_from, **arch).state_dict()
+            except ValueError:  # e.g. more refinement blocks than the bundle's receiver: read it as it is,
+                arch.pop("decoder_blocks", None)  # the new blocks keep their init (the identity)
+                src = semantic2_from_bundle(init_from, **arch).state_dict()
         warm_start(codec, src, cfg.name, ("encoder_a.", "encoder_b.", "level_") if frozen_tx else ())
     return codec
 
