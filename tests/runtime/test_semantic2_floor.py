@@ -81,3 +81,28 @@ def test_smooth_content_at_low_rate_is_merged(bundle):
     """A sky at 1/48, 10 dB: merging pays (the floor is taken by the small, busy photos above)."""
     _, tx = encode_auto(bundle, photo(192, 256, 0.1, seed=2), "1/48", 10.0)
     assert not tx["floor"] and tx["floor_gain_db"] > 0.3 and tx["mcs"] != FLOOR_MODE
+
+
+def test_floor_bench(tmp_path, capsys):
+    """``semcod bench floor``: per rule the score is the true gain where it merges, 0 at the floor,
+    so it lies between min(always merged, 0) and the oracle, and k=1 / margin 0 is auto's own rule
+    (its decision on the first photo is encode_auto's)."""
+    from PIL import Image
+
+    from gr_semcod.cli import main
+
+    a, b = photo(96, 128, 1.0, seed=1), photo(192, 256, 0.1, seed=2)  # one the floor, one merged (above)
+    Image.fromarray(a).save(tmp_path / "a.png")
+    Image.fromarray(b).save(tmp_path / "b.png")
+    assert main(["bench", "floor", "--bundle", str(SHIPPED), "--data", str(tmp_path), "--cbr", "1/48", "--snr", "10",
+                 "--sim-draws", "2", "--draws", "2", "--margins", "0", "0.5"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    last = dict(l.split("=") for l in out[-6:])
+    merged, oracle = float(last["floor_always_merged_1-48_10db"]), float(last["floor_oracle_1-48_10db"])
+    assert oracle >= max(merged, 0.0) and oracle > 0.1  # the sky photo gains from merging
+    for k in (1, 2):
+        for m in ("0", "0.5"):
+            assert min(merged, 0.0) - 1e-9 <= float(last[f"floor_rule_1-48_10db_k{k}_margin{m}"]) <= oracle + 1e-9
+    sims = [[float(g) for g in l.split("G simulated ")[1].split(",")[0].split()] for l in out[:2]]
+    for img, sim in zip((a, b), sims):  # the bench's first transmitter draw is auto's decision
+        assert encode_auto(load_bundle(SHIPPED), img, "1/48", 10.0)[1]["floor"] == (sim[0] <= 0)

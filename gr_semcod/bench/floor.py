@@ -1,0 +1,90 @@
+"""``semcod bench floor``: how well mode ``auto``'s one simulated draw decides between the merged
+photo and the Deep JSCC floor (:func:`gr_semcod.runtime.semantic2.encode_auto`), against other rules.
+
+Per photo of ``--data`` and per ``--cbr`` x ``--snr`` (AWGN): both candidates are coded once; the
+transmitter's view is ``--sim-draws`` draws of its own (:func:`~gr_semcod.runtime.semantic2._simulate`,
+seeds ``FLOOR_SEED + j``; ``j = 0`` is what ``auto`` uses), the truth ``--draws`` independent
+channel draws (the evaluation's seeding, ``seed + 1000 * photo + draw``).  ``G`` = PSNR of the
+merged photo minus the floor's.  A rule "mean of ``K`` simulated ``G`` > ``margin``" sends the merged
+photo, else the floor; its score is the mean over photos (and over the ``K``-subsets of the
+simulated draws) of the true ``G`` when merged, 0 at the floor: the gain over always sending the floor.
+
+Last lines: ``floor_rule_<cbr>_<snr>db_k<K>_margin<m>=<dB>`` per rule, ``floor_always_merged_...``
+(the mean true ``G``) and ``floor_oracle_...`` (merged where its true mean ``G`` > 0).
+"""
+from __future__ import annotations
+
+
+def add_arguments(p):
+    from .common import add_photo_arguments
+
+    add_photo_arguments(p, cbr=("1/12",))
+    p.add_argument("--sim-draws", type=int, default=3, help="transmitter draws per photo (the rules use 1..this many)")
+    p.add_argument("--draws", type=int, default=3, help="channel draws per photo that score a decision")
+    p.add_argument("--margins", nargs="+", type=float, default=[0.0, 0.02, 0.05, 0.1],
+                   help="dB the merged photo must win by on the transmitter's draws")
+
+
+def _gain(bundle, img, cands, received):
+    """True ``G`` (dB) of the merged photo over the floor for one received pair of vectors."""
+    import numpy as np
+
+    from ..runtime.semantic2 import FLOOR_MODE, decode_floor, decode_photo
+
+    h, w = img.shape[:2]
+    ref = img.astype(np.float32) / 255
+    err = []
+    for (sym, tx), (y, nv, snr) in zip(cands, received):
+        rec, rx = (decode_floor(bundle, y, h, w, snr) if tx["mcs"] == FLOOR_MODE else
+                   decode_photo(bundle, y, h, w, snr, noise_var=nv, mcs=tx["mcs"]))
+        err.append(float(np.mean((rec - ref) ** 2)) if rx["ok"] else 1.0)  # a lost photo: as bad as can be
+    return 10 * np.log10(err[1] / err[0])
+
+
+def run(args) -> int:
+    import itertools
+
+    import numpy as np
+
+    from ..evaluation.pipeline import through_channel
+    from ..runtime.bundle import Bundle
+    from ..runtime.channels import complex_to_iq, iq_to_complex
+    from ..runtime.semantic2 import FLOOR_SEED, _simulate, encode_floor, encode_photo
+    from .common import read_photos
+
+    if args.sim_draws < 1 or args.draws < 1:
+        raise SystemExit("--sim-draws and --draws must be at least 1")
+    bundle = Bundle.load(args.bundle, **({"intra_op_threads": args.threads} if args.threads else {}))
+    photos = read_photos(args.data, args.limit)
+    lines = []
+    for cbr in args.cbr:
+        for snr in args.snr:
+            sims, truths = [], []
+            for i, (f, img) in enumerate(photos):
+                cands = [encode_photo(bundle, img, cbr, snr, "photo"), encode_floor(bundle, img, cbr)]
+                sim = [_gain(bundle, img, cands, [(*_simulate(s, snr, False, FLOOR_SEED + j), snr) for s, _ in cands])
+                       for j in range(args.sim_draws)]
+                true = []
+                for d in range(args.draws):
+                    rx = []
+                    for s, _ in cands:
+                        y, nv = through_channel(complex_to_iq(s)[None], "awgn", snr, args.seed + 1000 * i + d,
+                                                return_noise=True)
+                        rx.append((iq_to_complex(y)[0], nv[0], snr))
+                    true.append(_gain(bundle, img, cands, rx))
+                sims.append(sim)
+                truths.append(float(np.mean(true)))
+                print(f"{f}: {cbr} {snr:g} dB, G simulated {' '.join(f'{g:+.3f}' for g in sim)}, "
+                      f"true {' '.join(f'{g:+.3f}' for g in true)} dB", flush=True)
+            tag = f"{cbr.replace('/', '-')}_{snr:g}db"
+            truths = np.array(truths)
+            for k in range(1, args.sim_draws + 1):
+                for m in args.margins:
+                    score = np.mean([np.mean([t if np.mean([s[j] for j in sub]) > m else 0.0
+                                              for sub in itertools.combinations(range(args.sim_draws), k)])
+                                     for s, t in zip(sims, truths)])
+                    lines.append(f"floor_rule_{tag}_k{k}_margin{m:g}={score:+.4f}")
+            lines.append(f"floor_always_merged_{tag}={truths.mean():+.4f}")
+            lines.append(f"floor_oracle_{tag}={np.maximum(truths, 0).mean():+.4f}")
+    print("\n".join(lines))
+    return 0
