@@ -26,18 +26,13 @@ def add_arguments(p):
 
 
 def _gain(bundle, img, cands, received):
-    """True ``G`` (dB) of the merged photo over the floor for one received pair of vectors."""
+    """True ``G`` (dB) of the merged photo over the floor for one received pair of vectors (a photo
+    whose side information fails counts as an error of 1, as bad as can be)."""
     import numpy as np
 
-    from ..runtime.semantic2 import FLOOR_MODE, decode_floor, decode_photo
+    from ..runtime.semantic2 import candidate_error
 
-    h, w = img.shape[:2]
-    ref = img.astype(np.float32) / 255
-    err = []
-    for (sym, tx), (y, nv, snr) in zip(cands, received):
-        rec, rx = (decode_floor(bundle, y, h, w, snr) if tx["mcs"] == FLOOR_MODE else
-                   decode_photo(bundle, y, h, w, snr, noise_var=nv, mcs=tx["mcs"]))
-        err.append(float(np.mean((rec - ref) ** 2)) if rx["ok"] else 1.0)  # a lost photo: as bad as can be
+    err = [min(candidate_error(bundle, img, tx, y, nv, snr), 1.0) for (_, tx), (y, nv, snr) in zip(cands, received)]
     return 10 * np.log10(err[1] / err[0])
 
 

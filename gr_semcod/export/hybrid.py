@@ -49,19 +49,13 @@ def export_semantic2(out_dir, codec: HybridSemanticCodec, tile: int = 32, tol: f
     for role in stale:
         manifest.get("meta", {}).get("onnx_parity_max_abs", {}).pop(role, None)
     codec = codec.eval()
-    g = torch.Generator().manual_seed(seed)
     parity: Dict[str, float] = {}
-    images = torch.rand(2, 3, tile, tile, generator=g)
+    images, feats, levels, latent, snr = _example(codec, tile, seed)
     models = manifest["models"]
     models["semantic2_encoder"] = _export(out, "semantic2_encoder", codec.encoder_a, [images], ["images"],
                                           ["features"], tol, parity)
-    feats = codec.encoder_a(images)
-    lev, _ = codec.allocate(feats, np.array([40.0, 120.0]))
-    levels = torch.from_numpy(lev)[:, None].float()
     models["semantic2_merger"] = _export(out, "semantic2_merger", codec.encoder_b, [feats, levels],
                                          ["features", "levels"], ["latent"], tol, parity)
-    latent = codec.encoder_b(feats, levels) + 0.1 * torch.randn(2, codec.c, tile // 4, tile // 4, generator=g)
-    snr = torch.tensor([[3.0], [15.0]])
     models["semantic2_decoder"] = _export(out, "semantic2_decoder", codec.decoder, [latent, levels, snr],
                                           ["latent", "levels", "snr_db"], ["images"], tol, parity)
     manifest["semantic2"] = {
@@ -78,13 +72,15 @@ def export_semantic2(out_dir, codec: HybridSemanticCodec, tile: int = 32, tol: f
 
 
 def _example(codec: HybridSemanticCodec, tile: int, seed: int):
+    """Export / check inputs: images, their features and levels, a received (noisy) merged latent
+    and the receiver's SNRs."""
     g = torch.Generator().manual_seed(seed)
     images = torch.rand(2, 3, tile, tile, generator=g)
     feats = codec.encoder_a(images)
     lev, _ = codec.allocate(feats, np.array([40.0, 120.0]))
     levels = torch.from_numpy(lev)[:, None].float()
-    latent = codec.encoder_b(feats, levels)
-    return images, feats, levels, latent, g
+    latent = codec.encoder_b(feats, levels) + 0.1 * torch.randn(2, codec.c, tile // 4, tile // 4, generator=g)
+    return images, feats, levels, latent, torch.tensor([[3.0], [15.0]])
 
 
 @torch.no_grad()
@@ -105,10 +101,10 @@ def check_transmitter(out_dir, codec: HybridSemanticCodec, tol: float = 1e-4, se
                          f"depth={meta['depth']}")
     amp = np.asarray([float(a) for a in codec.level_amp()])
     err_amp = float(np.max(np.abs(amp - np.asarray(meta["level_amp"]))))
-    images, feats, levels, latent, _ = _example(codec, tile, seed)
+    images, feats, levels, _, _ = _example(codec, tile, seed)
     err_a = float(np.max(np.abs(bundle.run("semantic2_encoder", images=images.numpy())["features"] - feats.numpy())))
     ref = bundle.run("semantic2_merger", features=feats.numpy(), levels=levels.numpy())["latent"]
-    err_b = float(np.max(np.abs(ref - latent.numpy())))
+    err_b = float(np.max(np.abs(ref - codec.encoder_b(feats, levels).numpy())))
     worst = max(err_a, err_b, err_amp)
     if not worst <= tol:
         raise ValueError(f"this receiver was trained on another transmitter than the bundle's v2 (encoder "
@@ -128,9 +124,7 @@ def export_semantic2_decoder(out_dir, codec: HybridSemanticCodec, cbr, tol: floa
     check_transmitter(out, codec, tol, seed)
     manifest = json.loads((out / MANIFEST).read_text())
     tile = int(manifest["semantic2"]["tile"])
-    _, _, levels, latent, g = _example(codec, tile, seed)
-    latent = latent + 0.1 * torch.randn(latent.shape, generator=g)
-    snr = torch.tensor([[3.0], [15.0]])
+    _, _, levels, latent, snr = _example(codec, tile, seed)
     role = role_key("semantic2_decoder", cbr)
     parity: Dict[str, float] = {}
     manifest["models"][role] = _export(out, role, codec.decoder.eval(), [latent, levels, snr],

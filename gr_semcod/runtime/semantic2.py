@@ -596,6 +596,19 @@ def _simulate(sym: np.ndarray, snr_db: float, fading: bool, seed: int):
     return np.asarray(awgn(z, snr_db, rng)[0], np.complex64), 10 ** (-float(snr_db) / 10)
 
 
+def candidate_error(bundle: Bundle, img: np.ndarray, tx: Dict, y: np.ndarray, noise_var, snr_db: float,
+                    fading: bool = False, batch: int = 256) -> float:
+    """Mean squared error of photo ``img`` (uint8) decoded from ``y``, the received symbols of a
+    candidate sent as ``tx`` says (merged, or the floor), as the receiver decodes it; a photo whose side
+    information fails scores ``inf``.  The measure of :func:`encode_auto` and ``semcod bench floor``."""
+    h, w = img.shape[:2]
+    if tx["mcs"] == FLOOR_MODE:
+        rec, rx = decode_floor(bundle, y, h, w, snr_db, batch)
+    else:
+        rec, rx = decode_photo(bundle, y, h, w, snr_db, noise_var=noise_var, mcs=tx["mcs"], batch=batch, fading=fading)
+    return float(np.mean((rec - img.astype(np.float32) / 255.0) ** 2)) if rx["ok"] else float("inf")
+
+
 def encode_auto(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, batch: int = 256,
                 mcs: Optional[int] = None, fading: bool = False,
                 max_overspend: float = FLOOR_MAX_OVERSPEND) -> Tuple[np.ndarray, Dict]:
@@ -621,16 +634,8 @@ def encode_auto(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, batch:
     if fsym.size > max((1.0 + float(max_overspend)) * info["budget"], sym.size):
         info["floor_gain_db"] = float("inf")  # not a candidate: it would spend too far above the budget
         return sym, info
-    h, w = img.shape[:2]
-    ref = img.astype(np.float32) / 255.0
-    err = []
-    for cand, tx in ((sym, info), (fsym, finfo)):
-        y, nv = _simulate(cand, snr_db, fading, FLOOR_SEED)
-        if tx["mcs"] == FLOOR_MODE:
-            rec, rx = decode_floor(bundle, y, h, w, snr_db, batch)
-        else:
-            rec, rx = decode_photo(bundle, y, h, w, snr_db, noise_var=nv, mcs=tx["mcs"], batch=batch, fading=fading)
-        err.append(float(np.mean((rec - ref) ** 2)) if rx["ok"] else np.inf)
+    err = [candidate_error(bundle, img, tx, *_simulate(cand, snr_db, fading, FLOOR_SEED), snr_db, fading, batch)
+           for cand, tx in ((sym, info), (fsym, finfo))]
     gain = 10 * np.log10(err[1] / err[0]) if np.isfinite(err[0]) and err[0] > 0 else -np.inf
     if err[1] < err[0]:
         sym, info = fsym, finfo
