@@ -8,9 +8,17 @@ channel draws (the evaluation's seeding, ``seed + 1000 * photo + draw``).  ``G``
 merged photo minus the floor's.  A rule "mean of ``K`` simulated ``G`` > ``margin``" sends the merged
 photo, else the floor; its score is the mean over photos (and over the ``K``-subsets of the
 simulated draws) of the true ``G`` when merged, 0 at the floor: the gain over always sending the floor.
+Its loss is the same mean of ``min(G, 0)`` (what merging costs where the floor was the better), the
+measure of "never below Deep JSCC".
 
-Last lines: ``floor_rule_<cbr>_<snr>db_k<K>_margin<m>=<dB>`` per rule, ``floor_always_merged_...``
-(the mean true ``G``) and ``floor_oracle_...`` (merged where its true mean ``G`` > 0).
+Mode ``auto``'s own rule is the sequential one (:func:`~gr_semcod.runtime.semantic2.floor_decision`:
+the draws in order, stopping when their mean is clear; with ``--sim-draws`` 5, ``FLOOR_DRAWS``, it is
+``encode_auto``'s decision exactly): ``floor_rule_<cbr>_<snr>db_auto``, ``floor_loss_..._auto`` and
+``floor_draws_..._auto`` (the mean number of draws it took).
+
+Last lines: ``floor_rule_<cbr>_<snr>db_k<K>_margin<m>=<dB>`` and ``floor_loss_<cbr>_<snr>db_k<K>_margin<m>=<dB>``
+per rule, ``floor_always_merged_...`` (the mean true ``G``) and ``floor_oracle_...`` (merged where its true
+mean ``G`` > 0).
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ def add_arguments(p):
     from .common import add_photo_arguments
 
     add_photo_arguments(p, cbr=("1/12",))
-    p.add_argument("--sim-draws", type=int, default=3, help="transmitter draws per photo (the rules use 1..this many)")
+    p.add_argument("--sim-draws", type=int, default=5, help="transmitter draws per photo (the rules use 1..this many)")
     p.add_argument("--draws", type=int, default=3, help="channel draws per photo that score a decision")
     p.add_argument("--margins", nargs="+", type=float, default=[0.0, 0.02, 0.05, 0.1],
                    help="dB the merged photo must win by on the transmitter's draws")
@@ -44,7 +52,7 @@ def run(args) -> int:
     from ..evaluation.pipeline import through_channel
     from ..runtime.bundle import Bundle
     from ..runtime.channels import complex_to_iq, iq_to_complex
-    from ..runtime.semantic2 import FLOOR_SEED, _simulate, encode_floor, encode_photo
+    from ..runtime.semantic2 import FLOOR_MIN_DRAWS, FLOOR_SEED, _simulate, encode_floor, encode_photo, floor_decision
     from .common import read_photos
 
     if args.sim_draws < 1 or args.draws < 1:
@@ -75,10 +83,17 @@ def run(args) -> int:
             truths = np.array(truths)
             for k in range(1, args.sim_draws + 1):
                 for m in args.margins:
-                    score = np.mean([np.mean([t if np.mean([s[j] for j in sub]) > m else 0.0
-                                              for sub in itertools.combinations(range(args.sim_draws), k)])
-                                     for s, t in zip(sims, truths)])
+                    merged = np.array([[np.mean([s[j] for j in sub]) > m
+                                        for sub in itertools.combinations(range(args.sim_draws), k)] for s in sims])
+                    score = np.mean(merged.mean(1) * truths)
+                    loss = np.mean(merged.mean(1) * np.minimum(truths, 0.0))
                     lines.append(f"floor_rule_{tag}_k{k}_margin{m:g}={score:+.4f}")
+                    lines.append(f"floor_loss_{tag}_k{k}_margin{m:g}={loss:+.4f}")
+            auto = [floor_decision(s, args.sim_draws, min(FLOOR_MIN_DRAWS, args.sim_draws)) for s in sims]
+            merged = np.array([m for m, _ in auto], float)
+            lines.append(f"floor_rule_{tag}_auto={np.mean(merged * truths):+.4f}")
+            lines.append(f"floor_loss_{tag}_auto={np.mean(merged * np.minimum(truths, 0.0)):+.4f}")
+            lines.append(f"floor_draws_{tag}_auto={np.mean([len(d) for _, d in auto]):.2f}")
             lines.append(f"floor_always_merged_{tag}={truths.mean():+.4f}")
             lines.append(f"floor_oracle_{tag}={np.maximum(truths, 0).mean():+.4f}")
     print("\n".join(lines))

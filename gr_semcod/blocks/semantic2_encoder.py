@@ -32,7 +32,7 @@ from ..contract import (CODEC_SEMANTIC2, KEY_BATCH, KEY_CBR, KEY_CHANNELS, KEY_C
                         PORT_IN, PORT_OUT, PDUError, image_ids, meta_int)
 from ..pdu import make_pdu, split_pdu
 from ..rates import cbr_text, parse_cbr
-from ..runtime.semantic2 import check_bundle, encode_photo
+from ..runtime.semantic2 import FLOOR_DRAWS, MAX_FLOOR_DRAWS, check_bundle, encode_photo
 from .base import get_bundle, message_block
 
 KEY_SIDE_SYMBOLS = "side_symbols"
@@ -62,10 +62,11 @@ class semantic2_encoder(message_block):
     photo accepted), threads (ORT threads), fading (the channel fades: the side-information
     scheme's fading thresholds, :data:`gr_semcod.runtime.side_info.FADING_MIN_SNR_DB`),
     max_side (largest side accepted, at most the PHY header's 4096), floor (send the Deep JSCC at
-    the CBR when merging decodes worse on the encoder's own channel draw)."""
+    the CBR when merging decodes worse on the encoder's own channel draws), floor_draws (at most
+    this many of them per photo, each two decodes: :func:`gr_semcod.runtime.semantic2.floor_decision`)."""
 
     def __init__(self, bundle="models/semcod_32", cbr="1/12", snr_db=10.0, max_pixels=MAX_PIXELS, threads=1,
-                 fading=False, max_side=MAX_PHOTO_SIDE, floor=True):
+                 fading=False, max_side=MAX_PHOTO_SIDE, floor=True, floor_draws=FLOOR_DRAWS):
         message_block.__init__(self, "semcod_semantic2_encoder", {PORT_IN: self.handle}, [PORT_OUT])
         self.bundle = get_bundle(bundle, threads)
         check_bundle(self.bundle)  # no semantic v2 in the bundle -> error at construction, not per PDU
@@ -79,6 +80,9 @@ class semantic2_encoder(message_block):
             raise ValueError(f"max_side must be in 1..{MAX_PHOTO_SIDE}, got {max_side}")
         self.max_side = int(max_side)
         self.mode = "auto" if floor else "photo"
+        if not 1 <= int(floor_draws) <= MAX_FLOOR_DRAWS:
+            raise ValueError(f"floor_draws must be in 1..{MAX_FLOOR_DRAWS}, got {floor_draws}")
+        self.floor_draws = int(floor_draws)
         self._n_over = 0
         self._n_floor = 0
 
@@ -105,7 +109,7 @@ class semantic2_encoder(message_block):
             raise PDUError(f"metadata {KEY_BATCH}={meta[KEY_BATCH]}: one photo per PDU")
         image_ids(meta, 1)
         sym, info = encode_photo(self.bundle, vec.reshape(h, w, 3), self.cbr, self.snr_db, mode=self.mode,
-                                 fading=self.fading)
+                                 fading=self.fading, floor_draws=self.floor_draws)
         self._n_floor += int(bool(info.get("floor")))
         if info["over_budget"]:
             self._n_over += 1

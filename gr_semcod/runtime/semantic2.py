@@ -52,7 +52,7 @@ from __future__ import annotations
 import functools
 import threading
 from fractions import Fraction
-from typing import Dict, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -81,6 +81,10 @@ FLOOR_SEED = 0xF1005   # the transmitter's own channel draw for the floor decisi
                        # SeedSequence spawn of it, which no integer seed of an evaluation can reproduce
 FLOOR_BLOCK_LEN = 16   # its fading model: Rayleigh blocks of this many symbols (the evaluation's)
 FLOOR_MAX_OVERSPEND = 0.05  # the floor spends Deep JSCC's padded tiles: at most this share above round(CBR H W 3)
+FLOOR_DRAWS = 5        # the floor decision: at most this many channel draws of the transmitter's own ...
+FLOOR_MIN_DRAWS = 3    # ... at least this many ...
+MAX_FLOOR_DRAWS = 20   # the largest number a caller may ask for (each is two decodes of the photo)
+FLOOR_Z = 2.0          # ... stopping once their mean gain is this many standard errors from 0 (floor_decision)
 BISECT_SLACK = 0.005   # a photo left this share of its budget unspent by the tightening is refilled by bisection
 ENTROPY_ROUNDS = 2     # photo trees: re-solved twice with every flag priced at its coded length
 DECODER_CBR_TOLERANCE = 1.25  # a per-CBR receiver serves rates within this factor of its own
@@ -451,7 +455,8 @@ def _gain_db(meta: Dict, q: int) -> float:
 
 
 def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode: str = "photo",
-                 batch: int = 256, mcs: Optional[int] = None, fading: bool = False) -> Tuple[np.ndarray, Dict]:
+                 batch: int = 256, mcs: Optional[int] = None, fading: bool = False,
+                 floor_draws: int = FLOOR_DRAWS) -> Tuple[np.ndarray, Dict]:
     """uint8 ``H x W x 3`` photo -> ``(symbols complex64 (N,), info)``.
 
     The side-information scheme is :func:`.side_info.side_mcs` of ``snr_db`` (its fading table
@@ -473,7 +478,7 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"photo must be uint8 H x W x 3, got {img.dtype} {img.shape}")
     if mode == "auto":
-        return encode_auto(bundle, img, cbr, snr_db, batch, mcs, fading)
+        return encode_auto(bundle, img, cbr, snr_db, batch, mcs, fading, draws=floor_draws)
     s, c, depth = meta["tile"], meta["c"], meta["depth"]
     scheme = side_mcs(snr_db, fading) if mcs is None else SIDE_MCS[int(mcs)]
     h, w = img.shape[:2]
@@ -609,22 +614,47 @@ def candidate_error(bundle: Bundle, img: np.ndarray, tx: Dict, y: np.ndarray, no
     return float(np.mean((rec - img.astype(np.float32) / 255.0) ** 2)) if rx["ok"] else float("inf")
 
 
+def floor_decision(gains: Iterable[float], draws: int = FLOOR_DRAWS, min_draws: int = FLOOR_MIN_DRAWS,
+                   z: float = FLOOR_Z) -> Tuple[bool, List[float]]:
+    """Merge or send the floor, from the gains ``G_j`` (dB, merged over floor) of the transmitter's
+    own channel draws, taken one at a time from ``gains`` (lazily: each costs two decodes).
+
+    A sequential test of the mean: with ``G_1..G_j`` drawn, stop when ``j = draws`` or, from
+    ``j >= min_draws``, when ``|mean(G)| > z * std(G) / sqrt(j)``; merged iff ``mean(G) > 0``.  One
+    draw's ``G`` is noisy (about 0.05–0.1 dB at the base rate, comparable to the gain itself); a clear
+    case (a sky at 1/48) stops at ``min_draws``.  Returns ``(merged, the gains drawn)``.
+    """
+    if draws < 1 or not 1 <= min_draws <= draws:
+        raise ValueError(f"floor draws: need 1 <= min_draws <= draws, got {min_draws}, {draws}")
+    seen: List[float] = []
+    for g in gains:
+        seen.append(float(g))
+        j = len(seen)
+        if not np.isfinite(seen[-1]) or j >= draws:
+            break
+        if j >= min_draws and abs(np.mean(seen)) > z * np.std(seen, ddof=1) / np.sqrt(j):
+            break
+    return bool(seen) and float(np.mean(seen)) > 0, seen
+
+
 def encode_auto(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, batch: int = 256,
                 mcs: Optional[int] = None, fading: bool = False,
-                max_overspend: float = FLOOR_MAX_OVERSPEND) -> Tuple[np.ndarray, Dict]:
+                max_overspend: float = FLOOR_MAX_OVERSPEND, draws: int = FLOOR_DRAWS) -> Tuple[np.ndarray, Dict]:
     """Mode ``auto``: the photo merged (mode ``photo``) or, when that decodes worse on the
     transmitter's own simulated channel, the Deep JSCC at the CBR (:func:`encode_floor`).
 
-    The transmitter knows the SNR and whether the channel fades, so it draws one channel of its own
-    (seed :data:`FLOOR_SEED`, independent of the real one), decodes both candidates as the receiver
-    would and sends the one with the lower squared error: a photo whose merging does not pay (at the
-    base rate, where no finer level can spend what merging saves, or a photo of texture at low SNR)
-    goes at the floor.  ``info["floor"]`` says which; ``info["floor_gain_db"]`` is the simulated PSNR
-    of the merged photo minus the floor's.  The floor spends what the Deep JSCC baseline spends: for
-    a photo that is not whole tiles a little more than ``round(CBR H W 3)``; it is a candidate only
-    while that excess is at most ``max_overspend`` (5 %: a 432 x 768 photo pads 3.7 %, an 80 x 120 one
-    28 %) or the floor spends no more than the merged photo.  Without a Deep JSCC at the CBR in the
-    bundle, or past that excess, it is mode ``photo``.
+    The transmitter knows the SNR and whether the channel fades, so it draws channels of its own
+    (seeds :data:`FLOOR_SEED` ``+ j``, independent of the real one), decodes both candidates on each
+    as the receiver would, and sends the merged photo when its mean gain in PSNR over the floor is
+    positive (:func:`floor_decision`: up to ``draws`` draws, fewer when the answer is clear): a photo
+    whose merging does not pay (at the base rate, where no finer level can spend what merging saves,
+    or a photo of texture at low SNR) goes at the floor.  ``info["floor"]`` says which;
+    ``info["floor_gain_db"]`` is the mean simulated gain, ``info["floor_draws"]`` how many draws
+    it took.  The floor spends what the Deep JSCC baseline spends: for a photo that is not whole
+    tiles a little more than ``round(CBR H W 3)``; it is a candidate only while that excess is at
+    most ``max_overspend`` (5 %: a 432 x 768 photo pads 3.7 %, an 80 x 120 one 28 %) or the floor
+    spends no more than the merged photo.  Without a Deep JSCC at the CBR in the bundle, or past
+    that excess, it is mode ``photo``.
     """
     sym, info = encode_photo(bundle, img, cbr, snr_db, "photo", batch, mcs, fading)
     info["floor"] = False
@@ -634,12 +664,19 @@ def encode_auto(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, batch:
     if fsym.size > max((1.0 + float(max_overspend)) * info["budget"], sym.size):
         info["floor_gain_db"] = float("inf")  # not a candidate: it would spend too far above the budget
         return sym, info
-    err = [candidate_error(bundle, img, tx, *_simulate(cand, snr_db, fading, FLOOR_SEED), snr_db, fading, batch)
-           for cand, tx in ((sym, info), (fsym, finfo))]
-    gain = 10 * np.log10(err[1] / err[0]) if np.isfinite(err[0]) and err[0] > 0 else -np.inf
-    if err[1] < err[0]:
+    cands = ((sym, info), (fsym, finfo))
+
+    def gains():
+        for j in range(draws):
+            err = [candidate_error(bundle, img, tx, *_simulate(c, snr_db, fading, FLOOR_SEED + j), snr_db, fading,
+                                   batch) for c, tx in cands]
+            yield (-np.inf if not np.isfinite(err[0]) else np.inf if err[0] == 0 else 10 * np.log10(err[1] / err[0]))
+
+    merged, seen = floor_decision(gains(), draws, min(FLOOR_MIN_DRAWS, draws))
+    if not merged:
         sym, info = fsym, finfo
-    info["floor_gain_db"] = float(gain)
+    info["floor_gain_db"] = float(np.mean(seen))
+    info["floor_draws"] = len(seen)
     return sym, info
 
 

@@ -151,6 +151,9 @@ class qa_semantic2(gr_unittest.TestCase):
         (m3, _), = pdus(run_block(merged, [photo_pdu(img, 9)])["out"])
         self.assertNotEqual(m3["mode"], FLOOR_MODE)
         self.assertEqual(merged.n_floor(), 0)
+        for bad_draws in (0, 21):
+            with self.assertRaisesRegex(ValueError, "floor_draws"):
+                semantic2_encoder(SHIPPED, "1/12", 1.0, floor_draws=bad_draws)
 
     def test_008_ldpc_side_information_of_a_larger_photo(self):
         """A photo whose tree is long (>720 flags) gets an LDPC scheme: QPSK rate 1/2 with 3 of 8 code

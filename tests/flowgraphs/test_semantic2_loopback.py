@@ -32,6 +32,14 @@ def make_photo(h, w, seed=0):
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
+def make_texture(h, w, seed=0):
+    """The photo's textured ground all over: u8 HWC."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
+    tex = 0.35 + 0.15 * np.sin(40 * xx + 9 * yy)[..., None] + 0.1 * rng.random((h, w, 3))
+    return (np.clip(tex * np.array([0.8, 1.0, 0.5]), 0, 1) * 255).astype(np.uint8)
+
+
 def loopback(photos, cbr, snr_db, timeout=120.0, floor=False):
     tb = gr.top_block()
     tx = semcod_tx(SHIPPED, cbr, "semantic2", snr_db=snr_db, floor=floor)
@@ -81,12 +89,12 @@ def test_photo_256_at_10db_through_the_phy():
 
 
 def test_floor_photo_through_the_phy():
-    """semcod_tx's default (floor): at the base rate this photo decodes better as the Deep JSCC 1/12
-    on the encoder's own channel draw, so it goes as such (mode 255, no side information); the
-    mode crosses the PHY header and the receiver decodes it as Deep JSCC."""
+    """semcod_tx's default (floor): at the base rate a photo of texture all over decodes better as
+    the Deep JSCC 1/12 on the encoder's own channel draws, so it goes as such (mode 255, no side
+    information); the mode crosses the PHY header and the receiver decodes it as Deep JSCC."""
     from gr_semcod.runtime.semantic2 import FLOOR_MODE
 
-    photo = make_photo(256, 256)
+    photo = make_texture(256, 256)
     out, tx_meta, tx, rx = loopback([photo], "1/12", 10.0, floor=True)
     assert len(out) == 1, (tx.n_dropped(), rx.n_dropped())
     meta, img = out[0]

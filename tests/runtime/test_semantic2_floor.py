@@ -1,5 +1,5 @@
 """Mode ``auto`` of the semantic codec v2: the photo merged, or its Deep JSCC at the CBR (the floor,
-``mode`` 255, no side information) when merging decodes worse on the transmitter's own channel draw."""
+``mode`` 255, no side information) when merging decodes worse on the transmitter's own channel draws."""
 from pathlib import Path
 
 import numpy as np
@@ -7,8 +7,9 @@ import pytest
 
 from gr_semcod.runtime.bundle import load_bundle, role_key
 from gr_semcod.runtime.metrics import psnr
-from gr_semcod.runtime.semantic2 import (FLOOR_MODE, FLOOR_SEED, _simulate, decode_floor, decode_photo, encode_auto,
-                                         encode_floor, encode_photo, run_batched)
+from gr_semcod.runtime.semantic2 import (FLOOR_DRAWS, FLOOR_MIN_DRAWS, FLOOR_MODE, FLOOR_SEED, _simulate,
+                                         decode_floor, decode_photo, encode_auto, encode_floor, encode_photo,
+                                         floor_decision, run_batched)
 from gr_semcod.runtime.tiles import stitch, tile_photo
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
@@ -50,23 +51,51 @@ def test_the_floor_is_the_deep_jscc_of_the_cbr(bundle):
     assert not rmode["ok"] and "mode 200" in rmode["reason"]
 
 
-def _simulated_errors(bundle, img, cbr, snr):
-    out = []
-    for sym, tx in (encode_photo(bundle, img, cbr, snr, "photo"), encode_floor(bundle, img, cbr)):
-        y, nv = _simulate(sym, snr, False, FLOOR_SEED)
-        rec, rx = decode_photo(bundle, y, *img.shape[:2], snr, noise_var=nv, mcs=tx["mcs"])
-        out.append(float(np.mean((rec - img / 255.0) ** 2)) if rx["ok"] else np.inf)
-    return out
+def _simulated_gains(bundle, img, cbr, snr, draws=FLOOR_DRAWS):
+    """PSNR of the merged photo minus the floor's on the transmitter's draws ``0..draws-1``,
+    decoded here with decode_photo (not with encode_auto's own candidate_error)."""
+    cands = (encode_photo(bundle, img, cbr, snr, "photo"), encode_floor(bundle, img, cbr))
+    gains = []
+    for j in range(draws):
+        err = []
+        for sym, tx in cands:
+            y, nv = _simulate(sym, snr, False, FLOOR_SEED + j)
+            rec, rx = decode_photo(bundle, y, *img.shape[:2], snr, noise_var=nv, mcs=tx["mcs"])
+            err.append(float(np.mean((rec - img / 255.0) ** 2)) if rx["ok"] else np.inf)
+        gains.append(10 * np.log10(err[1] / err[0]))
+    return gains
+
+
+def test_floor_decision_is_a_sequential_test_of_the_mean():
+    drawn = []
+
+    def gains(values):
+        for g in values:
+            drawn.append(g)
+            yield g
+
+    assert floor_decision(gains([0.4, 0.45, 0.38, 9.0, 9.0]), 5, 3) == (True, [0.4, 0.45, 0.38])  # clear: stops at 3
+    assert drawn == [0.4, 0.45, 0.38]  # lazily: the draws it did not need were never made
+    merged, seen = floor_decision([0.1, -0.1, 0.05, -0.08, 0.02], 5, 3)  # unclear: all 5, mean -0.002
+    assert not merged and len(seen) == 5
+    assert floor_decision([0.05, -0.2, -0.25, -0.2, 5.0], 5, 3) == (False, [0.05, -0.2, -0.25, -0.2])  # a lucky first draw outvoted
+    assert floor_decision([-np.inf, 1.0], 5, 3) == (False, [-np.inf])  # side information failed on a draw: the floor
+    assert floor_decision([0.2], 1, 1) == (True, [0.2])  # one draw: the sign decides
+    with pytest.raises(ValueError, match="min_draws"):
+        floor_decision([0.1], 2, 3)
 
 
 @pytest.mark.parametrize("cbr,snr,busy", [("1/48", 10.0, 0.3), ("1/12", 1.0, 1.0)])
 def test_auto_sends_what_decoded_better_on_its_own_draw(bundle, cbr, snr, busy):
     img = photo(96, 128, busy, seed=1)
     sym, tx = encode_auto(bundle, img, cbr, snr)
-    merged, floor = _simulated_errors(bundle, img, cbr, snr)
+    gains = _simulated_gains(bundle, img, cbr, snr)
+    merged, seen = floor_decision(gains, FLOOR_DRAWS, FLOOR_MIN_DRAWS)
+    assert FLOOR_MIN_DRAWS <= tx["floor_draws"] == len(seen) <= FLOOR_DRAWS
     if busy == 1.0:  # all texture at the base rate: merging cannot pay, the floor is sent
         assert tx["floor"] and tx["floor_gain_db"] < 0
-    assert tx["floor"] == (floor < merged) and tx["floor_gain_db"] == pytest.approx(10 * np.log10(floor / merged), rel=1e-3, abs=1e-4)
+    assert tx["floor"] == (not merged)
+    assert tx["floor_gain_db"] == pytest.approx(np.mean(seen), rel=1e-3, abs=1e-4)
     assert (tx["mcs"] == FLOOR_MODE) == tx["floor"]
     again, tx2 = encode_photo(bundle, img, cbr, snr, "auto")  # deterministic: the same draw, the same choice
     assert np.array_equal(sym, again) and tx2["floor"] == tx["floor"]
@@ -85,8 +114,8 @@ def test_smooth_content_at_low_rate_is_merged(bundle):
 
 def test_floor_bench(tmp_path, capsys):
     """``semcod bench floor``: per rule the score is the true gain where it merges, 0 at the floor,
-    so it lies between min(always merged, 0) and the oracle, and k=1 / margin 0 is auto's own rule
-    (its decision on the first photo is encode_auto's)."""
+    so it lies between min(always merged, 0) and the oracle, its loss between min(always merged, 0)
+    and 0; the ``auto`` rule on the bench's transmitter draws is encode_auto's decision."""
     from PIL import Image
 
     from gr_semcod.cli import main
@@ -95,14 +124,19 @@ def test_floor_bench(tmp_path, capsys):
     Image.fromarray(a).save(tmp_path / "a.png")
     Image.fromarray(b).save(tmp_path / "b.png")
     assert main(["bench", "floor", "--bundle", str(SHIPPED), "--data", str(tmp_path), "--cbr", "1/48", "--snr", "10",
-                 "--sim-draws", "2", "--draws", "2", "--margins", "0", "0.5"]) == 0
+                 "--sim-draws", "3", "--draws", "2", "--margins", "0", "0.5"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    last = dict(l.split("=") for l in out[-6:])
+    last = dict(l.split("=") for l in out if l.startswith("floor_"))
+    assert len(last) == 3 * 2 * 2 + 3 + 2
     merged, oracle = float(last["floor_always_merged_1-48_10db"]), float(last["floor_oracle_1-48_10db"])
     assert oracle >= max(merged, 0.0) and oracle > 0.1  # the sky photo gains from merging
-    for k in (1, 2):
-        for m in ("0", "0.5"):
-            assert min(merged, 0.0) - 1e-9 <= float(last[f"floor_rule_1-48_10db_k{k}_margin{m}"]) <= oracle + 1e-9
+    rules = [f"k{k}_margin{m}" for k in (1, 2, 3) for m in ("0", "0.5")] + ["auto"]
+    for r in rules:
+        assert min(merged, 0.0) - 1e-9 <= float(last[f"floor_rule_1-48_10db_{r}"]) <= oracle + 1e-9
+        assert min(merged, 0.0) - 1e-9 <= float(last[f"floor_loss_1-48_10db_{r}"]) <= 1e-9
+    assert 1 <= float(last["floor_draws_1-48_10db_auto"]) <= 3
     sims = [[float(g) for g in l.split("G simulated ")[1].split(",")[0].split()] for l in out[:2]]
-    for img, sim in zip((a, b), sims):  # the bench's first transmitter draw is auto's decision
-        assert encode_auto(load_bundle(SHIPPED), img, "1/48", 10.0)[1]["floor"] == (sim[0] <= 0)
+    for img, sim in zip((a, b), sims):  # the bench's transmitter draws are auto's own: the same decision
+        tx = encode_auto(load_bundle(SHIPPED), img, "1/48", 10.0, draws=3)[1]
+        merged_here, seen = floor_decision(sim, 3, FLOOR_MIN_DRAWS)
+        assert tx["floor"] == (not merged_here) and tx["floor_draws"] == len(seen)

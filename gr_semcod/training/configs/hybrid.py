@@ -80,3 +80,6 @@ register(dataclasses.replace(_semcod2_32("semcod2_32_rx48", cbrs=("1/48",), free
                                          decoder_blocks=2), lr=2e-4))
 register(dataclasses.replace(_semcod2_32("semcod2_32_rx12", cbrs=("1/12",), freeze_transmitter=True), lr=2e-4))
 register(_semcod2_32("semcod2_32_b24", base_cbr="1/24", cbrs=("1/48",), freeze_base=True))  # ablation: base 1/24
+# continuation of the whole v2 (transmitter and shared receiver, the Deep JSCC base still frozen)
+# from a trained one (``init_from`` a bundle or a run's ``best.pt``), at a fine-tuning rate
+register(dataclasses.replace(_semcod2_32("semcod2_32_tx", freeze_base=True), lr=2e-4))
