@@ -29,7 +29,7 @@ BENCHES = {
     "soak": ("gr_semcod.bench.soak", "long loopback run: images/s, losses and RSS every minute"),
     "sideinfo": ("gr_semcod.bench.sideinfo", "bit error rate of the side-information codes"),
     "erasures": ("gr_semcod.bench.erasures", "PSNR a lost PHY fragment costs semantic v2, zeros vs filled latent"),
-    "floor": ("gr_semcod.bench.floor", "semantic v2 mode auto: its one-draw floor decision against other rules"),
+    "floor": ("gr_semcod.bench.floor", "semantic v2 mode auto: its floor decision against other rules"),
     "deepjscc-whole": ("gr_semcod.bench.deepjscc_whole", "Deep JSCC per tile vs fully convolutional on the whole photo"),
     "metrics": ("gr_semcod.bench.metrics", "numpy PSNR/SSIM vs scikit-image (values, time)"),
     "codecs": ("gr_semcod.bench.codecs", "PSNR of the digital baseline's source codecs at equal payload budgets"),

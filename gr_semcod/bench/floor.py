@@ -14,7 +14,9 @@ measure of "never below Deep JSCC".
 Mode ``auto``'s own rule is the sequential one (:func:`~gr_semcod.runtime.semantic2.floor_decision`:
 the draws in order, stopping when their mean is clear; with ``--sim-draws`` 5, ``FLOOR_DRAWS``, it is
 ``encode_auto``'s decision exactly): ``floor_rule_<cbr>_<snr>db_auto``, ``floor_loss_..._auto`` and
-``floor_draws_..._auto`` (the mean number of draws it took).
+``floor_draws_..._auto`` (the mean number of draws it took); ``floor_seconds_candidates_...`` and
+``floor_seconds_auto_...``: the encoder's time per photo for the two candidates alone and for mode
+``auto`` as sent (the candidates and the decision's draws), with ``--threads``.
 
 Last lines: ``floor_rule_<cbr>_<snr>db_k<K>_margin<m>=<dB>`` and ``floor_loss_<cbr>_<snr>db_k<K>_margin<m>=<dB>``
 per rule, ``floor_always_merged_...`` (the mean true ``G``) and ``floor_oracle_...`` (merged where its true
@@ -33,26 +35,27 @@ def add_arguments(p):
                    help="dB the merged photo must win by on the transmitter's draws")
 
 
-def _gain(bundle, img, cands, received):
-    """True ``G`` (dB) of the merged photo over the floor for one received pair of vectors (a photo
-    whose side information fails counts as an error of 1, as bad as can be)."""
-    import numpy as np
+def _gain(bundle, img, cands, received, failed_is_inf=False):
+    """``G`` (dB) of the merged photo over the floor for one received pair of vectors.  A photo whose
+    side information fails counts as an error of 1, as bad as can be (the truth), or, with
+    ``failed_is_inf`` (the transmitter's draws), gives ``-inf`` as :func:`floor_gain` does for ``auto``."""
+    from ..runtime.semantic2 import candidate_error, floor_gain
 
-    from ..runtime.semantic2 import candidate_error
-
-    err = [min(candidate_error(bundle, img, tx, y, nv, snr), 1.0) for (_, tx), (y, nv, snr) in zip(cands, received)]
-    return 10 * np.log10(err[1] / err[0])
+    err = [candidate_error(bundle, img, tx, y, nv, snr) for (_, tx), (y, nv, snr) in zip(cands, received)]
+    return floor_gain(*err) if failed_is_inf else floor_gain(*[min(e, 1.0) for e in err])
 
 
 def run(args) -> int:
     import itertools
+    import time
 
     import numpy as np
 
     from ..evaluation.pipeline import through_channel
     from ..runtime.bundle import Bundle
     from ..runtime.channels import complex_to_iq, iq_to_complex
-    from ..runtime.semantic2 import FLOOR_MIN_DRAWS, FLOOR_SEED, _simulate, encode_floor, encode_photo, floor_decision
+    from ..runtime.semantic2 import (FLOOR_MIN_DRAWS, FLOOR_SEED, _simulate, encode_auto, encode_floor, encode_photo,
+                                     floor_decision)
     from .common import read_photos
 
     if args.sim_draws < 1 or args.draws < 1:
@@ -62,11 +65,16 @@ def run(args) -> int:
     lines = []
     for cbr in args.cbr:
         for snr in args.snr:
-            sims, truths = [], []
+            sims, truths, seconds = [], [], {"photo": [], "auto": []}
             for i, (f, img) in enumerate(photos):
+                t0 = time.perf_counter()
                 cands = [encode_photo(bundle, img, cbr, snr, "photo"), encode_floor(bundle, img, cbr)]
-                sim = [_gain(bundle, img, cands, [(*_simulate(s, snr, False, FLOOR_SEED + j), snr) for s, _ in cands])
-                       for j in range(args.sim_draws)]
+                seconds["photo"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                encode_auto(bundle, img, cbr, snr)
+                seconds["auto"].append(time.perf_counter() - t0)
+                sim = [_gain(bundle, img, cands, [(*_simulate(s, snr, False, FLOOR_SEED + j), snr) for s, _ in cands],
+                             failed_is_inf=True) for j in range(args.sim_draws)]
                 true = []
                 for d in range(args.draws):
                     rx = []
@@ -83,7 +91,7 @@ def run(args) -> int:
             truths = np.array(truths)
             for k in range(1, args.sim_draws + 1):
                 for m in args.margins:
-                    merged = np.array([[np.mean([s[j] for j in sub]) > m
+                    merged = np.array([[np.mean(np.maximum([s[j] for j in sub], -100.0)) > m
                                         for sub in itertools.combinations(range(args.sim_draws), k)] for s in sims])
                     score = np.mean(merged.mean(1) * truths)
                     loss = np.mean(merged.mean(1) * np.minimum(truths, 0.0))
@@ -95,6 +103,8 @@ def run(args) -> int:
             lines.append(f"floor_loss_{tag}_auto={np.mean(merged * np.minimum(truths, 0.0)):+.4f}")
             lines.append(f"floor_draws_{tag}_auto={np.mean([len(d) for _, d in auto]):.2f}")
             lines.append(f"floor_always_merged_{tag}={truths.mean():+.4f}")
+            for key, t in seconds.items():  # encoder time per photo: both candidates, then mode auto as sent
+                lines.append(f"floor_seconds_{'candidates' if key == 'photo' else 'auto'}_{tag}={np.mean(t):.2f}")
             lines.append(f"floor_oracle_{tag}={np.maximum(truths, 0).mean():+.4f}")
     print("\n".join(lines))
     return 0

@@ -88,7 +88,7 @@ class semantic2_encoder(message_block):
 
     def n_floor(self) -> int:
         """Photos sent as the Deep JSCC at the CBR (``floor``: merging decoded worse on the
-        encoder's own channel draw)."""
+        encoder's own channel draws)."""
         return self._n_floor
 
     def n_over_budget(self) -> int:

@@ -63,7 +63,7 @@ class semcod_tx(gr.hier_block2):
     mode (MCS index, -1 = from snr_db / the reports), report_address (ZMQ endpoint of the
     receiver's link reports in a split flowgraph, "" = the ``snr`` port only), wait_first_report
     (s the first photo waits for a report before it falls back to ``snr_db``; 0 = no wait); semantic2:
-    floor (send the Deep JSCC at the CBR when merging decodes worse on the encoder's own channel draw)."""
+    floor (send the Deep JSCC at the CBR when merging decodes worse on the encoder's own channel draws)."""
 
     def __init__(self, bundle="models/semcod_32", cbr="1/12", codec=CODEC_SEMANTIC, normalize=True, threads=1,
                  max_side=MAX_PHOTO_SIDE, source_codec="avif", snr_db=10.0, mode=-1, report_address="",

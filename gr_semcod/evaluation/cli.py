@@ -68,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", nargs="+", default=["photo"],
                    choices=["photo", "tile", "uniform", "none", "photo_unpriced", "auto"],
                    help="--full-size: semantic v2 rate modes (photo = budget shared by the tiles of a photo; "
-                        "auto = photo, or the Deep JSCC at the CBR when that decodes better on the transmitter's own channel draw)")
+                        "auto = photo, or the Deep JSCC at the CBR when that decodes better on the transmitter's own channel draws)")
     p.add_argument("--draws", type=int, default=1,
                    help="--full-size: channel realisations per photo and point (seeds seed + 1000 * photo + draw, "
                         "the same for every scheme); with 2 or more the card gives each gain's standard error "

@@ -19,8 +19,8 @@ symbols (the *unpadded* size):
   ``tile``     the same budget for every tile, adapted within the tile (mode a)
   ``uniform``  the same merge level everywhere (content-blind; its tree costs a few coded bits)
   ``none``     nothing merged: the Deep JSCC of the base rate (``cbr_spent`` = base + side info)
-  ``auto``     ``photo``, or the Deep JSCC at the CBR when that decodes better on the transmitter's
-               own channel draw (:func:`gr_semcod.runtime.semantic2.encode_auto`; such a photo
+  ``auto``     ``photo``, or the Deep JSCC at the CBR when that decodes better on average over the
+               transmitter's own channel draws (:func:`gr_semcod.runtime.semantic2.encode_auto`; such a photo
                spends what the baseline spends, ``floor`` = 1 in ``per_photo.csv``)
 
 One channel realisation per photo, point and draw (``--draws``, default 1), seeded
@@ -39,7 +39,7 @@ import numpy as np
 
 from ..runtime.bundle import Bundle, role_key
 from ..runtime.channels import complex_to_iq, iq_to_complex, num_symbols
-from ..runtime.semantic2 import MODES, decode_photo, encode_photo, run_batched, synthesize_tiles  # noqa: F401
+from ..runtime.semantic2 import FLOOR_DRAWS, MODES, decode_photo, encode_photo, run_batched, synthesize_tiles  # noqa: F401
 from ..runtime.side_info import describe_schemes
 from ..runtime.tiles import stitch, tile_photo  # noqa: F401  (re-exported: the evaluation's names)
 from .pipeline import through_channel
@@ -320,7 +320,8 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
         "",
         "Schemes: `deepjscc` (the bundle's Deep JSCC at the CBR, per tile); `semantic2_auto` (the v2 "
         "transmitter as the GNU Radio encoder runs it: the photo merged as in `semantic2_photo`, or, when that "
-        "decodes worse on the transmitter's own channel draw (seeded apart from the evaluation's), the Deep JSCC at "
+        "decodes worse on average over the transmitter's own channel draws (up to "
+        f"{FLOOR_DRAWS}, fewer when the mean is clear; seeded apart from the evaluation's), the Deep JSCC at "
         "the CBR, `mode` 255, no side information); `semantic2_photo` (one budget per "
         "photo shared among tiles by content, mode b); `semantic2_tile` (the same budget per tile, mode a); "
         "`semantic2_uniform` (the same merge level everywhere); `semantic2_photo_unpriced` (mode b with the "

@@ -39,7 +39,7 @@ does not fit the vector, a tree whose token count disagrees with the symbols lef
 are never placed on a tree that did not pass its CRC.
 
 Mode ``auto`` (:func:`encode_auto`, the GNU Radio encoder's default) sends either that vector or,
-when merging decodes worse on the transmitter's own channel draw, the photo's Deep JSCC at the CBR
+when merging decodes worse on the transmitter's own channel draws, the photo's Deep JSCC at the CBR
 tile by tile (:func:`encode_floor`: no side information, ``mode`` = :data:`FLOOR_MODE`, ``T k_tile``
 symbols, what the Deep JSCC baseline spends); :func:`decode_photo` takes the floor from the mode.
 The receiver of the tokens is :func:`decoder_role` of the received rate: a per-CBR
@@ -77,7 +77,7 @@ INTERLEAVER_SEED = 0x5EC2
 FALLBACK_LEVEL = 0.5   # the image a receiver shows when the side information fails
 MODES = ("photo", "tile", "uniform", "none", "photo_unpriced", "auto")
 FLOOR_MODE = 255       # PDU / PHY header ``mode``: the photo went as the Deep JSCC at its CBR, tile by tile
-FLOOR_SEED = 0xF1005   # the transmitter's own channel draw for the floor decision (mode ``auto``): a
+FLOOR_SEED = 0xF1005   # the transmitter's own channel draws for the floor decision (mode ``auto``): a
                        # SeedSequence spawn of it, which no integer seed of an evaluation can reproduce
 FLOOR_BLOCK_LEN = 16   # its fading model: Rayleigh blocks of this many symbols (the evaluation's)
 FLOOR_MAX_OVERSPEND = 0.05  # the floor spends Deep JSCC's padded tiles: at most this share above round(CBR H W 3)
@@ -85,6 +85,7 @@ FLOOR_DRAWS = 5        # the floor decision: at most this many channel draws of 
 FLOOR_MIN_DRAWS = 3    # ... at least this many ...
 MAX_FLOOR_DRAWS = 20   # the largest number a caller may ask for (each is two decodes of the photo)
 FLOOR_Z = 2.0          # ... stopping once their mean gain is this many standard errors from 0 (floor_decision)
+FLOOR_MAX_FAILURES = 2  # draws on which the merged photo's side information failed that send the floor
 BISECT_SLACK = 0.005   # a photo left this share of its budget unspent by the tightening is refilled by bisection
 ENTROPY_ROUNDS = 2     # photo trees: re-solved twice with every flag priced at its coded length
 DECODER_CBR_TOLERANCE = 1.25  # a per-CBR receiver serves rates within this factor of its own
@@ -614,27 +615,46 @@ def candidate_error(bundle: Bundle, img: np.ndarray, tx: Dict, y: np.ndarray, no
     return float(np.mean((rec - img.astype(np.float32) / 255.0) ** 2)) if rx["ok"] else float("inf")
 
 
+def floor_gain(err_merged: float, err_floor: float) -> float:
+    """PSNR of the merged photo minus the floor's (dB) on one draw, from their squared errors;
+    ``-inf`` when the merged photo's side information failed (``err_merged`` is ``inf``)."""
+    if not np.isfinite(err_merged):
+        return -np.inf
+    return float(10 * np.log10(err_floor / err_merged)) if err_merged > 0 else np.inf
+
+
 def floor_decision(gains: Iterable[float], draws: int = FLOOR_DRAWS, min_draws: int = FLOOR_MIN_DRAWS,
-                   z: float = FLOOR_Z) -> Tuple[bool, List[float]]:
-    """Merge or send the floor, from the gains ``G_j`` (dB, merged over floor) of the transmitter's
-    own channel draws, taken one at a time from ``gains`` (lazily: each costs two decodes).
+                   z: float = FLOOR_Z, max_failures: int = FLOOR_MAX_FAILURES) -> Tuple[bool, List[float]]:
+    """Merge or send the floor, from the gains ``G_j`` (dB, merged over floor, :func:`floor_gain`)
+    of the transmitter's own channel draws, taken one at a time from ``gains`` (lazily: each costs
+    two decodes).
 
     A sequential test of the mean: with ``G_1..G_j`` drawn, stop when ``j = draws`` or, from
     ``j >= min_draws``, when ``|mean(G)| > z * std(G) / sqrt(j)``; merged iff ``mean(G) > 0``.  One
-    draw's ``G`` is noisy (about 0.05–0.1 dB at the base rate, comparable to the gain itself); a clear
-    case (a sky at 1/48) stops at ``min_draws``.  Returns ``(merged, the gains drawn)``.
+    draw's ``G`` is noisy (about 0.05–0.1 dB at the base rate on AWGN, comparable to the gain
+    itself; 0.5–1.5 dB on a fading channel); a clear case (a sky at 1/48) stops at ``min_draws``.
+    A draw on which the merged photo's side information failed (``G = -inf``) is not averaged: the
+    scheme was chosen to hold at this SNR, and one failure in a few draws says little of its rate
+    (a fading photo at 1/48, 10 dB: 1 in 30); it still counts as a draw, and ``max_failures`` of
+    them send the floor.  Returns ``(merged, the gains drawn)``.
     """
     if draws < 1 or not 1 <= min_draws <= draws:
         raise ValueError(f"floor draws: need 1 <= min_draws <= draws, got {min_draws}, {draws}")
     seen: List[float] = []
+    ok: List[float] = []
     for g in gains:
         seen.append(float(g))
-        j = len(seen)
-        if not np.isfinite(seen[-1]) or j >= draws:
+        if seen[-1] == -np.inf:
+            if len(seen) - len(ok) >= max_failures:
+                return False, seen
+        else:
+            ok.append(min(seen[-1], 100.0))
+        if len(seen) >= draws:
             break
-        if j >= min_draws and abs(np.mean(seen)) > z * np.std(seen, ddof=1) / np.sqrt(j):
+        j = len(ok)
+        if j >= min_draws and abs(np.mean(ok)) > z * np.std(ok, ddof=1) / np.sqrt(j):
             break
-    return bool(seen) and float(np.mean(seen)) > 0, seen
+    return bool(ok) and float(np.mean(ok)) > 0, seen
 
 
 def encode_auto(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, batch: int = 256,
@@ -670,12 +690,13 @@ def encode_auto(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, batch:
         for j in range(draws):
             err = [candidate_error(bundle, img, tx, *_simulate(c, snr_db, fading, FLOOR_SEED + j), snr_db, fading,
                                    batch) for c, tx in cands]
-            yield (-np.inf if not np.isfinite(err[0]) else np.inf if err[0] == 0 else 10 * np.log10(err[1] / err[0]))
+            yield floor_gain(*err)
 
     merged, seen = floor_decision(gains(), draws, min(FLOOR_MIN_DRAWS, draws))
     if not merged:
         sym, info = fsym, finfo
-    info["floor_gain_db"] = float(np.mean(seen))
+    ok = [g for g in seen if g != -np.inf]
+    info["floor_gain_db"] = float(np.mean(ok)) if ok else -np.inf
     info["floor_draws"] = len(seen)
     return sym, info
 

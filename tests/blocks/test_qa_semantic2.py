@@ -126,7 +126,7 @@ class qa_semantic2(gr_unittest.TestCase):
 
     def test_009_deep_jscc_floor(self):
         """By default the encoder sends the Deep JSCC at the CBR (mode 255, no side information) when
-        merging decodes worse on its own channel draw: here a busy 64x64 photo at the base rate,
+        merging decodes worse on its own channel draws: here a busy 64x64 photo at the base rate,
         1 dB.  The decoder takes mode 255 from the PDU; a mode that is neither a scheme nor the floor
         is dropped."""
         from gr_semcod.runtime.semantic2 import FLOOR_MODE

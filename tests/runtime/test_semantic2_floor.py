@@ -79,7 +79,11 @@ def test_floor_decision_is_a_sequential_test_of_the_mean():
     merged, seen = floor_decision([0.1, -0.1, 0.05, -0.08, 0.02], 5, 3)  # unclear: all 5, mean -0.002
     assert not merged and len(seen) == 5
     assert floor_decision([0.05, -0.2, -0.25, -0.2, 5.0], 5, 3) == (False, [0.05, -0.2, -0.25, -0.2])  # a lucky first draw outvoted
-    assert floor_decision([-np.inf, 1.0], 5, 3) == (False, [-np.inf])  # side information failed on a draw: the floor
+    # a draw whose side information failed is not averaged, but counts as a draw; two of them send the floor
+    assert floor_decision([0.4, -np.inf, 0.45, 0.38, 9.0], 5, 3) == (True, [0.4, -np.inf, 0.45, 0.38])
+    assert floor_decision([0.4, -np.inf, 0.45, -np.inf, 9.0], 5, 3) == (False, [0.4, -np.inf, 0.45, -np.inf])
+    assert floor_decision([0.4, 0.3, -np.inf, 0.5, 0.2], 4, 3) == (True, [0.4, 0.3, -np.inf, 0.5])  # at most 4
+    assert floor_decision([-np.inf], 1, 1) == (False, [-np.inf])  # nothing decoded: the floor
     assert floor_decision([0.2], 1, 1) == (True, [0.2])  # one draw: the sign decides
     with pytest.raises(ValueError, match="min_draws"):
         floor_decision([0.1], 2, 3)
@@ -127,7 +131,8 @@ def test_floor_bench(tmp_path, capsys):
                  "--sim-draws", "3", "--draws", "2", "--margins", "0", "0.5"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     last = dict(l.split("=") for l in out if l.startswith("floor_"))
-    assert len(last) == 3 * 2 * 2 + 3 + 2
+    assert len(last) == 3 * 2 * 2 + 3 + 2 + 2
+    assert float(last["floor_seconds_candidates_1-48_10db"]) > 0 and float(last["floor_seconds_auto_1-48_10db"]) > 0
     merged, oracle = float(last["floor_always_merged_1-48_10db"]), float(last["floor_oracle_1-48_10db"])
     assert oracle >= max(merged, 0.0) and oracle > 0.1  # the sky photo gains from merging
     rules = [f"k{k}_margin{m}" for k in (1, 2, 3) for m in ("0", "0.5")] + ["auto"]
