@@ -632,10 +632,10 @@ def floor_decision(gains: Iterable[float], draws: int = FLOOR_DRAWS, min_draws: 
     A sequential test of the mean: with ``G_1..G_j`` drawn, stop when ``j = draws`` or, from
     ``j >= min_draws``, when ``|mean(G)| > z * std(G) / sqrt(j)``; merged iff ``mean(G) > 0``.  One
     draw's ``G`` is noisy (about 0.05–0.1 dB at the base rate on AWGN, comparable to the gain
-    itself; 0.5–1.5 dB on a fading channel); a clear case (a sky at 1/48) stops at ``min_draws``.
+    itself; more on a fading channel); a clear case (a sky at 1/48) stops at ``min_draws``.
     A draw on which the merged photo's side information failed (``G = -inf``) is not averaged: the
     scheme was chosen to hold at this SNR, and one failure in a few draws says little of its rate
-    (a fading photo at 1/48, 10 dB: 1 in 30); it still counts as a draw, and ``max_failures`` of
+    (rare by design); it still counts as a draw, and ``max_failures`` of
     them send the floor.  Returns ``(merged, the gains drawn)``.
     """
     if draws < 1 or not 1 <= min_draws <= draws:
