@@ -105,10 +105,11 @@ def _graph_tensors(path, own: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
     return out
 
 
-def semantic2_from_bundle(bundle_dir, tol: float = 1e-4, **codec_kwargs):
+def semantic2_from_bundle(bundle_dir, tol: float = 1e-4, decoder: str = "semantic2_decoder", **codec_kwargs):
     """The bundle's semantic codec v2 as a torch
     :class:`~gr_semcod.semantic.hybrid.HybridSemanticCodec` (eval mode), its weights the
-    initialisers of ``semantic2_encoder`` / ``semantic2_merger`` / ``semantic2_decoder`` and the
+    initialisers of ``semantic2_encoder`` / ``semantic2_merger`` / ``decoder`` (the shared receiver
+    ``semantic2_decoder``, or a receiver per CBR, ``semantic2_decoder@<cbr>``) and the
     level amplitudes of ``manifest["semantic2"]``; ``codec_kwargs`` the architecture's other
     arguments (``dim``, ``heads``, ``decoder_blocks``; the config's defaults otherwise).
 
@@ -120,12 +121,16 @@ def semantic2_from_bundle(bundle_dir, tol: float = 1e-4, **codec_kwargs):
 
     bundle = load_bundle(bundle_dir)
     meta = check_bundle(bundle)
+    if decoder.split("@")[0] != "semantic2_decoder" or not bundle.has(decoder):
+        have = sorted(r for r in bundle.manifest.get("models", {}) if r.startswith("semantic2_decoder"))
+        raise ValueError(f"bundle {bundle.name!r} has no v2 receiver {decoder!r} (it has {', '.join(have) or 'none'})")
+    parts = [(decoder if role == "semantic2_decoder" else role, attr) for role, attr in SEMANTIC2_PARTS]
     enc_w = onnx_weights(bundle.path("semantic2_encoder"))
     kw = {"dim": int(enc_w["embed.weight"].shape[0]), **codec_kwargs}  # the width shows in the weights
     codec = HybridSemanticCodec(base_cbr=meta["base_cbr"], cbrs=tuple(meta["cbrs"]), image_size=meta["tile"],
                                 depth=meta["depth"], beta=meta["beta"], freeze_base=True, **kw)
     loaded = set()
-    for role, attr in SEMANTIC2_PARTS:
+    for role, attr in parts:
         module = getattr(codec, attr)
         own = module.state_dict()
         tensors = _graph_tensors(bundle.path(role), own)
@@ -143,11 +148,11 @@ def semantic2_from_bundle(bundle_dir, tol: float = 1e-4, **codec_kwargs):
         raise ValueError(f"bundle {bundle.name!r}: {len(missing)} parameters of the v2 model are in none of its "
                          f"ONNX files (e.g. {missing[0]}): another architecture (codec_kwargs)?")
     codec.eval()
-    _check_semantic2_parity(bundle, codec, meta, tol)
+    _check_semantic2_parity(bundle, codec, meta, tol, decoder)
     return codec
 
 
-def _check_semantic2_parity(bundle, codec, meta, tol: float) -> None:
+def _check_semantic2_parity(bundle, codec, meta, tol: float, decoder: str = "semantic2_decoder") -> None:
     g = torch.Generator().manual_seed(0)
     s = meta["tile"]
     images = torch.rand(2, 3, s, s, generator=g)
@@ -160,8 +165,7 @@ def _check_semantic2_parity(bundle, codec, meta, tol: float) -> None:
         snr = torch.tensor([[3.0], [15.0]])
         ref = {"semantic2_encoder": (feats, {"images": images}),
                "semantic2_merger": (latent, {"features": feats, "levels": levels}),
-               "semantic2_decoder": (codec.decoder(noisy, levels, snr), {"latent": noisy, "levels": levels,
-                                                                         "snr_db": snr})}
+               decoder: (codec.decoder(noisy, levels, snr), {"latent": noisy, "levels": levels, "snr_db": snr})}
     for role, (want, inputs) in ref.items():
         got = next(iter(bundle.run(role, **{k: v.numpy() for k, v in inputs.items()}).values()))
         err = float(np.abs(got - want.numpy()).max())

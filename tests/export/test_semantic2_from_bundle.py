@@ -115,3 +115,33 @@ def test_a_two_block_receiver_stage_starts_as_the_bundles_receiver():
         torch.testing.assert_close(model.decoder(latent, levels, snr), ref.decoder(latent, levels, snr), rtol=0, atol=1e-6)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert any(n.startswith("decoder.blocks.1.") for n in trainable) and all(n.startswith("decoder.") for n in trainable)
+
+
+def test_a_stage_starts_from_the_bundles_receiver_per_cbr():
+    """``semcod2_32_rx48lo`` (``init_decoder=semantic2_decoder@1/48``) from the shipped bundle: its
+    receiver is the bundle's receiver at 1/48 (ONNX Runtime within 1e-4), not the shared one; a
+    receiver the bundle does not hold is refused by name."""
+    from gr_semcod.runtime.bundle import load_bundle
+
+    cfg = get_config("semcod2_32_rx48lo")
+    assert cfg.eval_snr_db == 1.0 and cfg.snr_range == (0.0, 10.0)
+    cfg.model_kwargs = {**cfg.model_kwargs, "init_from": str(SHIPPED)}
+    model = build_hybrid(cfg).eval()
+    g = torch.Generator().manual_seed(0)
+    latent = torch.randn(3, 8, 8, 8, generator=g)
+    levels = torch.randint(0, 4, (3, 1, 8, 8), generator=g).float()
+    snr = torch.tensor([[1.0], [5.0], [10.0]])
+    with torch.no_grad():
+        got = model.decoder(latent, levels, snr).numpy()
+    bundle = load_bundle(SHIPPED)
+    inputs = {"latent": latent.numpy(), "levels": levels.numpy(), "snr_db": snr.numpy()}
+    per_cbr = next(iter(bundle.run("semantic2_decoder@1/48", **inputs).values()))
+    shared = next(iter(bundle.run("semantic2_decoder", **inputs).values()))
+    assert np.abs(got - per_cbr).max() < 1e-4
+    assert np.abs(got - shared).max() > 1e-2  # the two receivers are different networks
+    with pytest.raises(ValueError, match="no v2 receiver 'semantic2_decoder@1/6'"):
+        semantic2_from_bundle(SHIPPED, decoder="semantic2_decoder@1/6")
+    cfg.model_kwargs = {**cfg.model_kwargs, "init_from": str(SHIPPED / "missing.pt"),
+                        "init_decoder": "semantic2_decoder@1/48"}
+    with pytest.raises(ValueError, match="needs init_from=<a bundle directory>"):
+        build_hybrid(cfg)

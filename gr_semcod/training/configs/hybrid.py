@@ -24,10 +24,12 @@ def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
     ``best.pt`` to continue from (e.g. a fine-tuning stage of the trunk and synthesis on top of the
     frozen-base run), or a bundle directory whose shipped v2 is read back from its ONNX files
     (:func:`gr_semcod.export.from_onnx.semantic2_from_bundle`), loaded after the warm start from
-    the bundle."""
+    the bundle; ``init_decoder``: which of that bundle's receivers to start from
+    (``semantic2_decoder``, the default, or a receiver per CBR, ``semantic2_decoder@<cbr>``)."""
     kw = dict(cfg.model_kwargs)
     init = kw.pop("init_from_bundle", None)
     init_from = kw.pop("init_from", None)
+    init_decoder = kw.pop("init_decoder", "semantic2_decoder")
     if init_from and not Path(init_from).exists() and (REPO / init_from).exists():
         init_from = str(REPO / init_from)  # a repository path, from anywhere
     if init_from and Path(init_from).is_dir() and init in (None, DEFAULT_BUNDLE):
@@ -46,10 +48,15 @@ def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
 
             arch = {k: kw[k] for k in ("dim", "heads", "decoder_blocks") if k in kw}
             try:
-                src = semantic2_from_bundle(init_from, **arch).state_dict()
-            except ValueError:  # e.g. more refinement blocks than the bundle's receiver: read it as it is,
+                src = semantic2_from_bundle(init_from, decoder=init_decoder, **arch).state_dict()
+            except ValueError as e:  # e.g. more refinement blocks than the bundle's receiver: read it as it is,
+                if "no v2 receiver" in str(e) or "decoder_blocks" not in arch:
+                    raise
                 arch.pop("decoder_blocks", None)  # the new blocks keep their init (the identity)
-                src = semantic2_from_bundle(init_from, **arch).state_dict()
+                src = semantic2_from_bundle(init_from, decoder=init_decoder, **arch).state_dict()
+        elif init_decoder != "semantic2_decoder":
+            raise ValueError(f"{cfg.name}: init_decoder={init_decoder!r} needs init_from=<a bundle directory>, "
+                             f"not {init_from}")
         warm_start(codec, src, cfg.name, ("encoder_a.", "encoder_b.", "level_") if frozen_tx else ())
     return codec
 
@@ -78,8 +85,17 @@ register(dataclasses.replace(_semcod2_32("semcod2_32_rx", freeze_transmitter=Tru
 # (at 1/48 a second refinement block, starting as the identity: the receiver it continues is kept exactly)
 register(dataclasses.replace(_semcod2_32("semcod2_32_rx48", cbrs=("1/48",), freeze_transmitter=True,
                                          decoder_blocks=2), lr=2e-4))
+# the receiver at 1/48 continued for low SNR (the paper's operating point, AWGN 1 dB): SNR U(0,10) dB,
+# checkpoints chosen at 1 dB, from the bundle's receiver at 1/48
+register(dataclasses.replace(_semcod2_32("semcod2_32_rx48lo", cbrs=("1/48",), freeze_transmitter=True,
+                                         init_decoder="semantic2_decoder@1/48"),
+                             lr=1e-4, snr_range=(0.0, 10.0), eval_snr_db=1.0, report_snrs=(0.0, 1.0, 10.0)))
 register(dataclasses.replace(_semcod2_32("semcod2_32_rx12", cbrs=("1/12",), freeze_transmitter=True), lr=2e-4))
 register(_semcod2_32("semcod2_32_b24", base_cbr="1/24", cbrs=("1/48",), freeze_base=True))  # ablation: base 1/24
 # continuation of the whole v2 (transmitter and shared receiver, the Deep JSCC base still frozen)
 # from a trained one (``init_from`` a bundle or a run's ``best.pt``), at a fine-tuning rate
 register(dataclasses.replace(_semcod2_32("semcod2_32_tx", freeze_base=True), lr=2e-4))
+# the same at 1/48 alone, for low SNR (SNR U(0,10) dB, checkpoints at 1 dB), from the bundle's receiver at 1/48
+register(dataclasses.replace(_semcod2_32("semcod2_32_tx48lo", cbrs=("1/48",), freeze_base=True,
+                                         init_decoder="semantic2_decoder@1/48"),
+                             lr=2e-4, snr_range=(0.0, 10.0), eval_snr_db=1.0, report_snrs=(0.0, 1.0, 10.0)))
