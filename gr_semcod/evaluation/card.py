@@ -103,7 +103,9 @@ def write_card(path, bundle, summary, table: str, gain: float, channel: str,
         *([f"`acc` = top-1 accuracy of the machine receiver (semcod: `classifier` on the received tokens; "
            + ("semantic2: `semantic2_classifier` on the received latent, after unmerge and before synthesis"
               + (", and on the v2 decoder's image of it"
-                 if "images" in m["models"]["semantic2_classifier"].get("inputs", {}) else "") + "; "
+                 if "images" in m["models"]["semantic2_classifier"].get("inputs", {}) else "")
+              + "".join(f", at CBR {r.split('@', 1)[1]} `{r}` (a head trained at that rate alone)"
+                        for r in m["models"] if r.startswith("semantic2_classifier@")) + "; "
               if "semantic2_classifier" in m.get("models", {}) else
               "semantic2: `image_classifier` on its reconstruction; " if "semantic2" in m else "")
            + f"deepjscc: `image_classifier` on the reconstruction) on {summary['classify_images']} labelled images "

@@ -159,12 +159,13 @@ class Classification:
         synthesis; plus the v2 decoder's image of it when the role takes ``images``) when ``bundle``
         has it, else ``classifier``'s ``image_classifier`` on the v2
         reconstruction (the receiver Deep JSCC gets)."""
-        from .semantic2_crops import check_classifier, received_latents
+        from .semantic2_crops import check_classifier, classifier_role, received_latents
 
-        own = bundle.has("semantic2_classifier")
+        role = classifier_role(bundle, cbr)  # a head trained at this rate alone when the bundle has one
+        own = bundle.has(role)
         if own:
-            check_classifier(bundle)
-        reads_image = own and "images" in bundle.manifest["models"]["semantic2_classifier"].get("inputs", {})
+            check_classifier(bundle, role)
+        reads_image = own and "images" in bundle.manifest["models"][role].get("inputs", {})
         from ..runtime.semantic2 import decoder_role
 
         decoder = decoder_role(bundle, cbr)  # the human receiver for this rate (a per-CBR one when the bundle has it)
@@ -175,7 +176,7 @@ class Classification:
                 if reads_image:  # a LatentReconClassifier: also the v2 decoder's image of this latent (the
                     # shared receiver's, which it was trained on: semantic2_digest does not cover per-CBR ones)
                     inputs["images"] = np.clip(bundle.run("semantic2_decoder", **inputs)["images"], 0, 1)
-                out.append(bundle.run("semantic2_classifier", **inputs)["logits"])
+                out.append(bundle.run(role, **inputs)["logits"])
             elif classifier is not None:
                 recon = np.clip(bundle.run(decoder, **inputs)["images"], 0, 1)
                 out.append(classifier.run("image_classifier", images=recon)["logits"])

@@ -27,6 +27,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from ..rates import role_key
 from ..runtime import quadtree
 from ..runtime.bundle import Bundle
 from ..runtime.channels import num_symbols
@@ -47,12 +48,23 @@ def semantic2_digest(manifest: Dict) -> bytes:
     return hashlib.sha256("|".join(parts).encode()).digest()
 
 
-def check_classifier(bundle: Bundle) -> None:
-    """ValueError unless the bundle's ``semantic2_classifier`` was trained on its v2 transmitter
-    (``manifest["semantic2_classifier"]["codec_digest"]``, written by ``semcod export``)."""
-    rec = bundle.manifest.get(CLASSIFIER_ROLE) or {}
+def classifier_role(bundle: Bundle, cbr=None) -> str:
+    """The machine receiver for crops sent at ``cbr``: ``semantic2_classifier@<cbr>``, a head trained
+    at that rate alone, when the bundle has one, else the head trained over several rates,
+    ``semantic2_classifier``.  Both read the same received latent."""
+    if cbr is not None:
+        role = role_key(CLASSIFIER_ROLE, cbr)
+        if bundle.has(role):
+            return role
+    return CLASSIFIER_ROLE
+
+
+def check_classifier(bundle: Bundle, role: str = CLASSIFIER_ROLE) -> None:
+    """ValueError unless the bundle's ``role`` (``semantic2_classifier`` or a per-CBR head) was
+    trained on its v2 transmitter (``manifest[role]["codec_digest"]``, written by ``semcod export``)."""
+    rec = bundle.manifest.get(role) or {}
     if rec.get("codec_digest") != semantic2_digest(bundle.manifest).hex():
-        raise ValueError(f"bundle {bundle.name!r}: {CLASSIFIER_ROLE} was trained on another semantic codec v2 than "
+        raise ValueError(f"bundle {bundle.name!r}: {role} was trained on another semantic codec v2 than "
                          f"the bundle's (codec_digest differs); retrain it (semcod train --config semcod2_32_cls) "
                          f"and export it again")
 

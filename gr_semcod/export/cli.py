@@ -28,7 +28,10 @@ given; refused when the run's transmitter is not the bundle's
 :class:`~gr_semcod.training.classify.Semantic2LatentClassifier` run; inputs ``latent``, ``levels``,
 ``snr_db`` as ``semantic2_decoder``'s, and ``images``, that decoder's output, for a
 :class:`~gr_semcod.receivers.LatentReconClassifier`; output ``logits``), refused when the run was trained on
-another v2 transmitter than the bundle's (``codec_digest``).
+another v2 transmitter than the bundle's (``codec_digest``).  ``RUN@CBR`` adds a head for crops sent
+at that rate (role ``semantic2_classifier@<cbr>``, e.g. ``semcod2_32_cls12@1/12``), which the run
+must have been trained at; the evaluation uses it at that rate and the shared head elsewhere
+(:func:`gr_semcod.evaluation.semantic2_crops.classifier_role`).
 """
 from __future__ import annotations
 
@@ -51,9 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--semantic2-decoder", nargs="+", default=[], metavar="RUN[@CBR]",
                    help="receiver-only v2 runs to add as per-CBR receivers (role semantic2_decoder@<cbr>); "
                         "with --into")
-    p.add_argument("--semantic2-classifier",
-                   help="run name of a classifier on the received latent of the bundle's semantic codec v2 "
-                        "(e.g. semcod2_32_cls); with --into")
+    p.add_argument("--semantic2-classifier", nargs="+", default=[], metavar="RUN[@CBR]",
+                   help="classifier runs on the received latent of the bundle's semantic codec v2: RUN the head "
+                        "for every rate (role semantic2_classifier, e.g. semcod2_32_cls), RUN@CBR the head for "
+                        "that rate (role semantic2_classifier@<cbr>, e.g. semcod2_32_cls12@1/12); with --into")
     p.add_argument("--image-classifier", help="run name of an image classifier on Deep JSCC reconstructions (e.g. deepjscc_32_cls)")
     p.add_argument("--classes", default="fashion_mnist",
                    help="class names for manifest['classes'] when a classifier is exported: a preset "
@@ -178,17 +182,27 @@ def add_semantic2_decoder(runs: Path, spec: str, bundle: Path, checkpoint: str =
     return parity
 
 
-def add_semantic2_classifier(runs: Path, name: str, bundle: Path, checkpoint: str = "best.pt",
+def add_semantic2_classifier(runs: Path, spec: str, bundle: Path, checkpoint: str = "best.pt",
                              tol: float = 1e-4) -> dict:
-    """Export the head of run ``name`` (a :class:`~gr_semcod.training.classify.Semantic2LatentClassifier`)
-    into ``bundle`` as role ``semantic2_classifier``; returns the parity error."""
+    """Export the head of run ``spec`` = ``NAME`` or ``NAME@CBR`` (a
+    :class:`~gr_semcod.training.classify.Semantic2LatentClassifier`) into ``bundle`` as role
+    ``semantic2_classifier`` (the head for every rate) or ``semantic2_classifier@<cbr>`` (the head
+    for crops sent at that rate, which the run must have been trained at); returns the parity error."""
     import torch
 
     from gr_semcod.export.bundle import _export
+    from gr_semcod.rates import cbr_text, role_key, same_cbr
     from gr_semcod.runtime.bundle import MANIFEST, write_manifest
-    from gr_semcod.evaluation.semantic2_crops import semantic2_digest
+    from gr_semcod.evaluation.semantic2_crops import CLASSIFIER_ROLE, semantic2_digest
 
+    name, _, cbr = spec.partition("@")
     cls, info = load_run(runs, name, checkpoint, {"bundle": str(bundle)})
+    role = CLASSIFIER_ROLE
+    if cbr:
+        if not any(same_cbr(cbr, c) for c in cls.cbr_choices):
+            raise SystemExit(f"semcod export: {name} was trained at CBR {', '.join(map(str, cls.cbr_choices))}, "
+                             f"not {cbr}: it cannot be the head for {cbr}")
+        role = role_key(CLASSIFIER_ROLE, cbr_text(cbr))
     manifest = json.loads((bundle / MANIFEST).read_text())
     if bytes(cls.codec_digest.tolist()) != semantic2_digest(manifest):
         raise SystemExit(f"semcod export: {name} was trained on another semantic codec v2 than the one in "
@@ -206,13 +220,14 @@ def add_semantic2_classifier(runs: Path, name: str, bundle: Path, checkpoint: st
         names.append("images")
     parity: dict = {}
     with torch.no_grad():
-        entry = _export(bundle, "semantic2_classifier", head, example, names, ["logits"], tol, parity)
-    manifest["models"]["semantic2_classifier"] = entry
+        entry = _export(bundle, role, head, example, names, ["logits"], tol, parity)
+    manifest["models"][role] = entry
     runs_meta = manifest.setdefault("meta", {}).setdefault("runs", {})
-    replaced = (manifest.get("semantic2_classifier") or {}).get("run")
-    if replaced and replaced != name:  # the card lists the runs in the bundle: not the head this one replaces
-        runs_meta.pop(replaced, None)
-    manifest["semantic2_classifier"] = {"codec_digest": semantic2_digest(manifest).hex(), "run": name}
+    replaced = (manifest.get(role) or {}).get("run")
+    in_use = {(manifest.get(r) or {}).get("run") for r in manifest.get("models", {}) if r != role}
+    if replaced and replaced != name and replaced not in in_use:  # the card lists the runs in the bundle:
+        runs_meta.pop(replaced, None)  # not the head this one replaces (unless another role still holds it)
+    manifest[role] = {"codec_digest": semantic2_digest(manifest).hex(), "run": name}
     runs_meta[name] = info
     manifest["meta"].setdefault("onnx_parity_max_abs", {}).update(parity)
     write_manifest(bundle, manifest)
@@ -223,7 +238,8 @@ def run(args) -> int:
     from gr_semcod.export.bundle import export_bundle
 
     runs = Path(args.runs)
-    s2cls = getattr(args, "semantic2_classifier", None)
+    s2cls = getattr(args, "semantic2_classifier", None) or []
+    s2cls = [s2cls] if isinstance(s2cls, str) else list(s2cls)
     s2dec = list(getattr(args, "semantic2_decoder", None) or [])
     if args.into:
         if not (args.semantic2 or s2cls or s2dec) or args.semantic or args.deepjscc:
@@ -234,11 +250,11 @@ def run(args) -> int:
             parity.update(add_semantic2(runs, args.semantic2, Path(args.into), args.checkpoint, args.tol))
         for spec in s2dec:
             parity.update(add_semantic2_decoder(runs, spec, Path(args.into), args.checkpoint, args.tol))
-        if s2cls:
-            parity.update(add_semantic2_classifier(runs, s2cls, Path(args.into), args.checkpoint, args.tol))
+        for spec in s2cls:
+            parity.update(add_semantic2_classifier(runs, spec, Path(args.into), args.checkpoint, args.tol))
         for role, err in parity.items():
             print(f"{role:28s} parity {err:.2e}")
-        print(f"added {', '.join(r for r in (args.semantic2, *s2dec, s2cls) if r)} to {args.into}")
+        print(f"added {', '.join(r for r in (args.semantic2, *s2dec, *s2cls) if r)} to {args.into}")
         return 0
     if s2cls or s2dec:
         raise SystemExit("semcod export: --semantic2-classifier / --semantic2-decoder need --into BUNDLE "

@@ -175,3 +175,54 @@ def test_a_new_head_replaces_the_old_ones_training_record(tmp_path):
         _export(runs, bundle)
         m = json.loads((bundle / MANIFEST).read_text())
         assert m["semantic2_classifier"]["run"] == name and set(m["meta"]["runs"]) == {name}
+
+
+def test_a_head_per_cbr(tmp_path):
+    """``--semantic2-classifier semcod2_32_cls semcod2_32_cls12@1/12``: the head trained at 1/12 alone
+    becomes role ``semantic2_classifier@1/12`` (its own digest record); the evaluation classifies
+    crops sent at 1/12 with it and crops at 1/48 with the shared head; a head is refused for a
+    rate it was not trained at."""
+    from gr_semcod.evaluation.semantic2_crops import check_classifier, classifier_role
+
+    bundle = v2_bundle_copy(tmp_path / "bundle")
+    runs = tmp_path / "runs"
+    models = {}
+    for seed, name in enumerate(("semcod2_32_cls", "semcod2_32_cls12")):
+        torch.manual_seed(seed)
+        kw = get_config(name).model_kwargs
+        model = Semantic2LatentClassifier(bundle, 10, widths=tuple(kw["widths"]), cbrs=tuple(kw["cbrs"]))
+        with torch.no_grad():
+            _randomise_bn(model.head)
+        (runs / name).mkdir(parents=True)
+        torch.save(model.state_dict(), runs / name / "best.pt")
+        models[name] = model.eval()
+
+    def export(*specs):
+        args = argparse.Namespace(runs=str(runs), into=str(bundle), semantic2=None, semantic2_classifier=list(specs),
+                                  semantic=None, deepjscc=[], checkpoint="best.pt", tol=1e-4)
+        return export_cli.run(args)
+
+    with pytest.raises(SystemExit, match="trained at CBR 1/12, not 1/48"):
+        export("semcod2_32_cls12@1/48")
+    assert export("semcod2_32_cls", "semcod2_32_cls12@1/12") == 0
+    m = json.loads((bundle / MANIFEST).read_text())
+    assert {"semantic2_classifier", "semantic2_classifier@1/12"} <= set(m["models"])
+    assert m["semantic2_classifier@1/12"]["run"] == "semcod2_32_cls12"
+    assert {"semcod2_32_cls", "semcod2_32_cls12"} <= set(m["meta"]["runs"])
+    b = Bundle.load(bundle)
+    assert classifier_role(b, "1/12") == "semantic2_classifier@1/12"
+    assert classifier_role(b, "1/48") == classifier_role(b) == "semantic2_classifier"
+    check_classifier(b, "semantic2_classifier@1/12")
+    x, _ = labelled_images(20, seed=3)
+    xs = (x.astype(np.float32) / 255).transpose(0, 3, 1, 2).copy()
+    clf = Classification(xs)
+    for cbr, name in (("1/12", "semcod2_32_cls12"), ("1/48", "semcod2_32_cls")):
+        (_, r), = list(received_latents(b, xs, cbr, "awgn", 10.0, seed=2, batch=250))
+        inputs = _head_inputs(b, r, False)
+        with torch.no_grad():
+            ref = models[name].head(*(torch.from_numpy(v) for v in inputs.values())).numpy()
+        got = clf.semantic2_logits(b, None, cbr, "awgn", 10.0, 2)
+        np.testing.assert_allclose(got, ref, atol=1e-4)
+    # re-exporting the shared head keeps the per-CBR head's run record
+    assert export("semcod2_32_cls") == 0
+    assert "semcod2_32_cls12" in json.loads((bundle / MANIFEST).read_text())["meta"]["runs"]

@@ -152,3 +152,22 @@ def test_full_cache_falls_back_to_the_onnx_path(labelled_npz):
     assert out["logits"].shape == (12, 4) and len(model.cache) == 8
     with pytest.raises(ValueError, match="side charge"):
         model.cache.column_of(np.array([-3.0]))  # BPSK x4: below the range the cache coded
+
+
+def test_the_head_per_cbr_continues_a_two_rate_head(tmp_path):
+    """``semcod2_32_cls12``: the head at CBR 1/12 alone, chosen at 1/12, starting from a
+    ``semcod2_32_cls`` run (``init_from``): every head tensor comes from that run."""
+    cfg = get_config("semcod2_32_cls12")
+    assert cfg.model_kwargs["cbrs"] == ["1/12"] and cfg.model_kwargs["eval_cbr"] == "1/12" and cfg.select == "acc"
+    two = get_config("semcod2_32_cls")
+    torch.manual_seed(3)
+    src = two.build_model(two)
+    torch.save(src.state_dict(), tmp_path / "best.pt")
+    cfg.model_kwargs = {**cfg.model_kwargs, "init_from": str(tmp_path / "best.pt")}
+    model = cfg.build_model(cfg)
+    assert model.cbr_choices == ["1/12"] and model.eval_cbr == "1/12"
+    for k, v in src.head.state_dict().items():
+        torch.testing.assert_close(model.head.state_dict()[k], v, rtol=0, atol=0, msg=k)
+    cfg.model_kwargs = {**cfg.model_kwargs, "widths": [16, 32]}  # another head: its tensors cannot all come from the run
+    with pytest.raises(ValueError, match="must come from it"):
+        cfg.build_model(cfg)

@@ -36,7 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..classify import CodecTokenClassifier, ReconImageClassifier, Semantic2LatentClassifier
-from ..registry import TrainConfig, get_config, register
+from ..registry import TrainConfig, get_config, register, warm_start
 
 FASHION_MNIST = os.environ.get("SEMCOD_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
 TRAIN_SPLIT = f"{FASHION_MNIST}:train[:55000]"
@@ -81,15 +81,22 @@ def build_deepjscc_cls(cfg: TrainConfig) -> ReconImageClassifier:
 
 
 def build_semantic2_cls(cfg: TrainConfig) -> Semantic2LatentClassifier:
+    """``model_kwargs`` as :class:`Semantic2LatentClassifier`'s, plus ``init_from``: a head run's
+    ``best.pt`` / ``ckpt.pt`` to continue from (every trainable tensor must come from it)."""
     kw = cfg.model_kwargs
     bundle = Path(kw.get("bundle", DEFAULT_BUNDLE))
     if not bundle.is_absolute() and not bundle.exists():
         bundle = REPO / bundle
-    return Semantic2LatentClassifier(bundle, int(kw.get("num_classes", 10)), channel=cfg.make_channel(),
-                                     cbrs=tuple(kw.get("cbrs", ("1/48", "1/12"))), eval_cbr=kw.get("eval_cbr"),
-                                     widths=tuple(kw.get("widths", (64, 128))), dropout=float(kw.get("dropout", 0.1)),
-                                     threads=kw.get("threads", 1), image_widths=kw.get("image_widths"),
-                                     cache=int(kw.get("cache", 0)), snr_range=cfg.snr_range)
+    model = Semantic2LatentClassifier(bundle, int(kw.get("num_classes", 10)), channel=cfg.make_channel(),
+                                      cbrs=tuple(kw.get("cbrs", ("1/48", "1/12"))), eval_cbr=kw.get("eval_cbr"),
+                                      widths=tuple(kw.get("widths", (64, 128))), dropout=float(kw.get("dropout", 0.1)),
+                                      threads=kw.get("threads", 1), image_widths=kw.get("image_widths"),
+                                      cache=int(kw.get("cache", 0)), snr_range=cfg.snr_range)
+    init_from = kw.get("init_from")
+    if init_from:
+        path = Path(init_from) if Path(init_from).exists() or Path(init_from).is_absolute() else REPO / init_from
+        warm_start(model, str(path), cfg.name, tuple(n for n, _ in model.named_parameters()))
+    return model
 
 
 def _cls(name: str, build, model_kwargs, lr: float, description: str) -> TrainConfig:
@@ -142,6 +149,17 @@ register(replace(_cls(
                 "each image its own budget, side bits charged, AWGN SNR U(0,20) dB, classifier only; "
                 "noiseless received latents cached, the noise drawn per step; no flips)",
 ), minutes=52.0, flip=False, eval_every_minutes=3.0))
+# the head at CBR 1/12 alone (bundle role ``semantic2_classifier@1/12``), continuing a two-rate head
+# (``--model-arg init_from=runs/semcod2_32_cls/best.pt``), checkpoints chosen at 1/12
+register(replace(_cls(
+    "semcod2_32_cls12", build_semantic2_cls,
+    {"bundle": DEFAULT_BUNDLE, "cbrs": ["1/12"], "eval_cbr": "1/12", "num_classes": 10,
+     "widths": [64, 128, 256], "dropout": 0.3, "cache": 60000},
+    lr=5e-4,
+    description="machine receiver for semantic v2 at CBR 1/12: the semcod2_32_cls head continued at 1/12 alone "
+                "(Fashion-MNIST RGB 32x32, each image its own budget, side bits charged, AWGN SNR U(0,20) dB, "
+                "classifier only; noiseless received latents cached, the noise drawn per step)",
+), minutes=35.0, flip=False, eval_every_minutes=3.0))
 register(_cls(
     "semcod2_32_recon_cls", build_semantic2_cls,
     {"bundle": DEFAULT_BUNDLE, "cbrs": ["1/48", "1/12"], "eval_cbr": "1/48", "num_classes": 10,
