@@ -26,14 +26,15 @@ import numpy as np
 from ..runtime.bundle import Bundle
 from ..runtime.channels import num_symbols
 from .pipeline import _batches, load_labelled, through_channel
-from .semantic2_crops import CLASSIFIER_ROLE, check_classifier, receive, transmit
+from .semantic2_crops import CLASSIFIER_ROLE, check_classifier, classifier_role, receive, transmit
 
 
 def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray], cbrs: List[str], snr_db: float,
                 seed: int = 0, batch: int = 250, fill_rounds: Optional[int] = None) -> List[Dict]:
     """One dict per CBR: ``k``, ``tokens``, ``token_symbols``, ``side_symbols``, ``unused`` (means
     over the crops), and with labels and a ``semantic2_classifier`` the accuracies ``acc_channel``,
-    ``acc_noiseless``, ``acc_unmerged``.  ``fill_rounds``: the allocation's greedy fill passes
+    ``acc_noiseless``, ``acc_unmerged`` of the head for that CBR (``classifier_role``: a head trained at
+    that rate alone when the bundle has one).  ``fill_rounds``: the allocation's greedy fill passes
     (default the codec's; 1 = the allocation before the repeated fill)."""
     from ..runtime.semantic2 import check_bundle, merge_tiles
 
@@ -41,11 +42,13 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
     c = meta["c"]
     n, _, h, w = images.shape
     classify = labels is not None and bundle.has(CLASSIFIER_ROLE)
+    roles = {cbr: classifier_role(bundle, cbr) for cbr in cbrs}
     if classify:
-        check_classifier(bundle)
+        for role in set(roles.values()):
+            check_classifier(bundle, role)
 
-    def logits(r):
-        return bundle.run(CLASSIFIER_ROLE, latent=r["latent"], levels=r["levels"], snr_db=r["snr_db"])["logits"]
+    def logits(r, cbr):
+        return bundle.run(roles[cbr], latent=r["latent"], levels=r["levels"], snr_db=r["snr_db"])["logits"]
 
     rows = []
     for cbr in cbrs:
@@ -57,8 +60,8 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
             spent.append(sent.spent)
             if classify:
                 rx = through_channel(sent.symbols, "awgn", snr_db, seed + j)
-                pred["channel"].append(logits(receive(bundle, sent, rx)).argmax(1))
-                pred["noiseless"].append(logits(receive(bundle, sent, sent.symbols)).argmax(1))
+                pred["channel"].append(logits(receive(bundle, sent, rx), cbr).argmax(1))
+                pred["noiseless"].append(logits(receive(bundle, sent, sent.symbols), cbr).argmax(1))
         tok, spent = np.concatenate(tok).astype(np.float64), np.concatenate(spent)
         row = {"cbr": cbr, "snr_db": snr_db, "k": k, "tokens": float(tok.mean() / (c / 2)),
                "token_symbols": float(tok.mean()), "side_symbols": float((spent - tok).mean()),
@@ -67,7 +70,7 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
             row.update({f"acc_{key}": float((np.concatenate(p) == labels).mean()) for key, p in pred.items()})
         rows.append(row)
     if classify:
-        hits = []
+        hits = {cbr: [] for cbr in cbrs}
         for sl in _batches(n, batch):
             feats = bundle.run("semantic2_encoder", images=images[sl])["features"]
             lev = np.zeros((len(feats),) + feats.shape[2:], np.uint8)
@@ -77,9 +80,10 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
                         0, (1 << int(meta["gain_bits"])) - 1)
             r = {"latent": latent, "levels": lev[:, None].astype(np.float32),  # told SNR - gain, as the genie row
                  "snr_db": (snr_db - meta["gain_min_db"] - meta["gain_step_db"] * q).astype(np.float32)[:, None]}
-            hits.append(logits(r).argmax(1) == labels[sl])
+            for cbr in cbrs:
+                hits[cbr].append(logits(r, cbr).argmax(1) == labels[sl])
         for row in rows:
-            row["acc_unmerged"] = float(np.concatenate(hits).mean())
+            row["acc_unmerged"] = float(np.concatenate(hits[row["cbr"]]).mean())
     return rows
 
 
