@@ -5,6 +5,7 @@ import numpy as np
 
 from gr_semcod.evaluation.pipeline import Classification
 from gr_semcod.evaluation.semantic2_budget import budget_rows, format_rows, main
+from gr_semcod.evaluation.semantic2_crops import classifier_role
 from gr_semcod.runtime import Bundle
 from tests.receivers.fixtures import SHIPPED, labelled_images
 
@@ -25,7 +26,10 @@ def test_budget_rows_add_up_and_match_the_evaluation(tmp_path, capsys):
         for key in ("acc_noiseless", "acc_unmerged"):
             assert 0.0 <= r[key] <= 1.0
     assert rows[0]["tokens"] < rows[1]["tokens"]
-    assert rows[0]["acc_unmerged"] == rows[1]["acc_unmerged"]  # it does not depend on the CBR
+    # nothing merged, the latent does not depend on the CBR: only the head read does (one per CBR when the bundle has it)
+    (same,) = budget_rows(b, x, y, ["1/24"], 10.0, seed=3, batch=10)  # no head of its own: the shared one, as 1/48
+    assert classifier_role(b, "1/24") == classifier_role(b, "1/48")
+    assert same["acc_unmerged"] == rows[0]["acc_unmerged"]
     (before,) = budget_rows(b, x, y, ["1/48"], 10.0, seed=3, batch=10, fill_rounds=1)  # one greedy fill pass
     assert before["tokens"] <= rows[0]["tokens"] and before["unused"] >= rows[0]["unused"]
     assert abs(before["token_symbols"] + before["side_symbols"] + before["unused"] - 64) < 1e-9
