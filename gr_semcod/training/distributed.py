@@ -85,8 +85,14 @@ def setup(device: torch.device) -> tuple:
     return ctx, device
 
 
-def teardown(ctx: DistContext) -> None:
+def teardown(ctx: DistContext, wait: bool = False) -> None:
+    """Destroy the process group this run created.  ``wait``: first a barrier, so that no rank
+    tears its connections down while another still uses them (gloo aborts the process then,
+    "terminate called without an active exception"); only after a run that ended normally on
+    every rank -- after an error a peer may never reach it."""
     if ctx.owns_group and dist.is_initialized():
+        if wait and ctx.world > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 

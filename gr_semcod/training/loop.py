@@ -293,9 +293,12 @@ def train(
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     ctx, device = distributed.setup(device)
     try:
-        return _train(cfg, Path(out_dir), resume, device, progress, log, ctx)
-    finally:
+        result = _train(cfg, Path(out_dir), resume, device, progress, log, ctx)
+    except BaseException:
         distributed.teardown(ctx)
+        raise
+    distributed.teardown(ctx, wait=True)
+    return result
 
 
 def _train(cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, progress: bool,
