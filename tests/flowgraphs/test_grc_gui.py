@@ -29,6 +29,10 @@ def open_in_grc(fg: Path):
 @pytest.mark.parametrize("fg", FLOWGRAPHS, ids=[f.name for f in FLOWGRAPHS])
 def test_grc_opens_the_flowgraph_cleanly(fg):
     rc, log = open_in_grc(fg)
+    if rc in (139, -11) and f"CHECKED {fg}" not in log.splitlines():
+        # GTK under Xvfb segfaulted (seen once in CI, after ">>> Done"): one more try; a flowgraph
+        # that really crashes GRC crashes it again and fails below
+        rc, log = open_in_grc(fg)
     lines = log.splitlines()
     assert f'Loading: "{fg}"' in log and ">>> Done" in log, log[-3000:]
     assert f"CHECKED {fg}" in lines, f"GRC did not finish loading {fg.name} (rc={rc}):\n{log[-3000:]}"
