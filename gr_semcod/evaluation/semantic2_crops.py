@@ -65,8 +65,8 @@ def check_classifier(bundle: Bundle, role: str = CLASSIFIER_ROLE) -> None:
     rec = bundle.manifest.get(role) or {}
     if rec.get("codec_digest") != semantic2_digest(bundle.manifest).hex():
         raise ValueError(f"bundle {bundle.name!r}: {role} was trained on another semantic codec v2 than "
-                         f"the bundle's (codec_digest differs); retrain it (semcod train --config semcod2_32_cls) "
-                         f"and export it again")
+                         f"the bundle's (codec_digest differs); retrain it (semcod train --config "
+                         f"{rec.get('run') or 'semcod2_32_cls'}) and export it again")
 
 
 @dataclass

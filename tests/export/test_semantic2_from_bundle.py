@@ -98,6 +98,14 @@ def test_export_rebuilds_a_run_with_its_own_model_args(tmp_path):
         torch.testing.assert_close(model.state_dict()[k], v, rtol=0, atol=0, msg=k)
 
 
+def _decoder_inputs():
+    """A received latent, level maps and SNRs for a v2 receiver (3 tiles, seeded)."""
+    g = torch.Generator().manual_seed(0)
+    latent = torch.randn(3, 8, 8, 8, generator=g)
+    levels = torch.randint(0, 4, (3, 1, 8, 8), generator=g).float()
+    return latent, levels, torch.tensor([[1.0], [5.0], [10.0]])
+
+
 def test_a_two_block_receiver_stage_starts_as_the_bundles_receiver():
     """``semcod2_32_rx48`` (2 refinement blocks) from the shipped bundle (1 block): the bundle's
     weights where they exist, the second block at its identity init, so the stage starts as the
@@ -107,10 +115,7 @@ def test_a_two_block_receiver_stage_starts_as_the_bundles_receiver():
     model = build_hybrid(cfg).eval()
     assert len(model.decoder.blocks) == 2 and model.cbr_choices == ["1/48"]
     ref = semantic2_from_bundle(SHIPPED).eval()
-    g = torch.Generator().manual_seed(0)
-    latent = torch.randn(3, 8, 8, 8, generator=g)
-    levels = torch.randint(0, 4, (3, 1, 8, 8), generator=g).float()
-    snr = torch.tensor([[1.0], [5.0], [10.0]])
+    latent, levels, snr = _decoder_inputs()
     with torch.no_grad():
         torch.testing.assert_close(model.decoder(latent, levels, snr), ref.decoder(latent, levels, snr), rtol=0, atol=1e-6)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -127,10 +132,7 @@ def test_a_stage_starts_from_the_bundles_receiver_per_cbr():
     assert cfg.eval_snr_db == 1.0 and cfg.snr_range == (0.0, 10.0)
     cfg.model_kwargs = {**cfg.model_kwargs, "init_from": str(SHIPPED)}
     model = build_hybrid(cfg).eval()
-    g = torch.Generator().manual_seed(0)
-    latent = torch.randn(3, 8, 8, 8, generator=g)
-    levels = torch.randint(0, 4, (3, 1, 8, 8), generator=g).float()
-    snr = torch.tensor([[1.0], [5.0], [10.0]])
+    latent, levels, snr = _decoder_inputs()
     with torch.no_grad():
         got = model.decoder(latent, levels, snr).numpy()
     bundle = load_bundle(SHIPPED)
