@@ -13,8 +13,10 @@ the rate its length gives), ``snr_db`` / ``noise_var``
 (as the other decoders; ``snr_source``), ``symbol_noise_var`` (the PHY's per-symbol noise,
 weights the soft side bits) and ``erasures`` / ``erasure_mask`` (lost fragments).
 The side information is decoded first (soft Viterbi or LDPC sum-product by the scheme, CRCs; :func:`gr_semcod.runtime.semantic2.decode_photo`);
-the tokens go to the bundle's receiver for the rate the symbols give (a per-CBR
-``semantic2_decoder@<cbr>`` when it has one, :func:`gr_semcod.runtime.semantic2.decoder_role`).
+the tokens go to the codec set of the rate the symbols give, ``N / (3 H W)``
+(:func:`gr_semcod.runtime.semantic2.codec_set`: the transmitter of its own at that CBR and its
+receiver ``semantic2_decoder@<cbr>`` when the bundle has one, else the shared transmitter and
+:func:`~gr_semcod.runtime.semantic2.decoder_role`'s receiver): the encoder picked the same set.
 Out: image PDU (u8 ``H*W*3``, ``height``/``width`` = the photo's, ``channels`` = 3) with
 ``snr_db_used``, ``n_erased``, ``latent_filled`` (latent entries of erased token symbols filled
 from their received neighbours, :mod:`gr_semcod.runtime.latent_fill`; ``fill_erasures``) and ``side_info_ok``.  When the side information fails, the photo is

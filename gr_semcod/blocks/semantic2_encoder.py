@@ -8,7 +8,9 @@
 In: photo PDU, u8 ``H*W*3`` (HWC) with ``height``/``width`` (or ``photo_height``/``photo_width``)
 metadata, any size up to ``max_pixels``.  The photo is coded as tiles of the bundle's size with
 one symbol budget ``round(CBR * H * W * 3)`` shared among them by content
-(:func:`gr_semcod.runtime.semantic2.encode_photo`); the quadtree and the power gain travel,
+(:func:`gr_semcod.runtime.semantic2.encode_photo`, with the codec set of the CBR:
+:func:`~gr_semcod.runtime.semantic2.codec_set`, a transmitter of its own at that rate when the
+bundle has one, which the decoder finds again from the symbol count); the quadtree and the power gain travel,
 coded (K=7 convolutional or 802.16e LDPC, by SNR and tree length), inside the symbols (and inside
 the budget; a photo sent at the floor, below, spends what the Deep JSCC at the CBR spends).
 Out: c32 symbols PDU (unit power), metadata ``image_id`` (passed through), ``codec`` =

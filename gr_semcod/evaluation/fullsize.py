@@ -345,11 +345,24 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
                   if np.isfinite(g["stderr"]) else "")
             lines.append(f"- {g['channel']}, CBR {g['cbr']}, {g['snr_db']:g} dB: {g['gain']:+.2f} dB{se}")
         lines.append("")
+    from ..runtime.semantic2 import transmitter_cbrs
+
+    own = {c: s2["transmitters"][c] for c in transmitter_cbrs(bundle.manifest)}
+    if own:
+        lines += ["Transmitters of their own: " + "; ".join(
+            f"CBR {c}: `semantic2_encoder@{c}`, `semantic2_merger@{c}` and their receiver `semantic2_decoder@{c}` "
+            f"(run `{t.get('run', '?')}`" + (f", receiver `{t['receiver_run']}`" if t.get("receiver_run") else "")
+            + (f"; warm-started from {', '.join(f'`{w}`' for w in t['warm_start'])}, whose budgets count in its own"
+               if t.get("warm_start") else "")
+            + ")" for c, t in sorted(own.items(), key=lambda kv: Fraction(kv[0])))
+            + "; other rates: the shared transmitter `semantic2_encoder`/`semantic2_merger`. Both ends pick the "
+            "set by the rate (the receiver by the rate the received symbols give).", ""]
     decoders = {c: d for c, d in (s2.get("decoders") or {}).items() if bundle.has(role_key("semantic2_decoder", c))}
     if decoders:
-        lines += ["Receivers: " + "; ".join(f"CBR {c}: `semantic2_decoder@{c}` (run `{d.get('run', '?')}`)"
-                                            for c, d in sorted(decoders.items(), key=lambda kv: Fraction(kv[0])))
-                  + "; other rates: `semantic2_decoder`, picked by the rate the received symbols give.", ""]
+        lines += ["Receivers of the shared transmitter: " + "; ".join(
+            f"CBR {c}: `semantic2_decoder@{c}` (run `{d.get('run', '?')}`)"
+            for c, d in sorted(decoders.items(), key=lambda kv: Fraction(kv[0])))
+            + "; other rates: `semantic2_decoder`, picked by the rate the received symbols give.", ""]
     from .digital_rows import format_fullsize_failures
 
     failures = format_fullsize_failures(rows)
@@ -359,7 +372,9 @@ def write_full_size_card(path, bundle, summary, table: str) -> None:
     from .card import _training_lines
 
     meta = dict(bundle.manifest.get("meta") or {})
-    wanted = {s2.get("run")} | {d.get("run") for d in (s2.get("decoders") or {}).values()} | {f"deepjscc_{bundle.image_size[0]}_cbr{c.replace('/', '-')}" for c in
+    wanted = {s2.get("run")} | {d.get("run") for d in (s2.get("decoders") or {}).values()} | {
+        t.get(k) for t in (s2.get("transmitters") or {}).values() for k in ("run", "receiver_run")} | {
+        w for t in (s2.get("transmitters") or {}).values() for w in t.get("warm_start", [])} | {f"deepjscc_{bundle.image_size[0]}_cbr{c.replace('/', '-')}" for c in
                                 {r["cbr"] for r in rows} | {s2.get("base_cbr", "")}}
     meta["runs"] = {k: v for k, v in (meta.get("runs") or {}).items() if k in wanted}
     if meta["runs"]:

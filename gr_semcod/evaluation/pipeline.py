@@ -161,21 +161,22 @@ class Classification:
         reconstruction (the receiver Deep JSCC gets)."""
         from .semantic2_crops import check_classifier, classifier_role, received_latents
 
+        from ..runtime.semantic2 import decoder_role
+        from .semantic2_crops import recon_decoder
+
         role = classifier_role(bundle, cbr)  # a head trained at this rate alone when the bundle has one
         own = bundle.has(role)
         if own:
-            check_classifier(bundle, role)
+            check_classifier(bundle, role, cbr)  # trained on the transmitter that codes this rate
         reads_image = own and "images" in bundle.manifest["models"][role].get("inputs", {})
-        from ..runtime.semantic2 import decoder_role
-
         decoder = decoder_role(bundle, cbr)  # the human receiver for this rate (a per-CBR one when the bundle has it)
+        head_decoder = recon_decoder(bundle, cbr)  # the image a LatentReconClassifier was trained on
         out = []
         for _, r in received_latents(bundle, self.images, cbr, channel, snr_db, seed, self.batch):
             inputs = {k: r[k] for k in ("latent", "levels", "snr_db")}
             if own:
-                if reads_image:  # a LatentReconClassifier: also the v2 decoder's image of this latent (the
-                    # shared receiver's, which it was trained on: semantic2_digest does not cover per-CBR ones)
-                    inputs["images"] = np.clip(bundle.run("semantic2_decoder", **inputs)["images"], 0, 1)
+                if reads_image:  # a LatentReconClassifier: also the v2 decoder's image of this latent
+                    inputs["images"] = np.clip(bundle.run(head_decoder, **inputs)["images"], 0, 1)
                 out.append(bundle.run(role, **inputs)["logits"])
             elif classifier is not None:
                 recon = np.clip(bundle.run(decoder, **inputs)["images"], 0, 1)

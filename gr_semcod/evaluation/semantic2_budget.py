@@ -36,7 +36,7 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
     ``acc_noiseless``, ``acc_unmerged`` of the head for that CBR (``classifier_role``: a head trained at
     that rate alone when the bundle has one).  ``fill_rounds``: the allocation's greedy fill passes
     (default the codec's; 1 = the allocation before the repeated fill)."""
-    from ..runtime.semantic2 import check_bundle, merge_tiles
+    from ..runtime.semantic2 import check_bundle, codec_set
 
     meta = check_bundle(bundle)
     c = meta["c"]
@@ -44,8 +44,8 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
     classify = labels is not None and bundle.has(CLASSIFIER_ROLE)
     roles = {cbr: classifier_role(bundle, cbr) for cbr in cbrs}
     if classify:
-        for role in set(roles.values()):
-            check_classifier(bundle, role)
+        for cbr, role in roles.items():
+            check_classifier(bundle, role, cbr)
 
     def logits(r, cbr):
         return bundle.run(roles[cbr], latent=r["latent"], levels=r["levels"], snr_db=r["snr_db"])["logits"]
@@ -72,15 +72,16 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
     if classify:
         hits = {cbr: [] for cbr in cbrs}
         for sl in _batches(n, batch):
-            feats = bundle.run("semantic2_encoder", images=images[sl])["features"]
-            lev = np.zeros((len(feats),) + feats.shape[2:], np.uint8)
-            latent = bundle.run("semantic2_merger", features=feats, levels=lev[:, None].astype(np.float32))["latent"]
-            p_tok = (latent.astype(np.float64) ** 2).reshape(len(latent), -1).mean(1) * 2  # per complex symbol
-            q = np.clip(np.round((10 * np.log10(np.maximum(p_tok, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"]),
-                        0, (1 << int(meta["gain_bits"])) - 1)
-            r = {"latent": latent, "levels": lev[:, None].astype(np.float32),  # told SNR - gain, as the genie row
-                 "snr_db": (snr_db - meta["gain_min_db"] - meta["gain_step_db"] * q).astype(np.float32)[:, None]}
-            for cbr in cbrs:
+            for cbr in cbrs:  # each rate's transmitter, nothing merged
+                codec = codec_set(bundle, cbr)
+                feats = bundle.run(codec.encoder, images=images[sl])["features"]
+                lev = np.zeros((len(feats),) + feats.shape[2:], np.uint8)
+                latent = bundle.run(codec.merger, features=feats, levels=lev[:, None].astype(np.float32))["latent"]
+                p_tok = (latent.astype(np.float64) ** 2).reshape(len(latent), -1).mean(1) * 2  # per complex symbol
+                q = np.clip(np.round((10 * np.log10(np.maximum(p_tok, 1e-10)) - meta["gain_min_db"])
+                                     / meta["gain_step_db"]), 0, (1 << int(meta["gain_bits"])) - 1)
+                r = {"latent": latent, "levels": lev[:, None].astype(np.float32),  # told SNR - gain, as the genie row
+                     "snr_db": (snr_db - meta["gain_min_db"] - meta["gain_step_db"] * q).astype(np.float32)[:, None]}
                 hits[cbr].append(logits(r, cbr).argmax(1) == labels[sl])
         for row in rows:
             row["acc_unmerged"] = float(np.concatenate(hits[row["cbr"]]).mean())

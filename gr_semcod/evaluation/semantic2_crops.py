@@ -35,17 +35,39 @@ from ..runtime.side_info import reliable
 from .pipeline import _batches, through_channel
 
 
-TRANSMITTER_ROLES = ("semantic2_encoder", "semantic2_merger")
 CLASSIFIER_ROLE = "semantic2_classifier"
 
 
-def semantic2_digest(manifest: Dict) -> bytes:
-    """sha256 of what a v2 machine receiver depends on: the transmitter's ONNX files (their
-    manifest sha256) and the numpy side's constants (``manifest["semantic2"]`` without ``run`` and
-    ``decoders``, the per-CBR receivers: neither changes what is sent)."""
-    meta = {k: v for k, v in manifest["semantic2"].items() if k not in ("run", "decoders")}
-    parts = [manifest["models"][r]["sha256"] for r in TRANSMITTER_ROLES] + [json.dumps(meta, sort_keys=True)]
-    return hashlib.sha256("|".join(parts).encode()).digest()
+def semantic2_digest(manifest: Dict, cbr=None) -> bytes:
+    """sha256 of what a v2 machine receiver of crops sent at ``cbr`` depends on: the transmitter
+    that codes them (:func:`gr_semcod.runtime.semantic2.codec_set`'s; the shared one for
+    ``cbr=None`` or a rate without a transmitter of its own): its ONNX files (their manifest sha256)
+    and the numpy side's constants (:func:`~gr_semcod.runtime.semantic2.set_meta` without ``run``,
+    ``decoders`` and ``transmitters``: none of them changes what is sent)."""
+    from ..runtime.semantic2 import SHARED_KEYS, TRANSMITTER_ROLES, nearest_cbr, set_meta, transmitter_cbrs
+
+    own = nearest_cbr(transmitter_cbrs(manifest), cbr)
+    meta = {k: v for k, v in set_meta(manifest, own).items() if k not in SHARED_KEYS}
+    parts = [manifest["models"][r if own is None else role_key(r, own)]["sha256"] for r in TRANSMITTER_ROLES]
+    return hashlib.sha256("|".join(parts + [json.dumps(meta, sort_keys=True)]).encode()).digest()
+
+
+def head_digest(manifest: Dict, cbrs) -> bytes:
+    """The ``codec_digest`` of a machine receiver trained on crops sent at ``cbrs``: the
+    :func:`semantic2_digest` of their transmitter when one codes them all, else the sha256 of the
+    sorted digests of the transmitters they use (a head trained across a rate with a transmitter
+    of its own and rates of the shared one)."""
+    ds = sorted({semantic2_digest(manifest, c) for c in cbrs})
+    return ds[0] if len(ds) == 1 else hashlib.sha256(b"|".join(ds)).digest()
+
+
+def recon_decoder(bundle: Bundle, cbr) -> str:
+    """The v2 receiver whose image a machine receiver of crops sent at ``cbr`` reads (a
+    :class:`~gr_semcod.receivers.LatentReconClassifier`): the matched receiver of a transmitter of
+    its own, else the shared ``semantic2_decoder`` (the per-CBR receivers of the shared transmitter
+    are no part of :func:`semantic2_digest`)."""
+    k = _codec(bundle, cbr)
+    return k.decoder if k.cbr is not None else "semantic2_decoder"
 
 
 def classifier_role(bundle: Bundle, cbr=None) -> str:
@@ -59,13 +81,23 @@ def classifier_role(bundle: Bundle, cbr=None) -> str:
     return CLASSIFIER_ROLE
 
 
-def check_classifier(bundle: Bundle, role: str = CLASSIFIER_ROLE) -> None:
+def check_classifier(bundle: Bundle, role: str = CLASSIFIER_ROLE, cbr=None) -> None:
     """ValueError unless the bundle's ``role`` (``semantic2_classifier`` or a per-CBR head) was
-    trained on its v2 transmitter (``manifest[role]["codec_digest"]``, written by ``semcod export``)."""
+    trained on the v2 transmitter that codes crops sent at ``cbr`` (``manifest[role]["codec_digest"]``,
+    written by ``semcod export``, against :func:`semantic2_digest` of ``cbr``; for a head whose
+    record lists the rates it trained at, ``cbrs``, against :func:`head_digest` of those, and
+    ``cbr``'s transmitter must be one of theirs)."""
     rec = bundle.manifest.get(role) or {}
-    if rec.get("codec_digest") != semantic2_digest(bundle.manifest).hex():
+    m = bundle.manifest
+    if rec.get("cbrs"):
+        ok = rec.get("codec_digest") == head_digest(m, rec["cbrs"]).hex() and (
+            cbr is None or semantic2_digest(m, cbr) in {semantic2_digest(m, c) for c in rec["cbrs"]})
+    else:
+        ok = rec.get("codec_digest") == semantic2_digest(m, cbr).hex()
+    if not ok:
+        at = "" if cbr is None else f" at CBR {cbr}"
         raise ValueError(f"bundle {bundle.name!r}: {role} was trained on another semantic codec v2 than "
-                         f"the bundle's (codec_digest differs); retrain it (semcod train --config "
+                         f"the bundle's transmitter{at} (codec_digest differs); retrain it (semcod train --config "
                          f"{rec.get('run') or 'semcod2_32_cls'}) and export it again")
 
 
@@ -79,6 +111,7 @@ class Sent:
     gain_db: np.ndarray    # (B,) quantised power gain (side information)
     snr_db: np.ndarray     # (B,) the SNR each crop was allocated for
     spent: np.ndarray      # (B,) symbols charged: tokens + side bits at beta(SNR)
+    cbr: str = None        # the rate they were sent at: it picks the codec set (codec_set) at both ends
 
 
 def crop_beta(snr_db: float, fading: bool, n_flags: int) -> float:
@@ -91,26 +124,28 @@ def crop_beta(snr_db: float, fading: bool, n_flags: int) -> float:
     return min(m.beta for m in reliable(snr_db, fading, n_flags) if m.code != "ldpc")
 
 
-def _meta(bundle: Bundle) -> Dict:
-    from ..runtime.semantic2 import check_bundle
+def _codec(bundle: Bundle, cbr):
+    from ..runtime.semantic2 import codec_set
 
-    return check_bundle(bundle)
+    return codec_set(bundle, cbr)
 
 
 def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool = False,
              features: np.ndarray = None, fill_rounds: Optional[int] = None) -> Sent:
     """Crops ``(B, 3, S, S)`` in [0, 1] -> :class:`Sent`; ``snr_db`` a scalar or one per crop (it
     picks the side-information scheme, hence ``beta``, per crop; its fading table with ``fading``).
-    ``features``: ``semantic2_encoder``'s output for ``images`` when the caller has it already;
+    ``features``: the encoder's output for ``images`` when the caller has it already (the
+    :func:`~gr_semcod.runtime.semantic2.codec_set` of ``cbr``'s encoder);
     ``fill_rounds``: the allocation's (:func:`quadtree.allocate`; default its own), for ablations."""
     from ..runtime.semantic2 import merge_tiles
 
-    meta = _meta(bundle)
+    codec = _codec(bundle, cbr)
+    meta = codec.meta
     c, depth, gbits = meta["c"], meta["depth"], meta["gain_bits"]
     n, _, h, w = images.shape
     snr = np.broadcast_to(np.asarray(snr_db, np.float64), (n,)).copy()
     k = float(num_symbols(cbr, h, w))
-    feats = bundle.run("semantic2_encoder", images=images)["features"] if features is None else features
+    feats = bundle.run(codec.encoder, images=images)["features"] if features is None else features
     # a crop's tree is a few dozen bits, charged per flag (crops idealise the head and CRC away):
     # at the K=7 scheme that holds at the SNR, whose cost is linear in the flags; an LDPC
     # codeword's nominal beta would undercharge so few flags (it still sends all its parity)
@@ -123,7 +158,7 @@ def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool 
         lev[idx], info = quadtree.allocate(feats[idx, :c], depth, c / 2.0, k, float(beta), gbits, **kw)
         spent[idx] = info["symbols"]
     level_amp = np.asarray(meta["level_amp"], np.float32)
-    latent = merge_tiles(bundle, meta, images, feats, lev, max(n, 1))
+    latent = merge_tiles(bundle, meta, images, feats, lev, max(n, 1), merger=codec.merger)
     toks = quadtree.extract_tokens(latent * level_amp[lev][:, None], lev)
     lengths = np.array([len(t) * c // 2 for t in toks])
     sym = np.zeros((n, int(lengths.max()), 2), np.float32)
@@ -132,14 +167,16 @@ def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool 
                 0, (1 << gbits) - 1)
     for i, t in enumerate(toks):
         sym[i, :lengths[i]] = (t / np.sqrt(p[i])).reshape(-1, 2)
-    return Sent(sym, lengths, lev, meta["gain_min_db"] + meta["gain_step_db"] * q, snr, spent)
+    return Sent(sym, lengths, lev, meta["gain_min_db"] + meta["gain_step_db"] * q, snr, spent, str(cbr))
 
 
 def receive(bundle: Bundle, sent: Sent, received: np.ndarray) -> Dict[str, np.ndarray]:
     """Received I/Q ``(B, L, 2)`` (rows as in ``sent.symbols``) -> ``{"latent" (B, c, h, w),
     "levels" (B, 1, h, w) float32, "snr_db" (B, 1) float32}``: the inputs of ``semantic2_decoder``
-    and of ``semantic2_classifier``."""
-    meta = _meta(bundle)
+    and of ``semantic2_classifier`` (the codec set of ``sent.cbr``: its level amplitudes)."""
+    if sent.cbr is None:
+        raise ValueError("Sent.cbr is not set: the receiver needs the rate to pick the codec set")
+    meta = _codec(bundle, sent.cbr).meta
     c = meta["c"]
     level_amp = np.asarray(meta["level_amp"], np.float32)
     parts = [received[i, :m].reshape(-1, c) * np.float32(10 ** (g / 20))

@@ -23,6 +23,12 @@ when those differ from the exported semantic codec / Deep JSCC models.
 given; refused when the run's transmitter is not the bundle's
 (:func:`gr_semcod.export.hybrid.check_transmitter`).
 
+``--semantic2-transmitter RUN[@CBR] ... --into models/semcod_32`` adds a whole v2 codec trained at one
+rate (``semcod2_32_tx48lo``) as the transmitter of its own at that CBR (roles ``semantic2_encoder@<cbr>``,
+``semantic2_merger@<cbr>`` and its matched ``semantic2_decoder@<cbr>``,
+:func:`gr_semcod.export.hybrid.export_semantic2_transmitter`); both ends then code that rate with it
+(:func:`gr_semcod.runtime.semantic2.codec_set`).  A machine receiver at that rate must be trained on it.
+
 ``--semantic2-classifier RUN --into models/semcod_32`` adds the machine receiver of the v2 codec
 (role ``semantic2_classifier``: the head of a
 :class:`~gr_semcod.training.classify.Semantic2LatentClassifier` run; inputs ``latent``, ``levels``,
@@ -54,6 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--semantic2-decoder", nargs="+", default=[], metavar="RUN[@CBR]",
                    help="receiver-only v2 runs to add as per-CBR receivers (role semantic2_decoder@<cbr>); "
                         "with --into")
+    p.add_argument("--semantic2-transmitter", nargs="+", default=[], metavar="RUN[@CBR]",
+                   help="v2 runs trained at one CBR to add as that rate's transmitter of its own (roles "
+                        "semantic2_encoder/merger/decoder@<cbr>, e.g. semcod2_32_tx48lo); with --into")
     p.add_argument("--semantic2-classifier", nargs="+", default=[], metavar="RUN[@CBR]",
                    help="classifier runs on the received latent of the bundle's semantic codec v2: RUN the head "
                         "for every rate (role semantic2_classifier, e.g. semcod2_32_cls), RUN@CBR the head for "
@@ -182,6 +191,66 @@ def add_semantic2_decoder(runs: Path, spec: str, bundle: Path, checkpoint: str =
     return parity
 
 
+def add_semantic2_transmitter(runs: Path, spec: str, bundle: Path, checkpoint: str = "best.pt",
+                              tol: float = 1e-4) -> dict:
+    """Export run ``spec`` (``NAME`` or ``NAME@CBR``, a v2 codec) into ``bundle`` as the transmitter of
+    its own at that CBR (the run's only training rate unless given); returns the parity errors."""
+    from gr_semcod.export.hybrid import export_semantic2_transmitter
+    from gr_semcod.rates import cbr_text
+    from gr_semcod.runtime.bundle import MANIFEST, write_manifest
+
+    name, _, cbr = spec.partition("@")
+    codec, info = load_run(runs, name, checkpoint)
+    if not cbr:
+        if len(codec.cbr_choices) != 1:
+            raise SystemExit(f"semcod export: {name} trained at CBRs {', '.join(codec.cbr_choices)}; "
+                             f"say which one it serves: --semantic2-transmitter {name}@<cbr>")
+        cbr = codec.cbr_choices[0]
+    cbr = cbr_text(cbr)
+    if cbr not in [cbr_text(c) for c in codec.cbr_choices]:
+        raise SystemExit(f"semcod export: {name} trained at CBR {', '.join(codec.cbr_choices)}, not {cbr}: it "
+                         f"cannot be the transmitter of {cbr}")
+    before = json.loads((bundle / MANIFEST).read_text())
+    s2 = before.get("semantic2") or {}
+    replaced = {((s2.get("decoders") or {}).get(cbr) or {}).get("run"), ((s2.get("transmitters") or {}).get(cbr) or {}).get("run"),
+                ((s2.get("transmitters") or {}).get(cbr) or {}).get("receiver_run")} - {None, name}
+    # a run warm-started from a bundle (init_from=<dir>) continued that bundle's v2 and its receiver at this
+    # rate: their budgets count in its own, so their records stay (transmitters[cbr]["warm_start"])
+    stages = ((info.get("training") or {}).get("stages") or [])
+    starts = [st["args"].partition("init_from=")[2].split(" ")[0] for st in stages if "init_from=" in st["args"]]
+    repo = Path(__file__).resolve().parents[2]
+    from_bundle = any(a and (Path(a).is_dir() or (repo / a).is_dir()) for a in starts)
+    warm = [r for r in (s2.get("run"), ((s2.get("decoders") or {}).get(cbr) or {}).get("run")) if r] if from_bundle else []
+    try:
+        parity = export_semantic2_transmitter(str(bundle), codec, cbr, tol=tol,
+                                              meta={"run": name, **({"warm_start": warm} if warm else {})})
+    except ValueError as e:
+        raise SystemExit(f"semcod export: {name}: {e}") from None
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    runs_meta = manifest.setdefault("meta", {}).setdefault("runs", {})
+    s2 = manifest["semantic2"]
+    still = ({s2.get("run")} | {d.get("run") for d in (s2.get("decoders") or {}).values()} | set(warm)
+             | {t.get(k) for t in (s2.get("transmitters") or {}).values() for k in ("run", "receiver_run")}
+             | {(manifest.get(r) or {}).get("run") for r in manifest.get("models", {})})
+    for old in replaced - still:  # the card lists the runs the bundle holds
+        runs_meta.pop(old, None)
+        print(f"removed {old}: the transmitter of its own at {cbr} replaced it")
+    runs_meta[name] = info
+    write_manifest(bundle, manifest)
+    from gr_semcod.evaluation.semantic2_crops import check_classifier, classifier_role
+    from gr_semcod.runtime.bundle import load_bundle
+
+    b = load_bundle(str(bundle))
+    head = classifier_role(b, cbr)  # the machine receiver the evaluation uses at cbr
+    if b.has(head):
+        try:
+            check_classifier(b, head, cbr)
+        except ValueError:
+            print(f"note: {head} was trained on another transmitter than the one now at {cbr}: the evaluation "
+                  f"refuses it at {cbr}; train a head on this transmitter (semcod2_32_cls48) and export it")
+    return parity
+
+
 def add_semantic2_classifier(runs: Path, spec: str, bundle: Path, checkpoint: str = "best.pt",
                              tol: float = 1e-4) -> dict:
     """Export the head of run ``spec`` = ``NAME`` or ``NAME@CBR`` (a
@@ -193,7 +262,7 @@ def add_semantic2_classifier(runs: Path, spec: str, bundle: Path, checkpoint: st
     from gr_semcod.export.bundle import _export
     from gr_semcod.rates import cbr_text, role_key, same_cbr
     from gr_semcod.runtime.bundle import MANIFEST, write_manifest
-    from gr_semcod.evaluation.semantic2_crops import CLASSIFIER_ROLE, semantic2_digest
+    from gr_semcod.evaluation.semantic2_crops import CLASSIFIER_ROLE, head_digest
 
     name, _, cbr = spec.partition("@")
     cls, info = load_run(runs, name, checkpoint, {"bundle": str(bundle)})
@@ -204,9 +273,10 @@ def add_semantic2_classifier(runs: Path, spec: str, bundle: Path, checkpoint: st
                              f"not {cbr}: it cannot be the head for {cbr}")
         role = role_key(CLASSIFIER_ROLE, cbr_text(cbr))
     manifest = json.loads((bundle / MANIFEST).read_text())
-    if bytes(cls.codec_digest.tolist()) != semantic2_digest(manifest):
-        raise SystemExit(f"semcod export: {name} was trained on another semantic codec v2 than the one in "
-                         f"{bundle} (codec_digest differs); retrain it on this bundle")
+    rates = [cbr_text(c) for c in dict.fromkeys([*cls.cbr_choices, cls.eval_cbr])]
+    if head_digest(manifest, rates) != bytes(cls.codec_digest.tolist()):  # the transmitter(s) of its rates here
+        raise SystemExit(f"semcod export: {name} was trained on another semantic codec v2 than the one that codes "
+                         f"CBR {', '.join(rates)} in {bundle} (codec_digest differs); retrain it on this bundle")
     head = cls.head.eval()
     meta = manifest["semantic2"]
     hw = meta["tile"] // 4
@@ -227,7 +297,7 @@ def add_semantic2_classifier(runs: Path, spec: str, bundle: Path, checkpoint: st
     in_use = {(manifest.get(r) or {}).get("run") for r in manifest.get("models", {}) if r != role}
     if replaced and replaced != name and replaced not in in_use:  # the card lists the runs in the bundle:
         runs_meta.pop(replaced, None)  # not the head this one replaces (unless another role still holds it)
-    manifest[role] = {"codec_digest": semantic2_digest(manifest).hex(), "run": name}
+    manifest[role] = {"codec_digest": bytes(cls.codec_digest.tolist()).hex(), "run": name, "cbrs": rates}
     runs_meta[name] = info
     manifest["meta"].setdefault("onnx_parity_max_abs", {}).update(parity)
     write_manifest(bundle, manifest)
@@ -241,22 +311,25 @@ def run(args) -> int:
     s2cls = getattr(args, "semantic2_classifier", None) or []
     s2cls = [s2cls] if isinstance(s2cls, str) else list(s2cls)
     s2dec = list(getattr(args, "semantic2_decoder", None) or [])
+    s2tx = list(getattr(args, "semantic2_transmitter", None) or [])
     if args.into:
-        if not (args.semantic2 or s2cls or s2dec) or args.semantic or args.deepjscc:
-            raise SystemExit("semcod export --into BUNDLE takes --semantic2 RUN, --semantic2-decoder RUN... "
-                             "and/or --semantic2-classifier RUN only")
+        if not (args.semantic2 or s2cls or s2dec or s2tx) or args.semantic or args.deepjscc:
+            raise SystemExit("semcod export --into BUNDLE takes --semantic2 RUN, --semantic2-transmitter RUN..., "
+                             "--semantic2-decoder RUN... and/or --semantic2-classifier RUN only")
         parity = {}
         if args.semantic2:
             parity.update(add_semantic2(runs, args.semantic2, Path(args.into), args.checkpoint, args.tol))
+        for spec in s2tx:
+            parity.update(add_semantic2_transmitter(runs, spec, Path(args.into), args.checkpoint, args.tol))
         for spec in s2dec:
             parity.update(add_semantic2_decoder(runs, spec, Path(args.into), args.checkpoint, args.tol))
         for spec in s2cls:
             parity.update(add_semantic2_classifier(runs, spec, Path(args.into), args.checkpoint, args.tol))
         for role, err in parity.items():
             print(f"{role:28s} parity {err:.2e}")
-        print(f"added {', '.join(r for r in (args.semantic2, *s2dec, *s2cls) if r)} to {args.into}")
+        print(f"added {', '.join(r for r in (args.semantic2, *s2tx, *s2dec, *s2cls) if r)} to {args.into}")
         return 0
-    if s2cls or s2dec:
+    if s2cls or s2dec or s2tx:
         raise SystemExit("semcod export: --semantic2-classifier / --semantic2-decoder need --into BUNDLE "
                          "(the bundle holding their codec)")
     if not args.out:

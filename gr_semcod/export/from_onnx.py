@@ -9,7 +9,7 @@ The file's sha256 is checked against the manifest first (:func:`gr_semcod.runtim
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -105,27 +105,47 @@ def _graph_tensors(path, own: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
     return out
 
 
-def semantic2_from_bundle(bundle_dir, tol: float = 1e-4, decoder: str = "semantic2_decoder", **codec_kwargs):
+def semantic2_from_bundle(bundle_dir, tol: float = 1e-4, decoder: str = "semantic2_decoder",
+                          transmitter: Optional[str] = None, **codec_kwargs):
     """The bundle's semantic codec v2 as a torch
     :class:`~gr_semcod.semantic.hybrid.HybridSemanticCodec` (eval mode), its weights the
     initialisers of ``semantic2_encoder`` / ``semantic2_merger`` / ``decoder`` (the shared receiver
     ``semantic2_decoder``, or a receiver per CBR, ``semantic2_decoder@<cbr>``) and the
     level amplitudes of ``manifest["semantic2"]``; ``codec_kwargs`` the architecture's other
     arguments (``dim``, ``heads``, ``decoder_blocks``; the config's defaults otherwise).
+    ``transmitter``: a CBR with a transmitter of its own: that set instead (its
+    ``semantic2_encoder@<cbr>`` / ``semantic2_merger@<cbr>``, its level amplitudes and, unless
+    ``decoder`` names another, its matched ``semantic2_decoder@<cbr>``).
 
     Checked, not trusted: every parameter must come from a file, and the three modules must
     reproduce ONNX Runtime on random inputs within ``tol`` (ValueError naming the role otherwise,
     e.g. for a wrong ``heads``, which no weight's shape shows)."""
-    from ..runtime.semantic2 import check_bundle
+    from ..rates import cbr_text, role_key
+    from ..runtime.semantic2 import check_bundle, set_meta, transmitter_cbrs
     from ..semantic.hybrid import HybridSemanticCodec
 
     bundle = load_bundle(bundle_dir)
-    meta = check_bundle(bundle)
+    check_bundle(bundle)
+    if transmitter is not None:
+        transmitter = cbr_text(transmitter)
+        if transmitter not in transmitter_cbrs(bundle.manifest):
+            raise ValueError(f"bundle {bundle.name!r} has no transmitter of its own at CBR {transmitter} (it has "
+                             f"{', '.join(transmitter_cbrs(bundle.manifest)) or 'none'})")
+        if decoder == "semantic2_decoder":
+            decoder = role_key("semantic2_decoder", transmitter)
+    meta = set_meta(bundle.manifest, transmitter)
+    at = decoder.partition("@")[2]
+    if transmitter is None and at and cbr_text(at) in transmitter_cbrs(bundle.manifest):
+        raise ValueError(f"bundle {bundle.name!r}: {decoder} is the receiver of the transmitter of its own at CBR "
+                         f"{cbr_text(at)}, not of the shared one: read that set (transmitter={cbr_text(at)!r}; "
+                         f"training: --model-arg init_transmitter={cbr_text(at)})")
     if decoder.split("@")[0] != "semantic2_decoder" or not bundle.has(decoder):
         have = sorted(r for r in bundle.manifest.get("models", {}) if r.startswith("semantic2_decoder"))
         raise ValueError(f"bundle {bundle.name!r} has no v2 receiver {decoder!r} (it has {', '.join(have) or 'none'})")
-    parts = [(decoder if role == "semantic2_decoder" else role, attr) for role, attr in SEMANTIC2_PARTS]
-    enc_w = onnx_weights(bundle.path("semantic2_encoder"))
+    roles = {r: r if transmitter is None else role_key(r, transmitter) for r, _ in SEMANTIC2_PARTS}
+    roles["semantic2_decoder"] = decoder
+    parts = [(roles[role], attr) for role, attr in SEMANTIC2_PARTS]
+    enc_w = onnx_weights(bundle.path(roles["semantic2_encoder"]))
     kw = {"dim": int(enc_w["embed.weight"].shape[0]), **codec_kwargs}  # the width shows in the weights
     codec = HybridSemanticCodec(base_cbr=meta["base_cbr"], cbrs=tuple(meta["cbrs"]), image_size=meta["tile"],
                                 depth=meta["depth"], beta=meta["beta"], freeze_base=True, **kw)
@@ -148,11 +168,11 @@ def semantic2_from_bundle(bundle_dir, tol: float = 1e-4, decoder: str = "semanti
         raise ValueError(f"bundle {bundle.name!r}: {len(missing)} parameters of the v2 model are in none of its "
                          f"ONNX files (e.g. {missing[0]}): another architecture (codec_kwargs)?")
     codec.eval()
-    _check_semantic2_parity(bundle, codec, meta, tol, decoder)
+    _check_semantic2_parity(bundle, codec, meta, tol, roles)
     return codec
 
 
-def _check_semantic2_parity(bundle, codec, meta, tol: float, decoder: str = "semantic2_decoder") -> None:
+def _check_semantic2_parity(bundle, codec, meta, tol: float, roles: Dict[str, str]) -> None:
     g = torch.Generator().manual_seed(0)
     s = meta["tile"]
     images = torch.rand(2, 3, s, s, generator=g)
@@ -163,9 +183,10 @@ def _check_semantic2_parity(bundle, codec, meta, tol: float, decoder: str = "sem
         latent = codec.encoder_b(feats, levels)
         noisy = latent + 0.1 * torch.randn(latent.shape, generator=g)
         snr = torch.tensor([[3.0], [15.0]])
-        ref = {"semantic2_encoder": (feats, {"images": images}),
-               "semantic2_merger": (latent, {"features": feats, "levels": levels}),
-               decoder: (codec.decoder(noisy, levels, snr), {"latent": noisy, "levels": levels, "snr_db": snr})}
+        ref = {roles["semantic2_encoder"]: (feats, {"images": images}),
+               roles["semantic2_merger"]: (latent, {"features": feats, "levels": levels}),
+               roles["semantic2_decoder"]: (codec.decoder(noisy, levels, snr),
+                                            {"latent": noisy, "levels": levels, "snr_db": snr})}
     for role, (want, inputs) in ref.items():
         got = next(iter(bundle.run(role, **{k: v.numpy() for k, v in inputs.items()}).values()))
         err = float(np.abs(got - want.numpy()).max())

@@ -42,8 +42,11 @@ Mode ``auto`` (:func:`encode_auto`, the GNU Radio encoder's default) sends eithe
 when merging decodes worse on the transmitter's own channel draws, the photo's Deep JSCC at the CBR
 tile by tile (:func:`encode_floor`: no side information, ``mode`` = :data:`FLOOR_MODE`, ``T k_tile``
 symbols, what the Deep JSCC baseline spends); :func:`decode_photo` takes the floor from the mode.
-The receiver of the tokens is :func:`decoder_role` of the received rate: a per-CBR
-``semantic2_decoder@<cbr>`` when the bundle has one, else ``semantic2_decoder``.
+Both ends code with the :func:`codec_set` of the rate: a transmitter of its own at that CBR
+(``semantic2_encoder@<cbr>``, ``semantic2_merger@<cbr>``, its level amplitudes and its matched
+``semantic2_decoder@<cbr>``) when the bundle has one, else the shared transmitter and
+:func:`decoder_role` of the rate.  The transmitter picks it from the CBR and checks that the rate the
+receiver will measure, ``N / (3 H W)``, picks the same one; the receiver picks it from that rate.
 
 numpy + ONNX Runtime (+ gr-fec's C++ coder, scikit-commpy's 802.16e designs); no torch.
 """
@@ -52,7 +55,7 @@ from __future__ import annotations
 import functools
 import threading
 from fractions import Fraction
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -381,11 +384,11 @@ def run_batched(bundle: Bundle, role: str, batch: int, **inputs) -> np.ndarray:
 
 
 def merge_tiles(bundle: Bundle, meta: Dict, tiles: np.ndarray, feats: np.ndarray, lev: np.ndarray,
-                batch: int = 256) -> np.ndarray:
+                batch: int = 256, merger: str = "semantic2_merger") -> np.ndarray:
     """Tiles ``(T, 3, S, S)``, their features and level maps -> the merged latent ``(T, c, h, w)``,
-    constant over each leaf (``semantic2_merger``); a whole tile (:func:`quadtree.whole_tiles`) carries the
-    base-rate Deep JSCC latent instead."""
-    latent = run_batched(bundle, "semantic2_merger", batch, features=feats, levels=lev[:, None].astype(np.float32))
+    constant over each leaf (``merger``: the :func:`codec_set`'s); a whole tile
+    (:func:`quadtree.whole_tiles`) carries the base-rate Deep JSCC latent instead."""
+    latent = run_batched(bundle, merger, batch, features=feats, levels=lev[:, None].astype(np.float32))
     whole = quadtree.whole_tiles(lev)
     if whole.any():
         base = run_batched(bundle, role_key("deepjscc_encoder", meta["base_cbr"]), batch, images=tiles[whole])
@@ -393,23 +396,87 @@ def merge_tiles(bundle: Bundle, meta: Dict, tiles: np.ndarray, feats: np.ndarray
     return latent
 
 
+TRANSMITTER_ROLES = ("semantic2_encoder", "semantic2_merger")
+SET_ROLES = TRANSMITTER_ROLES + ("semantic2_decoder",)
+# manifest["semantic2"] (and transmitters[cbr]) entries that are no codec constant: runs and receivers
+SHARED_KEYS = ("run", "decoders", "transmitters", "receiver_run", "warm_start")
+
+
+class CodecSet(NamedTuple):
+    """The v2 transmitter and receiver that code a photo sent at some rate (:func:`codec_set`)."""
+
+    cbr: Optional[str]  # the rate of a transmitter of its own; None: the shared transmitter
+    encoder: str
+    merger: str
+    decoder: str
+    meta: Dict          # manifest["semantic2"] with this transmitter's own constants (its level_amp)
+
+
+def _as_rate(rate) -> Optional[float]:
+    if rate is None:
+        return None
+    r = float(parse_cbr(rate)) if isinstance(rate, str) else float(rate)
+    return r if r > 0 else None
+
+
+def nearest_cbr(cbrs: Iterable[str], rate, tolerance: float = DECODER_CBR_TOLERANCE) -> Optional[str]:
+    """The CBR of ``cbrs`` nearest to ``rate`` (a CBR or a ratio; distance ``|log(rate / cbr)|``)
+    when it is within a factor ``tolerance``, else None."""
+    r = _as_rate(rate)
+    if r is None:
+        return None
+    dist = {c: abs(np.log(r / float(parse_cbr(c)))) for c in cbrs}
+    best = min(dist, key=dist.get, default=None)
+    return None if best is None or dist[best] > np.log(tolerance) else best
+
+
+def transmitter_cbrs(manifest: Dict) -> List[str]:
+    """The rates that have a transmitter of their own (``manifest["semantic2"]["transmitters"]``,
+    all of its three roles in the manifest)."""
+    s2 = manifest.get("semantic2") or {}
+    return [c for c in (s2.get("transmitters") or {})
+            if all(role_key(r, c) in manifest.get("models", {}) for r in SET_ROLES)]
+
+
+def set_meta(manifest: Dict, cbr: Optional[str]) -> Dict:
+    """``manifest["semantic2"]`` as the set of ``cbr`` sees it: the shared constants with the
+    transmitter's own (``transmitters[cbr]``: ``level_amp``, ``cbrs``, ``run``) over them; the
+    shared entry itself for ``cbr=None``."""
+    s2 = manifest["semantic2"]
+    if cbr is None:
+        return s2
+    shared = {k: v for k, v in s2.items() if k not in SHARED_KEYS}
+    return {**shared, **s2["transmitters"][cbr]}
+
+
+def codec_set(bundle: Bundle, rate=None) -> CodecSet:
+    """The v2 codec for a photo sent at ``rate`` (a CBR, or the symbols-per-real ratio the receiver
+    measures, ``N / (3 H W)``): the transmitter of its own of the nearest CBR within a factor
+    :data:`DECODER_CBR_TOLERANCE` and its matched receiver, when the bundle has one; else the
+    shared transmitter with :func:`decoder_role`'s receiver.  Transmitter and receiver call it
+    with the same rate (the transmitter checks that the rate it spends picks the same set)."""
+    check_bundle(bundle)
+    own = nearest_cbr(transmitter_cbrs(bundle.manifest), rate)
+    if own is not None:
+        return CodecSet(own, *(role_key(r, own) for r in SET_ROLES), set_meta(bundle.manifest, own))
+    return CodecSet(None, "semantic2_encoder", "semantic2_merger", _shared_decoder(bundle, rate),
+                    bundle.manifest["semantic2"])
+
+
+def _shared_decoder(bundle: Bundle, rate) -> str:
+    decoders = (bundle.manifest.get("semantic2") or {}).get("decoders") or {}
+    best = nearest_cbr([c for c in decoders if bundle.has(role_key("semantic2_decoder", c))], rate)
+    return "semantic2_decoder" if best is None else role_key("semantic2_decoder", best)
+
+
 def decoder_role(bundle: Bundle, rate=None) -> str:
     """The receiver role for a photo sent at ``rate`` (a CBR, or the symbols-per-real ratio the
-    receiver measures, ``N / (3 H W)``): ``semantic2_decoder@<cbr>``, the receiver trained at that
-    rate alone, when the bundle has one for a rate within a factor ``DECODER_CBR_TOLERANCE`` of it
-    (the nearest), else ``semantic2_decoder``, the one trained over every rate in ``meta["cbrs"]``.
-    Both read the same tokens: a transmitter never needs to know which one its receiver runs."""
-    decoders = (bundle.manifest.get("semantic2") or {}).get("decoders") or {}
-    if rate is None or not decoders:
-        return "semantic2_decoder"
-    r = float(parse_cbr(rate)) if isinstance(rate, str) else float(rate)
-    if not r > 0:
-        return "semantic2_decoder"
-    dist = {c: abs(np.log(r / float(parse_cbr(c)))) for c in decoders if bundle.has(role_key("semantic2_decoder", c))}
-    best = min(dist, key=dist.get, default=None)
-    if best is None or dist[best] > np.log(DECODER_CBR_TOLERANCE):
-        return "semantic2_decoder"
-    return role_key("semantic2_decoder", best)
+    receiver measures, ``N / (3 H W)``): the matched ``semantic2_decoder@<cbr>`` of a transmitter
+    of its own (:func:`codec_set`); else ``semantic2_decoder@<cbr>``, a receiver of the shared
+    transmitter trained at that rate alone, when the bundle has one for a rate within a factor
+    ``DECODER_CBR_TOLERANCE`` of it (the nearest), else ``semantic2_decoder``, the one trained
+    over every rate in ``meta["cbrs"]``."""
+    return codec_set(bundle, rate).decoder
 
 
 def synthesize_tiles(bundle: Bundle, meta: Dict, latent_hat: np.ndarray, lev: np.ndarray, snr_db: np.ndarray,
@@ -432,7 +499,7 @@ def synthesize_tiles(bundle: Bundle, meta: Dict, latent_hat: np.ndarray, lev: np
 
 def token_amplitudes(meta: Dict, lev: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     """Amplitude ``a_l`` of every token (tiles in order, leaves in raster order): ``anchors`` is
-    :func:`quadtree.anchor_mask` of ``lev``."""
+    :func:`quadtree.anchor_mask` of ``lev``; ``meta`` the :func:`codec_set`'s."""
     level_amp = np.asarray(meta["level_amp"], np.float32)
     return level_amp[lev[anchors]]
 
@@ -470,21 +537,43 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     coded length), ``flag_bits_ideal`` (the KT length the allocation charged), ``gain_index``,
     ``mcs`` (index into :data:`SIDE_MCS`; the PDU's ``mode``), ``budget``, ``levels`` (the tiles'
     level maps ``(T, h, w)``), ``over_budget`` (True when even the coarsest tree and the side
-    information do not fit ``k``: a photo too small for its CBR; mode ``none`` always).
+    information do not fit ``k``: a photo too small for its CBR; mode ``none`` always),
+    ``codec_set`` (the CBR of the transmitter of its own that coded it, :func:`codec_set`, or
+    ``"shared"``).
     """
-    from .channels import num_symbols
-
-    meta = check_bundle(bundle)
+    check_bundle(bundle)
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"photo must be uint8 H x W x 3, got {img.dtype} {img.shape}")
     if mode == "auto":
         return encode_auto(bundle, img, cbr, snr_db, batch, mcs, fading, draws=floor_draws)
+    h, w = img.shape[:2]
+    codec = codec_set(bundle, cbr)
+    sym, info = _encode_merged(bundle, codec, img, cbr, snr_db, mode, batch, mcs, fading)
+    spent = codec_set(bundle, sym.size / (3.0 * h * w))  # what the receiver will pick from the length
+    if spent.cbr != codec.cbr:  # e.g. mode none spends the base rate: code with the set that rate picks
+        sym, info = _encode_merged(bundle, spent, img, cbr, snr_db, mode, batch, mcs, fading)
+        again = codec_set(bundle, sym.size / (3.0 * h * w)).cbr
+        if again != spent.cbr:
+            raise ValueError(f"photo {h}x{w} at CBR {cbr}, mode {mode}: its {sym.size} symbols pick the v2 "
+                             f"codec set {again or 'shared'}, coded with {spent.cbr or 'shared'}; no set is "
+                             f"consistent (send it in mode auto or at another CBR)")
+        codec = spent
+    info["codec_set"] = codec.cbr or "shared"
+    return sym, info
+
+
+def _encode_merged(bundle: Bundle, codec: CodecSet, img: np.ndarray, cbr: str, snr_db: float, mode: str,
+                   batch: int, mcs: Optional[int], fading: bool) -> Tuple[np.ndarray, Dict]:
+    """:func:`encode_photo` (a mode other than ``auto``) with the transmitter of ``codec``."""
+    from .channels import num_symbols
+
+    meta = codec.meta
     s, c, depth = meta["tile"], meta["c"], meta["depth"]
     scheme = side_mcs(snr_db, fading) if mcs is None else SIDE_MCS[int(mcs)]
     h, w = img.shape[:2]
     tiles, grid = tile_photo(img, s)
-    feats = run_batched(bundle, "semantic2_encoder", batch, images=tiles)
+    feats = run_batched(bundle, codec.encoder, batch, images=tiles)
     budget = float(num_symbols(cbr, h, w))
     n_est, seen = TYPICAL_FLAGS, set()
     for _ in range(4):  # the scheme (and its overhead) for the photo's own flag count: a few passes at most
@@ -517,7 +606,7 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
             break
         scheme, n_est = best, len(flags)
     scheme = sent_with
-    latent = merge_tiles(bundle, meta, tiles, feats, lev, batch)
+    latent = merge_tiles(bundle, meta, tiles, feats, lev, batch, merger=codec.merger)
     parts = quadtree.extract_tokens(latent, lev)
     amp = token_amplitudes(meta, lev, anchors)
     tok = (np.concatenate(parts) * amp[:, None]).reshape(-1, 2).astype(np.float64)
@@ -775,8 +864,9 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
                  cbr=None) -> Tuple[np.ndarray, Dict]:
     """Received (equalised) symbols of :func:`encode_photo` -> ``(image float32 H x W x 3 in [0, 1], info)``.
 
-    The receiver is :func:`decoder_role` of ``cbr``, by default of the rate the symbols themselves
-    give, ``N / (3 H W)`` (``info["decoder"]``): nothing beyond the PDU's length and image size.
+    The receiver is the :func:`codec_set` of ``cbr``, by default of the rate the symbols themselves
+    give, ``N / (3 H W)`` (``info["decoder"]``, ``info["codec_set"]``): nothing beyond the PDU's
+    length and image size; its level amplitudes undo the transmitter's.
 
     ``snr_db`` conditions the decoder; ``mcs`` is the side scheme (the PDU's ``mode``; without it
     every scheme is tried, the typical photo's at ``snr_db`` first, and the head check and tree
@@ -837,8 +927,10 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
         info["reason"] = str(e) + (" (a photo sent at the Deep JSCC floor needs its mode, "
                                    f"{FLOOR_MODE})" if mcs is None and floor_cbr(bundle, y.size, t) else "")
         return np.full((int(height), int(width), 3), FALLBACK_LEVEL, np.float32), info
+    rate = float(y.size) / (3.0 * int(height) * int(width)) if cbr is None else cbr
+    codec = codec_set(bundle, rate)
     g_db = _gain_db(meta, q)
-    amp = token_amplitudes(meta, lev, anchors)
+    amp = token_amplitudes(codec.meta, lev, anchors)
     iq = np.stack([rx.real, rx.imag], -1).reshape(-1, c) * np.float32(10 ** (g_db / 20)) / amp[:, None]
     counts = anchors.sum(axis=(1, 2))
     latent_hat = quadtree.insert_tokens(np.split(iq.astype(np.float32), np.cumsum(counts)[:-1]), lev)
@@ -850,10 +942,8 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
             known = quadtree.insert_tokens(np.split(kept, np.cumsum(counts)[:-1]), lev) > 0.5
             latent_hat = fill_erased(latent_hat, known, (gh, gw), quadtree.leaf_ids(lev))
             n_filled = int((~known).sum())
-    rate = float(y.size) / (3.0 * int(height) * int(width)) if cbr is None else cbr
-    role = decoder_role(bundle, rate)
     rec = synthesize_tiles(bundle, meta, latent_hat, lev, np.full((t, 1), snr_db - g_db, np.float32), batch,
                            rate=rate)
     info.update(ok=True, tokens=n_tok, side_symbols=n_side, gain_index=q, latent_filled=n_filled,
-                mcs=SIDE_MCS.index(scheme), decoder=role)
+                mcs=SIDE_MCS.index(scheme), decoder=codec.decoder, codec_set=codec.cbr or "shared")
     return np.clip(stitch(rec, (gh, gw), (int(height), int(width))), 0, 1).astype(np.float32), info

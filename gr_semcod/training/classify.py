@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..evaluation.semantic2_crops import semantic2_digest
+from ..evaluation.semantic2_crops import head_digest, recon_decoder, semantic2_digest  # noqa: F401  (re-exported)
 from ..receivers import ImageClassifier, LatentClassifier, LatentReconClassifier, TokenClassifier
 
 
@@ -138,7 +138,10 @@ class ReceivedLatentCache:
             self.beta_snr.setdefault(crop_beta(s, False, self.n_flags), s)
         self.betas = list(self.beta_snr)
         self.c, self.hw = int(meta["c"]), int(meta["tile"]) // 4
-        self.level_amp = np.asarray(meta["level_amp"], np.float32)
+        from ..runtime.semantic2 import codec_set
+
+        self.codecs = {c: codec_set(bundle, c) for c in self.cbrs}  # each rate's transmitter (its own or the shared)
+        self.level_amp = {c: np.asarray(k.meta["level_amp"], np.float32) for c, k in self.codecs.items()}
         self.index: Dict[bytes, int] = {}
         shape = (len(self.cbrs), len(self.betas))
         self.latent = np.empty((self.limit,) + shape + (self.c, self.hw, self.hw), np.float16)
@@ -162,10 +165,13 @@ class ReceivedLatentCache:
     def _fill(self, x: np.ndarray, rows: np.ndarray) -> None:
         from ..evaluation.semantic2_crops import receive, transmit
 
-        feats = self.bundle.run("semantic2_encoder", images=x)["features"]
+        feats = {}
         for a, cbr in enumerate(self.cbrs):
+            enc = self.codecs[cbr].encoder
+            if enc not in feats:
+                feats[enc] = self.bundle.run(enc, images=x)["features"]
             for b, beta in enumerate(self.betas):
-                sent = transmit(self.bundle, x, cbr, self.beta_snr[beta], features=feats)
+                sent = transmit(self.bundle, x, cbr, self.beta_snr[beta], features=feats[enc])
                 r = receive(self.bundle, sent, sent.symbols)
                 self.latent[rows, a, b] = r["latent"]
                 self.levels[rows, a, b] = sent.levels
@@ -190,8 +196,10 @@ class ReceivedLatentCache:
         a = self.cbrs.index(str(cbr))
         return (self.latent[rows, a, cols].astype(np.float32), self.levels[rows, a, cols], self.gain[rows, a, cols])
 
-    def noisy(self, latent0: torch.Tensor, levels: np.ndarray, gain_db: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-        """``latent_0`` + the unmerged channel noise of SNR ``snr_db`` (per image), drawn from torch's generator."""
+    def noisy(self, latent0: torch.Tensor, levels: np.ndarray, gain_db: torch.Tensor, snr_db: torch.Tensor,
+              cbr: str) -> torch.Tensor:
+        """``latent_0`` + the unmerged channel noise of SNR ``snr_db`` (per image), drawn from torch's
+        generator, for crops sent at ``cbr`` (its transmitter's level amplitudes)."""
         b, c, h, w = latent0.shape
         s = np.left_shift(1, levels.astype(np.int64))
         ii = np.arange(h)[None, :, None]
@@ -199,7 +207,7 @@ class ReceivedLatentCache:
         anchor = torch.from_numpy(((ii - ii % s) * w + (jj - jj % s)).reshape(b, 1, h * w)).expand(b, c, h * w)
         noise = torch.randn(b, c, h * w, dtype=latent0.dtype).gather(2, anchor).reshape(b, c, h, w)
         sigma = torch.sqrt(10.0 ** (-snr_db.double() / 10.0) / 2.0) * 10.0 ** (gain_db.double() / 20.0)
-        amp = torch.from_numpy(self.level_amp[levels])[:, None]
+        amp = torch.from_numpy(self.level_amp[str(cbr)][levels])[:, None]
         return latent0 + noise * (sigma.reshape(b, 1, 1, 1).to(latent0.dtype) / amp)
 
 
@@ -239,8 +247,11 @@ class Semantic2LatentClassifier(nn.Module):
 
             channel = Channel("awgn")
         self.channel = channel
-        self.register_buffer("codec_digest", torch.tensor(list(semantic2_digest(self.bundle.manifest)), dtype=torch.uint8))
+        digest = head_digest(self.bundle.manifest, [*self.cbr_choices, self.eval_cbr])  # every transmitter it reads
+        self.register_buffer("codec_digest", torch.tensor(list(digest), dtype=torch.uint8))
         self.cache = ReceivedLatentCache(self.bundle, self.cbr_choices, snr_range, cache) if cache else None
+        # the reconstruction per rate: the matched receiver of a transmitter of its own, else the shared one
+        self.recon_decoders = {c: recon_decoder(self.bundle, c) for c in {*self.cbr_choices, self.eval_cbr}}
 
     def cached_received(self, images: torch.Tensor, snr_db: torch.Tensor, cbr: str) -> Optional[Dict[str, torch.Tensor]]:
         """:meth:`received` through :class:`ReceivedLatentCache` (same distribution; None when the
@@ -253,7 +264,7 @@ class Semantic2LatentClassifier(nn.Module):
             return None
         lat0, lev, gain = hit
         gain_t = torch.from_numpy(gain)
-        latent = self.cache.noisy(torch.from_numpy(lat0), lev, gain_t, snr)
+        latent = self.cache.noisy(torch.from_numpy(lat0), lev, gain_t, snr, cbr)
         return {"latent": latent.to(images.device), "levels": torch.from_numpy(lev[:, None].astype(np.float32)).to(images.device),
                 "snr_db": (snr - gain_t).reshape(-1, 1).to(images.device)}
 
@@ -284,7 +295,8 @@ class Semantic2LatentClassifier(nn.Module):
             r = self.received(images, snr, cbr)
         recon = images
         if self.uses_recon or not self.training:
-            out = self.bundle.run("semantic2_decoder", **{k: v.cpu().numpy() for k, v in r.items()})["images"]
+            decoder = self.recon_decoders.get(str(cbr)) or recon_decoder(self.bundle, cbr)
+            out = self.bundle.run(decoder, **{k: v.cpu().numpy() for k, v in r.items()})["images"]
             recon = torch.from_numpy(np.clip(out, 0, 1)).to(images.device)
         extra = (recon,) if self.uses_recon else ()
         logits = self.head(r["latent"], r["levels"], r["snr_db"], *extra)

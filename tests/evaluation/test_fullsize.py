@@ -181,9 +181,10 @@ def test_crops_each_with_its_own_budget_match_the_torch_codec(perturbed_bundle):
     tiles, _ = tile_photo(synthetic_photo(64, 128), 32)
     r = semantic2_images(b, tiles, "1/24", "awgn", 200.0)
     assert r["images"].shape == tiles.shape and r["cbr_spent"] <= 1 / 24
-    from gr_semcod.evaluation.semantic2_crops import _meta, crop_beta
+    from gr_semcod.evaluation.semantic2_crops import crop_beta
+    from gr_semcod.runtime.semantic2 import check_bundle
 
-    codec.beta = crop_beta(200.0, False, 4 ** _meta(b)["depth"])  # what the crop transmitter charges per flag
+    codec.beta = crop_beta(200.0, False, 4 ** check_bundle(b)["depth"])  # what the crop transmitter charges per flag
     with torch.no_grad():
         rec = codec.eval()(torch.from_numpy(tiles), 200.0, cbr="1/24")["recon"].numpy()
     np.testing.assert_allclose(r["images"], np.clip(rec, 0, 1), atol=2e-4)

@@ -28,7 +28,9 @@ def _bundle(out: Path) -> Path:
     for r in ROLES:
         shutil.copy(SHIPPED / m["models"][r]["file"], out / m["models"][r]["file"])
     m["meta"] = {}
-    m.pop("semantic2_classifier", None)
+    m["semantic2"] = {k: v for k, v in m["semantic2"].items() if k not in ("decoders", "transmitters")}
+    for head in [k for k in m if k.startswith("semantic2_classifier")]:
+        del m[head]
     write_manifest(out, m)
     return out
 

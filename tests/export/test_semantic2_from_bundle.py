@@ -122,28 +122,37 @@ def test_a_two_block_receiver_stage_starts_as_the_bundles_receiver():
     assert any(n.startswith("decoder.blocks.1.") for n in trainable) and all(n.startswith("decoder.") for n in trainable)
 
 
-def test_a_stage_starts_from_the_bundles_receiver_per_cbr():
-    """``semcod2_32_rx48lo`` (``init_decoder=semantic2_decoder@1/48``) from the shipped bundle: its
-    receiver is the bundle's receiver at 1/48 (ONNX Runtime within 1e-4), not the shared one; a
-    receiver the bundle does not hold is refused by name."""
+def test_a_stage_starts_from_the_bundles_transmitter_per_cbr():
+    """``semcod2_32_tx48lo`` continued from the shipped bundle (``init_transmitter=1/48``): its encoder,
+    merger and receiver are the bundle's set at 1/48 (ONNX Runtime within 1e-4), not the shared
+    ones; the set's receiver is refused as a receiver of the shared transmitter, and a receiver
+    the bundle does not hold is refused by name."""
     from gr_semcod.runtime.bundle import load_bundle
 
-    cfg = get_config("semcod2_32_rx48lo")
+    cfg = get_config("semcod2_32_tx48lo")
     assert cfg.eval_snr_db == 1.0 and cfg.snr_range == (0.0, 10.0)
-    cfg.model_kwargs = {**cfg.model_kwargs, "init_from": str(SHIPPED)}
+    cfg.model_kwargs = {**cfg.model_kwargs, "init_from": str(SHIPPED), "init_transmitter": "1/48"}
     model = build_hybrid(cfg).eval()
     latent, levels, snr = _decoder_inputs()
+    bundle = load_bundle(SHIPPED)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         got = model.decoder(latent, levels, snr).numpy()
-    bundle = load_bundle(SHIPPED)
+        feats = model.encoder_a(images).numpy()
     inputs = {"latent": latent.numpy(), "levels": levels.numpy(), "snr_db": snr.numpy()}
     per_cbr = next(iter(bundle.run("semantic2_decoder@1/48", **inputs).values()))
     shared = next(iter(bundle.run("semantic2_decoder", **inputs).values()))
     assert np.abs(got - per_cbr).max() < 1e-4
     assert np.abs(got - shared).max() > 1e-2  # the two receivers are different networks
+    own = bundle.run("semantic2_encoder@1/48", images=images.numpy())["features"]
+    assert np.abs(feats - own).max() < 1e-4
+    assert np.abs(feats - bundle.run("semantic2_encoder", images=images.numpy())["features"]).max() > 1e-3
+    amp = bundle.manifest["semantic2"]["transmitters"]["1/48"]["level_amp"]
+    np.testing.assert_allclose(model.level_amp().detach().numpy(), amp, rtol=1e-5)
+    with pytest.raises(ValueError, match="receiver of the transmitter of its own at CBR 1/48"):
+        semantic2_from_bundle(SHIPPED, decoder="semantic2_decoder@1/48")
     with pytest.raises(ValueError, match="no v2 receiver 'semantic2_decoder@1/6'"):
         semantic2_from_bundle(SHIPPED, decoder="semantic2_decoder@1/6")
-    cfg.model_kwargs = {**cfg.model_kwargs, "init_from": str(SHIPPED / "missing.pt"),
-                        "init_decoder": "semantic2_decoder@1/48"}
-    with pytest.raises(ValueError, match="needs init_from=<a bundle directory>"):
+    cfg.model_kwargs = {**cfg.model_kwargs, "init_from": str(SHIPPED / "missing.pt")}
+    with pytest.raises(ValueError, match="init_transmitter need init_from=<a bundle directory>"):
         build_hybrid(cfg)

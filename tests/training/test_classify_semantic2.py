@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gr_semcod.training import TrainConfig, get_config
-from gr_semcod.training.classify import Semantic2LatentClassifier, semantic2_digest
+from gr_semcod.training.classify import Semantic2LatentClassifier, head_digest
 from gr_semcod.training.loop import make_optimizer, train
 from tests.receivers.fixtures import SHIPPED, labelled_images
 
@@ -35,7 +35,8 @@ def test_head_trains_on_the_received_latent_and_beats_chance(tmp_path, labelled_
     assert {n for n, _ in model.named_parameters()} == {n for n, _ in model.head.named_parameters(prefix="head")}
     opt_params = {id(p) for g in make_optimizer(model, cfg).param_groups for p in g["params"]}
     assert opt_params == {id(p) for p in model.head.parameters()}
-    assert bytes(model.codec_digest.tolist()) == semantic2_digest(model.bundle.manifest)
+    # the transmitters of both its rates (the shipped bundle codes 1/48 with one of its own)
+    assert bytes(model.codec_digest.tolist()) == head_digest(model.bundle.manifest, ["1/48", "1/12"])
     summary = train(cfg, out_dir=tmp_path, threads=1, progress=False, log=lambda s: None)
     # 4 classes (chance 0.25), selected at CBR 1/48, 10 dB, after 60 steps of 32 images
     assert summary["best_val_acc"] >= 0.6, summary
@@ -97,15 +98,15 @@ def test_cached_received_latent_is_the_receivers(labelled_npz):
     noise it adds per step is the receiver's: constant over each leaf (the unmerge copies a
     token), of std sqrt(N0 / 2) 10^(g/20) / a_level, SNR input SNR - g."""
     from gr_semcod.evaluation.semantic2_crops import receive, transmit
-    from gr_semcod.runtime.semantic2 import check_bundle
+    from gr_semcod.runtime.semantic2 import codec_set
 
     model = Semantic2LatentClassifier(SHIPPED, 4, widths=(8, 8), cache=64, snr_range=(0.0, 20.0))
     cache = model.cache
     assert [float(cache.beta_snr[b]) for b in cache.betas] == [0.0, 2.0, 6.0]  # BPSK x2, BPSK, QPSK (K=7)
     x = _fixture_images(labelled_npz, 16)
     xt = torch.from_numpy(x)
-    amp = np.asarray(check_bundle(model.bundle)["level_amp"])
     for cbr in ("1/48", "1/12"):
+        amp = np.asarray(codec_set(model.bundle, cbr).meta["level_amp"])  # the amplitudes of the rate's transmitter
         for snr in (0.5, 3.0, 12.0):
             sent = transmit(model.bundle, x, cbr, snr)
             ref = receive(model.bundle, sent, sent.symbols)

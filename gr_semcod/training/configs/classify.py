@@ -160,6 +160,18 @@ register(replace(_cls(
                 "(Fashion-MNIST RGB 32x32, each image its own budget, side bits charged, AWGN SNR U(0,20) dB, "
                 "classifier only; noiseless received latents cached, the noise drawn per step)",
 ), minutes=35.0, flip=False, eval_every_minutes=3.0))
+# the head at CBR 1/48 alone (bundle role ``semantic2_classifier@1/48``), on the received latent of
+# the bundle's transmitter of its own at 1/48 (``semantic2_encoder@1/48``, run semcod2_32_tx48lo),
+# from scratch, checkpoints chosen at 1/48
+register(replace(_cls(
+    "semcod2_32_cls48", build_semantic2_cls,
+    {"bundle": DEFAULT_BUNDLE, "cbrs": ["1/48"], "eval_cbr": "1/48", "num_classes": 10,
+     "widths": [64, 128, 256], "dropout": 0.3, "cache": 60000},
+    lr=2e-3,
+    description="machine receiver for semantic v2 at CBR 1/48: CNN on the received latent of the bundle's 1/48 "
+                "transmitter (Fashion-MNIST RGB 32x32, each image its own budget, side bits charged, AWGN SNR "
+                "U(0,20) dB, classifier only; noiseless received latents cached, the noise drawn per step)",
+), minutes=55.0, flip=False, eval_every_minutes=3.0))
 register(_cls(
     "semcod2_32_recon_cls", build_semantic2_cls,
     {"bundle": DEFAULT_BUNDLE, "cbrs": ["1/48", "1/12"], "eval_cbr": "1/48", "num_classes": 10,

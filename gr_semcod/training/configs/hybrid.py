@@ -25,11 +25,14 @@ def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
     frozen-base run), or a bundle directory whose shipped v2 is read back from its ONNX files
     (:func:`gr_semcod.export.from_onnx.semantic2_from_bundle`), loaded after the warm start from
     the bundle; ``init_decoder``: which of that bundle's receivers to start from
-    (``semantic2_decoder``, the default, or a receiver per CBR, ``semantic2_decoder@<cbr>``)."""
+    (``semantic2_decoder``, the default, or a receiver per CBR, ``semantic2_decoder@<cbr>``);
+    ``init_transmitter``: a CBR whose transmitter of its own (and matched receiver) to start from
+    instead of the bundle's shared v2."""
     kw = dict(cfg.model_kwargs)
     init = kw.pop("init_from_bundle", None)
     init_from = kw.pop("init_from", None)
     init_decoder = kw.pop("init_decoder", "semantic2_decoder")
+    init_tx = kw.pop("init_transmitter", None)
     if init_from and not Path(init_from).exists() and (REPO / init_from).exists():
         init_from = str(REPO / init_from)  # a repository path, from anywhere
     if init_from and Path(init_from).is_dir() and init in (None, DEFAULT_BUNDLE):
@@ -48,14 +51,14 @@ def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
 
             arch = {k: kw[k] for k in ("dim", "heads", "decoder_blocks") if k in kw}
             try:
-                src = semantic2_from_bundle(init_from, decoder=init_decoder, **arch).state_dict()
+                src = semantic2_from_bundle(init_from, decoder=init_decoder, transmitter=init_tx, **arch).state_dict()
             except ValueError as e:  # e.g. more refinement blocks than the bundle's receiver: read it as it is,
                 if "no v2 receiver" in str(e) or "decoder_blocks" not in arch:
                     raise
                 arch.pop("decoder_blocks", None)  # the new blocks keep their init (the identity)
-                src = semantic2_from_bundle(init_from, decoder=init_decoder, **arch).state_dict()
-        elif init_decoder != "semantic2_decoder":
-            raise ValueError(f"{cfg.name}: init_decoder={init_decoder!r} needs init_from=<a bundle directory>, "
+                src = semantic2_from_bundle(init_from, decoder=init_decoder, transmitter=init_tx, **arch).state_dict()
+        elif init_decoder != "semantic2_decoder" or init_tx:
+            raise ValueError(f"{cfg.name}: init_decoder / init_transmitter need init_from=<a bundle directory>, "
                              f"not {init_from}")
         warm_start(codec, src, cfg.name, ("encoder_a.", "encoder_b.", "level_") if frozen_tx else ())
     return codec
