@@ -178,6 +178,16 @@ def param_digest(model: nn.Module) -> str:
     return h.hexdigest()
 
 
+def sync_buffers(ctx: DistContext, model: nn.Module) -> None:
+    """Rank 0's buffers on every rank, as DDP's next forward would broadcast them: buffers a forward
+    updates from its own batch (BatchNorm's running statistics) differ by the last step's shard
+    until then, while the parameters never do."""
+    if not ctx.enabled:
+        return
+    for b in model.buffers():
+        dist.broadcast(b.data, src=0)
+
+
 def gather_digests(ctx: DistContext, model: nn.Module) -> Optional[List[str]]:
     """Every rank's :func:`param_digest` (distributed runs; None otherwise)."""
     if not ctx.enabled:

@@ -463,6 +463,7 @@ def _train(cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, 
             epoch += 1
     if bar is not None:
         bar.close()
+    distributed.sync_buffers(ctx, model)  # the last step's BatchNorm statistics are rank 0's, as checkpointed
     digests = distributed.gather_digests(ctx, model)  # every replica's weights, before best.pt is loaded
     summary = None
     if main:

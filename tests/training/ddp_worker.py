@@ -23,6 +23,15 @@ DRAWN = []
 
 def build(cfg):
     model = DeepJSCC("1/12", cfg.image_size, widths=(4, 8), channel=cfg.make_channel())
+    if os.environ.get("DDP_WORKER_BATCHNORM"):  # a buffer each forward updates from its own shard
+        model.add_module("stats", torch.nn.BatchNorm2d(3))
+        forward = model.forward
+
+        def with_stats(images, *args, **kw):
+            model.stats(images)  # running mean / var of this rank's batch; the output is unchanged
+            return forward(images, *args, **kw)
+
+        model.forward = with_stats
     MODELS.append(model)
     return model
 
@@ -51,6 +60,7 @@ def main() -> None:
     summary = train(cfg, out_dir=Path(out) / "runs", threads=1, progress=False)
     rank = int(os.environ["RANK"])
     (Path(out) / f"rank{rank}.json").write_text(json.dumps({
+        "replicas_identical": summary.get("replicas_identical"),
         "rank": rank, "world": int(os.environ["WORLD_SIZE"]), "batches": DRAWN,
         "sha": weights_sha(MODELS[0]), "summary_steps": summary["steps"],
         "process_group_left": not torch.distributed.is_initialized(),

@@ -127,6 +127,19 @@ def test_cli_under_torchrun_wall_clock_budget(tmp_path, small_npz):
     assert steps == sorted(set(steps)) and steps[-1] == first + 4
 
 
+def test_batchnorm_statistics_end_as_rank0s(tmp_path, small_npz, monkeypatch):
+    """A buffer each forward updates from its rank's own shard (BatchNorm's running statistics)
+    differs by the last step's batch until DDP's next broadcast: the run ends with rank 0's on
+    both, so the replicas' digests agree (and still catch parameters that diverged)."""
+    monkeypatch.setenv("DDP_WORKER_BATCHNORM", "1")
+    _torchrun([str(ROOT / "tests" / "training" / "ddp_worker.py"), str(tmp_path), *small_npz, "6"], tmp_path)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["sha"] == ranks[1]["sha"] and ranks[0]["replicas_identical"] is True
+    ckpt = torch.load(tmp_path / "runs" / "ddp_tiny" / "ckpt.pt", weights_only=True)
+    assert "stats.running_mean" in ckpt["model"] and float(ckpt["model"]["stats.num_batches_tracked"]) == 6
+    assert float(ckpt["model"]["stats.running_mean"].abs().sum()) > 0  # it saw the images
+
+
 def test_shards_are_equal_disjoint_and_cover_the_epoch():
     """In-process check of the shard arithmetic with an odd set size (the last image is dropped)."""
     ds = ArrayDataset(smooth_images(23, seed=2), flip=False)
