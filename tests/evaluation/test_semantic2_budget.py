@@ -27,9 +27,11 @@ def test_budget_rows_add_up_and_match_the_evaluation(tmp_path, capsys):
             assert 0.0 <= r[key] <= 1.0
     assert rows[0]["tokens"] < rows[1]["tokens"]
     # nothing merged, the latent does not depend on the CBR: only the head read does (one per CBR when the bundle has it)
-    (same,) = budget_rows(b, x, y, ["1/24"], 10.0, seed=3, batch=10)  # no head of its own: the shared one, as 1/48
-    assert classifier_role(b, "1/24") == classifier_role(b, "1/48")
-    assert same["acc_unmerged"] == rows[0]["acc_unmerged"]
+    # (1/48 has a transmitter and a head of its own; 1/24 and 1/6 share the transmitter and the head)
+    same, other = budget_rows(b, x, y, ["1/24", "1/6"], 10.0, seed=3, batch=10)
+    assert classifier_role(b, "1/24") == classifier_role(b, "1/6") == "semantic2_classifier"
+    assert classifier_role(b, "1/48") == "semantic2_classifier@1/48"
+    assert same["acc_unmerged"] == other["acc_unmerged"]
     (before,) = budget_rows(b, x, y, ["1/48"], 10.0, seed=3, batch=10, fill_rounds=1)  # one greedy fill pass
     assert before["tokens"] <= rows[0]["tokens"] and before["unused"] >= rows[0]["unused"]
     assert abs(before["token_symbols"] + before["side_symbols"] + before["unused"] - 64) < 1e-9

@@ -139,7 +139,8 @@ def test_photo_through_the_headless_loopback_flowgraph(compiled, tmp_path):
     save_png(d / "photo.png", photo)
     csv_path = tmp_path / "m.csv"
     cmd = [sys.executable, "-u", str(compiled["semcod_loopback_nogui"]), "--bundle", SHIPPED, "--codec", "semantic2",
-           "--cbr", "1/48", "--data", str(d), "--snr-db", "10", "--csv-path", str(csv_path)]
+           "--cbr", "1/48", "--data", str(d), "--snr-db", "10", "--csv-path", str(csv_path),
+           "--linger", "60"]  # ends as soon as the photo is accounted for; coding a 768x512 photo takes ~10 s here
     r = subprocess.run(cmd, env=grc_env(), capture_output=True, text=True, timeout=180, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = read_rows(csv_path)
