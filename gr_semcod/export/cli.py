@@ -157,22 +157,28 @@ def add_semantic2(runs: Path, name: str, bundle: Path, checkpoint: str = "best.p
     return parity
 
 
+def _served_cbr(codec, name: str, cbr: str, flag: str) -> str:
+    """The CBR a v2 run is exported for: ``cbr`` (from ``RUN@CBR``) or the run's only training rate."""
+    from gr_semcod.rates import cbr_text
+
+    if not cbr:
+        if len(codec.cbr_choices) != 1:
+            raise SystemExit(f"semcod export: {name} trained at CBRs {', '.join(codec.cbr_choices)}; "
+                             f"say which one it serves: {flag} {name}@<cbr>")
+        cbr = codec.cbr_choices[0]
+    return cbr_text(cbr)
+
+
 def add_semantic2_decoder(runs: Path, spec: str, bundle: Path, checkpoint: str = "best.pt",
                           tol: float = 1e-4) -> dict:
     """Export the receiver of run ``spec`` (``NAME`` or ``NAME@CBR``) into ``bundle`` as role
     ``semantic2_decoder@<cbr>``; returns the parity error."""
     from gr_semcod.export.hybrid import export_semantic2_decoder
-    from gr_semcod.rates import cbr_text
     from gr_semcod.runtime.bundle import MANIFEST, write_manifest
 
     name, _, cbr = spec.partition("@")
     codec, info = load_run(runs, name, checkpoint, {"init_from_bundle": str(bundle)})
-    if not cbr:
-        if len(codec.cbr_choices) != 1:
-            raise SystemExit(f"semcod export: {name} trained at CBRs {', '.join(codec.cbr_choices)}; "
-                             f"say which one it serves: --semantic2-decoder {name}@<cbr>")
-        cbr = codec.cbr_choices[0]
-    cbr = cbr_text(cbr)
+    cbr = _served_cbr(codec, name, cbr, "--semantic2-decoder")
     if cbr not in codec.cbr_choices:
         print(f"warning: {name} trained at CBR {', '.join(codec.cbr_choices)}, exported as the receiver of {cbr}")
     manifest = json.loads((bundle / MANIFEST).read_text())
@@ -201,12 +207,7 @@ def add_semantic2_transmitter(runs: Path, spec: str, bundle: Path, checkpoint: s
 
     name, _, cbr = spec.partition("@")
     codec, info = load_run(runs, name, checkpoint)
-    if not cbr:
-        if len(codec.cbr_choices) != 1:
-            raise SystemExit(f"semcod export: {name} trained at CBRs {', '.join(codec.cbr_choices)}; "
-                             f"say which one it serves: --semantic2-transmitter {name}@<cbr>")
-        cbr = codec.cbr_choices[0]
-    cbr = cbr_text(cbr)
+    cbr = _served_cbr(codec, name, cbr, "--semantic2-transmitter")
     if cbr not in [cbr_text(c) for c in codec.cbr_choices]:
         raise SystemExit(f"semcod export: {name} trained at CBR {', '.join(codec.cbr_choices)}, not {cbr}: it "
                          f"cannot be the transmitter of {cbr}")

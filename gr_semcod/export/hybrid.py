@@ -72,16 +72,7 @@ def export_semantic2(out_dir, codec: HybridSemanticCodec, tile: int = 32, tol: f
     stale = {r: manifest["models"].pop(r)["file"] for r in drop}
     for role in stale:
         manifest.get("meta", {}).get("onnx_parity_max_abs", {}).pop(role, None)
-    codec = codec.eval()
-    parity: Dict[str, float] = {}
-    images, feats, levels, latent, snr = _example(codec, tile, seed)
-    models = manifest["models"]
-    models["semantic2_encoder"] = _export(out, "semantic2_encoder", codec.encoder_a, [images], ["images"],
-                                          ["features"], tol, parity)
-    models["semantic2_merger"] = _export(out, "semantic2_merger", codec.encoder_b, [feats, levels],
-                                         ["features", "levels"], ["latent"], tol, parity)
-    models["semantic2_decoder"] = _export(out, "semantic2_decoder", codec.decoder, [latent, levels, snr],
-                                          ["latent", "levels", "snr_db"], ["images"], tol, parity)
+    parity = _export_set(out, manifest["models"], codec.eval(), tile, tol, seed)
     manifest["semantic2"] = {
         **_constants(codec, tile), "level_amp": [float(a) for a in codec.level_amp()],
         "cbrs": list(codec.cbr_choices), **(meta or {}), **({"transmitters": kept} if kept else {}),
@@ -90,6 +81,21 @@ def export_semantic2(out_dir, codec: HybridSemanticCodec, tile: int = 32, tol: f
     write_manifest(out, manifest)
     for f in stale.values():  # only once the manifest no longer lists them
         (out / f).unlink(missing_ok=True)
+    return parity
+
+
+def _export_set(out: Path, models: Dict, codec: HybridSemanticCodec, tile: int, tol: float, seed: int,
+                cbr: Optional[str] = None) -> Dict[str, float]:
+    """Export ``codec``'s encoder, merger and decoder as :data:`ROLES` (``role@<cbr>`` with ``cbr``)
+    into ``out`` and their entries into ``models``; returns the parity errors."""
+    parity: Dict[str, float] = {}
+    images, feats, levels, latent, snr = _example(codec, tile, seed)
+    for role, module, example, names, outs in (
+            ("semantic2_encoder", codec.encoder_a, [images], ["images"], ["features"]),
+            ("semantic2_merger", codec.encoder_b, [feats, levels], ["features", "levels"], ["latent"]),
+            ("semantic2_decoder", codec.decoder, [latent, levels, snr], ["latent", "levels", "snr_db"], ["images"])):
+        key = role if cbr is None else role_key(role, cbr)
+        models[key] = _export(out, key, module, example, names, outs, tol, parity)
     return parity
 
 
@@ -193,15 +199,7 @@ def export_semantic2_transmitter(out_dir, codec: HybridSemanticCodec, cbr, tol: 
         raise ValueError("this transmitter's constants differ from the bundle's v2: " + ", ".join(
             f"{k}={a} (bundle {b})" for k, (a, b) in wrong.items()))
     codec = codec.eval()
-    parity: Dict[str, float] = {}
-    images, feats, levels, latent, snr = _example(codec, tile, seed)
-    models = manifest["models"]
-    for role, module, example, names, outs in (
-            ("semantic2_encoder", codec.encoder_a, [images], ["images"], ["features"]),
-            ("semantic2_merger", codec.encoder_b, [feats, levels], ["features", "levels"], ["latent"]),
-            ("semantic2_decoder", codec.decoder, [latent, levels, snr], ["latent", "levels", "snr_db"], ["images"])):
-        key = role_key(role, cbr)
-        models[key] = _export(out, key, module, example, names, outs, tol, parity)
+    parity = _export_set(out, manifest["models"], codec, tile, tol, seed, cbr)
     (s2.get("decoders") or {}).pop(cbr, None)  # the receiver of the shared transmitter at this rate: replaced
     if "decoders" in s2 and not s2["decoders"]:
         del s2["decoders"]

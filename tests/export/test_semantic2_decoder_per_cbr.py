@@ -2,7 +2,6 @@
 the bundle's transmitter, refused on another transmitter, picked by the received rate, and gone
 when the transmitter it was trained on is replaced."""
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,26 +12,13 @@ from gr_semcod.evaluation.semantic2_crops import semantic2_digest
 from gr_semcod.export.cli import add_semantic2_decoder
 from gr_semcod.export.from_onnx import semantic2_from_bundle
 from gr_semcod.export.hybrid import export_semantic2
-from gr_semcod.runtime.bundle import MANIFEST, load_bundle, write_manifest
+from gr_semcod.runtime.bundle import MANIFEST, load_bundle
 from gr_semcod.runtime.semantic2 import decode_photo, decoder_role, encode_photo
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
-ROLES = ("semantic2_encoder", "semantic2_merger", "semantic2_decoder", "deepjscc_encoder@1/12",
-         "deepjscc_decoder@1/12")
+from tests.export.v2_bundles import shared_v2_bundle
 
 
-def _bundle(out: Path) -> Path:
-    out.mkdir(parents=True)
-    m = json.loads((SHIPPED / MANIFEST).read_text())
-    m["models"] = {r: m["models"][r] for r in ROLES}
-    for r in ROLES:
-        shutil.copy(SHIPPED / m["models"][r]["file"], out / m["models"][r]["file"])
-    m["meta"] = {}
-    m["semantic2"] = {k: v for k, v in m["semantic2"].items() if k not in ("decoders", "transmitters")}
-    for head in [k for k in m if k.startswith("semantic2_classifier")]:
-        del m[head]
-    write_manifest(out, m)
-    return out
+_bundle = shared_v2_bundle
 
 
 def _receiver_run(runs: Path, name: str, bundle: Path, cbrs, touch=("decoder.",), seed=0) -> Path:

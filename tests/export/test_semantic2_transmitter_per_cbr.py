@@ -18,25 +18,11 @@ from gr_semcod.export.hybrid import export_semantic2
 from gr_semcod.runtime.bundle import MANIFEST, load_bundle, write_manifest
 from gr_semcod.runtime.semantic2 import codec_set, decode_photo, decoder_role, encode_photo
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
-ROLES = ("semantic2_encoder", "semantic2_merger", "semantic2_decoder", "deepjscc_encoder@1/12",
-         "deepjscc_decoder@1/12")
+from tests.export.v2_bundles import shared_v2_bundle
 OWN = ("semantic2_encoder@1/48", "semantic2_merger@1/48", "semantic2_decoder@1/48")
 
 
-def _bundle(out: Path) -> Path:
-    """The shipped shared v2 alone (no transmitter of its own, no per-CBR receiver, no head)."""
-    out.mkdir(parents=True)
-    m = json.loads((SHIPPED / MANIFEST).read_text())
-    m["models"] = {r: m["models"][r] for r in ROLES}
-    for r in ROLES:
-        shutil.copy(SHIPPED / m["models"][r]["file"], out / m["models"][r]["file"])
-    m["meta"] = {}
-    m["semantic2"] = {k: v for k, v in m["semantic2"].items() if k not in ("decoders", "transmitters")}
-    for head in [k for k in m if k.startswith("semantic2_classifier")]:
-        del m[head]
-    write_manifest(out, m)
-    return out
+_bundle = shared_v2_bundle
 
 
 def _run(runs: Path, name: str, bundle: Path, cbrs, seed=0, amp_log2=-1.0, transmitter=None, noise=0.002) -> dict:
