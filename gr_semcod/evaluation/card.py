@@ -10,19 +10,25 @@ def _training_lines(meta) -> list:
     lines = []
     for name, info in (meta.get("runs") or {}).items():
         t = info.get("training") or {}
+        world = int(t.get("world_size") or 1)
+        # a DDP run (torchrun): wall clock on `world` processes, steps counted per process
+        where = f"min wall clock on {world} CPU processes (DDP)" if world > 1 else "min CPU wall clock"
+        steps = f"{t.get('steps', 0)} steps" + (" per process" if world > 1 else "")
         budget = ""
         if t and t.get("select") == "acc":
-            budget = (f": {t.get('minutes', float('nan')):.0f} min CPU wall clock, {t.get('steps', 0)} steps, "
+            budget = (f": {t.get('minutes', float('nan')):.0f} {where}, {steps}, "
                       f"best val accuracy {t.get('best_val_acc', float('nan')):.4f} at {t.get('eval_snr_db', 10):g} dB")
         elif t:
-            budget = (f": {t.get('minutes', float('nan')):.0f} min CPU wall clock, {t.get('steps', 0)} steps, "
+            budget = (f": {t.get('minutes', float('nan')):.0f} {where}, {steps}, "
                       f"best val PSNR {t.get('best_val_psnr', float('nan')):.2f} dB at {t.get('eval_snr_db', 10):g} dB")
+        train = (f"torchrun --standalone --nproc_per_node {world} -m gr_semcod.cli train" if world > 1
+                 else "semcod train")
         stages = t.get("stages") or ([{"args": f"--config {name} --minutes {t['minutes']:.0f}"}] if t else [])
         parent = t.get("init_from_run")
         warm = (f"; warm-started from `{parent['name']}` ({parent['minutes']:.0f} min, {parent['steps']} steps"
                 f" before this run" + (f", `semcod train {parent['args']}`" if parent.get("args") else "") + ")"
                 if parent else "")
-        cmd = "; then ".join(f"`semcod train {s['args']}`" for s in stages)
+        cmd = "; then ".join(f"`{train} {s['args']}`" for s in stages)
         lines.append(f"- `{name}` — {info.get('description', '')}{budget}{warm}" + (f" ({cmd})" if cmd else ""))
     return lines
 

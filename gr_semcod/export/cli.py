@@ -38,6 +38,11 @@ another v2 transmitter than the bundle's (``codec_digest``).  ``RUN@CBR`` adds a
 at that rate (role ``semantic2_classifier@<cbr>``, e.g. ``semcod2_32_cls12@1/12``), which the run
 must have been trained at; the evaluation uses it at that rate and the shared head elsewhere
 (:func:`gr_semcod.evaluation.semantic2_crops.classifier_role`).
+
+``--refresh-descriptions --into models/semcod_32`` rewrites the ``description`` of every run in the
+manifest's ``meta.runs`` from its registered config (``config``, else the run's name), leaving
+weights, digests and training records as they are: a config whose wording was corrected reaches
+the model card without its run (``runs/`` is not in the repository).
 """
 from __future__ import annotations
 
@@ -71,6 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", default="fashion_mnist",
                    help="class names for manifest['classes'] when a classifier is exported: a preset "
                         "(fashion_mnist, cifar10), comma-separated names, or 'none'")
+    p.add_argument("--refresh-descriptions", action="store_true",
+                   help="with --into: rewrite each run's description in the manifest from its registered config "
+                        "(weights, digests and training records unchanged)")
 
 
 #: model arguments that say where a run's weights started and what stayed fixed while it trained;
@@ -305,6 +313,25 @@ def add_semantic2_classifier(runs: Path, spec: str, bundle: Path, checkpoint: st
     return parity
 
 
+def refresh_descriptions(bundle: Path) -> dict:
+    """``meta.runs[*].description`` of ``bundle``'s manifest from the registered configs; returns
+    ``{run: (old, new)}`` for the runs whose description changed (runs of unregistered configs are
+    left as they are).  Nothing else of the manifest changes."""
+    from gr_semcod.runtime.bundle import MANIFEST, write_manifest
+    from gr_semcod.training.registry import get_config, list_configs
+
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    known, changed = set(list_configs()), {}
+    for name, info in (manifest.get("meta", {}).get("runs") or {}).items():
+        config = info.get("config", name)
+        if config in known and info.get("description") != get_config(config).description:
+            changed[name] = (info.get("description"), get_config(config).description)
+            info["description"] = changed[name][1]
+    if changed:
+        write_manifest(bundle, manifest, fill_io=False)
+    return changed
+
+
 def run(args) -> int:
     from gr_semcod.export.bundle import export_bundle
 
@@ -313,6 +340,14 @@ def run(args) -> int:
     s2cls = [s2cls] if isinstance(s2cls, str) else list(s2cls)
     s2dec = list(getattr(args, "semantic2_decoder", None) or [])
     s2tx = list(getattr(args, "semantic2_transmitter", None) or [])
+    if getattr(args, "refresh_descriptions", False):
+        if not args.into or args.semantic2 or s2cls or s2dec or s2tx or args.semantic or args.deepjscc:
+            raise SystemExit("semcod export --refresh-descriptions takes --into BUNDLE only")
+        changed = refresh_descriptions(Path(args.into))
+        for name, (old, new) in changed.items():
+            print(f"{name}: {old!r}\n  -> {new!r}")
+        print(f"{len(changed)} description(s) refreshed in {args.into}")
+        return 0
     if args.into:
         if not (args.semantic2 or s2cls or s2dec or s2tx) or args.semantic or args.deepjscc:
             raise SystemExit("semcod export --into BUNDLE takes --semantic2 RUN, --semantic2-transmitter RUN..., "

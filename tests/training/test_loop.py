@@ -154,10 +154,17 @@ def test_a_batch_with_nothing_trainable_on_its_path_is_counted_not_fatal(tmp_pat
 def test_every_codec_config_builds_and_trains_one_step(name, tmp_path):
     """Each registered codec config (32x32 and 64x64, AWGN and Rayleigh) builds, runs forward at
     its image size and back-propagates; ``semcod_*`` configs pass a CBR from their list; a
-    second stage (``init_from`` required) starts from a checkpoint of its first."""
+    second stage (``init_from`` required) starts from a checkpoint of its first.  Every trainable
+    parameter gets a gradient within four seeded batches: a v2 stage at its base rate (``rx12``)
+    merges only when the budget jitter (numpy's generator) draws below the base, so one batch may
+    reach only the frozen Deep JSCC, as in training (``batches_without_gradient``)."""
     import dataclasses
+    import random
+
+    import numpy as np
 
     torch.manual_seed(0)
+    random.seed(0)
     cfg = get_config(name)
     if cfg.model_kwargs.get("init_decoder"):  # a stage from one of the bundle's receivers: from the bundle
         bundle = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
@@ -168,10 +175,18 @@ def test_every_codec_config_builds_and_trains_one_step(name, tmp_path):
         cfg = dataclasses.replace(cfg, model_kwargs={**cfg.model_kwargs, "init_from": str(tmp_path / "best.pt")})
     model = cfg.build_model(cfg).train()
     size = cfg.image_size if isinstance(cfg.image_size, int) else cfg.image_size[0]
-    x = torch.rand(2, 3, size, size)
     kw = {"cbr": model.cbr_choices[0]} if getattr(model, "cbr_choices", None) else {}
-    out = model(x, torch.tensor([0.0, 20.0]), **kw)
-    assert out["recon"].shape == x.shape
-    loss = (out["recon"] - x).pow(2).mean() + out.get("aux_loss", 0.0)
-    loss.backward()
-    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert trainable
+    for attempt in range(4):
+        np.random.seed(attempt)  # seed 0 draws budgets above the base rate, seed 1 below it
+        x = torch.rand(2, 3, size, size)
+        out = model(x, torch.tensor([0.0, 20.0]), **kw)
+        assert out["recon"].shape == x.shape
+        assert torch.isfinite(out["recon"]).all()
+        loss = (out["recon"] - x).pow(2).mean() + out.get("aux_loss", 0.0)
+        if loss.requires_grad:
+            loss.backward()
+        if all(p.grad is not None for p in trainable):
+            break
+    assert all(p.grad is not None for p in trainable)

@@ -65,17 +65,19 @@ def build_hybrid(cfg: TrainConfig) -> HybridSemanticCodec:
 
 
 def _semcod2_32(name: str, base_cbr: str = "1/12", cbrs=("1/48", "1/24", "1/12"), minutes: float = 90.0,
-                **kw) -> TrainConfig:
-    """The 32x32 semantic recipe (data, SNR range, validation; :func:`.semantic._semcod32`) with the
-    v2 model and a fine-tuning learning rate."""
+                snr_range=(0.0, 20.0), **kw) -> TrainConfig:
+    """The 32x32 semantic recipe (data, validation; :func:`.semantic._semcod32`) with the v2 model,
+    a fine-tuning learning rate and the training SNR range ``snr_range`` (the description says it)."""
+    lo, hi = (float(v) for v in snr_range)
     return dataclasses.replace(
         _semcod32(name, minutes=minutes),
         build_model=build_hybrid,
         lr=5e-4,
         weight_decay=1e-4,
+        snr_range=(lo, hi),
         model_kwargs={"base_cbr": base_cbr, "cbrs": list(cbrs), "init_from_bundle": DEFAULT_BUNDLE, **kw},
         description=f"semantic codec v2, 32x32 tiles: Deep JSCC {base_cbr} trunk + window attention + "
-                    f"quadtree ToMe merging to CBR {'/'.join(cbrs)}, AWGN, SNR U(0,20) dB",
+                    f"quadtree ToMe merging to CBR {'/'.join(cbrs)}, AWGN, SNR U({lo:g},{hi:g}) dB",
     )
 
 
@@ -90,8 +92,9 @@ register(dataclasses.replace(_semcod2_32("semcod2_32_rx48", cbrs=("1/48",), free
                                          decoder_blocks=2), lr=2e-4))
 # a receiver of the shared transmitter at 1/48 for low SNR (the paper's operating point, AWGN 1 dB): SNR U(0,10) dB,
 # checkpoints chosen at 1 dB, from the bundle's receiver at 1/48
-register(dataclasses.replace(_semcod2_32("semcod2_32_rx48lo", cbrs=("1/48",), freeze_transmitter=True),
-                             lr=1e-4, snr_range=(0.0, 10.0), eval_snr_db=1.0, report_snrs=(0.0, 1.0, 10.0)))
+register(dataclasses.replace(_semcod2_32("semcod2_32_rx48lo", cbrs=("1/48",), freeze_transmitter=True,
+                                         snr_range=(0.0, 10.0)),
+                             lr=1e-4, eval_snr_db=1.0, report_snrs=(0.0, 1.0, 10.0)))
 register(dataclasses.replace(_semcod2_32("semcod2_32_rx12", cbrs=("1/12",), freeze_transmitter=True), lr=2e-4))
 register(_semcod2_32("semcod2_32_b24", base_cbr="1/24", cbrs=("1/48",), freeze_base=True))  # ablation: base 1/24
 # continuation of the whole v2 (transmitter and shared receiver, the Deep JSCC base still frozen)
@@ -101,5 +104,5 @@ register(dataclasses.replace(_semcod2_32("semcod2_32_tx", freeze_base=True), lr=
 # (run on the bundle before it had this transmitter, with init_decoder=semantic2_decoder@1/48, the receiver
 # at 1/48 of the time; on the shipped bundle it continues the set itself: init_transmitter=1/48)
 register(dataclasses.replace(_semcod2_32("semcod2_32_tx48lo", cbrs=("1/48",), freeze_base=True,
-                                         init_transmitter="1/48"),
-                             lr=2e-4, snr_range=(0.0, 10.0), eval_snr_db=1.0, report_snrs=(0.0, 1.0, 10.0)))
+                                         init_transmitter="1/48", snr_range=(0.0, 10.0)),
+                             lr=2e-4, eval_snr_db=1.0, report_snrs=(0.0, 1.0, 10.0)))
