@@ -12,7 +12,12 @@ accuracy): the budget ``k``, the tokens per crop and their symbols, the side inf
 * ``noiseless``   the same tokens without channel noise (a genie channel: what merging alone costs),
 * ``unmerged``    every position its own token, no noise, level map all zero (the SNR input
   ``--snr`` minus its power gain, as the genie's): the information of the whole base-rate latent,
-  which no CBR below the base rate can send with its side information.
+  which no CBR below the base rate can send with its side information;
+
+and what a human receiver gets from the same crops and channel draws: ``gain clipped`` (the crops
+whose token power lay outside the power gain's grid, so that the receiver's scale is off by the
+excess) and the PSNR of the v2 image (``semantic2_decoder`` of the rate) against Deep JSCC's at the
+same CBR (same images, same AWGN seeds), when the bundle has it.
 
 numpy + ONNX Runtime only.
 """
@@ -36,7 +41,8 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
     ``acc_noiseless``, ``acc_unmerged`` of the head for that CBR (``classifier_role``: a head trained at
     that rate alone when the bundle has one).  ``fill_rounds``: the allocation's greedy fill passes
     (default the codec's; 1 = the allocation before the repeated fill)."""
-    from ..runtime.semantic2 import check_bundle, codec_set
+    from ..rates import role_key
+    from ..runtime.semantic2 import check_bundle, codec_set, has_floor, synthesize_tiles
 
     meta = check_bundle(bundle)
     c = meta["c"]
@@ -53,19 +59,31 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
     rows = []
     for cbr in cbrs:
         k = float(num_symbols(cbr, h, w))
-        tok, spent, pred = [], [], {"channel": [], "noiseless": []}
+        tok, spent, clipped, pred = [], [], [], {"channel": [], "noiseless": []}
+        psnr = {"semantic2": [], "deepjscc": []}
+        floor = has_floor(bundle, cbr)
         for j, sl in enumerate(_batches(n, batch)):  # batch j: channel seed seed + j, as received_latents
             sent = transmit(bundle, images[sl], cbr, snr_db, fill_rounds=fill_rounds)
             tok.append(sent.n_symbols)
             spent.append(sent.spent)
+            clipped.append(sent.gain_clipped)
+            rx = through_channel(sent.symbols, "awgn", snr_db, seed + j)
+            r = receive(bundle, sent, rx)
             if classify:
-                rx = through_channel(sent.symbols, "awgn", snr_db, seed + j)
-                pred["channel"].append(logits(receive(bundle, sent, rx), cbr).argmax(1))
+                pred["channel"].append(logits(r, cbr).argmax(1))
                 pred["noiseless"].append(logits(receive(bundle, sent, sent.symbols), cbr).argmax(1))
+            rec = synthesize_tiles(bundle, meta, r["latent"], sent.levels, r["snr_db"], batch, rate=cbr)
+            psnr["semantic2"].append(_psnr(images[sl], rec))
+            if floor:
+                sym = bundle.run(role_key("deepjscc_encoder", cbr), images=images[sl])["symbols"]
+                dj = bundle.run(role_key("deepjscc_decoder", cbr), symbols=through_channel(sym, "awgn", snr_db, seed + j),
+                                snr_db=np.full((len(sym), 1), snr_db, np.float32))["images"]
+                psnr["deepjscc"].append(_psnr(images[sl], dj))
         tok, spent = np.concatenate(tok).astype(np.float64), np.concatenate(spent)
         row = {"cbr": cbr, "snr_db": snr_db, "k": k, "tokens": float(tok.mean() / (c / 2)),
                "token_symbols": float(tok.mean()), "side_symbols": float((spent - tok).mean()),
-               "unused": float((k - spent).mean())}
+               "unused": float((k - spent).mean()), "gain_clipped": float(np.concatenate(clipped).mean())}
+        row.update({f"psnr_{key}": float(np.concatenate(v).mean()) for key, v in psnr.items() if v})
         if classify:
             row.update({f"acc_{key}": float((np.concatenate(p) == labels).mean()) for key, p in pred.items()})
         rows.append(row)
@@ -88,13 +106,21 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
     return rows
 
 
+def _psnr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-image PSNR (dB, peak 1, capped at 100) of ``y`` clipped to [0, 1] against ``x``."""
+    mse = ((x.astype(np.float64) - np.clip(y, 0, 1)) ** 2).reshape(len(x), -1).mean(1)
+    return np.minimum(10 * np.log10(1.0 / np.maximum(mse, 1e-10)), 100.0)
+
+
 def format_rows(rows: List[Dict]) -> str:
-    head = "| CBR | k | tokens | token symbols | side symbols | unused | acc channel | acc noiseless | acc unmerged |"
-    out = [head, "|" + "---|" * 9]
+    head = ("| CBR | k | tokens | token symbols | side symbols | unused | gain clipped | acc channel | "
+            "acc noiseless | acc unmerged | PSNR semantic2 | PSNR Deep JSCC |")
+    out = [head, "|" + "---|" * 12]
     for r in rows:
         accs = " | ".join(f"{r[key]:.3f}" if key in r else "—" for key in ("acc_channel", "acc_noiseless", "acc_unmerged"))
+        psnr = " | ".join(f"{r[key]:.2f}" if key in r else "—" for key in ("psnr_semantic2", "psnr_deepjscc"))
         out.append(f"| {r['cbr']} | {r['k']:.0f} | {r['tokens']:.2f} | {r['token_symbols']:.1f} | "
-                   f"{r['side_symbols']:.1f} | {r['unused']:.1f} | {accs} |")
+                   f"{r['side_symbols']:.1f} | {r['unused']:.1f} | {r['gain_clipped']:.3f} | {accs} | {psnr} |")
     return "\n".join(out)
 
 
@@ -103,7 +129,8 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m gr_semcod.evaluation.semantic2_budget", description=__doc__.split("\n")[0])
     p.add_argument("--bundle", required=True)
-    p.add_argument("--data", help="labelled images (default: the Fashion-MNIST test split when installed)")
+    p.add_argument("--data", help="images, labelled for the accuracies (default: the Fashion-MNIST test split "
+                   "when installed); unlabelled crops get the budget and the PSNR only")
     p.add_argument("--limit", type=int, default=2000, help="first N images")
     p.add_argument("--cbr", nargs="+", default=["1/48", "1/12"])
     p.add_argument("--snr", type=float, default=10.0)
@@ -117,8 +144,15 @@ def main(argv=None) -> int:
         raise SystemExit("no labelled data: pass --data (Fashion-MNIST not installed)")
     bundle = Bundle.load(a.bundle, intra_op_threads=a.threads)
     size = int(bundle.manifest["semantic2"]["tile"])
-    x, y = load_labelled(data, (size, size), a.limit)
-    print(f"{len(y)} crops from {data}, AWGN {a.snr:g} dB")
+    try:
+        x, y = load_labelled(data, (size, size), a.limit)
+    except ValueError as e:  # unlabelled crops (e.g. photo crops): the budget and the PSNR only
+        if "no labels" not in str(e):
+            raise
+        from ..runtime.datasets import load_prepared
+
+        x, y = (load_prepared(data, (size, size), a.limit).images.astype(np.float32) / 255.0).transpose(0, 3, 1, 2).copy(), None
+    print(f"{len(x)} crops from {data}{'' if y is not None else ' (unlabelled: no accuracies)'}, AWGN {a.snr:g} dB")
     print(format_rows(budget_rows(bundle, x, y, a.cbr, a.snr, a.seed, fill_rounds=a.fill_rounds)))
     return 0
 

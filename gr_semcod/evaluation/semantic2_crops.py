@@ -112,6 +112,8 @@ class Sent:
     snr_db: np.ndarray     # (B,) the SNR each crop was allocated for
     spent: np.ndarray      # (B,) symbols charged: tokens + side bits at beta(SNR)
     cbr: str = None        # the rate they were sent at: it picks the codec set (codec_set) at both ends
+    gain_clipped: np.ndarray = None  # (B,) bool: the token power lay outside the gain grid, so the
+    #                                  receiver's scale is off by the excess (the grid's edge was sent)
 
 
 def crop_beta(snr_db: float, fading: bool, n_flags: int) -> float:
@@ -163,11 +165,12 @@ def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool 
     lengths = np.array([len(t) * c // 2 for t in toks])
     sym = np.zeros((n, int(lengths.max()), 2), np.float32)
     p = np.array([float((t.astype(np.float64) ** 2).sum() / (len(t) * c / 2)) for t in toks])
-    q = np.clip(np.round((10 * np.log10(np.maximum(p, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"]),
-                0, (1 << gbits) - 1)
+    q_raw = np.round((10 * np.log10(np.maximum(p, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"])
+    q = np.clip(q_raw, 0, (1 << gbits) - 1)
     for i, t in enumerate(toks):
         sym[i, :lengths[i]] = (t / np.sqrt(p[i])).reshape(-1, 2)
-    return Sent(sym, lengths, lev, meta["gain_min_db"] + meta["gain_step_db"] * q, snr, spent, str(cbr))
+    return Sent(sym, lengths, lev, meta["gain_min_db"] + meta["gain_step_db"] * q, snr, spent, str(cbr),
+                q_raw != q)
 
 
 def receive(bundle: Bundle, sent: Sent, received: np.ndarray) -> Dict[str, np.ndarray]:

@@ -26,6 +26,20 @@ def test_budget_rows_add_up_and_match_the_evaluation(tmp_path, capsys):
         for key in ("acc_noiseless", "acc_unmerged"):
             assert 0.0 <= r[key] <= 1.0
     assert rows[0]["tokens"] < rows[1]["tokens"]
+    # the human receiver's PSNR is the crop table's (same coding, channel seeds and decoder)
+    from gr_semcod.evaluation.fullsize import semantic2_images
+    from gr_semcod.evaluation.semantic2_budget import _psnr
+    from gr_semcod.evaluation.semantic2_crops import transmit
+
+    for r in rows:
+        ref = semantic2_images(b, x, r["cbr"], "awgn", 10.0, seed=3, batch=10)["images"]
+        assert abs(r["psnr_semantic2"] - float(_psnr(x, ref).mean())) < 1e-6
+        assert 5.0 < r["psnr_deepjscc"] < 60.0
+        sent = transmit(b, x, r["cbr"], 10.0)
+        assert r["gain_clipped"] == float(sent.gain_clipped.mean())
+        meta = b.manifest["semantic2"]
+        edges = (meta["gain_min_db"], meta["gain_min_db"] + meta["gain_step_db"] * ((1 << meta["gain_bits"]) - 1))
+        assert all(g in edges for g in sent.gain_db[sent.gain_clipped])  # a clipped gain sends the grid's edge
     # nothing merged, the latent does not depend on the CBR: only the head read does (one per CBR when the bundle has it)
     # (1/48 has a transmitter and a head of its own; 1/24 and 1/6 share the transmitter and the head)
     same, other = budget_rows(b, x, y, ["1/24", "1/6"], 10.0, seed=3, batch=10)
