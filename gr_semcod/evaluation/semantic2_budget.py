@@ -96,10 +96,11 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
                 lev = np.zeros((len(feats),) + feats.shape[2:], np.uint8)
                 latent = bundle.run(codec.merger, features=feats, levels=lev[:, None].astype(np.float32))["latent"]
                 p_tok = (latent.astype(np.float64) ** 2).reshape(len(latent), -1).mean(1) * 2  # per complex symbol
-                q = np.clip(np.round((10 * np.log10(np.maximum(p_tok, 1e-10)) - meta["gain_min_db"])
-                                     / meta["gain_step_db"]), 0, (1 << int(meta["gain_bits"])) - 1)
+                g = codec.meta  # the set's power gain grid
+                q = np.clip(np.round((10 * np.log10(np.maximum(p_tok, 1e-10)) - g["gain_min_db"])
+                                     / g["gain_step_db"]), 0, (1 << int(g["gain_bits"])) - 1)
                 r = {"latent": latent, "levels": lev[:, None].astype(np.float32),  # told SNR - gain, as the genie row
-                     "snr_db": (snr_db - meta["gain_min_db"] - meta["gain_step_db"] * q).astype(np.float32)[:, None]}
+                     "snr_db": (snr_db - g["gain_min_db"] - g["gain_step_db"] * q).astype(np.float32)[:, None]}
                 hits[cbr].append(logits(r, cbr).argmax(1) == labels[sl])
         for row in rows:
             row["acc_unmerged"] = float(np.concatenate(hits[row["cbr"]]).mean())

@@ -230,6 +230,11 @@ def add_semantic2_transmitter(runs: Path, spec: str, bundle: Path, checkpoint: s
     repo = Path(__file__).resolve().parents[2]
     from_bundle = any(a and (Path(a).is_dir() or (repo / a).is_dir()) for a in starts)
     warm = [r for r in (s2.get("run"), ((s2.get("decoders") or {}).get(cbr) or {}).get("run")) if r] if from_bundle else []
+    saved = runs / name / "config.json"
+    init_tx = (json.loads(saved.read_text()).get("model_kwargs") or {}).get("init_transmitter") if saved.is_file() else None
+    own = (s2.get("transmitters") or {}).get(cbr_text(init_tx)) if (from_bundle and init_tx) else None
+    if own:  # it continued the bundle's set at that rate (init_transmitter): that set's runs are its warm start
+        warm = [r for r in (own.get("run"), *(own.get("warm_start") or []), own.get("receiver_run")) if r and r != name]
     try:
         parity = export_semantic2_transmitter(str(bundle), codec, cbr, tol=tol,
                                               meta={"run": name, **({"warm_start": warm} if warm else {})})

@@ -146,7 +146,8 @@ def semantic2_from_bundle(bundle_dir, tol: float = 1e-4, decoder: str = "semanti
     roles["semantic2_decoder"] = decoder
     parts = [(roles[role], attr) for role, attr in SEMANTIC2_PARTS]
     enc_w = onnx_weights(bundle.path(roles["semantic2_encoder"]))
-    kw = {"dim": int(enc_w["embed.weight"].shape[0]), **codec_kwargs}  # the width shows in the weights
+    kw = {"dim": int(enc_w["embed.weight"].shape[0]),  # the width shows in the weights
+          "gain_min_db": float(meta["gain_min_db"]), **codec_kwargs}  # the set's power gain grid
     codec = HybridSemanticCodec(base_cbr=meta["base_cbr"], cbrs=tuple(meta["cbrs"]), image_size=meta["tile"],
                                 depth=meta["depth"], beta=meta["beta"], freeze_base=True, **kw)
     loaded = set()

@@ -43,13 +43,15 @@ from .bundle import _export
 
 ROLES = ("semantic2_encoder", "semantic2_merger", "semantic2_decoder")
 DECODER_PREFIX = "semantic2_decoder@"
-#: the constants a transmitter of its own shares with the bundle's v2 (its own: level_amp, cbrs)
-SET_CONSTANTS = ("c", "depth", "beta", "tile", "gain_bits", "gain_step_db", "gain_min_db", "base_cbr")
+#: the constants a transmitter of its own shares with the bundle's v2 (its own: level_amp, cbrs,
+#: gain_min_db: the power gain's grid is the set's, written in every set's entry)
+SET_CONSTANTS = ("c", "depth", "beta", "tile", "gain_bits", "gain_step_db", "base_cbr")
 
 
 def _constants(codec: HybridSemanticCodec, tile: int) -> Dict:
     return {"c": codec.c, "depth": codec.depth, "beta": codec.beta, "tile": tile, "gain_bits": GAIN_BITS,
-            "gain_step_db": GAIN_STEP_DB, "gain_min_db": GAIN_MIN_DB, "base_cbr": str(codec.base_cbr)}
+            "gain_step_db": GAIN_STEP_DB, "gain_min_db": float(getattr(codec, "gain_min_db", GAIN_MIN_DB)),
+            "base_cbr": str(codec.base_cbr)}
 
 
 @torch.no_grad()
@@ -63,8 +65,10 @@ def export_semantic2(out_dir, codec: HybridSemanticCodec, tile: int = 32, tol: f
     out = Path(out_dir)
     manifest = json.loads((out / MANIFEST).read_text())
     before = manifest.get("semantic2") or {}
-    same = all(before.get(k) == v for k, v in _constants(codec, tile).items())
-    kept = {c: t for c, t in (before.get("transmitters") or {}).items()
+    same = all(before.get(k) == _constants(codec, tile)[k] for k in SET_CONSTANTS)
+    # a kept set keeps its own gain grid (the previous shared one unless it had its own)
+    kept = {c: {"gain_min_db": before.get("gain_min_db", GAIN_MIN_DB), **t}
+            for c, t in (before.get("transmitters") or {}).items()
             if same and all(role_key(r, c) in manifest["models"] for r in SET_ROLES)}
     own = {role_key(r, c) for c in kept for r in SET_ROLES}
     drop = [r for r in manifest["models"] if r not in own and (
@@ -194,7 +198,7 @@ def export_semantic2_transmitter(out_dir, codec: HybridSemanticCodec, cbr, tol: 
     if s2 is None or not all(r in manifest["models"] for r in ROLES):
         raise ValueError(f"bundle {out_dir} has no semantic codec v2 to add a transmitter to")
     tile = int(s2["tile"])
-    wrong = {k: (v, s2.get(k)) for k, v in _constants(codec, tile).items() if s2.get(k) != v}
+    wrong = {k: (v, s2.get(k)) for k, v in _constants(codec, tile).items() if k in SET_CONSTANTS and s2.get(k) != v}
     if wrong:
         raise ValueError("this transmitter's constants differ from the bundle's v2: " + ", ".join(
             f"{k}={a} (bundle {b})" for k, (a, b) in wrong.items()))
@@ -204,7 +208,9 @@ def export_semantic2_transmitter(out_dir, codec: HybridSemanticCodec, cbr, tol: 
     if "decoders" in s2 and not s2["decoders"]:
         del s2["decoders"]
     s2.setdefault("transmitters", {})[cbr] = {"level_amp": [float(a) for a in codec.level_amp()],
-                                              "cbrs": list(codec.cbr_choices), **(meta or {})}
+                                              "cbrs": list(codec.cbr_choices),
+                                              "gain_min_db": float(getattr(codec, "gain_min_db", GAIN_MIN_DB)),
+                                              **(meta or {})}
     manifest.setdefault("meta", {}).setdefault("onnx_parity_max_abs", {}).update(parity)
     write_manifest(out, manifest)
     return parity

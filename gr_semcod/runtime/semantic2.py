@@ -534,7 +534,8 @@ def encode_photo(bundle: Bundle, img: np.ndarray, cbr: str, snr_db: float, mode:
     ``N <= round(CBR * H * W * 3)`` (except mode ``none``, which spends the base rate, and a photo
     mode ``auto`` sends at the floor: the Deep JSCC's ``T k_tile``, see :func:`encode_auto`); ``info``:
     ``height``, ``width``, ``n_symbols`` (= N), ``side_symbols``, ``tokens``, ``flag_bits`` (real
-    coded length), ``flag_bits_ideal`` (the KT length the allocation charged), ``gain_index``,
+    coded length), ``flag_bits_ideal`` (the KT length the allocation charged), ``gain_index``
+    (``gain_clipped``: the token power ``power_db`` lay off the set's grid, its edge was sent),
     ``mcs`` (index into :data:`SIDE_MCS`; the PDU's ``mode``), ``budget``, ``levels`` (the tiles'
     level maps ``(T, h, w)``), ``over_budget`` (True when even the coarsest tree and the side
     information do not fit ``k``: a photo too small for its CBR; mode ``none`` always),
@@ -612,13 +613,14 @@ def _encode_merged(bundle: Bundle, codec: CodecSet, img: np.ndarray, cbr: str, s
     tok = (np.concatenate(parts) * amp[:, None]).reshape(-1, 2).astype(np.float64)
     z = tok[:, 0] + 1j * tok[:, 1]
     p = float(np.mean(np.abs(z) ** 2))
-    q = int(np.clip(np.round((10 * np.log10(max(p, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"]),
-                    0, (1 << GAIN_BITS) - 1))
+    q_raw = int(np.round((10 * np.log10(max(p, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"]))
+    q = int(np.clip(q_raw, 0, (1 << GAIN_BITS) - 1))
     sym = side_vector(flags, q, scheme, (z / np.sqrt(max(p, 1e-20))).astype(np.complex64))
     ideal = float(quadtree.flag_code_bits(quadtree.flag_counts(quadtree.stitch_levels(lev, grid), depth))[0])
     return sym, {"height": h, "width": w, "n_symbols": int(sym.size), "side_symbols": side_cost(len(flags), scheme),
                  "tokens": tokens, "tiles": len(tiles), "flag_bits": int(len(flags)), "flag_bits_ideal": ideal,
-                 "gain_index": q, "mcs": SIDE_MCS.index(scheme), "budget": budget, "levels": lev,
+                 "gain_index": q, "gain_clipped": q != q_raw,
+                 "power_db": float(10 * np.log10(max(p, 1e-10))), "mcs": SIDE_MCS.index(scheme), "budget": budget, "levels": lev,
                  "over_budget": bool(sym.size > budget)}
 
 
@@ -640,7 +642,8 @@ def encode_floor(bundle: Bundle, img: np.ndarray, cbr: str, batch: int = 256) ->
     h, w = img.shape[:2]
     budget = float(num_symbols(cbr, h, w))
     return sym, {"height": h, "width": w, "n_symbols": int(sym.size), "side_symbols": 0, "tokens": 0,
-                 "tiles": len(tiles), "flag_bits": 0, "flag_bits_ideal": 0.0, "gain_index": 0, "mcs": FLOOR_MODE,
+                 "tiles": len(tiles), "flag_bits": 0, "flag_bits_ideal": 0.0, "gain_index": 0, "gain_clipped": False,
+                 "mcs": FLOOR_MODE,
                  "budget": budget, "levels": np.zeros((len(tiles), s // 4, s // 4), np.uint8),
                  "over_budget": False, "overspend": float(sym.size / budget - 1.0), "floor": True}
 
@@ -929,7 +932,7 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
         return np.full((int(height), int(width), 3), FALLBACK_LEVEL, np.float32), info
     rate = float(y.size) / (3.0 * int(height) * int(width)) if cbr is None else cbr
     codec = codec_set(bundle, rate)
-    g_db = _gain_db(meta, q)
+    g_db = _gain_db(codec.meta, q)  # the set's own grid
     amp = token_amplitudes(codec.meta, lev, anchors)
     iq = np.stack([rx.real, rx.imag], -1).reshape(-1, c) * np.float32(10 ** (g_db / 20)) / amp[:, None]
     counts = anchors.sum(axis=(1, 2))
@@ -944,6 +947,6 @@ def decode_photo(bundle: Bundle, symbols: np.ndarray, height: int, width: int, s
             n_filled = int((~known).sum())
     rec = synthesize_tiles(bundle, meta, latent_hat, lev, np.full((t, 1), snr_db - g_db, np.float32), batch,
                            rate=rate)
-    info.update(ok=True, tokens=n_tok, side_symbols=n_side, gain_index=q, latent_filled=n_filled,
+    info.update(ok=True, tokens=n_tok, side_symbols=n_side, gain_index=q, gain_db=g_db, latent_filled=n_filled,
                 mcs=SIDE_MCS.index(scheme), decoder=codec.decoder, codec_set=codec.cbr or "shared")
     return np.clip(stitch(rec, (gh, gw), (int(height), int(width))), 0, 1).astype(np.float32), info

@@ -51,10 +51,18 @@ GAIN_MIN_DB = -12.0
 # --------------------------------------------------------------------------- pure functions
 
 
-def quantize_gain_db(p_db: torch.Tensor, bits: int = GAIN_BITS) -> torch.Tensor:
-    """Power ``10 log10 P`` -> the receiver's copy, on the ``GAIN_STEP_DB`` grid (``bits`` bits)."""
-    q = torch.round((p_db - GAIN_MIN_DB) / GAIN_STEP_DB).clamp(0, (1 << bits) - 1)
-    return GAIN_MIN_DB + GAIN_STEP_DB * q
+def quantize_gain_db(p_db: torch.Tensor, bits: int = GAIN_BITS, min_db: float = GAIN_MIN_DB) -> torch.Tensor:
+    """Power ``10 log10 P`` -> the receiver's copy, on the ``GAIN_STEP_DB`` grid of ``2^bits`` values
+    from ``min_db``: ``min_db + step * clip(round((p_db - min_db) / step), 0, 2^bits - 1)`` (a power
+    off the grid sends its edge: :func:`gain_clipped`)."""
+    q = torch.round((p_db - min_db) / GAIN_STEP_DB).clamp(0, (1 << bits) - 1)
+    return min_db + GAIN_STEP_DB * q
+
+
+def gain_clipped(p_db: torch.Tensor, bits: int = GAIN_BITS, min_db: float = GAIN_MIN_DB) -> torch.Tensor:
+    """True where ``p_db`` lies off :func:`quantize_gain_db`'s grid (beyond half a step past an edge)."""
+    q = torch.round((p_db - min_db) / GAIN_STEP_DB)
+    return (q < 0) | (q > (1 << bits) - 1)
 
 
 def merge_levels(f: torch.Tensor, lev: torch.Tensor, depth: int) -> torch.Tensor:
@@ -212,14 +220,20 @@ class HybridSemanticCodec(nn.Module):
         freeze_transmitter: keep everything that decides what is sent fixed (trunk, attention, merge
             MLP, level amplitudes) and train the receiver only (refinement and synthesis): config
             ``semcod2_32_rx``, a second stage on a trained run (``init_from``).
+        gain_min_db: the lowest value of the power gain's grid (``GAIN_BITS`` bits, ``GAIN_STEP_DB``
+            steps; default ``GAIN_MIN_DB``: [-12, +3.75] dB); a codec set whose token power lies
+            above the default grid (large level amplitudes, e.g. at 1/48) needs its own, exported
+            with it (``gain_min_db`` of its set in the manifest).  The forward's ``gain_clipped``
+            is the share of groups whose power fell off the grid.
     """
 
     def __init__(self, base_cbr="1/12", cbrs=("1/48", "1/24"), image_size=32, dim: int = 64, heads: int = 4,
                  depth: int = 3, decoder_blocks: int = 1, beta: float = 1.5, widths=(32, 64),
                  channel: Optional[Channel] = None, init_from_bundle: Optional[str] = None,
                  budget_jitter: float = 1.0, group_size: int = 8, freeze_base: bool = False,
-                 freeze_transmitter: bool = False):
+                 freeze_transmitter: bool = False, gain_min_db: float = GAIN_MIN_DB):
         super().__init__()
+        self.gain_min_db = float(gain_min_db)
         self.base_cbr = parse_cbr(base_cbr)
         self.cbr_choices = [str(parse_cbr(c)) for c in cbrs]
         h = w = int(image_size)
@@ -309,7 +323,8 @@ class HybridSemanticCodec(nn.Module):
         n_tok = torch.zeros(ng, device=images.device).index_add(0, gidx, wts.sum(dim=(1, 2, 3)))
         energy = torch.zeros(ng, device=images.device).index_add(0, gidx, (z.pow(2) * wts).sum(dim=(1, 2, 3)))
         p = energy / (n_tok * self.c / 2.0)
-        g_db = quantize_gain_db(10.0 * torch.log10(p.clamp_min(1e-10)).detach())
+        p_db = 10.0 * torch.log10(p.clamp_min(1e-10)).detach()
+        g_db = quantize_gain_db(p_db, min_db=self.gain_min_db)
         tx = z / torch.sqrt(p)[gidx, None, None, None]          # unit power over the sent tokens
         anchor = torch.from_numpy(anchor_index(np.asarray(levels))).to(images.device)
         sigma = torch.sqrt(torch.pow(10.0, -s / 10.0) / 2.0)[gidx, None, None, None]
@@ -323,4 +338,5 @@ class HybridSemanticCodec(nn.Module):
             recon[whole] = self._base_decoder().synthesis(y_hat[whole], snr_latent[whole])
         else:
             recon = self.decoder(y_hat, lev, snr_latent)
-        return {"recon": recon, "snr_db": s[gidx], "tokens": n_tok, "levels": lev}
+        return {"recon": recon, "snr_db": s[gidx], "tokens": n_tok, "levels": lev,
+                "gain_clipped": gain_clipped(p_db, min_db=self.gain_min_db).float().mean()}

@@ -140,7 +140,7 @@ def evaluate(
     overrides the model's own (a name ``"awgn" | "rayleigh"`` or a module) for this call.
     The channel noise is seeded (``seed``) so repeated evaluations are comparable.
     Returns ``{"psnr", "psnr_mse", "ssim", "mse", "n"}`` plus ``"acc"`` when the model returns logits
-    and the data is labelled.
+    and the data is labelled, and ``"gain_clipped"`` (mean over batches) when the model reports it.
     """
     if device is None:
         device = next(model.parameters()).device
@@ -159,7 +159,7 @@ def evaluate(
     if isinstance(loader, Dataset):
         loader = batches(loader, batch_size, shuffle=False, drop_last=False)
     kw = {"cbr": cbr} if cbr is not None else {}
-    psnrs, ssims, mses, correct, labelled = [], [], [], 0, 0
+    psnrs, ssims, mses, correct, labelled, clipped = [], [], [], 0, 0, []
     devices = [device] if torch.device(device).type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=devices):
@@ -171,6 +171,8 @@ def evaluate(
                 psnrs.append(psnr_per_image(r, x).cpu())
                 ssims.append(ssim(r, x).cpu())
                 mses.append((r - x).pow(2).flatten(1).mean(1).cpu())
+                if out.get("gain_clipped") is not None:  # v2: share of groups whose power fell off the gain grid
+                    clipped.append(float(out["gain_clipped"]))
                 if out.get("logits") is not None and y is not None:
                     y = y.to(device)
                     m = y >= 0
@@ -190,6 +192,8 @@ def evaluate(
     }
     if labelled:
         res["acc"] = correct / labelled
+    if clipped:
+        res["gain_clipped"] = float(np.mean(clipped))
     return res
 
 

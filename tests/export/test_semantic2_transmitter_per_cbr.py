@@ -243,3 +243,55 @@ def test_a_new_shared_transmitter_keeps_the_sets(with_transmitter):
     b = load_bundle(work)
     assert all(b.has(r) for r in OWN) and codec_set(b, "1/48").cbr == "1/48"
     assert semantic2_digest(b.manifest, "1/48") == semantic2_digest(load_bundle(bundle).manifest, "1/48")
+
+
+def test_a_set_has_its_own_power_gain_grid(tmp_path, with_transmitter):
+    """A set whose token power lies above the default grid ([-12, +3.75] dB) sends the grid's edge
+    (``gain_clipped``); trained and exported with ``gain_min_db`` its set carries the grid, both ends
+    read it from the set (the shared v2 keeps its own), and the sent gain is the power within half a step."""
+    _, bundle, _, _, _ = with_transmitter
+    img = _photo(3)
+    for grid, clipped in ((None, True), (0.0, False)):
+        work = tmp_path / f"grid{grid}"
+        shutil.copytree(bundle, work / "bundle")
+        runs = work / "runs"
+        _run(runs, "semcod2_32_tx48lo", work / "bundle", ["1/48"], amp_log2=+1.5)  # token power ~ +10 dB
+        if grid is not None:
+            cfg = json.loads((runs / "semcod2_32_tx48lo" / "config.json").read_text())
+            cfg["model_kwargs"]["gain_min_db"] = grid
+            (runs / "semcod2_32_tx48lo" / "config.json").write_text(json.dumps(cfg))
+        add_semantic2_transmitter(runs, "semcod2_32_tx48lo", work / "bundle")
+        b = load_bundle(work / "bundle")
+        s2 = b.manifest["semantic2"]
+        own = s2["transmitters"]["1/48"]["gain_min_db"]
+        assert own == (-12.0 if grid is None else grid) and s2["gain_min_db"] == -12.0
+        assert codec_set(b, "1/48").meta["gain_min_db"] == own and codec_set(b, "1/12").meta["gain_min_db"] == -12.0
+        sym, info = encode_photo(b, img, "1/48", 10.0)
+        assert info["codec_set"] == "1/48" and info["gain_clipped"] is clipped
+        sent_db = own + 0.25 * info["gain_index"]
+        assert (abs(sent_db - info["power_db"]) <= 0.125 + 1e-9) is (not clipped)
+        _, rx = decode_photo(b, sym, img.shape[0], img.shape[1], 10.0, mcs=info["mcs"])
+        assert rx["ok"] and rx["codec_set"] == "1/48" and rx["gain_db"] == sent_db  # the receiver reads the set's grid
+        x = np.ascontiguousarray((img[:32, :32] / 255.0).transpose(2, 0, 1)[None], np.float32)
+        sent = transmit(b, x, "1/48", 10.0)  # the crop path: the same grid
+        assert bool(sent.gain_clipped[0]) is clipped and sent.gain_db[0] >= own
+
+
+def test_a_run_that_continues_the_set_records_it_as_its_warm_start(tmp_path, with_transmitter):
+    """A run from the bundle's set at its rate (``init_transmitter``) replaces that set: the set's
+    run and its own warm starts are recorded as this one's (their budgets count in its own)."""
+    _, bundle, _, _, _ = with_transmitter
+    work = tmp_path / "bundle"
+    shutil.copytree(bundle, work)
+    before = load_bundle(work).manifest["semantic2"]["transmitters"]["1/48"]
+    runs = tmp_path / "runs"
+    _run(runs, "semcod2_32_rx48g", work, ["1/48"], transmitter="1/48", amp_log2=0.0)
+    cfg = json.loads((runs / "semcod2_32_rx48g" / "config.json").read_text())
+    cfg["model_kwargs"]["init_transmitter"] = "1/48"
+    (runs / "semcod2_32_rx48g" / "config.json").write_text(json.dumps(cfg))
+    add_semantic2_transmitter(runs, "semcod2_32_rx48g", work)
+    rec = load_bundle(work).manifest["semantic2"]["transmitters"]["1/48"]
+    assert rec["run"] == "semcod2_32_rx48g"
+    assert rec["warm_start"] == [before["run"], *before["warm_start"]]
+    had = set(json.loads((bundle / MANIFEST).read_text())["meta"]["runs"]) & {before["run"], *before["warm_start"]}
+    assert had and had <= set(load_bundle(work).manifest["meta"]["runs"])  # their records stay for the card

@@ -10,7 +10,7 @@ from gr_semcod.export.from_onnx import deepjscc_from_bundle
 from gr_semcod.jscc.power import num_symbols
 from gr_semcod.runtime import load_bundle
 from gr_semcod.runtime.images import load_images
-from gr_semcod.semantic.hybrid import HybridSemanticCodec, quantize_gain_db
+from gr_semcod.semantic.hybrid import HybridSemanticCodec, gain_clipped, quantize_gain_db
 
 BUNDLE = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
 IMAGES = Path(__file__).resolve().parents[2] / "flowgraphs" / "images"
@@ -87,6 +87,26 @@ def test_gain_quantiser_grid():
     p = torch.tensor([0.0, -3.1, -20.0, 9.0])
     q = quantize_gain_db(p)
     assert torch.allclose(q, torch.tensor([0.0, -3.0, -12.0, 3.75]))
+    assert gain_clipped(p).tolist() == [False, False, True, True]
+    # a grid of its own: the same 64 steps from another edge
+    assert torch.allclose(quantize_gain_db(p, min_db=-4.0), torch.tensor([0.0, -3.0, -4.0, 9.0]))
+    assert gain_clipped(p, min_db=-4.0).tolist() == [False, False, True, False]
+
+
+def test_the_forward_reports_a_power_off_the_grid(crops):
+    """Large level amplitudes put the token power above the default grid: the forward says so
+    (``gain_clipped``, the share of groups), and a grid of its own (``gain_min_db``) holds it; the
+    receiver's scale then is the power's within half a step, so the output changes."""
+    outs = {}
+    for grid in (-12.0, 0.0):
+        torch.manual_seed(0)
+        codec = HybridSemanticCodec(base_cbr="1/12", init_from_bundle=str(BUNDLE), gain_min_db=grid).eval()
+        with torch.no_grad():
+            codec.level_log2_amp.add_(1.0)
+            np.random.seed(0)
+            outs[grid] = codec(crops, torch.full((len(crops),), 30.0), cbr="1/48")
+    assert float(outs[-12.0]["gain_clipped"]) == 1.0 and float(outs[0.0]["gain_clipped"]) == 0.0
+    assert not torch.allclose(outs[-12.0]["recon"], outs[0.0]["recon"])
 
 
 def test_training_step_reaches_every_new_layer(crops):
