@@ -22,7 +22,8 @@ the floor), ``n_tokens`` and ``side_symbols``.
 With ``floor`` (the default; :func:`gr_semcod.runtime.semantic2.encode_auto`) the encoder also
 codes the photo with the bundle's Deep JSCC at the CBR, decodes both on a channel draw of its own
 at ``snr_db`` (fading when ``fading``) and sends the one that decoded better: merging that does
-not pay (e.g. at the base rate) costs nothing.  ``n_floor()`` counts the photos sent at the floor.
+not pay (e.g. at the base rate) costs nothing.  ``n_floor()`` counts the photos sent at the floor,
+``n_gain_clipped()`` those whose token power lay off their codec set's power gain grid.
 """
 from __future__ import annotations
 
@@ -87,11 +88,17 @@ class semantic2_encoder(message_block):
         self.floor_draws = int(floor_draws)
         self._n_over = 0
         self._n_floor = 0
+        self._n_gain_clipped = 0
 
     def n_floor(self) -> int:
         """Photos sent as the Deep JSCC at the CBR (``floor``: merging decoded worse on the
         encoder's own channel draws)."""
         return self._n_floor
+
+    def n_gain_clipped(self) -> int:
+        """Photos whose token power lay off their codec set's power gain grid: the grid's edge was
+        sent, so the receiver's scale is off by the excess (each logged at debug level)."""
+        return self._n_gain_clipped
 
     def n_over_budget(self) -> int:
         """Photos too small for their CBR: even the coarsest tree plus the side information
@@ -113,6 +120,10 @@ class semantic2_encoder(message_block):
         sym, info = encode_photo(self.bundle, vec.reshape(h, w, 3), self.cbr, self.snr_db, mode=self.mode,
                                  fading=self.fading, floor_draws=self.floor_draws)
         self._n_floor += int(bool(info.get("floor")))
+        if info.get("gain_clipped"):
+            self._n_gain_clipped += 1
+            self._log.debug(f"photo {h}x{w} (image_id={meta.get('image_id')}): token power {info['power_db']:.2f} dB "
+                            f"off the power gain grid of its codec set ({info.get('codec_set')}): its edge sent")
         if info["over_budget"]:
             self._n_over += 1
             self._log.warn(f"photo {h}x{w} (image_id={meta.get('image_id')}) needs {sym.size} symbols, over its "

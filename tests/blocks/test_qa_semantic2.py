@@ -151,6 +151,17 @@ class qa_semantic2(gr_unittest.TestCase):
         (m3, _), = pdus(run_block(merged, [photo_pdu(img, 9)])["out"])
         self.assertNotEqual(m3["mode"], FLOOR_MODE)
         self.assertEqual(merged.n_floor(), 0)
+        # a photo whose token power lies off its set's gain grid is counted (as encode_photo reports it)
+        from gr_semcod.runtime.bundle import Bundle
+        from gr_semcod.runtime.semantic2 import encode_photo
+
+        for cbr in ("1/48", "1/12"):
+            enc48 = semantic2_encoder(SHIPPED, cbr, 10.0, floor=False)
+            run_block(enc48, [photo_pdu(img, 11)])
+            _, info = encode_photo(Bundle.load(SHIPPED), img, cbr, 10.0, "photo")
+            self.assertEqual(enc48.n_gain_clipped(), int(info["gain_clipped"]))
+            if cbr == "1/12":
+                self.assertEqual(enc48.n_gain_clipped(), 0)  # the shared set's power sits inside its grid
         for bad_draws in (0, 21):
             with self.assertRaisesRegex(ValueError, "floor_draws"):
                 semantic2_encoder(SHIPPED, "1/12", 1.0, floor_draws=bad_draws)
