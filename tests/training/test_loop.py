@@ -166,7 +166,8 @@ def test_every_codec_config_builds_and_trains_one_step(name, tmp_path):
     torch.manual_seed(0)
     random.seed(0)
     cfg = get_config(name)
-    if cfg.model_kwargs.get("init_decoder"):  # a stage from one of the bundle's receivers: from the bundle
+    if cfg.model_kwargs.get("init_decoder") or cfg.model_kwargs.get("init_transmitter"):
+        # a stage from one of the bundle's receivers or codec sets: from the bundle
         bundle = Path(__file__).resolve().parents[2] / "models" / "semcod_32"
         cfg = dataclasses.replace(cfg, model_kwargs={**cfg.model_kwargs, "init_from": str(bundle)})
     elif cfg.model_kwargs.get("freeze_transmitter"):
