@@ -30,7 +30,7 @@ import numpy as np
 
 from ..runtime.bundle import Bundle
 from ..runtime.channels import num_symbols
-from .pipeline import _batches, load_labelled, through_channel
+from .pipeline import _batches, deepjscc_roundtrip, load_labelled, through_channel
 from .semantic2_crops import CLASSIFIER_ROLE, check_classifier, classifier_role, receive, transmit
 
 
@@ -41,8 +41,8 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
     ``acc_noiseless``, ``acc_unmerged`` of the head for that CBR (``classifier_role``: a head trained at
     that rate alone when the bundle has one).  ``fill_rounds``: the allocation's greedy fill passes
     (default the codec's; 1 = the allocation before the repeated fill)."""
-    from ..rates import role_key
-    from ..runtime.semantic2 import check_bundle, codec_set, has_floor, synthesize_tiles
+    from ..runtime.metrics import psnr_per_image
+    from ..runtime.semantic2 import check_bundle, codec_set, gain_index, has_floor, synthesize_tiles
 
     meta = check_bundle(bundle)
     c = meta["c"]
@@ -73,12 +73,10 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
                 pred["channel"].append(logits(r, cbr).argmax(1))
                 pred["noiseless"].append(logits(receive(bundle, sent, sent.symbols), cbr).argmax(1))
             rec = synthesize_tiles(bundle, meta, r["latent"], sent.levels, r["snr_db"], batch, rate=cbr)
-            psnr["semantic2"].append(_psnr(images[sl], rec))
-            if floor:
-                sym = bundle.run(role_key("deepjscc_encoder", cbr), images=images[sl])["symbols"]
-                dj = bundle.run(role_key("deepjscc_decoder", cbr), symbols=through_channel(sym, "awgn", snr_db, seed + j),
-                                snr_db=np.full((len(sym), 1), snr_db, np.float32))["images"]
-                psnr["deepjscc"].append(_psnr(images[sl], dj))
+            psnr["semantic2"].append(psnr_per_image(images[sl], np.clip(rec, 0, 1)))
+        if floor:  # Deep JSCC at the CBR on the same images and channel seeds
+            dj = deepjscc_roundtrip(bundle, images, cbr, "awgn", snr_db, seed, batch)["images"]
+            psnr["deepjscc"].append(psnr_per_image(images, dj))
         tok, spent = np.concatenate(tok).astype(np.float64), np.concatenate(spent)
         row = {"cbr": cbr, "snr_db": snr_db, "k": k, "tokens": float(tok.mean() / (c / 2)),
                "token_symbols": float(tok.mean()), "side_symbols": float((spent - tok).mean()),
@@ -97,20 +95,13 @@ def budget_rows(bundle: Bundle, images: np.ndarray, labels: Optional[np.ndarray]
                 latent = bundle.run(codec.merger, features=feats, levels=lev[:, None].astype(np.float32))["latent"]
                 p_tok = (latent.astype(np.float64) ** 2).reshape(len(latent), -1).mean(1) * 2  # per complex symbol
                 g = codec.meta  # the set's power gain grid
-                q = np.clip(np.round((10 * np.log10(np.maximum(p_tok, 1e-10)) - g["gain_min_db"])
-                                     / g["gain_step_db"]), 0, (1 << int(g["gain_bits"])) - 1)
+                q, _ = gain_index(g, p_tok)
                 r = {"latent": latent, "levels": lev[:, None].astype(np.float32),  # told SNR - gain, as the genie row
                      "snr_db": (snr_db - g["gain_min_db"] - g["gain_step_db"] * q).astype(np.float32)[:, None]}
                 hits[cbr].append(logits(r, cbr).argmax(1) == labels[sl])
         for row in rows:
             row["acc_unmerged"] = float(np.concatenate(hits[row["cbr"]]).mean())
     return rows
-
-
-def _psnr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-image PSNR (dB, peak 1, capped at 100) of ``y`` clipped to [0, 1] against ``x``."""
-    mse = ((x.astype(np.float64) - np.clip(y, 0, 1)) ** 2).reshape(len(x), -1).mean(1)
-    return np.minimum(10 * np.log10(1.0 / np.maximum(mse, 1e-10)), 100.0)
 
 
 def format_rows(rows: List[Dict]) -> str:

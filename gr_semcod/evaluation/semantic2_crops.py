@@ -139,7 +139,7 @@ def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool 
     ``features``: the encoder's output for ``images`` when the caller has it already (the
     :func:`~gr_semcod.runtime.semantic2.codec_set` of ``cbr``'s encoder);
     ``fill_rounds``: the allocation's (:func:`quadtree.allocate`; default its own), for ablations."""
-    from ..runtime.semantic2 import merge_tiles
+    from ..runtime.semantic2 import gain_index, merge_tiles
 
     codec = _codec(bundle, cbr)
     meta = codec.meta
@@ -165,12 +165,10 @@ def transmit(bundle: Bundle, images: np.ndarray, cbr: str, snr_db, fading: bool 
     lengths = np.array([len(t) * c // 2 for t in toks])
     sym = np.zeros((n, int(lengths.max()), 2), np.float32)
     p = np.array([float((t.astype(np.float64) ** 2).sum() / (len(t) * c / 2)) for t in toks])
-    q_raw = np.round((10 * np.log10(np.maximum(p, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"])
-    q = np.clip(q_raw, 0, (1 << gbits) - 1)
+    q, clipped = gain_index(meta, p)
     for i, t in enumerate(toks):
         sym[i, :lengths[i]] = (t / np.sqrt(p[i])).reshape(-1, 2)
-    return Sent(sym, lengths, lev, meta["gain_min_db"] + meta["gain_step_db"] * q, snr, spent, str(cbr),
-                q_raw != q)
+    return Sent(sym, lengths, lev, meta["gain_min_db"] + meta["gain_step_db"] * q, snr, spent, str(cbr), clipped)
 
 
 def receive(bundle: Bundle, sent: Sent, received: np.ndarray) -> Dict[str, np.ndarray]:

@@ -50,7 +50,7 @@ SET_CONSTANTS = ("c", "depth", "beta", "tile", "gain_bits", "gain_step_db", "bas
 
 def _constants(codec: HybridSemanticCodec, tile: int) -> Dict:
     return {"c": codec.c, "depth": codec.depth, "beta": codec.beta, "tile": tile, "gain_bits": GAIN_BITS,
-            "gain_step_db": GAIN_STEP_DB, "gain_min_db": float(getattr(codec, "gain_min_db", GAIN_MIN_DB)),
+            "gain_step_db": GAIN_STEP_DB, "gain_min_db": float(codec.gain_min_db),
             "base_cbr": str(codec.base_cbr)}
 
 
@@ -209,7 +209,7 @@ def export_semantic2_transmitter(out_dir, codec: HybridSemanticCodec, cbr, tol: 
         del s2["decoders"]
     s2.setdefault("transmitters", {})[cbr] = {"level_amp": [float(a) for a in codec.level_amp()],
                                               "cbrs": list(codec.cbr_choices),
-                                              "gain_min_db": float(getattr(codec, "gain_min_db", GAIN_MIN_DB)),
+                                              "gain_min_db": float(codec.gain_min_db),
                                               **(meta or {})}
     manifest.setdefault("meta", {}).setdefault("onnx_parity_max_abs", {}).update(parity)
     write_manifest(out, manifest)

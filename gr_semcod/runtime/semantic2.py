@@ -519,6 +519,17 @@ def _gain_db(meta: Dict, q: int) -> float:
     return float(meta["gain_min_db"] + meta["gain_step_db"] * q)
 
 
+def gain_index(meta: Dict, power) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean token power ``P`` (per complex symbol; scalar or array) -> ``(q, clipped)``: the index
+    sent for ``10 log10 P`` on the grid of ``meta`` (a codec set's: ``gain_min_db``,
+    ``gain_step_db``, ``gain_bits``) and whether ``P`` lay off it (its edge is then sent, and the
+    receiver's scale is off by the excess).  The numpy twin of ``semantic.hybrid.quantize_gain_db``."""
+    p_db = 10 * np.log10(np.maximum(np.asarray(power, np.float64), 1e-10))
+    raw = np.round((p_db - meta["gain_min_db"]) / meta["gain_step_db"])
+    q = np.clip(raw, 0, (1 << int(meta["gain_bits"])) - 1)
+    return q.astype(np.int64), raw != q
+
+
 # --------------------------------------------------------------------------- transmitter
 
 
@@ -613,13 +624,12 @@ def _encode_merged(bundle: Bundle, codec: CodecSet, img: np.ndarray, cbr: str, s
     tok = (np.concatenate(parts) * amp[:, None]).reshape(-1, 2).astype(np.float64)
     z = tok[:, 0] + 1j * tok[:, 1]
     p = float(np.mean(np.abs(z) ** 2))
-    q_raw = int(np.round((10 * np.log10(max(p, 1e-10)) - meta["gain_min_db"]) / meta["gain_step_db"]))
-    q = int(np.clip(q_raw, 0, (1 << GAIN_BITS) - 1))
+    q, clipped = (int(v) for v in gain_index(meta, p))
     sym = side_vector(flags, q, scheme, (z / np.sqrt(max(p, 1e-20))).astype(np.complex64))
     ideal = float(quadtree.flag_code_bits(quadtree.flag_counts(quadtree.stitch_levels(lev, grid), depth))[0])
     return sym, {"height": h, "width": w, "n_symbols": int(sym.size), "side_symbols": side_cost(len(flags), scheme),
                  "tokens": tokens, "tiles": len(tiles), "flag_bits": int(len(flags)), "flag_bits_ideal": ideal,
-                 "gain_index": q, "gain_clipped": q != q_raw,
+                 "gain_index": q, "gain_clipped": bool(clipped),
                  "power_db": float(10 * np.log10(max(p, 1e-10))), "mcs": SIDE_MCS.index(scheme), "budget": budget, "levels": lev,
                  "over_budget": bool(sym.size > budget)}
 

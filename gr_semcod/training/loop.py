@@ -507,6 +507,8 @@ def _finish(cfg: TrainConfig, run: Path, model: nn.Module, val_ds, device, stage
         "val_ssim_by_snr": {s: r["ssim"] for s, r in evals.items()}, "params": n_params, "device": str(device),
         "stages": stages,
     }
+    if any("gain_clipped" in r for r in evals.values()):  # v2: share of groups off the power gain grid
+        summary["val_gain_clipped_by_snr"] = {s: r.get("gain_clipped") for s, r in evals.items()}
     if by_acc:
         summary.update({"select": "acc", "best_val_acc": best,
                         "val_acc_by_snr": {s: r.get("acc") for s, r in evals.items()}})

@@ -28,12 +28,12 @@ def test_budget_rows_add_up_and_match_the_evaluation(tmp_path, capsys):
     assert rows[0]["tokens"] < rows[1]["tokens"]
     # the human receiver's PSNR is the crop table's (same coding, channel seeds and decoder)
     from gr_semcod.evaluation.fullsize import semantic2_images
-    from gr_semcod.evaluation.semantic2_budget import _psnr
+    from gr_semcod.runtime.metrics import psnr_per_image
     from gr_semcod.evaluation.semantic2_crops import transmit
 
     for r in rows:
         ref = semantic2_images(b, x, r["cbr"], "awgn", 10.0, seed=3, batch=10)["images"]
-        assert abs(r["psnr_semantic2"] - float(_psnr(x, ref).mean())) < 1e-6
+        assert abs(r["psnr_semantic2"] - float(psnr_per_image(x, ref).mean())) < 1e-6
         assert 5.0 < r["psnr_deepjscc"] < 60.0
         sent = transmit(b, x, r["cbr"], 10.0)
         assert r["gain_clipped"] == float(sent.gain_clipped.mean())

@@ -106,6 +106,9 @@ def test_the_forward_reports_a_power_off_the_grid(crops):
             np.random.seed(0)
             outs[grid] = codec(crops, torch.full((len(crops),), 30.0), cbr="1/48")
     assert float(outs[-12.0]["gain_clipped"]) == 1.0 and float(outs[0.0]["gain_clipped"]) == 0.0
+    from gr_semcod.training.loop import evaluate  # the validation (and a run's summary.json) reports it
+
+    assert evaluate(codec, [(crops, None)], 30.0, cbr="1/48")["gain_clipped"] == 0.0
     assert not torch.allclose(outs[-12.0]["recon"], outs[0.0]["recon"])
 
 

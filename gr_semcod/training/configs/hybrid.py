@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ...semantic.hybrid import HybridSemanticCodec
+from ...semantic.hybrid import GAIN_BITS, GAIN_STEP_DB, HybridSemanticCodec
 from ..registry import TrainConfig, register, warm_start
 from .semantic import _semcod32
 
@@ -78,7 +78,8 @@ def _semcod2_32(name: str, base_cbr: str = "1/12", cbrs=("1/48", "1/24", "1/12")
         model_kwargs={"base_cbr": base_cbr, "cbrs": list(cbrs), "init_from_bundle": DEFAULT_BUNDLE, **kw},
         description=f"semantic codec v2, 32x32 tiles: Deep JSCC {base_cbr} trunk + window attention + "
                     f"quadtree ToMe merging to CBR {'/'.join(cbrs)}, AWGN, SNR U({lo:g},{hi:g}) dB"
-                    + (f", power gain grid [{kw['gain_min_db']:g}, {kw['gain_min_db'] + 15.75:g}] dB"
+                    + (f", power gain grid [{kw['gain_min_db']:g}, "
+                       f"{kw['gain_min_db'] + GAIN_STEP_DB * ((1 << GAIN_BITS) - 1):g}] dB"
                        if "gain_min_db" in kw else ""),
     )
 
